@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, clippy, unit tests, and the e2e tests against the local control plane.
+# Starts the control plane if none is running (and stops it again at the end); reuses a running one.
+# Set AKASH_E2E_KUBECONFIG to test against another control plane instead.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$REPO_DIR"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$AKASH_CACHE/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { log "== $*"; }
+
+step "build the control-plane binaries (cached under $K8S_BIN_CACHE)"
+"$DEPLOY_DIR/build-k8s.sh"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build the tests"
+cargo test --workspace --locked --no-run
+
+if [ -z "${AKASH_E2E_KUBECONFIG:-}" ]; then
+  if cluster_running; then
+    step "reusing the running control plane"
+  else
+    step "start the control plane"
+    trap '"$DEPLOY_DIR/cluster-down.sh"' EXIT
+  fi
+  AKASH_E2E_KUBECONFIG=$("$DEPLOY_DIR/cluster-up.sh")
+  export AKASH_E2E_KUBECONFIG
+fi
+
+step "cargo test (unit and e2e)"
+cargo test --workspace --locked
