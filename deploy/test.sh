@@ -13,6 +13,15 @@ step() { log "== $*"; }
 step "build the control-plane binaries (cached under $K8S_BIN_CACHE)"
 "$DEPLOY_DIR/build-k8s.sh"
 
+step "the official Akash TypeScript SDK (sdk-ref/, a test reference)"
+command -v node >/dev/null || die "Node.js is required: tests compare against the official Akash SDK"
+# Installed again only when package-lock.json changed since the last install.
+lock_hash=$(sha256sum sdk-ref/package-lock.json | cut -d' ' -f1)
+if [ "$(cat sdk-ref/node_modules/.installed-lock-hash 2>/dev/null)" != "$lock_hash" ]; then
+  (cd sdk-ref && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_hash" >sdk-ref/node_modules/.installed-lock-hash
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
