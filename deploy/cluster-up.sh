@@ -6,6 +6,8 @@
 # Prints the kubeconfig path on stdout; progress goes to stderr.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+# Only the kubeconfig path goes to stdout (fd 3); everything else, including tools' output, to stderr.
+exec 3>&1 1>&2
 
 mkdir -p "$CLUSTER_DIR"
 exec 9>"$CLUSTER_DIR/lock"
@@ -24,7 +26,7 @@ apiserver_ready() {
 
 if cluster_running; then
   log "control plane already running (kubeconfig $KUBECONFIG_PATH)"
-  echo "$KUBECONFIG_PATH"
+  echo "$KUBECONFIG_PATH" >&3
   exit 0
 fi
 
@@ -153,4 +155,4 @@ wait_for "kwok nodes" 90 nodes_ready
 sa_ready() { kubectl get serviceaccount default -n default -o name >/dev/null 2>&1; }
 wait_for "controller-manager" 90 sa_ready
 kubectl get nodes -o wide >&2
-echo "$KUBECONFIG_PATH"
+echo "$KUBECONFIG_PATH" >&3
