@@ -72,8 +72,8 @@ for c in controller-manager scheduler kwok; do write_kubeconfig "$CLUSTER_DIR/$c
 # start NAME ARGS...: runs a component in its own session, logging to logs/NAME.log.
 start() {
   local name=$1; shift
-  # 9>&-: the component must not inherit (and so hold) this script's lock.
-  setsid "$TOOLS/$name" "$@" >"$logs/$name.log" 2>&1 </dev/null 9>&- &
+  # 3>&- 9>&-: the component must hold neither our stdout pipe nor our lock.
+  setsid "$TOOLS/$name" "$@" >"$logs/$name.log" 2>&1 </dev/null 3>&- 9>&- &
   echo $! >"$pids/$name"
   log "started $name (pid $!, log $logs/$name.log)"
 }
