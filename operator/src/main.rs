@@ -1,19 +1,41 @@
 //! `akash-provider`: the Akash provider as a Kubernetes operator.
 //!
-//! Subcommands arrive with their issues (`run`, `tenant`, `overlay`, `crd`, `sdl`); today the binary
-//! only answers `--help` and `--version`.
+//! Subcommands: `sdl` (validate an SDL file, print its groups, manifest or version); `run`, `tenant`,
+//! `overlay` and `crd` arrive with their issues.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod crd_cmd;
+mod sdl_cmd;
 
 /// The Akash provider as a Kubernetes operator.
 #[derive(Debug, Parser)]
 #[command(name = "akash-provider", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-fn main() {
-    Cli::parse();
-    println!(
-        "akash-provider {}: no subcommands yet; see --help",
-        env!("CARGO_PKG_VERSION")
-    );
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the custom resource definitions of akash.network/v1 (for `kubectl apply -f -`).
+    Crd(crd_cmd::CrdArgs),
+    /// Validate an SDL file; print its groups, manifest or manifest version.
+    Sdl(sdl_cmd::SdlArgs),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Some(Command::Crd(args)) => crd_cmd::run(&args),
+        Some(Command::Sdl(args)) => sdl_cmd::run(&args),
+        None => {
+            println!(
+                "akash-provider {}: see --help for the subcommands",
+                env!("CARGO_PKG_VERSION")
+            );
+            ExitCode::SUCCESS
+        }
+    }
 }
