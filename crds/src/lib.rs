@@ -5,4 +5,5 @@
 //! This crate does no I/O: no network, no Kubernetes client, no chain. It is filled in by the issue
 //! "SDL, manifests and the custom resources"; until then it exports nothing.
 
+pub mod resources;
 pub mod sdl;

@@ -6,6 +6,7 @@
 //! leaves it running for the next test run (`deploy/cluster-down.sh` stops it).
 
 mod cluster;
+pub mod crds;
 mod namespace;
 pub mod wait;
 

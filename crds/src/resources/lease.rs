@@ -1,0 +1,95 @@
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{Condition, LeaseRef, Price};
+
+/// A lease this provider won on chain. The provider creates one per lease in its own namespace;
+/// the manifest group arrives once the tenant sent it and it matched the hash on chain.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "akash.network",
+    version = "v1",
+    kind = "Lease",
+    plural = "leases",
+    namespaced,
+    status = "LeaseStatus",
+    shortname = "aleases",
+    category = "akash",
+    printcolumn = r#"{"name":"Owner","type":"string","jsonPath":".spec.leaseId.owner"}"#,
+    printcolumn = r#"{"name":"DSeq","type":"integer","jsonPath":".spec.leaseId.dseq"}"#,
+    printcolumn = r#"{"name":"GSeq","type":"integer","jsonPath":".spec.leaseId.gseq","priority":1}"#,
+    printcolumn = r#"{"name":"OSeq","type":"integer","jsonPath":".spec.leaseId.oseq","priority":1}"#,
+    printcolumn = r#"{"name":"Price","type":"string","jsonPath":".spec.price.amount"}"#,
+    printcolumn = r#"{"name":"Denom","type":"string","jsonPath":".spec.price.denom"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.ready"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseSpec {
+    /// The lease on chain.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("leaseId is immutable"))]
+    pub lease_id: LeaseRef,
+    /// The price per block the lease pays this provider.
+    pub price: Price,
+    /// The block height at which the lease was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+}
+
+/// Where a lease stands, from won to closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum LeasePhase {
+    /// Won on chain; waiting for the tenant's manifest.
+    Pending,
+    /// The manifest arrived and was verified; workloads are being applied.
+    Deploying,
+    /// Every service has its replicas ready.
+    Active,
+    /// Some services are not ready.
+    Degraded,
+    /// Closed on chain; the workloads are being removed.
+    Closing,
+    /// Closed and torn down.
+    Closed,
+}
+
+/// What the provider observed of a lease.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<LeasePhase>,
+    /// Ready services over all services, such as `2/3` (for `kubectl get`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+    /// Per service: replicas ready and wanted, and where it is reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceStatus>,
+    /// The height of the last `MsgWithdrawLease` (the lease confirmation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_withdraw_height: Option<i64>,
+    /// The reason the chain gave when the lease closed (`owner`, `unstable`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// One service of a lease as it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    pub name: String,
+    pub ready_replicas: i32,
+    pub replicas: i32,
+    /// Hostnames that route to the service over HTTP.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uris: Vec<String>,
+    /// Other global ports, as `externalPort:port/proto`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwarded_ports: Vec<String>,
+}
