@@ -5,10 +5,11 @@
 //       Encodes every fixture below with the SDK and writes
 //       {"sdk": "<version>", "cases": [{"name", "type", "hex"}]}.
 //   node sdk-ref/wire-goldens.mjs check <ours.json> <report.json>
-//       Reads [{"name", "type", "hex"}] encoded by someone else (the Rust chain-client), decodes
-//       each with the SDK and compares it with the SDK's own fixture object (as toJSON), and also
-//       re-encodes the decoded object and compares with the SDK's own bytes. Writes a per-case
-//       report and exits 1 if any case fails.
+//       Reads [{"name", "type", "hex", "readAs"?}] encoded by someone else (the Rust chain-client),
+//       decodes each with the SDK and compares it with the SDK's own fixture object (as toJSON),
+//       and also re-encodes the decoded object and compares with the SDK's own bytes. With
+//       "readAs", the bytes are read as that fixture's type instead (for fields and messages newer
+//       than this SDK). Writes a per-case report and exits 1 if any case fails.
 //
 // The fixture values are written out a second time, independently, in
 // chain-client/tests/wire_goldens.rs; the two must describe the same messages. Every field is set
@@ -497,12 +498,14 @@ async function main() {
     if (!input || !output) throw new Error("usage: wire-goldens.mjs check <ours.json> <report.json>");
     const ours = JSON.parse(fs.readFileSync(input, "utf8"));
     const report = [];
-    for (const { name, type, hex } of ours) {
-      const f = fixtures.get(name);
-      const entry = { name, type };
+    for (const { name, type, hex, readAs } of ours) {
+      // `readAs` names an SDK fixture to read our bytes as, for messages or fields newer than this
+      // SDK: the SDK must skip what it does not know and find exactly its own fixture.
+      const f = fixtures.get(readAs ?? name);
+      const entry = { name, type, readAs };
       try {
-        if (!f) throw new Error(`no SDK fixture named ${name}`);
-        if (f.type !== type) throw new Error(`type ${type} but the SDK fixture is ${f.type}`);
+        if (!f) throw new Error(`no SDK fixture named ${readAs ?? name}`);
+        if (!readAs && f.type !== type) throw new Error(`type ${type} but the SDK fixture is ${f.type}`);
         const decoded = f.T.decode(fromHex(hex));
         const expected = canonical(f.T.toJSON(f.message));
         const got = canonical(f.T.toJSON(decoded));
@@ -518,7 +521,7 @@ async function main() {
       }
       report.push(entry);
     }
-    const missing = [...fixtures.keys()].filter((n) => !ours.some((o) => o.name === n));
+    const missing = [...fixtures.keys()].filter((n) => !ours.some((o) => o.name === n && !o.readAs));
     fs.writeFileSync(output, JSON.stringify({ sdk: sdkVersion, missing, report }, null, 1));
     const failed = report.filter((r) => !r.ok);
     for (const r of failed) console.error(`FAIL ${r.name} (${r.type}): ${r.error ?? JSON.stringify(r)}`);

@@ -1615,3 +1615,196 @@ fn msgs_pack_into_any_with_their_type_urls() {
     assert_eq!(any.type_url, "/akash.market.v1beta5.MsgCreateBid");
     assert_eq!(any.to_msg::<mv5::MsgCreateBid>().expect("unpack"), bid);
 }
+
+/// Fields and messages of AEP-82 (reclamation) that SDK 1.0.0-alpha.25 predates: our encodings
+/// with them set must still read, in the SDK, as exactly the SDK's fixture without them (so the
+/// new field numbers collide with nothing the SDK knows), and must only append to the encoding of
+/// the message without them. `MsgLeaseStartReclaim` has the shape of `MsgCloseLease` and must
+/// encode identically; `EventLeaseReclaimStarted` is `EventLeaseClosed` plus a deadline.
+#[test]
+fn aep82_reclamation_fields_extend_the_sdk_messages_without_colliding() {
+    use prost_types::Duration;
+    let window = |seconds| {
+        Some(Duration {
+            seconds,
+            nanos: 250_000_000,
+        })
+    };
+    let deployment_reclamation = || {
+        Some(mv1::DeploymentReclamation {
+            min_window: window(86_400),
+        })
+    };
+    let base_cases = cases();
+    let base = |name: &str| {
+        base_cases
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("case {name}"))
+            .msg
+            .encode()
+    };
+
+    // (our case name, the SDK fixture to read it as, the message, whether it appends fields)
+    let extended: Vec<(&str, &str, Box<dyn WireCase>, bool)> = vec![
+        (
+            "MsgCreateDeployment+reclamation",
+            "MsgCreateDeployment",
+            Box::new(dv4::MsgCreateDeployment {
+                id: did(),
+                groups: vec![group_spec("westcoast"), group_spec("eu")],
+                hash: bytes(32, 1),
+                deposit: Some(deposit()),
+                reclamation: deployment_reclamation(),
+            }),
+            true,
+        ),
+        (
+            "Deployment+reclamation",
+            "Deployment",
+            Box::new(dv1::Deployment {
+                reclamation: deployment_reclamation(),
+                ..deployment()
+            }),
+            true,
+        ),
+        (
+            "Order+reclamation",
+            "Order",
+            Box::new(mv5::Order {
+                reclamation: deployment_reclamation(),
+                ..order()
+            }),
+            true,
+        ),
+        (
+            "MsgCreateBid+reclamation_window",
+            "MsgCreateBid",
+            Box::new(mv5::MsgCreateBid {
+                id: bid_id(),
+                price: dec("uact", "1.5"),
+                deposit: Some(deposit()),
+                resources_offer: vec![resource_offer(1), resource_offer(2)],
+                reclamation_window: window(172_800),
+            }),
+            true,
+        ),
+        (
+            "Bid+reclamation_window",
+            "Bid",
+            Box::new(mv5::Bid {
+                reclamation_window: window(172_800),
+                ..bid()
+            }),
+            true,
+        ),
+        (
+            "Lease+reclamation",
+            "Lease",
+            Box::new(mv1::Lease {
+                reclamation: Some(mv1::Reclamation {
+                    window: window(172_800),
+                    started_at: HEIGHT,
+                    deadline: LATER,
+                    reason: mv1::LeaseClosedReason::Decommission as i32,
+                }),
+                ..lease()
+            }),
+            true,
+        ),
+        (
+            "Params+reclamation_windows",
+            "Params",
+            Box::new(mv5::Params {
+                min_reclamation_window: window(3_600),
+                max_reclamation_window: window(2_592_000),
+                ..market_params()
+            }),
+            true,
+        ),
+        (
+            "MsgLeaseStartReclaim",
+            "MsgCloseLease",
+            Box::new(mv5::MsgLeaseStartReclaim {
+                id: lease_id(),
+                reason: mv1::LeaseClosedReason::LeaseClosedOwner as i32,
+            }),
+            false,
+        ),
+        (
+            "EventLeaseReclaimStarted",
+            "EventLeaseClosed",
+            Box::new(mv1::EventLeaseReclaimStarted {
+                id: lease_id(),
+                reason: mv1::LeaseClosedReason::InsufficientFunds as i32,
+                deadline: LATER,
+            }),
+            true,
+        ),
+    ];
+
+    for (name, read_as, msg, appends) in &extended {
+        let ours = msg.encode();
+        let without = base(read_as);
+        if *appends {
+            assert!(
+                ours.len() > without.len() && ours.starts_with(&without),
+                "{name}: the new fields must only append to the encoding of {read_as}"
+            );
+        } else {
+            assert_eq!(ours, without, "{name}: must encode like {read_as}");
+        }
+        // And it reads back as itself.
+        assert_eq!(msg.decode_matches(&ours).expect(name), ours);
+    }
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ours_path = dir.path().join("ours.json");
+    let report_path = dir.path().join("report.json");
+    let ours: Vec<serde_json::Value> = extended
+        .iter()
+        .map(|(name, read_as, msg, _)| {
+            serde_json::json!({
+                "name": name,
+                "type": msg.full_name(),
+                "hex": hex(&msg.encode()),
+                "readAs": read_as,
+            })
+        })
+        .collect();
+    std::fs::write(&ours_path, serde_json::to_vec(&ours).expect("json")).expect("write ours");
+    let out = run_script(&[
+        "check",
+        ours_path.to_str().expect("utf-8"),
+        report_path.to_str().expect("utf-8"),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap_or_else(|e| {
+            panic!(
+                "no report from wire-goldens.mjs check ({e}):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        }))
+        .expect("report JSON");
+    let entries = report["report"].as_array().expect("entries");
+    assert_eq!(entries.len(), extended.len());
+    let failures: Vec<String> = entries
+        .iter()
+        .filter(|e| e["ok"] != serde_json::Value::Bool(true))
+        .map(|e| format!("{} read as {}: {}", e["name"], e["readAs"], e))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "the SDK does not read our AEP-82 encodings as its own messages:\n{}",
+        failures.join("\n")
+    );
+    let lease_start = entries
+        .iter()
+        .find(|e| e["name"] == "MsgLeaseStartReclaim")
+        .expect("MsgLeaseStartReclaim entry");
+    assert_eq!(
+        lease_start["oursSameBytes"],
+        serde_json::Value::Bool(true),
+        "MsgLeaseStartReclaim is byte-identical to the SDK's MsgCloseLease"
+    );
+}
