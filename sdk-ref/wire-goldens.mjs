@@ -10,6 +10,10 @@
 //       and also re-encodes the decoded object and compares with the SDK's own bytes. With
 //       "readAs", the bytes are read as that fixture's type instead (for fields and messages newer
 //       than this SDK). Writes a per-case report and exits 1 if any case fails.
+//   node sdk-ref/wire-goldens.mjs call <baseUrl> <report.json>
+//       Calls every method of akash.provider.v1.ProviderRPC and akash.provider.lease.v1.LeaseRPC
+//       at baseUrl with the SDK's own provider client (createProviderSDK), sending the request
+//       fixtures and comparing the answers with the response fixtures.
 //
 // The fixture values are written out a second time, independently, in
 // chain-client/tests/wire_goldens.rs; the two must describe the same messages. Every field is set
@@ -529,7 +533,55 @@ async function main() {
     process.exit(failed.length || missing.length ? 1 : 0);
   }
 
-  throw new Error(`unknown mode ${mode}; use golden or check`);
+  if (mode === "call") {
+    // The SDK's own provider gateway client against a gateway at `input` (e.g. the tonic server
+    // of chain-client/tests/gateway_grpc.rs, which answers with the same fixtures).
+    if (!input || !output) throw new Error("usage: wire-goldens.mjs call <baseUrl> <report.json>");
+    const { createProviderSDK } = await import("@akashnetwork/chain-sdk");
+    const sdk = createProviderSDK({ baseUrl: input, transportOptions: { defaultTimeoutMs: 30000 } });
+    const provider = sdk.akash.provider.v1;
+    const leases = sdk.akash.provider.lease.v1;
+    const request = (name) => fixtures.get(name).message;
+    const compare = (name, got) => {
+      const f = fixtures.get(name);
+      const expected = canonical(f.T.toJSON(f.message));
+      const actual = canonical(f.T.toJSON(got));
+      return expected === actual ? { ok: true } : { ok: false, difference: firstDifference(expected, actual) };
+    };
+    const collect = async (stream) => {
+      const all = [];
+      for await (const m of stream) all.push(m);
+      return all;
+    };
+    const compareAll = (name, msgs) => {
+      if (msgs.length !== 2) return { ok: false, error: `expected 2 streamed messages, got ${msgs.length}` };
+      return msgs.map((m) => compare(name, m)).find((r) => !r.ok) ?? { ok: true };
+    };
+    const steps = [
+      ["GetStatus", async () => compare("Status", await provider.getStatus({}))],
+      ["StreamStatus", async () => compareAll("Status", await collect(await provider.streamStatus({})))],
+      ["BidScreening", async () => compare("BidScreeningResponse", await provider.bidScreening(request("BidScreeningRequest")))],
+      ["SendManifest", async () => (await leases.sendManifest(request("SendManifestRequest")), { ok: true })],
+      ["ServiceStatus", async () => compare("ServiceStatusResponse", await leases.serviceStatus(request("ServiceStatusRequest")))],
+      ["StreamServiceStatus", async () => compareAll("ServiceStatusResponse", await collect(await leases.streamServiceStatus(request("ServiceStatusRequest"))))],
+      ["ServiceLogs", async () => compare("ServiceLogsResponse", await leases.serviceLogs(request("ServiceLogsRequest")))],
+      ["StreamServiceLogs", async () => compareAll("ServiceLogsResponse", await collect(await leases.streamServiceLogs(request("ServiceLogsRequest"))))],
+    ];
+    const report = [];
+    for (const [method, run] of steps) {
+      try {
+        report.push({ method, ...(await run()) });
+      } catch (e) {
+        report.push({ method, ok: false, error: String(e && e.message ? e.message : e) });
+      }
+    }
+    fs.writeFileSync(output, JSON.stringify({ sdk: sdkVersion, report }, null, 1));
+    const failed = report.filter((r) => !r.ok);
+    for (const r of failed) console.error(`FAIL ${r.method}: ${r.error ?? JSON.stringify(r.difference)}`);
+    process.exit(failed.length ? 1 : 0);
+  }
+
+  throw new Error(`unknown mode ${mode}; use golden, check or call`);
 }
 
 await main();
