@@ -42,6 +42,7 @@ mod js;
 pub mod manifest;
 pub mod model;
 pub mod names;
+mod parse;
 mod rules;
 mod schema;
 mod schema_compute;
@@ -69,12 +70,7 @@ pub struct Sdl {
 impl Sdl {
     /// Parses and validates SDL text (YAML).
     pub fn parse(text: &str) -> Result<Self, SdlError> {
-        let mut value: Value =
-            serde_yaml::from_str(text).map_err(|e| SdlError::Yaml(e.to_string()))?;
-        value
-            .apply_merge()
-            .map_err(|e| SdlError::Yaml(e.to_string()))?;
-        Self::from_value(normalise(value))
+        Self::from_value(parse::read_yaml(text).map_err(SdlError::Yaml)?)
     }
 
     /// Validates a document built in code (or read from a custom resource).
@@ -145,32 +141,4 @@ fn finish(report: &mut Report) -> Result<(), SdlError> {
         .filter(|i| seen.insert(i.clone()))
         .collect();
     Err(SdlError::Invalid(issues))
-}
-
-/// Drops YAML tags and turns every mapping key into the text JavaScript would use for it.
-fn normalise(value: Value) -> Value {
-    match value {
-        Value::Tagged(tagged) => normalise(tagged.value),
-        Value::Sequence(items) => Value::Sequence(items.into_iter().map(normalise).collect()),
-        Value::Mapping(map) => Value::Mapping(
-            map.into_iter()
-                .map(|(k, v)| (Value::String(key_text(k)), normalise(v)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
-fn key_text(key: Value) -> String {
-    match key {
-        Value::String(s) => s,
-        Value::Number(n) => js::number_to_string(n.as_f64().unwrap_or(f64::NAN)),
-        Value::Bool(b) => b.to_string(),
-        Value::Null => "null".into(),
-        Value::Tagged(t) => key_text(t.value),
-        other => serde_yaml::to_string(&other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
 }
