@@ -5,12 +5,13 @@
 //! otherwise the first test starts one with `deploy/cluster-up.sh`, which reuses a running one, and
 //! leaves it running for the next test run (`deploy/cluster-down.sh` stops it).
 
+pub mod binaries;
 mod cluster;
 pub mod crds;
 mod namespace;
 pub mod wait;
 
-pub use cluster::Cluster;
+pub use cluster::{Cluster, repo_dir};
 pub use namespace::TestNamespace;
 
 /// Logs to the test's output (shown on failure), once per test binary.

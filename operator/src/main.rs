@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod crd_cmd;
 mod sdl_cmd;
+mod to_cr;
 
 /// The Akash provider as a Kubernetes operator.
 #[derive(Debug, Parser)]

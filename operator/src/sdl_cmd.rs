@@ -30,6 +30,12 @@ pub enum SdlAction {
     },
     /// Print the manifest version (the deployment hash) in hex.
     Version { file: PathBuf },
+    /// Print a `Manifest` resource holding the SDL, for `kubectl apply -f -`.
+    ToCr {
+        file: PathBuf,
+        #[command(flatten)]
+        options: crate::to_cr::ToCrOptions,
+    },
 }
 
 fn read(file: &Path) -> Result<String, String> {
@@ -64,7 +70,8 @@ pub fn run(args: &SdlArgs) -> ExitCode {
         SdlAction::Validate { file }
         | SdlAction::Groups { file }
         | SdlAction::Manifest { file, .. }
-        | SdlAction::Version { file } => file,
+        | SdlAction::Version { file }
+        | SdlAction::ToCr { file, .. } => file,
     };
     let text = match read(file) {
         Ok(text) => text,
@@ -88,6 +95,13 @@ pub fn run(args: &SdlArgs) -> ExitCode {
         } => println!("{}", sdl.manifest_json()),
         SdlAction::Manifest { .. } => println!("{}", json(&sdl.manifest())),
         SdlAction::Version { .. } => println!("{}", sdl.manifest_version_hex()),
+        SdlAction::ToCr { options, .. } => match crate::to_cr::render(&sdl, file, options) {
+            Ok(yaml) => print!("{yaml}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
     }
     ExitCode::SUCCESS
 }

@@ -3,6 +3,7 @@
 
 mod common;
 mod lease;
+mod manifest;
 mod provider;
 mod tunnel;
 
@@ -11,6 +12,10 @@ use kube::CustomResourceExt;
 
 pub use common::{Condition, LeaseRef, Price};
 pub use lease::{Lease, LeasePhase, LeaseSpec, LeaseStatus, ServiceStatus};
+pub use manifest::{
+    BidFilter, Distribution, GroupLeaseStatus, Manifest, ManifestPhase, ManifestSpec,
+    ManifestStatus, SecretKeyRef, ServiceEndpoints,
+};
 pub use provider::{
     Attribute, PricingStrategy, Provider, ProviderInfo, ProviderSpec, ProviderStatus, ScalePricing,
 };
@@ -23,10 +28,71 @@ pub const VERSION: &str = "v1";
 
 /// Every custom resource definition of `akash.network/v1`, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    [Lease::crd(), Provider::crd(), Tunnel::crd()]
-        .into_iter()
-        .map(kubernetes_formats)
-        .collect()
+    [
+        Manifest::crd(),
+        Lease::crd(),
+        Provider::crd(),
+        Tunnel::crd(),
+    ]
+    .into_iter()
+    .map(kubernetes_formats)
+    .map(structural)
+    .collect()
+}
+
+/// The SDL accepts a value in more than one shape in a few places (a number or a string for
+/// `cpu.units` and prices, one storage volume or a list). A structural CRD schema cannot say
+/// "one of these shapes", so such a field accepts any value in the schema and the tenant
+/// controller's SDL validation (which names the field) decides.
+fn structural(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn walk(value: &mut serde_json::Value) {
+        let serde_json::Value::Object(map) = value else {
+            return;
+        };
+        // Branches that only say which property is required (kube's form for Rust enums) are
+        // structural already; branches with types of their own are not.
+        let typed_branches = ["anyOf", "oneOf"].iter().any(|key| {
+            map.get(*key)
+                .and_then(|b| b.as_array())
+                .is_some_and(|branches| {
+                    branches.iter().any(|b| {
+                        b.as_object()
+                            .is_none_or(|o| o.keys().any(|k| k != "required"))
+                    })
+                })
+        });
+        if typed_branches {
+            let mut any = serde_json::Map::new();
+            if let Some(description) = map.get("description") {
+                any.insert("description".into(), description.clone());
+            }
+            if map.get("nullable") == Some(&serde_json::Value::Bool(true)) {
+                any.insert("nullable".into(), true.into());
+            }
+            any.insert("x-kubernetes-preserve-unknown-fields".into(), true.into());
+            *map = any;
+            return;
+        }
+        for key in ["properties", "patternProperties"] {
+            if let Some(serde_json::Value::Object(props)) = map.get_mut(key) {
+                props.values_mut().for_each(walk);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(inner) = map.get_mut(key) {
+                walk(inner);
+            }
+        }
+    }
+    let mut value = serde_json::to_value(crd).expect("a CRD serializes to JSON");
+    if let Some(versions) = value.pointer_mut("/spec/versions") {
+        for version in versions.as_array_mut().into_iter().flatten() {
+            if let Some(schema) = version.pointer_mut("/schema/openAPIV3Schema") {
+                walk(schema);
+            }
+        }
+    }
+    serde_json::from_value(value).expect("a rewritten schema keeps the CRD valid")
 }
 
 /// schemars names Rust's unsigned integers (`uint64`, ...), which the API server does not know and
