@@ -3,7 +3,8 @@
 //
 //   node sdk-ref/wire-goldens.mjs golden <out.json>
 //       Encodes every fixture below with the SDK and writes
-//       {"sdk": "<version>", "cases": [{"name", "type", "hex"}]}.
+//       {"sdk": "<version>", "cases": [{"name", "type", "hex", "unset"}]}, where "unset" lists the
+//       fields of the fixture left at their default value (or repeated with fewer than 2 items).
 //   node sdk-ref/wire-goldens.mjs check <ours.json> <report.json>
 //       Reads [{"name", "type", "hex", "readAs"?}] encoded by someone else (the Rust chain-client),
 //       decodes each with the SDK and compares it with the SDK's own fixture object (as toJSON),
@@ -455,6 +456,65 @@ const CASES = [
   ["ShellRequest", "akash.provider.lease.v1.ShellRequest", { leaseId: leaseId() }],
 ];
 
+// Fields of `message` (of SDK type T) that hold their default value, or repeated fields with
+// fewer than two items, as paths like "groups[0].resources[1].price.amount". Works on any type
+// without knowing its fields: T.fromPartial() of a partial object with an empty message at a
+// path gives the default value of every field of the message type at that path.
+function unsetFields(T, message) {
+  const problems = [];
+  const setAt = (path, leaf) => {
+    const root = {};
+    let cur = root;
+    path.forEach((k, i) => {
+      const last = i === path.length - 1;
+      const next = last ? leaf : typeof path[i + 1] === "number" ? [] : {};
+      if (typeof k === "number") cur.push(next);
+      else cur[k] = next;
+      cur = next;
+    });
+    return root;
+  };
+  const get = (obj, path) => path.reduce((o, k) => (o == null ? o : o[k]), obj);
+  const isDefault = (v) =>
+    v === undefined || v === null || v === 0 || v === "" || v === false ||
+    (Long.isLong(v) && v.isZero()) || (v instanceof Uint8Array && v.length === 0);
+  const isMessage = (v) =>
+    v && typeof v === "object" && !Array.isArray(v) && !Long.isLong(v) &&
+    !(v instanceof Uint8Array) && !(v instanceof Date);
+  const name = (path) => path.map((k) => (typeof k === "number" ? `[${k}]` : `.${k}`)).join("").slice(1);
+
+  const walk = (path) => {
+    const dpath = path.map((k) => (typeof k === "number" ? 0 : k));
+    const defaults = path.length ? get(T.fromPartial(setAt(dpath, {})), dpath) : T.fromPartial({});
+    const value = path.length ? get(message, path) : message;
+    const keys = Object.keys(defaults);
+    // A map field: an object whose defaults have no keys; check each entry's value.
+    if (keys.length === 0 && isMessage(value) && Object.keys(value).length) {
+      const entries = Object.keys(value);
+      if (entries.length < 2) problems.push(`${name(path)} (map with ${entries.length} entry)`);
+      for (const k of entries) if (isMessage(value[k])) walk([...path, k]);
+      return;
+    }
+    for (const k of keys) {
+      const v = value[k];
+      const p = [...path, k];
+      if (Array.isArray(v)) {
+        if (v.length < 2) problems.push(`${name(p)} (${v.length} items)`);
+        v.forEach((item, i) => {
+          if (isMessage(item)) walk([...p, i]);
+          else if (isDefault(item)) problems.push(name([...p, i]));
+        });
+      } else if (isMessage(v)) {
+        walk(p);
+      } else if (isDefault(v)) {
+        problems.push(name(p));
+      }
+    }
+  };
+  walk([]);
+  return problems;
+}
+
 const toHex = (u8) => Buffer.from(u8).toString("hex");
 const fromHex = (s) => new Uint8Array(Buffer.from(s, "hex"));
 
@@ -493,8 +553,20 @@ async function main() {
 
   if (mode === "golden") {
     if (!input) throw new Error("usage: wire-goldens.mjs golden <out.json>");
-    const cases = [...fixtures].map(([name, f]) => ({ name, type: f.type, hex: toHex(f.bytes) }));
-    fs.writeFileSync(input, JSON.stringify({ sdk: sdkVersion, cases }, null, 1));
+    const cases = [...fixtures].map(([name, f]) => ({
+      name,
+      type: f.type,
+      hex: toHex(f.bytes),
+      unset: unsetFields(f.T, f.message),
+    }));
+    // The walk itself, on a Status with two fields deep inside it unset and one list cut short.
+    const probe = status();
+    probe.cluster.inventory.cluster.nodes[1].resources.gpu.info[0].modelid = "";
+    probe.cluster.inventory.reservations.active.resources.storage.beta3 = {};
+    probe.publicHostnames = ["only-one.example.com"];
+    const probeT = reg.get("akash.provider.v1.Status");
+    const unsetProbe = unsetFields(probeT, probeT.fromPartial(probe));
+    fs.writeFileSync(input, JSON.stringify({ sdk: sdkVersion, unsetProbe, cases }, null, 1));
     return;
   }
 

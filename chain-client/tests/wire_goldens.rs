@@ -555,6 +555,8 @@ struct Golden {
     name: String,
     type_name: String,
     bytes: Vec<u8>,
+    /// Fields the SDK fixture leaves at their default (or repeated with fewer than 2 items).
+    unset: Vec<String>,
 }
 
 fn sdk_goldens() -> (String, Vec<Golden>) {
@@ -578,6 +580,12 @@ fn sdk_goldens() -> (String, Vec<Golden>) {
             name: c["name"].as_str().expect("name").to_owned(),
             type_name: c["type"].as_str().expect("type").to_owned(),
             bytes: unhex(c["hex"].as_str().expect("hex")),
+            unset: c["unset"]
+                .as_array()
+                .expect("unset list")
+                .iter()
+                .map(|u| u.as_str().expect("field path").to_owned())
+                .collect(),
         })
         .collect();
     (version, goldens)
@@ -746,6 +754,41 @@ fn our_encodings_decode_in_the_sdk_to_its_fixtures() {
             "{name}: our bytes identical to the SDK's: {same}"
         );
     }
+}
+
+/// The fixtures exercise every field: the SDK walks each fixture against its own message
+/// definitions and lists fields left at their default value (zero, empty, enum 0) or repeated
+/// fields with fewer than two items. Fields the SDK does not know (AEP-82) are covered by
+/// `aep82_reclamation_fields_extend_the_sdk_messages_without_colliding`.
+#[test]
+fn sdk_fixtures_set_every_field() {
+    let (_, goldens) = sdk_goldens();
+    let unset: Vec<String> = goldens
+        .iter()
+        .filter(|g| !g.unset.is_empty())
+        .map(|g| format!("{}: {}", g.name, g.unset.join(", ")))
+        .collect();
+    assert!(
+        unset.is_empty(),
+        "fixtures with fields left unset:\n{}",
+        unset.join("\n")
+    );
+
+    // The walk finds unset fields deep inside nested, repeated and map fields.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("goldens.json");
+    let out = run_script(&["golden", path.to_str().expect("utf-8")]);
+    assert!(out.status.success());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    assert_eq!(
+        json["unsetProbe"],
+        serde_json::json!([
+            "cluster.inventory.cluster.nodes[1].resources.gpu.info[0].modelid",
+            "cluster.inventory.reservations.active.resources.storage.beta3.string",
+            "publicHostnames (1 items)"
+        ])
+    );
 }
 
 /// A few decoded values spelled out, so that the encodings above are not only self-consistent.
