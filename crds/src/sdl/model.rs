@@ -106,7 +106,7 @@ pub struct ExposeTo {
 }
 
 /// Ingress proxy settings of an expose.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpOptions {
     #[serde(
