@@ -145,17 +145,7 @@ pub struct ManifestCredentials {
 }
 
 fn http_options(expose: &Expose) -> ManifestHttpOptions {
-    let o = expose
-        .http_options
-        .clone()
-        .unwrap_or(super::model::HttpOptions {
-            max_body_size: None,
-            read_timeout: None,
-            send_timeout: None,
-            next_tries: None,
-            next_timeout: None,
-            next_cases: None,
-        });
+    let o = expose.http_options.clone().unwrap_or_default();
     let or = |v: Option<u64>, d: u64| v.filter(|v| *v != 0).unwrap_or(d);
     ManifestHttpOptions {
         max_body_size: or(o.max_body_size, 1_048_576),
