@@ -364,6 +364,8 @@ const CASES = [
   ["QueryDeploymentResponse", `${D4}.QueryDeploymentResponse`, { deployment: deployment(), groups: [group("westcoast"), group("eu")], escrowAccount: escrowAccount() }],
   ["QueryGroupRequest", `${D4}.QueryGroupRequest`, { id: gid() }],
   ["QueryGroupResponse", `${D4}.QueryGroupResponse`, { group: group("westcoast") }],
+  ["QueryDeploymentParamsRequest", `${D4}.QueryParamsRequest`, {}],
+  ["QueryDeploymentParamsResponse", `${D4}.QueryParamsResponse`, { params: { minDeposits: [coin("uakt", "500000"), coin("uact", "5000000")] } }],
 
   // market
   ["MsgCreateBid", `${M5}.MsgCreateBid`, { id: bidId(), price: dec("uact", "1.5"), deposit: deposit(), resourcesOffer: [resourceOffer(1), resourceOffer(2)] }],
@@ -437,6 +439,15 @@ const CASES = [
   ["MsgDeleteProviderAttributes", "akash.audit.v1.MsgDeleteProviderAttributes", { owner: PROVIDER, auditor: AUDITOR, keys: ["audited-a-key", "audited-b-key"] }],
   ["EventTrustedAuditorCreated", "akash.audit.v1.EventTrustedAuditorCreated", { owner: PROVIDER, auditor: AUDITOR }],
   ["EventTrustedAuditorDeleted", "akash.audit.v1.EventTrustedAuditorDeleted", { owner: PROVIDER, auditor: AUDITOR }],
+  ["QueryProviderAttributesRequest", "akash.audit.v1.QueryProviderAttributesRequest", { owner: PROVIDER, pagination: pageReq() }],
+  ["QueryProviderAuditorRequest", "akash.audit.v1.QueryProviderAuditorRequest", { auditor: AUDITOR, owner: PROVIDER }],
+  ["AuditQueryProvidersResponse", "akash.audit.v1.QueryProvidersResponse", {
+    providers: [
+      { owner: PROVIDER, auditor: AUDITOR, attributes: attrs("audited-a", "audited-b") },
+      { owner: PROVIDER, auditor: OWNER, attributes: attrs("audited-c", "audited-d") },
+    ],
+    pagination: pageRes(),
+  }],
 
   // provider gateway
   ["Status", "akash.provider.v1.Status", status()],

@@ -181,6 +181,24 @@ fn cases() -> Vec<Case> {
                 group: Some(group("westcoast")),
             },
         ),
+        case("QueryDeploymentParamsRequest", dv4::QueryParamsRequest {}),
+        case(
+            "QueryDeploymentParamsResponse",
+            dv4::QueryParamsResponse {
+                params: Some(dv4::Params {
+                    min_deposits: vec![
+                        Coin {
+                            denom: s("uakt"),
+                            amount: s("500000"),
+                        },
+                        Coin {
+                            denom: s("uact"),
+                            amount: s("5000000"),
+                        },
+                    ],
+                }),
+            },
+        ),
         // market
         case(
             "MsgCreateBid",
@@ -500,6 +518,38 @@ fn cases() -> Vec<Case> {
             audit::EventTrustedAuditorDeleted {
                 owner: s(PROVIDER),
                 auditor: s(AUDITOR),
+            },
+        ),
+        case(
+            "QueryProviderAttributesRequest",
+            audit::QueryProviderAttributesRequest {
+                owner: s(PROVIDER),
+                pagination: page_req(),
+            },
+        ),
+        case(
+            "QueryProviderAuditorRequest",
+            audit::QueryProviderAuditorRequest {
+                auditor: s(AUDITOR),
+                owner: s(PROVIDER),
+            },
+        ),
+        case(
+            "AuditQueryProvidersResponse",
+            audit::QueryProvidersResponse {
+                providers: vec![
+                    audit::AuditedProvider {
+                        owner: s(PROVIDER),
+                        auditor: s(AUDITOR),
+                        attributes: attrs("audited-a", "audited-b"),
+                    },
+                    audit::AuditedProvider {
+                        owner: s(PROVIDER),
+                        auditor: s(OWNER),
+                        attributes: attrs("audited-c", "audited-d"),
+                    },
+                ],
+                pagination: page_res(),
             },
         ),
         // provider gateway
