@@ -27,6 +27,13 @@
 //!   version; they are checked to extend its messages without colliding with any field it knows.
 
 pub mod dec;
+pub mod error;
+pub mod keys;
+pub mod signer;
+pub mod transport;
+pub mod tx;
+
+pub use error::{ChainError, Result};
 
 #[allow(
     clippy::all,
