@@ -51,8 +51,24 @@ where
     fn decode_matches(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
         let decoded = M::decode(bytes).map_err(|e| format!("does not decode: {e}"))?;
         if &decoded != self {
+            let (sdk, ours) = (format!("{decoded:?}"), format!("{self:?}"));
+            let at = sdk
+                .char_indices()
+                .zip(ours.chars())
+                .find(|((_, a), b)| a != b)
+                .map_or(sdk.len().min(ours.len()), |((i, _), _)| i);
+            let from = sdk[..at].char_indices().rev().nth(80).map_or(0, |(i, _)| i);
+            let context = |text: &str| {
+                text.get(from..)
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            };
             return Err(format!(
-                "decodes to a different value.\n  SDK bytes decode to: {decoded:?}\n  our fixture:         {self:?}"
+                "decodes to a different value; first difference at character {at}:\n  SDK bytes decode to: …{}\n  our fixture:         …{}",
+                context(&sdk),
+                context(&ours)
             ));
         }
         Ok(decoded.encode_to_vec())
