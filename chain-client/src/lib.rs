@@ -28,6 +28,8 @@
 
 pub mod dec;
 pub mod error;
+pub mod events;
+pub mod follow;
 pub mod keys;
 pub mod signer;
 pub mod transport;
