@@ -26,15 +26,19 @@
 //!   `Params` windows, `MsgLeaseStartReclaim`, `EventLeaseReclaimStarted`) are newer than that SDK
 //!   version; they are checked to extend its messages without colliding with any field it knows.
 
+pub mod chain;
 pub mod dec;
 pub mod error;
 pub mod events;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod follow;
 pub mod keys;
 pub mod signer;
 pub mod transport;
 pub mod tx;
 
+pub use chain::Chain;
 pub use error::{ChainError, Result};
 
 #[allow(
