@@ -1,0 +1,34 @@
+//! `akash-devnet`: a local single-node chain that speaks the Akash API.
+//!
+//! The pieces, each in a file of its own:
+//! - [`state`]: accounts and balances, the whole application state, cloned to run a transaction on a copy;
+//! - [`store`]: the embedded database under `--home` (redb): state, blocks and transaction results;
+//! - [`ante`]: what a real chain checks before a transaction's messages run (decode, signers,
+//!   fee, sequence, signature, gas), with Cosmos SDK error codes;
+//! - [`bank`]: the bank module (`MsgSend`);
+//! - [`node`]: the mempool and block production;
+//! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services;
+//! - [`genesis`]: the well-known test accounts a fresh home is funded with;
+//! - [`sign`]: builds and signs transactions (SIGN_MODE_DIRECT) with cosmrs, for tests and tools.
+
+pub mod ante;
+pub mod bank;
+pub mod events;
+pub mod gas;
+pub mod genesis;
+pub mod grpc;
+pub mod msgs;
+pub mod node;
+pub mod rpc;
+pub mod server;
+pub mod sign;
+pub mod state;
+pub mod store;
+pub mod time;
+
+/// Bech32 prefix of account addresses.
+pub const BECH32_PREFIX: &str = "akash";
+/// The staking and fee denomination.
+pub const DENOM_AKT: &str = "uakt";
+/// The compute (pricing) denomination.
+pub const DENOM_ACT: &str = "uact";

@@ -1,0 +1,54 @@
+//! The messages the devnet knows, decoded from their `Any`, with their signer and handler.
+
+use cosmos_sdk_proto::Any;
+use cosmos_sdk_proto::cosmos::bank::v1beta1::{MsgSend, MsgSendResponse};
+use prost::{Message, Name};
+
+use crate::ante::SdkError;
+use crate::events::Event;
+use crate::state::State;
+
+/// A known message.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    BankSend(MsgSend),
+}
+
+fn any_of<M: Name>(m: &M) -> Any {
+    Any {
+        type_url: M::type_url(),
+        value: m.encode_to_vec(),
+    }
+}
+
+impl Msg {
+    pub fn decode(any: &Any) -> Result<Self, SdkError> {
+        let bad = |e: prost::DecodeError| SdkError::tx_decode(e.to_string());
+        if any.type_url == MsgSend::type_url() {
+            return Ok(Self::BankSend(
+                MsgSend::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        Err(SdkError::tx_decode(format!(
+            "unable to resolve type URL {}",
+            any.type_url
+        )))
+    }
+
+    /// The address that must sign the message.
+    pub fn signer(&self) -> &str {
+        match self {
+            Self::BankSend(m) => &m.from_address,
+        }
+    }
+
+    /// Runs the message; returns its events and its response (as an `Any`).
+    pub fn execute(&self, state: &mut State, index: usize) -> Result<(Vec<Event>, Any), SdkError> {
+        match self {
+            Self::BankSend(m) => Ok((
+                crate::bank::send(state, m, index)?,
+                any_of(&MsgSendResponse {}),
+            )),
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! CometBFT 0.38 JSON-RPC over HTTP (axum): both of CometBFT's forms, a JSON-RPC 2.0 `POST /`
+//! and the URI form `GET /<method>?<param>=<value>` (hex bytes as `0x…`, strings quoted or bare).
+//!
+//! Methods: `health`, `status`, `abci_info`, `broadcast_tx_sync`, `broadcast_tx_async`,
+//! `broadcast_tx_commit`, `tx`, `block`, `block_results`. Integers of 64 bits print as strings
+//! and bytes as base64, as CometBFT's JSON does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+
+use crate::ante::TxResult;
+use crate::node::Node;
+use crate::store::BlockRecord;
+
+/// How long `broadcast_tx_commit` waits for the block (CometBFT's `timeout_broadcast_tx_commit`).
+pub const BROADCAST_TX_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A JSON-RPC error.
+#[derive(Debug)]
+pub struct RpcError {
+    code: i64,
+    message: &'static str,
+    data: String,
+}
+
+impl RpcError {
+    fn invalid_params(data: impl Into<String>) -> Self {
+        Self {
+            code: -32602,
+            message: "Invalid params",
+            data: data.into(),
+        }
+    }
+    fn internal(data: impl Into<String>) -> Self {
+        Self {
+            code: -32603,
+            message: "Internal error",
+            data: data.into(),
+        }
+    }
+    fn not_found(method: &str) -> Self {
+        Self {
+            code: -32601,
+            message: "Method not found",
+            data: format!("method {method:?} is not served"),
+        }
+    }
+}
+
+/// The RPC routes over a node.
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/", post(post_call))
+        .route("/{method}", get(get_call))
+        .with_state(node)
+}
+
+fn envelope(id: Value, outcome: Result<Value, RpcError>) -> Json<Value> {
+    Json(match outcome {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err(e) => {
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": e.code, "message": e.message, "data": e.data}})
+        }
+    })
+}
+
+async fn post_call(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Json<Value> {
+    // CometBFT reads the body whatever its content type.
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return envelope(
+                Value::Null,
+                Err(RpcError {
+                    code: -32700,
+                    message: "Parse error",
+                    data: e.to_string(),
+                }),
+            );
+        }
+    };
+    let id = req.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = req.get("method").and_then(Value::as_str) else {
+        return envelope(
+            id,
+            Err(RpcError {
+                code: -32600,
+                message: "Invalid Request",
+                data: "no method".into(),
+            }),
+        );
+    };
+    let params = match req.get("params") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => {
+            return envelope(
+                id,
+                Err(RpcError::invalid_params("params must be an object")),
+            );
+        }
+    };
+    envelope(id, call(&node, method, &params).await)
+}
+
+async fn get_call(
+    State(node): State<Arc<Node>>,
+    Path(method): Path<String>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+) -> Json<Value> {
+    // URI values: `"text"` is a string, `0x…` hex bytes, anything else as written.
+    let params: Map<String, Value> = query
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v
+                .strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .map(str::to_owned)
+                .unwrap_or(v);
+            (k, Value::String(v))
+        })
+        .collect();
+    envelope(json!(-1), call(&node, &method, &params).await)
+}
+
+/// Bytes from a parameter: `0x`-prefixed hex, else base64 (CometBFT's JSON form of bytes).
+fn bytes_param(params: &Map<String, Value>, name: &str) -> Result<Vec<u8>, RpcError> {
+    let s = params
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::invalid_params(format!("missing parameter {name}")))?;
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return data_encoding::HEXLOWER_PERMISSIVE
+            .decode(hex.as_bytes())
+            .map_err(|e| RpcError::invalid_params(format!("{name}: {e}")));
+    }
+    data_encoding::BASE64
+        .decode(s.as_bytes())
+        .map_err(|e| RpcError::invalid_params(format!("{name}: {e}")))
+}
+
+fn height_param(params: &Map<String, Value>, node: &Node) -> Result<u64, RpcError> {
+    let latest = node.height();
+    let h = match params.get("height") {
+        None | Some(Value::Null) => return Ok(latest),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) if s.is_empty() => return Ok(latest),
+        Some(Value::String(s)) => s.parse().ok(),
+        Some(_) => None,
+    }
+    .ok_or_else(|| RpcError::invalid_params("height must be a non-negative integer"))?;
+    if h == 0 {
+        return Ok(latest);
+    }
+    if h > latest {
+        return Err(RpcError::internal(format!(
+            "height {h} must be less than or equal to the current blockchain height {latest}"
+        )));
+    }
+    Ok(h)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    data_encoding::BASE64.encode(bytes)
+}
+
+/// An `ExecTxResult` (or `ResponseCheckTx`) as CometBFT prints it.
+pub fn tx_result_json(r: &TxResult) -> Value {
+    json!({
+        "code": r.code,
+        "data": if r.data.is_empty() { Value::Null } else { Value::String(b64(&r.data)) },
+        "log": r.log,
+        "info": "",
+        "gas_wanted": r.gas_wanted.to_string(),
+        "gas_used": r.gas_used.to_string(),
+        "events": r.events,
+        "codespace": r.codespace,
+    })
+}
+
+fn block_id(hash: &str) -> Value {
+    json!({"hash": hash, "parts": {"total": 1, "hash": hash}})
+}
+
+fn block_json(b: &BlockRecord, chain_id: &str) -> Value {
+    let last = if b.last_block_hash.is_empty() {
+        json!({"hash": "", "parts": {"total": 0, "hash": ""}})
+    } else {
+        block_id(&b.last_block_hash)
+    };
+    json!({
+        "block_id": block_id(&b.hash),
+        "block": {
+            "header": {
+                "version": {"block": "11", "app": "0"},
+                "chain_id": chain_id,
+                "height": b.height.to_string(),
+                "time": b.time,
+                "last_block_id": last,
+                "last_commit_hash": "",
+                "data_hash": "",
+                "validators_hash": "",
+                "next_validators_hash": "",
+                "consensus_hash": "",
+                "app_hash": b.app_hash,
+                "last_results_hash": "",
+                "evidence_hash": "",
+                "proposer_address": "",
+            },
+            "data": {"txs": b.txs.iter().map(|t| b64(t)).collect::<Vec<_>>()},
+            "evidence": {"evidence": []},
+            "last_commit": {"height": b.height.saturating_sub(1).to_string(), "round": 0, "block_id": last, "signatures": []},
+        }
+    })
+}
+
+fn block_results_json(b: &BlockRecord) -> Value {
+    let txs: Vec<Value> = b.tx_results.iter().map(tx_result_json).collect();
+    json!({
+        "height": b.height.to_string(),
+        "txs_results": if txs.is_empty() { Value::Null } else { Value::Array(txs) },
+        "finalize_block_events": b.finalize_block_events,
+        "validator_updates": [],
+        "consensus_param_updates": null,
+        "app_hash": b.result_app_hash,
+    })
+}
+
+fn load_block(node: &Node, height: u64) -> Result<BlockRecord, RpcError> {
+    node.block(height)
+        .map_err(|e| RpcError::internal(e.to_string()))?
+        .ok_or_else(|| RpcError::internal(format!("could not find results for height #{height}")))
+}
+
+/// Dispatches one call.
+pub async fn call(
+    node: &Arc<Node>,
+    method: &str,
+    params: &Map<String, Value>,
+) -> Result<Value, RpcError> {
+    match method {
+        "health" => Ok(json!({})),
+        "status" => {
+            let height = node.height();
+            let (hash, app_hash, time) = match node
+                .block(height)
+                .map_err(|e| RpcError::internal(e.to_string()))?
+            {
+                Some(b) => (b.hash, b.result_app_hash, b.time),
+                None => (String::new(), String::new(), String::new()),
+            };
+            Ok(json!({
+                "node_info": {
+                    "protocol_version": {"p2p": "8", "block": "11", "app": "0"},
+                    "id": "",
+                    "listen_addr": "",
+                    "network": node.chain_id(),
+                    "version": "0.38.21",
+                    "channels": "",
+                    "moniker": "akash-devnet",
+                    "other": {"tx_index": "on", "rpc_address": ""},
+                },
+                "sync_info": {
+                    "latest_block_hash": hash,
+                    "latest_app_hash": app_hash,
+                    "latest_block_height": height.to_string(),
+                    "latest_block_time": time,
+                    "earliest_block_height": if height == 0 { "0" } else { "1" },
+                    "catching_up": false,
+                },
+                "validator_info": {"address": "", "pub_key": null, "voting_power": "0"},
+            }))
+        }
+        "abci_info" => {
+            let (height, app_hash) = node.with_state(|s| (s.height, s.app_hash()));
+            Ok(json!({"response": {
+                "data": "akash-devnet",
+                "version": env!("CARGO_PKG_VERSION"),
+                "last_block_height": height.to_string(),
+                "last_block_app_hash": b64(&app_hash),
+            }}))
+        }
+        "broadcast_tx_sync" | "broadcast_tx_async" => {
+            let tx = bytes_param(params, "tx")?;
+            let (hash, r) = node.check_tx(tx).map_err(RpcError::internal)?;
+            Ok(
+                json!({"code": r.code, "data": "", "log": r.log, "codespace": r.codespace, "hash": hash}),
+            )
+        }
+        "broadcast_tx_commit" => {
+            let tx = bytes_param(params, "tx")?;
+            let (hash, check) = node.check_tx(tx).map_err(RpcError::internal)?;
+            if !check.is_ok() {
+                return Ok(json!({
+                    "check_tx": tx_result_json(&check),
+                    "tx_result": tx_result_json(&TxResult { code: 0, codespace: String::new(), log: String::new(), data: Vec::new(), gas_wanted: 0, gas_used: 0, events: Vec::new() }),
+                    "hash": hash,
+                    "height": "0",
+                }));
+            }
+            let found = node
+                .wait_for_tx(&hash, BROADCAST_TX_COMMIT_TIMEOUT)
+                .await
+                .map_err(|e| RpcError::internal(e.to_string()))?
+                .ok_or_else(|| {
+                    RpcError::internal("timed out waiting for tx to be included in a block")
+                })?;
+            Ok(json!({
+                "check_tx": tx_result_json(&check),
+                "tx_result": tx_result_json(&found.result),
+                "hash": hash,
+                "height": found.location.height.to_string(),
+            }))
+        }
+        "tx" => {
+            let hash_bytes = bytes_param(params, "hash")?;
+            let hash = data_encoding::HEXUPPER.encode(&hash_bytes);
+            let found = node
+                .tx(&hash)
+                .map_err(|e| RpcError::internal(e.to_string()))?
+                .ok_or_else(|| RpcError::internal(format!("tx ({hash}) not found")))?;
+            Ok(json!({
+                "hash": found.hash,
+                "height": found.location.height.to_string(),
+                "index": found.location.index,
+                "tx_result": tx_result_json(&found.result),
+                "tx": b64(&found.raw),
+            }))
+        }
+        "block" => {
+            let h = height_param(params, node)?;
+            Ok(block_json(&load_block(node, h)?, node.chain_id()))
+        }
+        "block_results" => {
+            let h = height_param(params, node)?;
+            Ok(block_results_json(&load_block(node, h)?))
+        }
+        other => Err(RpcError::not_found(other)),
+    }
+}

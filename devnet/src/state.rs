@@ -1,0 +1,183 @@
+//! The application state: accounts (number, sequence, public key) and balances.
+//!
+//! The whole state is one value. A transaction runs on a clone and the clone replaces the original
+//! only when the step succeeds, so a rejected transaction changes nothing. The devnet's state is
+//! small, so cloning is cheap enough; the maps are ordered so the state serialises (and hashes)
+//! deterministically.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// An account as the auth module keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub number: u64,
+    pub sequence: u64,
+    /// Compressed secp256k1 public key (33 bytes), set by the account's first transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pub_key: Option<Vec<u8>>,
+}
+
+/// A coin with an integer amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coin {
+    pub denom: String,
+    pub amount: u128,
+}
+
+impl Coin {
+    pub fn new(amount: u128, denom: &str) -> Self {
+        Self {
+            denom: denom.to_owned(),
+            amount,
+        }
+    }
+}
+
+impl std::fmt::Display for Coin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.amount, self.denom)
+    }
+}
+
+/// Formats coins as the Cosmos SDK does: `100uakt,5uact` (empty for no coins).
+pub fn coins_to_string(coins: &[Coin]) -> String {
+    coins
+        .iter()
+        .map(Coin::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Why a balance change failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BankError {
+    /// Cosmos SDK `insufficient funds` (code 5).
+    #[error("spendable balance {have} is smaller than {want}")]
+    InsufficientFunds { have: Coin, want: Coin },
+}
+
+/// The application state of the devnet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub chain_id: String,
+    /// Height of the last committed block (0 at genesis).
+    pub height: u64,
+    pub next_account_number: u64,
+    pub accounts: BTreeMap<String, Account>,
+    /// address → denom → amount.
+    pub balances: BTreeMap<String, BTreeMap<String, u128>>,
+}
+
+impl State {
+    pub fn new(chain_id: &str) -> Self {
+        Self {
+            chain_id: chain_id.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// The account at `addr`, created (with the next account number) if it does not exist, as the
+    /// bank module does for a recipient.
+    pub fn ensure_account(&mut self, addr: &str) -> &mut Account {
+        let next = &mut self.next_account_number;
+        self.accounts.entry(addr.to_owned()).or_insert_with(|| {
+            let number = *next;
+            *next += 1;
+            Account {
+                number,
+                sequence: 0,
+                pub_key: None,
+            }
+        })
+    }
+
+    pub fn balance(&self, addr: &str, denom: &str) -> u128 {
+        self.balances
+            .get(addr)
+            .and_then(|b| b.get(denom))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// All non-zero balances of `addr`, ordered by denom.
+    pub fn all_balances(&self, addr: &str) -> Vec<Coin> {
+        self.balances
+            .get(addr)
+            .map(|b| {
+                b.iter()
+                    .filter(|(_, a)| **a > 0)
+                    .map(|(d, a)| Coin::new(*a, d))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn add_coins(&mut self, addr: &str, coins: &[Coin]) {
+        self.ensure_account(addr);
+        let entry = self.balances.entry(addr.to_owned()).or_default();
+        for c in coins {
+            *entry.entry(c.denom.clone()).or_insert(0) += c.amount;
+        }
+    }
+
+    /// Takes `coins` from `addr`; on failure nothing is taken.
+    pub fn sub_coins(&mut self, addr: &str, coins: &[Coin]) -> Result<(), BankError> {
+        for c in coins {
+            let have = self.balance(addr, &c.denom);
+            if have < c.amount {
+                return Err(BankError::InsufficientFunds {
+                    have: Coin::new(have, &c.denom),
+                    want: c.clone(),
+                });
+            }
+        }
+        let entry = self.balances.entry(addr.to_owned()).or_default();
+        for c in coins {
+            if let Some(a) = entry.get_mut(&c.denom) {
+                *a -= c.amount;
+            }
+        }
+        entry.retain(|_, a| *a > 0);
+        Ok(())
+    }
+
+    pub fn transfer(&mut self, from: &str, to: &str, coins: &[Coin]) -> Result<(), BankError> {
+        self.sub_coins(from, coins)?;
+        self.add_coins(to, coins);
+        Ok(())
+    }
+
+    /// SHA-256 of the state's canonical JSON: the block's app hash.
+    pub fn app_hash(&self) -> [u8; 32] {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        Sha256::digest(json).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transfer_moves_coins_and_failed_transfer_moves_nothing() {
+        let mut s = State::new("t");
+        s.add_coins("a", &[Coin::new(10, "uakt"), Coin::new(3, "uact")]);
+        s.transfer("a", "b", &[Coin::new(4, "uakt")]).unwrap();
+        assert_eq!(s.balance("a", "uakt"), 6);
+        assert_eq!(s.balance("b", "uakt"), 4);
+        let before = s.clone();
+        let err = s
+            .transfer("a", "b", &[Coin::new(1, "uakt"), Coin::new(4, "uact")])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spendable balance 3uact is smaller than 4uact"
+        );
+        assert_eq!(s, before);
+        assert_eq!(s.accounts["a"].number, 0);
+        assert_eq!(s.accounts["b"].number, 1);
+    }
+}
