@@ -67,10 +67,13 @@ fn main() {
             let line = String::from_utf8_lossy(&out.stdout);
             let value: serde_json::Value =
                 serde_json::from_str(line.trim()).expect("sdl-bench.mjs prints one JSON line");
-            let sdk = value["files_per_second"].as_f64().expect("files_per_second");
+            let sdk = value["files_per_second"]
+                .as_f64()
+                .expect("files_per_second");
             println!(
                 "typescript (SDK):  {sdk:>10.0} files/s  ({} passes in {:.2}s)",
-                value["passes"], value["seconds"].as_f64().unwrap_or_default()
+                value["passes"],
+                value["seconds"].as_f64().unwrap_or_default()
             );
             println!("ratio rust / sdk:  {:>10.1}x", rust / sdk);
         }
