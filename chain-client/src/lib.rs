@@ -34,6 +34,7 @@ pub mod events;
 pub mod fake;
 pub mod follow;
 pub mod keys;
+pub mod rpc;
 pub mod signer;
 pub mod transport;
 pub mod tx;
