@@ -5,18 +5,22 @@
 //! - [`store`]: the embedded database under `--home` (redb): state, blocks and transaction results;
 //! - [`ante`]: what a real chain checks before a transaction's messages run (decode, signers,
 //!   fee, sequence, signature, gas), with Cosmos SDK error codes;
-//! - [`bank`]: the bank module (`MsgSend`);
+//! - [`bank`]: the bank module (`MsgSend`); [`deployment`]: `MsgCreateDeployment` with its groups,
+//!   orders and escrow account;
 //! - [`node`]: the mempool and block production;
-//! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services;
+//! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services; [`grpc_akash`]: the
+//!   Akash deployment and market queries;
 //! - [`genesis`]: the well-known test accounts a fresh home is funded with;
 //! - [`sign`]: builds and signs transactions (SIGN_MODE_DIRECT) with cosmrs, for tests and tools.
 
 pub mod ante;
 pub mod bank;
+pub mod deployment;
 pub mod events;
 pub mod gas;
 pub mod genesis;
 pub mod grpc;
+pub mod grpc_akash;
 pub mod msgs;
 pub mod node;
 pub mod rpc;

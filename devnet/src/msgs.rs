@@ -1,5 +1,6 @@
 //! The messages the devnet knows, decoded from their `Any`, with their signer and handler.
 
+use chain_client::akash::deployment::v1beta4::{MsgCreateDeployment, MsgCreateDeploymentResponse};
 use cosmos_sdk_proto::Any;
 use cosmos_sdk_proto::cosmos::bank::v1beta1::{MsgSend, MsgSendResponse};
 use prost::{Message, Name};
@@ -12,6 +13,7 @@ use crate::state::State;
 #[derive(Debug, Clone)]
 pub enum Msg {
     BankSend(MsgSend),
+    CreateDeployment(MsgCreateDeployment),
 }
 
 fn any_of<M: Name>(m: &M) -> Any {
@@ -29,6 +31,11 @@ impl Msg {
                 MsgSend::decode(any.value.as_slice()).map_err(bad)?,
             ));
         }
+        if any.type_url == MsgCreateDeployment::type_url() {
+            return Ok(Self::CreateDeployment(
+                MsgCreateDeployment::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
         Err(SdkError::tx_decode(format!(
             "unable to resolve type URL {}",
             any.type_url
@@ -39,12 +46,19 @@ impl Msg {
     pub fn signer(&self) -> &str {
         match self {
             Self::BankSend(m) => &m.from_address,
+            Self::CreateDeployment(m) => crate::deployment::signer(m),
         }
     }
 
-    /// Runs the message; returns its events and its response (as an `Any`).
+    /// Runs the message in the block at `state.height + 1`; returns its events and its response
+    /// (as an `Any`).
     pub fn execute(&self, state: &mut State, index: usize) -> Result<(Vec<Event>, Any), SdkError> {
+        let height = state.height + 1;
         match self {
+            Self::CreateDeployment(m) => Ok((
+                crate::deployment::create(state, m, index, height)?,
+                any_of(&MsgCreateDeploymentResponse {}),
+            )),
             Self::BankSend(m) => Ok((
                 crate::bank::send(state, m, index)?,
                 any_of(&MsgSendResponse {}),

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chain_client::akash::deployment::v1beta4::query_server::QueryServer as DeploymentQueryServer;
+use chain_client::akash::market::v1beta5::query_server::QueryServer as MarketQueryServer;
 use cosmos_sdk_proto::cosmos::auth::v1beta1::query_server::QueryServer as AuthQueryServer;
 use cosmos_sdk_proto::cosmos::bank::v1beta1::query_server::QueryServer as BankQueryServer;
 use cosmos_sdk_proto::cosmos::tx::v1beta1::service_server::ServiceServer;
@@ -11,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::grpc::Services;
+use crate::grpc_akash::AkashQueries;
 use crate::node::Node;
 
 /// A running node: its bound addresses and its tasks.
@@ -54,12 +57,15 @@ pub async fn start(
     });
 
     let services = Services::new(node.clone());
+    let akash = AkashQueries::new(node.clone());
     let rx = stop_rx.clone();
     tasks.spawn(async move {
         tonic::transport::Server::builder()
             .add_service(ServiceServer::new(services.clone()))
             .add_service(AuthQueryServer::new(services.clone()))
             .add_service(BankQueryServer::new(services))
+            .add_service(DeploymentQueryServer::new(akash.clone()))
+            .add_service(MarketQueryServer::new(akash))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(grpc_listener),
                 stopped(rx),

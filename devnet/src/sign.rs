@@ -78,3 +78,76 @@ pub fn sign_send(
     };
     sign_tx(key, vec![msg.to_any().map_err(e)?], opts)
 }
+
+/// A minimal `MsgCreateDeployment` for tests and demos: one group per name, each with one unit of
+/// 1 CPU, 512 MiB memory and 1 GiB storage at 1000 uact per block, a 0.5 ACT deposit from the
+/// owner's balance, and `hash` as the manifest version.
+pub fn create_deployment_msg(
+    owner: &str,
+    dseq: u64,
+    group_names: &[&str],
+    hash: [u8; 32],
+) -> chain_client::akash::deployment::v1beta4::MsgCreateDeployment {
+    use chain_client::akash::base::resources::v1beta4 as r;
+    use chain_client::akash::deployment::{v1 as dv1, v1beta4 as d};
+    use chain_client::dec::resource_value;
+    let groups = group_names
+        .iter()
+        .map(|name| d::GroupSpec {
+            name: (*name).to_owned(),
+            requirements: Some(Default::default()),
+            resources: vec![d::ResourceUnit {
+                resource: Some(r::Resources {
+                    id: 1,
+                    cpu: Some(r::Cpu {
+                        units: Some(resource_value(1000)),
+                        attributes: vec![],
+                    }),
+                    memory: Some(r::Memory {
+                        quantity: Some(resource_value(512 << 20)),
+                        attributes: vec![],
+                    }),
+                    storage: vec![r::Storage {
+                        name: "default".into(),
+                        quantity: Some(resource_value(1 << 30)),
+                        attributes: vec![],
+                    }],
+                    gpu: Some(r::Gpu {
+                        units: Some(resource_value(0)),
+                        attributes: vec![],
+                    }),
+                    endpoints: vec![],
+                }),
+                count: 1,
+                price: Some(cosmos_sdk_proto::cosmos::base::v1beta1::DecCoin {
+                    denom: crate::DENOM_ACT.into(),
+                    amount: chain_client::dec::to_wire("1000").unwrap_or_default(),
+                }),
+            }],
+        })
+        .collect();
+    d::MsgCreateDeployment {
+        id: Some(dv1::DeploymentId {
+            owner: owner.to_owned(),
+            dseq,
+        }),
+        groups,
+        hash: hash.to_vec(),
+        deposit: Some(chain_client::akash::base::deposit::v1::Deposit {
+            amount: Some(cosmos_sdk_proto::cosmos::base::v1beta1::Coin {
+                denom: crate::DENOM_ACT.into(),
+                amount: "500000".into(),
+            }),
+            sources: vec![chain_client::akash::base::deposit::v1::Source::Balance as i32],
+        }),
+        reclamation: None,
+    }
+}
+
+/// Wraps any prost message with its type URL into the `Any` that [`sign_tx`] takes.
+pub fn any_of<M: prost::Name>(msg: &M) -> cosmrs::Any {
+    cosmrs::Any {
+        type_url: M::type_url(),
+        value: prost::Message::encode_to_vec(msg),
+    }
+}

@@ -7,6 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use chain_client::akash::deployment::{v1 as dv1, v1beta4 as dv1beta4};
+use chain_client::akash::escrow::types::v1 as escrow;
+use chain_client::akash::market::v1beta5 as mv1beta5;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -59,6 +62,31 @@ pub enum BankError {
     InsufficientFunds { have: Coin, want: Coin },
 }
 
+/// A protobuf message kept in the state, serialised as the base64 of its encoding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Proto<T>(pub T);
+
+impl<T: prost::Message> Serialize for Proto<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&data_encoding::BASE64.encode(&self.0.encode_to_vec()))
+    }
+}
+
+impl<'de, T: prost::Message + Default> Deserialize<'de> for Proto<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = data_encoding::BASE64
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)?;
+        T::decode(bytes.as_slice())
+            .map(Proto)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Prost messages are `PartialEq` but not `Eq`; the state's equality is only used by tests.
+impl<T: PartialEq> Eq for Proto<T> {}
+
 /// The application state of the devnet.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -69,6 +97,32 @@ pub struct State {
     pub accounts: BTreeMap<String, Account>,
     /// address → denom → amount.
     pub balances: BTreeMap<String, BTreeMap<String, u128>>,
+    /// Akash deployment module: deployments by [`keys::deployment`].
+    #[serde(default)]
+    pub deployments: BTreeMap<String, Proto<dv1::Deployment>>,
+    /// Groups by [`keys::group`].
+    #[serde(default)]
+    pub groups: BTreeMap<String, Proto<dv1beta4::Group>>,
+    /// Akash market module: orders by [`keys::order`].
+    #[serde(default)]
+    pub orders: BTreeMap<String, Proto<mv1beta5::Order>>,
+    /// Akash escrow module: accounts by [`keys::deployment`] (deployment scope).
+    #[serde(default)]
+    pub escrow_accounts: BTreeMap<String, Proto<escrow::Account>>,
+}
+
+/// Keys of the Akash stores: fixed-width numbers so that the ordered maps iterate as the chain's
+/// stores do (owner, then dseq, gseq, oseq ascending).
+pub mod keys {
+    pub fn deployment(owner: &str, dseq: u64) -> String {
+        format!("{owner}/{dseq:020}")
+    }
+    pub fn group(owner: &str, dseq: u64, gseq: u32) -> String {
+        format!("{owner}/{dseq:020}/{gseq:010}")
+    }
+    pub fn order(owner: &str, dseq: u64, gseq: u32, oseq: u32) -> String {
+        format!("{owner}/{dseq:020}/{gseq:010}/{oseq:010}")
+    }
 }
 
 impl State {

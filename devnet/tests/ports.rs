@@ -23,6 +23,19 @@ use serde_json::{Value, json};
 
 const CHAIN: &str = "devnet-ports";
 
+async fn start_node(home: &std::path::Path) -> devnet::server::Running {
+    let config = NodeConfig {
+        chain_id: CHAIN.into(),
+        block_time: Duration::from_millis(200),
+        min_gas_prices: devnet::ante::parse_gas_prices("0.025uakt").unwrap(),
+    };
+    let (node, _) = Node::open(home, config, || genesis_state(CHAIN)).unwrap();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    devnet::server::start(node, loopback, loopback)
+        .await
+        .unwrap()
+}
+
 async fn http(addr: SocketAddr, req: hyper::Request<Full<Bytes>>) -> Value {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) =
@@ -258,6 +271,107 @@ async fn bank_send_over_grpc_and_rpc() {
     );
     let unknown = rpc_post(rpc, "no_such_method", json!({})).await;
     assert_eq!(unknown["error"]["code"], -32601);
+
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_deployment_opens_orders_seen_over_grpc_and_block_results() {
+    use chain_client::akash::deployment::v1::DeploymentId;
+    use chain_client::akash::deployment::v1beta4::{
+        QueryDeploymentRequest, query_client::QueryClient as DeploymentClient,
+    };
+    use chain_client::akash::market::v1beta5::{
+        OrderFilters, QueryOrdersRequest, query_client::QueryClient as MarketClient,
+    };
+
+    let home = tempfile::tempdir().unwrap();
+    let running = start_node(home.path()).await;
+    let (rpc, grpc) = (running.rpc_addr, running.grpc_addr);
+    let tenant = &test_accounts().unwrap()[1];
+
+    let msg =
+        devnet::sign::create_deployment_msg(&tenant.address, 100, &["alpha", "beta"], [7; 32]);
+    let raw = devnet::sign::sign_tx(
+        &tenant.key,
+        vec![devnet::sign::any_of(&msg)],
+        &SignOpts::new(CHAIN, 1, 0),
+    )
+    .unwrap();
+    let v = rpc_post(
+        rpc,
+        "broadcast_tx_commit",
+        json!({"tx": data_encoding::BASE64.encode(&raw)}),
+    )
+    .await;
+    let r = &v["result"];
+    assert_eq!(r["tx_result"]["code"], 0, "{v}");
+    let height = r["height"].as_str().unwrap().to_owned();
+
+    // The typed events, as a provider's event follower reads them from block_results.
+    let results = rpc_get(rpc, &format!("/block_results?height={height}")).await;
+    let events = results["result"]["txs_results"][0]["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let orders: Vec<Value> = events
+        .iter()
+        .filter(|e| e["type"] == "akash.market.v1.EventOrderCreated")
+        .map(|e| {
+            let id = e["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["key"] == "id")
+                .unwrap();
+            serde_json::from_str(id["value"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(
+        orders,
+        vec![
+            json!({"owner": tenant.address, "dseq": "100", "gseq": 1, "oseq": 1}),
+            json!({"owner": tenant.address, "dseq": "100", "gseq": 2, "oseq": 1}),
+        ]
+    );
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let d = DeploymentClient::new(channel.clone())
+        .deployment(QueryDeploymentRequest {
+            id: Some(DeploymentId {
+                owner: tenant.address.clone(),
+                dseq: 100,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.deployment.unwrap().hash, vec![7; 32]);
+    assert_eq!(
+        d.groups
+            .iter()
+            .map(|g| g.group_spec.as_ref().unwrap().name.as_str())
+            .collect::<Vec<_>>(),
+        ["alpha", "beta"]
+    );
+    assert!(d.escrow_account.is_some());
+    let open = MarketClient::new(channel)
+        .orders(QueryOrdersRequest {
+            filters: Some(OrderFilters {
+                state: "open".into(),
+                ..Default::default()
+            }),
+            pagination: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(open.orders.len(), 2);
+    assert_eq!(open.orders[1].spec.as_ref().unwrap().name, "beta");
 
     running.shutdown().await.unwrap();
 }
