@@ -33,6 +33,7 @@ pub mod events;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod follow;
+pub mod grpc;
 pub mod keys;
 pub mod rpc;
 pub mod signer;
