@@ -35,6 +35,7 @@ pub mod fake;
 pub mod follow;
 pub mod grpc;
 pub mod keys;
+pub mod node;
 pub mod rpc;
 pub mod signer;
 pub mod transport;
