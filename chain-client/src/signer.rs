@@ -252,6 +252,8 @@ mod tests {
         check_codes: VecDeque<(u32, &'static str)>,
         /// Make every CheckTx a sequence mismatch.
         always_mismatch: bool,
+        /// Make the next simulation fail as the SDK does for a stale sequence.
+        simulate_mismatch_once: bool,
         account_reads: u32,
         broadcasts: u32,
         accepted_sequences: Vec<u64>,
@@ -297,9 +299,11 @@ mod tests {
 
         async fn simulate(&self, tx: Vec<u8>) -> Result<u64> {
             tokio::task::yield_now().await;
-            let s = self.0.lock().unwrap();
-            // Simulation passes whatever sequence; CheckTx is where the scripted errors live.
-            let _ = sequence_of(&tx);
+            let mut s = self.0.lock().unwrap();
+            let seq = sequence_of(&tx);
+            if std::mem::take(&mut s.simulate_mismatch_once) {
+                return Err(mismatch(s.check_state, seq));
+            }
             Ok(s.simulated_gas)
         }
 
@@ -441,6 +445,27 @@ mod tests {
         let r = signer.submit(&msg()).await.unwrap();
         assert_eq!(r.sequence, 4);
         assert_eq!(node.0.lock().unwrap().account_reads, 2);
+    }
+
+    #[tokio::test]
+    async fn a_mismatch_found_by_the_simulation_is_recovered_the_same_way() {
+        let node = node(0);
+        let signer = signer(&node);
+        signer.submit(&msg()).await.unwrap(); // seq 0
+        {
+            let mut s = node.0.lock().unwrap();
+            // Sequence 1 was used elsewhere and committed; the simulation notices first.
+            s.committed = 2;
+            s.check_state = 2;
+            s.simulate_mismatch_once = true;
+        }
+        let r = signer.submit(&msg()).await.unwrap();
+        assert_eq!(r.sequence, 2);
+        let s = node.0.lock().unwrap();
+        assert_eq!(s.account_reads, 2);
+        // The stale transaction never reached the mempool.
+        assert_eq!(s.broadcasts, 2);
+        assert_eq!(s.accepted_sequences, vec![0, 2]);
     }
 
     #[tokio::test]
