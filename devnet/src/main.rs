@@ -53,7 +53,9 @@ struct StartArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Logs to stderr; stdout carries the banner (accounts and addresses) only.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -81,11 +83,24 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     let running = devnet::server::start(node, args.rpc_laddr, args.grpc_laddr).await?;
     println!("CometBFT RPC  http://{}", running.rpc_addr);
     println!("gRPC          {}", running.grpc_addr);
-    running
-        .serve_until(async {
+    running.serve_until(shutdown_signal()).await
+}
+
+/// Ctrl-C or SIGTERM (how process supervisors and test harnesses stop the node).
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
 }
 
 fn print_banner(args: &StartArgs, fresh: bool, height: u64) -> anyhow::Result<()> {

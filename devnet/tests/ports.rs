@@ -335,6 +335,25 @@ async fn create_deployment_opens_orders_seen_over_grpc_and_block_results() {
         ]
     );
 
+    // The provider's own decoder (chain-client) reads the same block.
+    let typed: chain_client::events::BlockResults =
+        serde_json::from_value(results["result"].clone()).unwrap();
+    let decoded = chain_client::events::decode_block_results(&typed).unwrap();
+    let kinds: Vec<String> = decoded
+        .events
+        .iter()
+        .map(|e| match e {
+            chain_client::events::AkashEvent::DeploymentCreated(d) => {
+                format!("deployment {}", d.id.as_ref().unwrap().dseq)
+            }
+            chain_client::events::AkashEvent::OrderCreated(o) => {
+                format!("order {}", o.id.as_ref().unwrap().gseq)
+            }
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["deployment 100", "order 1", "order 2"]);
+
     let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
         .unwrap()
         .connect()
