@@ -1,0 +1,115 @@
+//! The project's own chain client (`chain-client`'s `NodeChain`, as the provider and the tenant
+//! controller use it) against a devnet on 127.0.0.1: queries, a signed broadcast that waits for
+//! inclusion, and the Akash event stream.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chain_client::Chain;
+use chain_client::chain::{OrderFilters, PageRequest};
+use chain_client::events::AkashEvent;
+use chain_client::keys::{Key, Mnemonic};
+use chain_client::node::{NodeChain, NodeConfig as ClientConfig};
+use chain_client::signer::SignerConfig;
+use chain_client::tx::{FeePolicy, GasPrice};
+use devnet::genesis::{GENESIS_AMOUNT, TEST_MNEMONICS, genesis_state};
+use devnet::node::{Node, NodeConfig};
+use futures::StreamExt;
+
+const CHAIN: &str = "devnet-client";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_chain_deploys_and_follows_order_events() {
+    let home = tempfile::tempdir().unwrap();
+    let config = NodeConfig {
+        chain_id: CHAIN.into(),
+        block_time: Duration::from_millis(200),
+        min_gas_prices: devnet::ante::parse_gas_prices("0.025uakt").unwrap(),
+    };
+    let (node, _) = Node::open(home.path(), config, || genesis_state(CHAIN)).unwrap();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let running = devnet::server::start(node, loopback, loopback)
+        .await
+        .unwrap();
+
+    let key = Key::from_mnemonic(&Mnemonic::from_phrase(TEST_MNEMONICS[2]).unwrap()).unwrap();
+    let mut signer =
+        SignerConfig::new(CHAIN, FeePolicy::new(GasPrice::parse("0.025uakt").unwrap()));
+    signer.poll_interval = Duration::from_millis(100);
+    signer.inclusion_timeout = Duration::from_secs(20);
+    let follow = chain_client::follow::FollowOptions {
+        poll_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let chain = NodeChain::new(
+        key,
+        ClientConfig {
+            grpc_url: format!("http://{}", running.grpc_addr),
+            rpc_url: format!("http://{}", running.rpc_addr),
+            request_timeout: Duration::from_secs(10),
+            signer,
+            follow,
+        },
+    )
+    .unwrap();
+    let owner = chain.address().to_owned();
+    assert_eq!(chain.balance(&owner, "uact").await.unwrap(), GENESIS_AMOUNT);
+    let account = chain.account(&owner).await.unwrap();
+    assert_eq!(account.account_number, 2);
+
+    let from = chain.latest_height().await.unwrap() + 1;
+    let mut events = chain.events(from);
+
+    let msg = devnet::sign::create_deployment_msg(&owner, 5, &["web"], [3; 32]);
+    let result = chain
+        .broadcast(vec![chain_client::to_any(&msg)])
+        .await
+        .unwrap();
+    assert_eq!(result.code, 0, "{}", result.log);
+    assert!(result.gas_used > 0 && result.gas_used <= result.gas_wanted);
+
+    let open = chain
+        .orders(
+            OrderFilters {
+                owner: owner.clone(),
+                state: "open".into(),
+                ..Default::default()
+            },
+            PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(open.items.len(), 1);
+    assert_eq!(open.items[0].id.as_ref().unwrap().dseq, 5);
+    assert_eq!(
+        chain.balance(&owner, "uact").await.unwrap(),
+        GENESIS_AMOUNT - 500_000
+    );
+
+    // The event stream delivers the order, at the height the broadcast reported.
+    let order = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(block) = events.next().await {
+            let block = block.unwrap();
+            for e in block.events {
+                if let AkashEvent::OrderCreated(o) = e {
+                    return (block.height, o.id.unwrap());
+                }
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await
+    .unwrap();
+    assert_eq!(order.0, result.height);
+    assert_eq!(
+        (
+            order.1.owner.as_str(),
+            order.1.dseq,
+            order.1.gseq,
+            order.1.oseq
+        ),
+        (owner.as_str(), 5, 1, 1)
+    );
+
+    running.shutdown().await.unwrap();
+}
