@@ -1,6 +1,6 @@
 //! The Akash query services: `akash.deployment.v1beta4.Query` (Deployments, Deployment, Group,
-//! Params) and `akash.market.v1beta5.Query` (Orders, Order, Params; Bids and Leases are empty
-//! until the market's bid and lease messages arrive).
+//! Params), `akash.market.v1beta5.Query` (Orders, Order, Params; Bids and Leases are empty
+//! until the market's bid and lease messages arrive) and `akash.provider.v1beta4.Query`.
 //!
 //! Pagination: `limit` (default 100), `offset`, `count_total`, and `key`, which is the opaque
 //! `next_key` of the previous page.
@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chain_client::akash::deployment::{v1 as dv1, v1beta4 as dq};
 use chain_client::akash::market::v1beta5 as mq;
+use chain_client::akash::provider::v1beta4 as pq;
 use cosmos_sdk_proto::cosmos::base::query::v1beta1::{PageRequest, PageResponse};
 use cosmos_sdk_proto::cosmos::base::v1beta1::Coin as ProtoCoin;
 use tonic::{Request, Response, Status};
@@ -294,6 +295,40 @@ impl mq::query_server::Query for AkashQueries {
                     nanos: 0,
                 }),
             }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pq::query_server::Query for AkashQueries {
+    async fn providers(
+        &self,
+        request: Request<pq::QueryProvidersRequest>,
+    ) -> Result<Response<pq::QueryProvidersResponse>, Status> {
+        let all = self.node.with_state(|s| {
+            s.providers
+                .values()
+                .map(|p| p.0.clone())
+                .collect::<Vec<_>>()
+        });
+        let (providers, pagination) = paginate(all, request.into_inner().pagination)?;
+        Ok(Response::new(pq::QueryProvidersResponse {
+            providers,
+            pagination,
+        }))
+    }
+
+    async fn provider(
+        &self,
+        request: Request<pq::QueryProviderRequest>,
+    ) -> Result<Response<pq::QueryProviderResponse>, Status> {
+        let owner = request.into_inner().owner;
+        let provider = self
+            .node
+            .with_state(|s| s.providers.get(&owner).map(|p| p.0.clone()))
+            .ok_or_else(|| Status::not_found("invalid provider: address not found"))?;
+        Ok(Response::new(pq::QueryProviderResponse {
+            provider: Some(provider),
         }))
     }
 }

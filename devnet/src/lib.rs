@@ -6,7 +6,7 @@
 //! - [`ante`]: what a real chain checks before a transaction's messages run (decode, signers,
 //!   fee, sequence, signature, gas), with Cosmos SDK error codes;
 //! - [`bank`]: the bank module (`MsgSend`); [`deployment`]: `MsgCreateDeployment` with its groups,
-//!   orders and escrow account;
+//!   orders and escrow account; [`provider`]: `MsgCreateProvider`, `MsgUpdateProvider`;
 //! - [`node`]: the mempool and block production;
 //! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services; [`grpc_akash`]: the
 //!   Akash deployment and market queries;
@@ -23,6 +23,7 @@ pub mod grpc;
 pub mod grpc_akash;
 pub mod msgs;
 pub mod node;
+pub mod provider;
 pub mod rpc;
 pub mod server;
 pub mod sign;

@@ -1,6 +1,9 @@
 //! The messages the devnet knows, decoded from their `Any`, with their signer and handler.
 
 use chain_client::akash::deployment::v1beta4::{MsgCreateDeployment, MsgCreateDeploymentResponse};
+use chain_client::akash::provider::v1beta4::{
+    MsgCreateProvider, MsgCreateProviderResponse, MsgUpdateProvider, MsgUpdateProviderResponse,
+};
 use cosmos_sdk_proto::Any;
 use cosmos_sdk_proto::cosmos::bank::v1beta1::{MsgSend, MsgSendResponse};
 use prost::{Message, Name};
@@ -14,6 +17,8 @@ use crate::state::State;
 pub enum Msg {
     BankSend(MsgSend),
     CreateDeployment(MsgCreateDeployment),
+    CreateProvider(MsgCreateProvider),
+    UpdateProvider(MsgUpdateProvider),
 }
 
 fn any_of<M: Name>(m: &M) -> Any {
@@ -36,6 +41,16 @@ impl Msg {
                 MsgCreateDeployment::decode(any.value.as_slice()).map_err(bad)?,
             ));
         }
+        if any.type_url == MsgCreateProvider::type_url() {
+            return Ok(Self::CreateProvider(
+                MsgCreateProvider::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgUpdateProvider::type_url() {
+            return Ok(Self::UpdateProvider(
+                MsgUpdateProvider::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
         Err(SdkError::tx_decode(format!(
             "unable to resolve type URL {}",
             any.type_url
@@ -47,6 +62,8 @@ impl Msg {
         match self {
             Self::BankSend(m) => &m.from_address,
             Self::CreateDeployment(m) => crate::deployment::signer(m),
+            Self::CreateProvider(m) => &m.owner,
+            Self::UpdateProvider(m) => &m.owner,
         }
     }
 
@@ -55,6 +72,14 @@ impl Msg {
     pub fn execute(&self, state: &mut State, index: usize) -> Result<(Vec<Event>, Any), SdkError> {
         let height = state.height + 1;
         match self {
+            Self::CreateProvider(m) => Ok((
+                crate::provider::create(state, m, index)?,
+                any_of(&MsgCreateProviderResponse {}),
+            )),
+            Self::UpdateProvider(m) => Ok((
+                crate::provider::update(state, m, index)?,
+                any_of(&MsgUpdateProviderResponse {}),
+            )),
             Self::CreateDeployment(m) => Ok((
                 crate::deployment::create(state, m, index, height)?,
                 any_of(&MsgCreateDeploymentResponse {}),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chain_client::akash::deployment::v1beta4::query_server::QueryServer as DeploymentQueryServer;
 use chain_client::akash::market::v1beta5::query_server::QueryServer as MarketQueryServer;
+use chain_client::akash::provider::v1beta4::query_server::QueryServer as ProviderQueryServer;
 use cosmos_sdk_proto::cosmos::auth::v1beta1::query_server::QueryServer as AuthQueryServer;
 use cosmos_sdk_proto::cosmos::bank::v1beta1::query_server::QueryServer as BankQueryServer;
 use cosmos_sdk_proto::cosmos::tx::v1beta1::service_server::ServiceServer;
@@ -65,7 +66,8 @@ pub async fn start(
             .add_service(AuthQueryServer::new(services.clone()))
             .add_service(BankQueryServer::new(services))
             .add_service(DeploymentQueryServer::new(akash.clone()))
-            .add_service(MarketQueryServer::new(akash))
+            .add_service(MarketQueryServer::new(akash.clone()))
+            .add_service(ProviderQueryServer::new(akash))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(grpc_listener),
                 stopped(rx),

@@ -109,6 +109,9 @@ pub struct State {
     /// Akash escrow module: accounts by [`keys::deployment`] (deployment scope).
     #[serde(default)]
     pub escrow_accounts: BTreeMap<String, Proto<escrow::Account>>,
+    /// Akash provider module: providers by owner address.
+    #[serde(default)]
+    pub providers: BTreeMap<String, Proto<chain_client::akash::provider::v1beta4::Provider>>,
 }
 
 /// Keys of the Akash stores: fixed-width numbers so that the ordered maps iterate as the chain's

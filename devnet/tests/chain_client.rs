@@ -111,5 +111,30 @@ async fn node_chain_deploys_and_follows_order_events() {
         (owner.as_str(), 5, 1, 1)
     );
 
+    // A provider registers itself and is found by the provider query.
+    assert!(chain.provider(&owner).await.unwrap().is_none());
+    let register = chain_client::akash::provider::v1beta4::MsgCreateProvider {
+        owner: owner.clone(),
+        host_uri: "https://127.0.0.1:8443".into(),
+        attributes: vec![],
+        info: None,
+    };
+    let result = chain
+        .broadcast(vec![chain_client::to_any(&register)])
+        .await
+        .unwrap();
+    assert_eq!(result.code, 0, "{}", result.log);
+    let provider = chain.provider(&owner).await.unwrap().unwrap();
+    assert_eq!(provider.host_uri, "https://127.0.0.1:8443");
+    assert_eq!(
+        chain
+            .providers(PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
     running.shutdown().await.unwrap();
 }
