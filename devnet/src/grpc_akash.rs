@@ -1,6 +1,6 @@
 //! The Akash query services: `akash.deployment.v1beta4.Query` (Deployments, Deployment, Group,
-//! Params), `akash.market.v1beta5.Query` (Orders, Order, Params; Bids and Leases are empty
-//! until the market's bid and lease messages arrive) and `akash.provider.v1beta4.Query`.
+//! Params), `akash.market.v1beta5.Query` (Orders, Order, Bids, Bid, Params; Leases are empty
+//! until the market's lease messages arrive) and `akash.provider.v1beta4.Query`.
 //!
 //! Pagination: `limit` (default 100), `offset`, `count_total`, and `key`, which is the opaque
 //! `next_key` of the previous page.
@@ -244,15 +244,57 @@ impl mq::query_server::Query for AkashQueries {
         &self,
         request: Request<mq::QueryBidsRequest>,
     ) -> Result<Response<mq::QueryBidsResponse>, Status> {
-        let (bids, pagination) = paginate(Vec::new(), request.into_inner().pagination)?;
+        let req = request.into_inner();
+        let f = req.filters.unwrap_or_default();
+        let state = state_filter(&f.state, &["open", "active", "lost", "closed"])?;
+        let all = self.node.with_state(|s| {
+            s.bids
+                .iter()
+                .filter(|(_, b)| {
+                    let id = b.0.id.clone().unwrap_or_default();
+                    (f.owner.is_empty() || id.owner == f.owner)
+                        && (f.dseq == 0 || id.dseq == f.dseq)
+                        && (f.gseq == 0 || id.gseq == f.gseq)
+                        && (f.oseq == 0 || id.oseq == f.oseq)
+                        && (f.provider.is_empty() || id.provider == f.provider)
+                        && state.is_none_or(|st| {
+                            mq::bid::State::try_from(b.0.state).map(|x| x.as_str_name()) == Ok(st)
+                        })
+                })
+                .map(|(k, b)| mq::QueryBidResponse {
+                    bid: Some(b.0.clone()),
+                    escrow_account: s
+                        .escrow_accounts
+                        .get(&format!("bid/{k}"))
+                        .map(|a| a.0.clone()),
+                })
+                .collect::<Vec<_>>()
+        });
+        let (bids, pagination) = paginate(all, req.pagination)?;
         Ok(Response::new(mq::QueryBidsResponse { bids, pagination }))
     }
 
     async fn bid(
         &self,
-        _request: Request<mq::QueryBidRequest>,
+        request: Request<mq::QueryBidRequest>,
     ) -> Result<Response<mq::QueryBidResponse>, Status> {
-        Err(Status::not_found("bid not found"))
+        let id = request
+            .into_inner()
+            .id
+            .ok_or_else(|| Status::invalid_argument("empty request"))?;
+        let key = crate::market::bid_key(&id);
+        self.node
+            .with_state(|s| {
+                s.bids.get(&key).map(|b| mq::QueryBidResponse {
+                    bid: Some(b.0.clone()),
+                    escrow_account: s
+                        .escrow_accounts
+                        .get(&format!("bid/{key}"))
+                        .map(|a| a.0.clone()),
+                })
+            })
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found("invalid bid: bid not found"))
     }
 
     async fn leases(

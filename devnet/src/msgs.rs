@@ -1,6 +1,7 @@
 //! The messages the devnet knows, decoded from their `Any`, with their signer and handler.
 
 use chain_client::akash::deployment::v1beta4::{MsgCreateDeployment, MsgCreateDeploymentResponse};
+use chain_client::akash::market::v1beta5::{MsgCreateBid, MsgCreateBidResponse};
 use chain_client::akash::provider::v1beta4::{
     MsgCreateProvider, MsgCreateProviderResponse, MsgUpdateProvider, MsgUpdateProviderResponse,
 };
@@ -18,6 +19,7 @@ pub enum Msg {
     BankSend(MsgSend),
     CreateDeployment(MsgCreateDeployment),
     CreateProvider(MsgCreateProvider),
+    CreateBid(MsgCreateBid),
     UpdateProvider(MsgUpdateProvider),
 }
 
@@ -39,6 +41,11 @@ impl Msg {
         if any.type_url == MsgCreateDeployment::type_url() {
             return Ok(Self::CreateDeployment(
                 MsgCreateDeployment::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgCreateBid::type_url() {
+            return Ok(Self::CreateBid(
+                MsgCreateBid::decode(any.value.as_slice()).map_err(bad)?,
             ));
         }
         if any.type_url == MsgCreateProvider::type_url() {
@@ -63,6 +70,7 @@ impl Msg {
             Self::BankSend(m) => &m.from_address,
             Self::CreateDeployment(m) => crate::deployment::signer(m),
             Self::CreateProvider(m) => &m.owner,
+            Self::CreateBid(m) => crate::market::bid_signer(m),
             Self::UpdateProvider(m) => &m.owner,
         }
     }
@@ -72,6 +80,10 @@ impl Msg {
     pub fn execute(&self, state: &mut State, index: usize) -> Result<(Vec<Event>, Any), SdkError> {
         let height = state.height + 1;
         match self {
+            Self::CreateBid(m) => Ok((
+                crate::market::create_bid(state, m, index, height)?,
+                any_of(&MsgCreateBidResponse {}),
+            )),
             Self::CreateProvider(m) => Ok((
                 crate::provider::create(state, m, index)?,
                 any_of(&MsgCreateProviderResponse {}),

@@ -106,7 +106,11 @@ pub struct State {
     /// Akash market module: orders by [`keys::order`].
     #[serde(default)]
     pub orders: BTreeMap<String, Proto<mv1beta5::Order>>,
-    /// Akash escrow module: accounts by [`keys::deployment`] (deployment scope).
+    /// Market bids by [`crate::market::bid_key`].
+    #[serde(default)]
+    pub bids: BTreeMap<String, Proto<mv1beta5::Bid>>,
+    /// Akash escrow module: accounts by [`keys::deployment`] (deployment scope) and by
+    /// `bid/` + [`crate::market::bid_key`] (bid scope).
     #[serde(default)]
     pub escrow_accounts: BTreeMap<String, Proto<escrow::Account>>,
     /// Akash provider module: providers by owner address.

@@ -18,8 +18,32 @@ use futures::StreamExt;
 
 const CHAIN: &str = "devnet-client";
 
+/// A `NodeChain` for one of the test mnemonics, polling fast.
+fn client(running: &devnet::server::Running, mnemonic: &str) -> NodeChain {
+    let key = Key::from_mnemonic(&Mnemonic::from_phrase(mnemonic).unwrap()).unwrap();
+    let mut signer =
+        SignerConfig::new(CHAIN, FeePolicy::new(GasPrice::parse("0.025uakt").unwrap()));
+    signer.poll_interval = Duration::from_millis(100);
+    signer.inclusion_timeout = Duration::from_secs(20);
+    let follow = chain_client::follow::FollowOptions {
+        poll_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    NodeChain::new(
+        key,
+        ClientConfig {
+            grpc_url: format!("http://{}", running.grpc_addr),
+            rpc_url: format!("http://{}", running.rpc_addr),
+            request_timeout: Duration::from_secs(10),
+            signer,
+            follow,
+        },
+    )
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_chain_deploys_and_follows_order_events() {
+async fn node_chain_deploys_registers_a_provider_bids_and_follows_events() {
     let home = tempfile::tempdir().unwrap();
     let config = NodeConfig {
         chain_id: CHAIN.into(),
@@ -32,26 +56,7 @@ async fn node_chain_deploys_and_follows_order_events() {
         .await
         .unwrap();
 
-    let key = Key::from_mnemonic(&Mnemonic::from_phrase(TEST_MNEMONICS[2]).unwrap()).unwrap();
-    let mut signer =
-        SignerConfig::new(CHAIN, FeePolicy::new(GasPrice::parse("0.025uakt").unwrap()));
-    signer.poll_interval = Duration::from_millis(100);
-    signer.inclusion_timeout = Duration::from_secs(20);
-    let follow = chain_client::follow::FollowOptions {
-        poll_interval: Duration::from_millis(100),
-        ..Default::default()
-    };
-    let chain = NodeChain::new(
-        key,
-        ClientConfig {
-            grpc_url: format!("http://{}", running.grpc_addr),
-            rpc_url: format!("http://{}", running.rpc_addr),
-            request_timeout: Duration::from_secs(10),
-            signer,
-            follow,
-        },
-    )
-    .unwrap();
+    let chain = client(&running, TEST_MNEMONICS[2]);
     let owner = chain.address().to_owned();
     assert_eq!(chain.balance(&owner, "uact").await.unwrap(), GENESIS_AMOUNT);
     let account = chain.account(&owner).await.unwrap();
@@ -111,21 +116,23 @@ async fn node_chain_deploys_and_follows_order_events() {
         (owner.as_str(), 5, 1, 1)
     );
 
-    // A provider registers itself and is found by the provider query.
-    assert!(chain.provider(&owner).await.unwrap().is_none());
+    // A provider registers itself, is found by the provider query, and bids on the order.
+    let provider_chain = client(&running, TEST_MNEMONICS[3]);
+    let provider = provider_chain.address().to_owned();
+    assert!(chain.provider(&provider).await.unwrap().is_none());
     let register = chain_client::akash::provider::v1beta4::MsgCreateProvider {
-        owner: owner.clone(),
+        owner: provider.clone(),
         host_uri: "https://127.0.0.1:8443".into(),
         attributes: vec![],
         info: None,
     };
-    let result = chain
+    let result = provider_chain
         .broadcast(vec![chain_client::to_any(&register)])
         .await
         .unwrap();
     assert_eq!(result.code, 0, "{}", result.log);
-    let provider = chain.provider(&owner).await.unwrap().unwrap();
-    assert_eq!(provider.host_uri, "https://127.0.0.1:8443");
+    let registered = chain.provider(&provider).await.unwrap().unwrap();
+    assert_eq!(registered.host_uri, "https://127.0.0.1:8443");
     assert_eq!(
         chain
             .providers(PageRequest::first(10))
@@ -134,6 +141,75 @@ async fn node_chain_deploys_and_follows_order_events() {
             .items
             .len(),
         1
+    );
+
+    let order_id = order.1;
+    let bid = chain_client::akash::market::v1beta5::MsgCreateBid {
+        id: Some(chain_client::akash::market::v1::BidId {
+            owner: order_id.owner.clone(),
+            dseq: order_id.dseq,
+            gseq: order_id.gseq,
+            oseq: order_id.oseq,
+            provider: provider.clone(),
+            bseq: 0,
+        }),
+        price: Some(chain_client::dec::dec_coin("uact", "750").unwrap()),
+        deposit: Some(chain_client::akash::base::deposit::v1::Deposit {
+            amount: Some(
+                chain_client::cosmos_sdk_proto::cosmos::base::v1beta1::Coin {
+                    denom: "uact".into(),
+                    amount: "500000".into(),
+                },
+            ),
+            sources: vec![chain_client::akash::base::deposit::v1::Source::Balance as i32],
+        }),
+        resources_offer: vec![],
+        reclamation_window: None,
+    };
+    let result = provider_chain
+        .broadcast(vec![chain_client::to_any(&bid)])
+        .await
+        .unwrap();
+    assert_eq!(result.code, 0, "{}", result.log);
+    let bids = chain
+        .bids(
+            chain_client::chain::BidFilters {
+                owner: owner.clone(),
+                ..Default::default()
+            },
+            PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bids.items.len(), 1);
+    assert_eq!(
+        bids.items[0]
+            .bid
+            .as_ref()
+            .unwrap()
+            .id
+            .as_ref()
+            .unwrap()
+            .provider,
+        provider
+    );
+    assert!(bids.items[0].escrow_account.is_some());
+    let created = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(block) = events.next().await {
+            for e in block.unwrap().events {
+                if let AkashEvent::BidCreated(b) = e {
+                    return b;
+                }
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await
+    .unwrap();
+    assert_eq!(created.id.unwrap().provider, provider);
+    assert_eq!(
+        chain_client::dec::dec_coin_amount(&created.price.unwrap()).unwrap(),
+        "750"
     );
 
     running.shutdown().await.unwrap();
