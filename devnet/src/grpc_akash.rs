@@ -1,6 +1,6 @@
 //! The Akash query services: `akash.deployment.v1beta4.Query` (Deployments, Deployment, Group,
-//! Params), `akash.market.v1beta5.Query` (Orders, Order, Bids, Bid, Params; Leases are empty
-//! until the market's lease messages arrive) and `akash.provider.v1beta4.Query`.
+//! Params), `akash.market.v1beta5.Query` (Orders, Order, Bids, Bid, Leases, Lease, Params) and
+//! `akash.provider.v1beta4.Query` (Providers, Provider).
 //!
 //! Pagination: `limit` (default 100), `offset`, `count_total`, and `key`, which is the opaque
 //! `next_key` of the previous page.
@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use chain_client::akash::deployment::{v1 as dv1, v1beta4 as dq};
-use chain_client::akash::market::v1beta5 as mq;
+use chain_client::akash::market::{v1 as mv1, v1beta5 as mq};
 use chain_client::akash::provider::v1beta4 as pq;
 use cosmos_sdk_proto::cosmos::base::query::v1beta1::{PageRequest, PageResponse};
 use cosmos_sdk_proto::cosmos::base::v1beta1::Coin as ProtoCoin;
@@ -301,7 +301,34 @@ impl mq::query_server::Query for AkashQueries {
         &self,
         request: Request<mq::QueryLeasesRequest>,
     ) -> Result<Response<mq::QueryLeasesResponse>, Status> {
-        let (leases, pagination) = paginate(Vec::new(), request.into_inner().pagination)?;
+        let req = request.into_inner();
+        let f = req.filters.unwrap_or_default();
+        let state = state_filter(
+            &f.state,
+            &["active", "insufficient_funds", "closed", "reclaiming"],
+        )?;
+        let all = self.node.with_state(|s| {
+            s.leases
+                .iter()
+                .filter(|(_, l)| {
+                    let id = l.0.id.clone().unwrap_or_default();
+                    (f.owner.is_empty() || id.owner == f.owner)
+                        && (f.dseq == 0 || id.dseq == f.dseq)
+                        && (f.gseq == 0 || id.gseq == f.gseq)
+                        && (f.oseq == 0 || id.oseq == f.oseq)
+                        && (f.provider.is_empty() || id.provider == f.provider)
+                        && state.is_none_or(|st| {
+                            mv1::lease::State::try_from(l.0.state).map(|x| x.as_str_name())
+                                == Ok(st)
+                        })
+                })
+                .map(|(k, l)| mq::QueryLeaseResponse {
+                    lease: Some(l.0.clone()),
+                    escrow_payment: s.payments.get(k).map(|p| p.0.clone()),
+                })
+                .collect::<Vec<_>>()
+        });
+        let (leases, pagination) = paginate(all, req.pagination)?;
         Ok(Response::new(mq::QueryLeasesResponse {
             leases,
             pagination,
@@ -310,9 +337,29 @@ impl mq::query_server::Query for AkashQueries {
 
     async fn lease(
         &self,
-        _request: Request<mq::QueryLeaseRequest>,
+        request: Request<mq::QueryLeaseRequest>,
     ) -> Result<Response<mq::QueryLeaseResponse>, Status> {
-        Err(Status::not_found("lease not found"))
+        let id = request
+            .into_inner()
+            .id
+            .ok_or_else(|| Status::invalid_argument("empty request"))?;
+        let key = crate::market::bid_key(&mv1::BidId {
+            owner: id.owner,
+            dseq: id.dseq,
+            gseq: id.gseq,
+            oseq: id.oseq,
+            provider: id.provider,
+            bseq: id.bseq,
+        });
+        self.node
+            .with_state(|s| {
+                s.leases.get(&key).map(|l| mq::QueryLeaseResponse {
+                    lease: Some(l.0.clone()),
+                    escrow_payment: s.payments.get(&key).map(|p| p.0.clone()),
+                })
+            })
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found("invalid lease: lease not found"))
     }
 
     async fn params(

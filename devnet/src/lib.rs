@@ -7,7 +7,7 @@
 //!   fee, sequence, signature, gas), with Cosmos SDK error codes;
 //! - [`bank`]: the bank module (`MsgSend`); [`deployment`]: `MsgCreateDeployment` with its groups,
 //!   orders and escrow account; [`provider`]: `MsgCreateProvider`, `MsgUpdateProvider`;
-//!   [`market`]: `MsgCreateBid`;
+//!   [`market`]: `MsgCreateBid`; [`lease`]: `MsgCreateLease`;
 //! - [`node`]: the mempool and block production;
 //! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services; [`grpc_akash`]: the
 //!   Akash deployment and market queries;
@@ -22,6 +22,7 @@ pub mod gas;
 pub mod genesis;
 pub mod grpc;
 pub mod grpc_akash;
+pub mod lease;
 pub mod market;
 pub mod msgs;
 pub mod node;

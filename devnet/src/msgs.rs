@@ -1,7 +1,9 @@
 //! The messages the devnet knows, decoded from their `Any`, with their signer and handler.
 
 use chain_client::akash::deployment::v1beta4::{MsgCreateDeployment, MsgCreateDeploymentResponse};
-use chain_client::akash::market::v1beta5::{MsgCreateBid, MsgCreateBidResponse};
+use chain_client::akash::market::v1beta5::{
+    MsgCreateBid, MsgCreateBidResponse, MsgCreateLease, MsgCreateLeaseResponse,
+};
 use chain_client::akash::provider::v1beta4::{
     MsgCreateProvider, MsgCreateProviderResponse, MsgUpdateProvider, MsgUpdateProviderResponse,
 };
@@ -20,6 +22,7 @@ pub enum Msg {
     CreateDeployment(MsgCreateDeployment),
     CreateProvider(MsgCreateProvider),
     CreateBid(MsgCreateBid),
+    CreateLease(MsgCreateLease),
     UpdateProvider(MsgUpdateProvider),
 }
 
@@ -48,6 +51,11 @@ impl Msg {
                 MsgCreateBid::decode(any.value.as_slice()).map_err(bad)?,
             ));
         }
+        if any.type_url == MsgCreateLease::type_url() {
+            return Ok(Self::CreateLease(
+                MsgCreateLease::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
         if any.type_url == MsgCreateProvider::type_url() {
             return Ok(Self::CreateProvider(
                 MsgCreateProvider::decode(any.value.as_slice()).map_err(bad)?,
@@ -71,6 +79,7 @@ impl Msg {
             Self::CreateDeployment(m) => crate::deployment::signer(m),
             Self::CreateProvider(m) => &m.owner,
             Self::CreateBid(m) => crate::market::bid_signer(m),
+            Self::CreateLease(m) => crate::lease::signer(m),
             Self::UpdateProvider(m) => &m.owner,
         }
     }
@@ -83,6 +92,10 @@ impl Msg {
             Self::CreateBid(m) => Ok((
                 crate::market::create_bid(state, m, index, height)?,
                 any_of(&MsgCreateBidResponse {}),
+            )),
+            Self::CreateLease(m) => Ok((
+                crate::lease::create_lease(state, m, index, height)?,
+                any_of(&MsgCreateLeaseResponse {}),
             )),
             Self::CreateProvider(m) => Ok((
                 crate::provider::create(state, m, index)?,

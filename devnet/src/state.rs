@@ -109,6 +109,12 @@ pub struct State {
     /// Market bids by [`crate::market::bid_key`].
     #[serde(default)]
     pub bids: BTreeMap<String, Proto<mv1beta5::Bid>>,
+    /// Market leases by [`crate::market::bid_key`] of their bid.
+    #[serde(default)]
+    pub leases: BTreeMap<String, Proto<chain_client::akash::market::v1::Lease>>,
+    /// Escrow payments of leases, by the lease's key.
+    #[serde(default)]
+    pub payments: BTreeMap<String, Proto<escrow::Payment>>,
     /// Akash escrow module: accounts by [`keys::deployment`] (deployment scope) and by
     /// `bid/` + [`crate::market::bid_key`] (bid scope).
     #[serde(default)]

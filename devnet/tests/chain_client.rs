@@ -43,7 +43,7 @@ fn client(running: &devnet::server::Running, mnemonic: &str) -> NodeChain {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_chain_deploys_registers_a_provider_bids_and_follows_events() {
+async fn node_chain_runs_deployment_bid_and_lease_and_follows_events() {
     let home = tempfile::tempdir().unwrap();
     let config = NodeConfig {
         chain_id: CHAIN.into(),
@@ -209,6 +209,46 @@ async fn node_chain_deploys_registers_a_provider_bids_and_follows_events() {
     assert_eq!(created.id.unwrap().provider, provider);
     assert_eq!(
         chain_client::dec::dec_coin_amount(&created.price.unwrap()).unwrap(),
+        "750"
+    );
+
+    // The tenant accepts the bid; the provider sees its lease and the LeaseCreated event.
+    let lease = chain_client::akash::market::v1beta5::MsgCreateLease {
+        bid_id: bid.id.clone(),
+    };
+    let result = chain
+        .broadcast(vec![chain_client::to_any(&lease)])
+        .await
+        .unwrap();
+    assert_eq!(result.code, 0, "{}", result.log);
+    let leases = provider_chain
+        .leases(
+            chain_client::chain::LeaseFilters {
+                provider: provider.clone(),
+                state: "active".into(),
+                ..Default::default()
+            },
+            PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(leases.items.len(), 1);
+    assert!(leases.items[0].escrow_payment.is_some());
+    let leased = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(block) = events.next().await {
+            for e in block.unwrap().events {
+                if let AkashEvent::LeaseCreated(l) = e {
+                    return l;
+                }
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await
+    .unwrap();
+    assert_eq!(leased.id.unwrap().provider, provider);
+    assert_eq!(
+        chain_client::dec::dec_coin_amount(&leased.price.unwrap()).unwrap(),
         "750"
     );
 
