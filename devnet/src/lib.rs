@@ -8,6 +8,7 @@
 //! - [`bank`]: the bank module (`MsgSend`); [`deployment`]: `MsgCreateDeployment` with its groups,
 //!   orders and escrow account; [`provider`]: `MsgCreateProvider`, `MsgUpdateProvider`;
 //!   [`market`]: `MsgCreateBid`; [`lease`]: `MsgCreateLease`;
+//!   [`close`]: `MsgCloseBid`, `MsgCloseDeployment`;
 //! - [`node`]: the mempool and block production;
 //! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services; [`grpc_akash`]: the
 //!   Akash deployment and market queries;
@@ -16,6 +17,7 @@
 
 pub mod ante;
 pub mod bank;
+pub mod close;
 pub mod deployment;
 pub mod events;
 pub mod gas;

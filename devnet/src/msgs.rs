@@ -1,8 +1,10 @@
 //! The messages the devnet knows, decoded from their `Any`, with their signer and handler.
 
+use chain_client::akash::deployment::v1beta4::{MsgCloseDeployment, MsgCloseDeploymentResponse};
 use chain_client::akash::deployment::v1beta4::{MsgCreateDeployment, MsgCreateDeploymentResponse};
 use chain_client::akash::market::v1beta5::{
-    MsgCreateBid, MsgCreateBidResponse, MsgCreateLease, MsgCreateLeaseResponse,
+    MsgCloseBid, MsgCloseBidResponse, MsgCreateBid, MsgCreateBidResponse, MsgCreateLease,
+    MsgCreateLeaseResponse,
 };
 use chain_client::akash::provider::v1beta4::{
     MsgCreateProvider, MsgCreateProviderResponse, MsgUpdateProvider, MsgUpdateProviderResponse,
@@ -23,6 +25,8 @@ pub enum Msg {
     CreateProvider(MsgCreateProvider),
     CreateBid(MsgCreateBid),
     CreateLease(MsgCreateLease),
+    CloseBid(MsgCloseBid),
+    CloseDeployment(MsgCloseDeployment),
     UpdateProvider(MsgUpdateProvider),
 }
 
@@ -56,6 +60,16 @@ impl Msg {
                 MsgCreateLease::decode(any.value.as_slice()).map_err(bad)?,
             ));
         }
+        if any.type_url == MsgCloseBid::type_url() {
+            return Ok(Self::CloseBid(
+                MsgCloseBid::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgCloseDeployment::type_url() {
+            return Ok(Self::CloseDeployment(
+                MsgCloseDeployment::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
         if any.type_url == MsgCreateProvider::type_url() {
             return Ok(Self::CreateProvider(
                 MsgCreateProvider::decode(any.value.as_slice()).map_err(bad)?,
@@ -80,6 +94,8 @@ impl Msg {
             Self::CreateProvider(m) => &m.owner,
             Self::CreateBid(m) => crate::market::bid_signer(m),
             Self::CreateLease(m) => crate::lease::signer(m),
+            Self::CloseBid(m) => crate::close::close_bid_signer(m),
+            Self::CloseDeployment(m) => crate::close::close_deployment_signer(m),
             Self::UpdateProvider(m) => &m.owner,
         }
     }
@@ -96,6 +112,14 @@ impl Msg {
             Self::CreateLease(m) => Ok((
                 crate::lease::create_lease(state, m, index, height)?,
                 any_of(&MsgCreateLeaseResponse {}),
+            )),
+            Self::CloseBid(m) => Ok((
+                crate::close::close_bid(state, m, index, height)?,
+                any_of(&MsgCloseBidResponse {}),
+            )),
+            Self::CloseDeployment(m) => Ok((
+                crate::close::close_deployment(state, m, index, height)?,
+                any_of(&MsgCloseDeploymentResponse {}),
             )),
             Self::CreateProvider(m) => Ok((
                 crate::provider::create(state, m, index)?,
