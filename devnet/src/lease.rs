@@ -66,6 +66,8 @@ pub fn create_lease(
     }
     let created_at = i64::try_from(height).unwrap_or(i64::MAX);
     let idx = msg_index.to_string();
+    // Charge the running leases up to now, so the new payment starts at this height.
+    let settled = crate::escrow::settle(state, &id.owner, id.dseq, created_at, &idx);
     let mut events = vec![
         Event::new("message")
             .attr("action", "/akash.market.v1beta5.MsgCreateLease")
@@ -73,6 +75,8 @@ pub fn create_lease(
             .attr("module", "market")
             .attr("msg_index", idx.clone()),
     ];
+
+    events.extend(settled);
 
     // The other open bids on the order lose; their deposits go back to their providers.
     let escrow_addr = crate::deployment::escrow_module_address();

@@ -8,7 +8,7 @@
 //! - [`bank`]: the bank module (`MsgSend`); [`deployment`]: `MsgCreateDeployment` with its groups,
 //!   orders and escrow account; [`provider`]: `MsgCreateProvider`, `MsgUpdateProvider`;
 //!   [`market`]: `MsgCreateBid`; [`lease`]: `MsgCreateLease`;
-//!   [`close`]: `MsgCloseBid`, `MsgCloseDeployment`;
+//!   [`close`]: `MsgCloseBid`, `MsgCloseDeployment`; [`escrow`]: settlement and `MsgWithdrawLease`;
 //! - [`node`]: the mempool and block production;
 //! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services; [`grpc_akash`]: the
 //!   Akash deployment and market queries;
@@ -19,6 +19,7 @@ pub mod ante;
 pub mod bank;
 pub mod close;
 pub mod deployment;
+pub mod escrow;
 pub mod events;
 pub mod gas;
 pub mod genesis;

@@ -4,7 +4,7 @@ use chain_client::akash::deployment::v1beta4::{MsgCloseDeployment, MsgCloseDeplo
 use chain_client::akash::deployment::v1beta4::{MsgCreateDeployment, MsgCreateDeploymentResponse};
 use chain_client::akash::market::v1beta5::{
     MsgCloseBid, MsgCloseBidResponse, MsgCreateBid, MsgCreateBidResponse, MsgCreateLease,
-    MsgCreateLeaseResponse,
+    MsgCreateLeaseResponse, MsgWithdrawLease, MsgWithdrawLeaseResponse,
 };
 use chain_client::akash::provider::v1beta4::{
     MsgCreateProvider, MsgCreateProviderResponse, MsgUpdateProvider, MsgUpdateProviderResponse,
@@ -26,6 +26,7 @@ pub enum Msg {
     CreateBid(MsgCreateBid),
     CreateLease(MsgCreateLease),
     CloseBid(MsgCloseBid),
+    WithdrawLease(MsgWithdrawLease),
     CloseDeployment(MsgCloseDeployment),
     UpdateProvider(MsgUpdateProvider),
 }
@@ -58,6 +59,11 @@ impl Msg {
         if any.type_url == MsgCreateLease::type_url() {
             return Ok(Self::CreateLease(
                 MsgCreateLease::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgWithdrawLease::type_url() {
+            return Ok(Self::WithdrawLease(
+                MsgWithdrawLease::decode(any.value.as_slice()).map_err(bad)?,
             ));
         }
         if any.type_url == MsgCloseBid::type_url() {
@@ -95,6 +101,7 @@ impl Msg {
             Self::CreateBid(m) => crate::market::bid_signer(m),
             Self::CreateLease(m) => crate::lease::signer(m),
             Self::CloseBid(m) => crate::close::close_bid_signer(m),
+            Self::WithdrawLease(m) => crate::escrow::withdraw_signer(m),
             Self::CloseDeployment(m) => crate::close::close_deployment_signer(m),
             Self::UpdateProvider(m) => &m.owner,
         }
@@ -112,6 +119,10 @@ impl Msg {
             Self::CreateLease(m) => Ok((
                 crate::lease::create_lease(state, m, index, height)?,
                 any_of(&MsgCreateLeaseResponse {}),
+            )),
+            Self::WithdrawLease(m) => Ok((
+                crate::escrow::withdraw_lease(state, m, index, height)?,
+                any_of(&MsgWithdrawLeaseResponse {}),
             )),
             Self::CloseBid(m) => Ok((
                 crate::close::close_bid(state, m, index, height)?,

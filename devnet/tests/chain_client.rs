@@ -252,5 +252,19 @@ async fn node_chain_runs_deployment_bid_and_lease_and_follows_events() {
         "750"
     );
 
+    // The provider's lease keeper withdraws: the blocks since the lease started are paid at 750 uact.
+    let before = chain.balance(&provider, "uact").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let withdraw = chain_client::akash::market::v1beta5::MsgWithdrawLease {
+        id: leases.items[0].lease.as_ref().unwrap().id.clone(),
+    };
+    let result = provider_chain
+        .broadcast(vec![chain_client::to_any(&withdraw)])
+        .await
+        .unwrap();
+    assert_eq!(result.code, 0, "{}", result.log);
+    let paid = chain.balance(&provider, "uact").await.unwrap() - before;
+    assert!(paid >= 750 && paid % 750 == 0, "paid {paid}");
+
     running.shutdown().await.unwrap();
 }
