@@ -45,7 +45,7 @@ pub fn close_deployment_signer(msg: &dv1beta4::MsgCloseDeployment) -> &str {
     msg.id.as_ref().map_or("", |id| id.owner.as_str())
 }
 
-fn bid_id_json(id: &mv1::BidId) -> serde_json::Value {
+pub(crate) fn bid_id_json(id: &mv1::BidId) -> serde_json::Value {
     json!({
         "owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq, "oseq": id.oseq,
         "provider": id.provider, "bseq": id.bseq,
@@ -53,7 +53,7 @@ fn bid_id_json(id: &mv1::BidId) -> serde_json::Value {
 }
 
 /// Closes an escrow account and pays its remaining funds (whole units) to `to`.
-fn drain_escrow(state: &mut State, key: &str, to: &str) -> Result<(), SdkError> {
+pub(crate) fn drain_escrow(state: &mut State, key: &str, to: &str) -> Result<(), SdkError> {
     let Some(account) = state.escrow_accounts.get_mut(key) else {
         return Ok(());
     };
@@ -119,7 +119,7 @@ fn close_bid_at(
     Ok(events)
 }
 
-fn close_order(
+pub(crate) fn close_order(
     state: &mut State,
     owner: &str,
     dseq: u64,

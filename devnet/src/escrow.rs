@@ -168,6 +168,7 @@ pub fn withdraw_lease(
             .attr("msg_index", idx.clone()),
     ];
     events.extend(settle(state, &id.owner, id.dseq, height, &idx));
+    state.lease_confirmed_at.insert(key.clone(), height);
     let Some(p) = state
         .payments
         .get_mut(&key)

@@ -12,6 +12,8 @@
 //! - [`node`]: the mempool and block production;
 //! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services; [`grpc_akash`]: the
 //!   Akash deployment and market queries;
+//! - [`whitepaper`]: the whitepaper's matching and lease-confirmation rules, applied at the end of
+//!   each block when enabled;
 //! - [`genesis`]: the well-known test accounts a fresh home is funded with;
 //! - [`sign`]: builds and signs transactions (SIGN_MODE_DIRECT) with cosmrs, for tests and tools.
 
@@ -36,6 +38,7 @@ pub mod sign;
 pub mod state;
 pub mod store;
 pub mod time;
+pub mod whitepaper;
 
 /// Bech32 prefix of account addresses.
 pub const BECH32_PREFIX: &str = "akash";

@@ -49,6 +49,14 @@ struct StartArgs {
     /// Minimum gas prices the mempool requires (e.g. 0.025uakt, or empty for none).
     #[arg(long, env = "AKASH_DEVNET_MIN_GAS_PRICES", default_value = "0.025uakt")]
     min_gas_prices: String,
+    /// Whitepaper matching: after an order has waited this many blocks, the devnet leases its
+    /// cheapest bid (earliest on a tie). 0: off, the tenant picks (today's Akash).
+    #[arg(long, env = "AKASH_DEVNET_MATCH_AFTER_BLOCKS", default_value_t = 0)]
+    match_after_blocks: u64,
+    /// Whitepaper lease confirmation: a lease without MsgWithdrawLease for this many blocks is
+    /// closed, its bid deposit goes to the tenant and the order opens again. 0: off.
+    #[arg(long, env = "AKASH_DEVNET_RECONFIRMATION_BLOCKS", default_value_t = 0)]
+    reconfirmation_blocks: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,6 +82,10 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
         chain_id: args.chain_id.clone(),
         block_time: args.block_time,
         min_gas_prices,
+        rules: devnet::whitepaper::WhitepaperRules {
+            match_after_blocks: args.match_after_blocks,
+            reconfirmation_blocks: args.reconfirmation_blocks,
+        },
     };
     let chain_id = args.chain_id.clone();
     let (node, fresh) = Node::open(&args.home, config, || {

@@ -25,6 +25,8 @@ pub struct NodeConfig {
     pub block_time: Duration,
     /// Minimum gas prices (denom, price × 10⁶), see [`ante::parse_gas_prices`].
     pub min_gas_prices: Vec<(String, u128)>,
+    /// The whitepaper rules applied at the end of each block (off by default).
+    pub rules: crate::whitepaper::WhitepaperRules,
 }
 
 /// The shortest block time the node accepts.
@@ -49,6 +51,7 @@ struct Inner {
 
 pub struct Node {
     params: Params,
+    rules: crate::whitepaper::WhitepaperRules,
     block_time: Duration,
     store: Store,
     inner: Mutex<Inner>,
@@ -107,6 +110,7 @@ impl Node {
         let (heights, _) = watch::channel(state.height);
         let node = Self {
             params: Params::new(&config.chain_id, config.min_gas_prices),
+            rules: config.rules,
             block_time: config.block_time,
             store,
             inner: Mutex::new(Inner {
@@ -180,6 +184,8 @@ impl Node {
             tx_results.push(ante::run_tx(&mut state, raw, Mode::Deliver, &self.params));
         }
         state.height += 1;
+        let height = state.height;
+        let finalize_block_events = crate::whitepaper::end_block(&mut state, height, &self.rules);
         let time = crate::time::rfc3339(SystemTime::now());
         let txs: Vec<Vec<u8>> = mempool.iter().map(|(_, raw)| raw.clone()).collect();
         let hashes: Vec<String> = mempool.into_iter().map(|(h, _)| h).collect();
@@ -200,7 +206,7 @@ impl Node {
             result_app_hash: data_encoding::HEXUPPER.encode(&state.app_hash()),
             txs,
             tx_results,
-            finalize_block_events: Vec::new(),
+            finalize_block_events,
         };
         self.store.commit_block(&block, &state, &hashes)?;
         inner.check = state.clone();

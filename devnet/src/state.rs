@@ -112,6 +112,9 @@ pub struct State {
     /// Market leases by [`crate::market::bid_key`] of their bid.
     #[serde(default)]
     pub leases: BTreeMap<String, Proto<chain_client::akash::market::v1::Lease>>,
+    /// Height of each lease's last confirmation (`MsgWithdrawLease`), by the lease's key.
+    #[serde(default)]
+    pub lease_confirmed_at: BTreeMap<String, i64>,
     /// Escrow payments of leases, by the lease's key.
     #[serde(default)]
     pub payments: BTreeMap<String, Proto<escrow::Payment>>,

@@ -49,6 +49,7 @@ async fn node_chain_runs_deployment_bid_and_lease_and_follows_events() {
         chain_id: CHAIN.into(),
         block_time: Duration::from_millis(200),
         min_gas_prices: devnet::ante::parse_gas_prices("0.025uakt").unwrap(),
+        rules: Default::default(),
     };
     let (node, _) = Node::open(home.path(), config, || genesis_state(CHAIN)).unwrap();
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();

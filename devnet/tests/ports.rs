@@ -28,6 +28,7 @@ async fn start_node(home: &std::path::Path) -> devnet::server::Running {
         chain_id: CHAIN.into(),
         block_time: Duration::from_millis(200),
         min_gas_prices: devnet::ante::parse_gas_prices("0.025uakt").unwrap(),
+        rules: Default::default(),
     };
     let (node, _) = Node::open(home, config, || genesis_state(CHAIN)).unwrap();
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -76,6 +77,7 @@ async fn bank_send_over_grpc_and_rpc() {
         chain_id: CHAIN.into(),
         block_time: Duration::from_millis(200),
         min_gas_prices: devnet::ante::parse_gas_prices("0.025uakt").unwrap(),
+        rules: Default::default(),
     };
     let (node, _) = Node::open(home.path(), config, || genesis_state(CHAIN)).unwrap();
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();

@@ -9,6 +9,7 @@ fn config(block_time: Duration) -> NodeConfig {
         chain_id: CHAIN.to_owned(),
         block_time,
         min_gas_prices: ante::parse_gas_prices("0.025uakt").unwrap(),
+        rules: Default::default(),
     }
 }
 
