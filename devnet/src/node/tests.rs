@@ -157,3 +157,86 @@ async fn blocks_come_every_block_time() {
     let h = node.height();
     assert!(node.block(h).unwrap().is_some());
 }
+
+#[test]
+fn whitepaper_matching_lands_in_finalize_block_events() {
+    use crate::sign::{any_of, create_deployment_msg, sign_tx};
+    use chain_client::akash::base::deposit::v1::{Deposit, Source};
+    use chain_client::akash::market::{v1 as mv1, v1beta5 as mv1beta5};
+
+    let home = tempfile::tempdir().unwrap();
+    let rules = crate::whitepaper::WhitepaperRules {
+        match_after_blocks: 2,
+        reconfirmation_blocks: 0,
+    };
+    let (node, _) = Node::open(
+        home.path(),
+        NodeConfig {
+            rules,
+            ..config(Duration::from_secs(1))
+        },
+        || genesis_state(CHAIN),
+    )
+    .unwrap();
+    let accounts = test_accounts().unwrap();
+    let (tenant, provider) = (&accounts[0], &accounts[1]);
+    let send = |who: &crate::genesis::TestAccount, number: u64, seq: u64, msg: cosmrs::Any| {
+        let raw = sign_tx(&who.key, vec![msg], &SignOpts::new(CHAIN, number, seq)).unwrap();
+        assert_eq!(node.check_tx(raw).unwrap().1.code, 0);
+    };
+    send(
+        tenant,
+        0,
+        0,
+        any_of(&create_deployment_msg(&tenant.address, 9, &["g"], [1; 32])),
+    );
+    let reg = chain_client::akash::provider::v1beta4::MsgCreateProvider {
+        owner: provider.address.clone(),
+        host_uri: "https://127.0.0.1:8443".into(),
+        attributes: vec![],
+        info: None,
+    };
+    send(provider, 1, 0, any_of(&reg));
+    let bid = mv1beta5::MsgCreateBid {
+        id: Some(mv1::BidId {
+            owner: tenant.address.clone(),
+            dseq: 9,
+            gseq: 1,
+            oseq: 1,
+            provider: provider.address.clone(),
+            bseq: 0,
+        }),
+        price: Some(chain_client::dec::dec_coin("uact", "10").unwrap()),
+        deposit: Some(Deposit {
+            amount: Some(cosmos_sdk_proto::cosmos::base::v1beta1::Coin {
+                denom: "uact".into(),
+                amount: "500000".into(),
+            }),
+            sources: vec![Source::Balance as i32],
+        }),
+        resources_offer: vec![],
+        reclamation_window: None,
+    };
+    send(provider, 1, 1, any_of(&bid));
+    let b1 = node.produce_block().unwrap();
+    assert!(
+        b1.tx_results.iter().all(|r| r.code == 0),
+        "{:?}",
+        b1.tx_results
+    );
+    assert!(b1.finalize_block_events.is_empty());
+    node.produce_block().unwrap();
+    let b3 = node.produce_block().unwrap();
+    let kinds: Vec<&str> = b3
+        .finalize_block_events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["akash.market.v1.EventLeaseCreated"]);
+    assert_eq!(node.with_state(|s| s.leases.len()), 1);
+    // Stored with the block, so block_results serves them after a restart too.
+    assert_eq!(
+        node.block(3).unwrap().unwrap().finalize_block_events,
+        b3.finalize_block_events
+    );
+}
