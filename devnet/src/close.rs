@@ -98,6 +98,7 @@ fn close_bid_at(
             lease.0.closed_on = height;
             lease.0.reason = reason as i32;
         }
+        events.extend(crate::escrow::pay_out(state, key, &id.provider, idx)?);
         if let Some(p) = state.payments.get_mut(key).and_then(|p| p.0.state.as_mut()) {
             p.state = escrow::State::Closed as i32;
         }
@@ -143,6 +144,112 @@ pub(crate) fn close_order(
     )
 }
 
+/// Opens the group's next order (oseq + 1) after the order `oseq`, if the group is open.
+pub(crate) fn reopen_order(
+    state: &mut State,
+    owner: &str,
+    dseq: u64,
+    gseq: u32,
+    oseq: u32,
+    height: i64,
+    idx: &str,
+) -> Option<Event> {
+    let group_open = state
+        .groups
+        .get(&keys::group(owner, dseq, gseq))
+        .is_some_and(|g| g.0.state == dv1beta4::group::State::Open as i32);
+    if !group_open {
+        return None;
+    }
+    let old = state
+        .orders
+        .get(&keys::order(owner, dseq, gseq, oseq))?
+        .0
+        .clone();
+    let next = oseq + 1;
+    state.orders.insert(
+        keys::order(owner, dseq, gseq, next),
+        crate::state::Proto(mv1beta5::Order {
+            id: Some(mv1::OrderId {
+                owner: owner.to_owned(),
+                dseq,
+                gseq,
+                oseq: next,
+            }),
+            state: mv1beta5::order::State::Open as i32,
+            spec: old.spec,
+            created_at: height,
+            reclamation: old.reclamation,
+        }),
+    );
+    Some(
+        Event::typed(
+            "akash.market.v1.EventOrderCreated",
+            &json!({"id": {"owner": owner, "dseq": dseq.to_string(), "gseq": gseq, "oseq": next}}),
+        )
+        .attr("msg_index", idx),
+    )
+}
+
+/// The signer of a `MsgCloseLease`: the tenant.
+pub fn close_lease_signer(msg: &mv1beta5::MsgCloseLease) -> &str {
+    msg.id.as_ref().map_or("", |id| id.owner.as_str())
+}
+
+/// Executes the tenant's `MsgCloseLease` at block `height`: the lease and its bid close (the
+/// deposit goes back to the provider), the order closes, and the group gets a new open order.
+pub fn close_lease(
+    state: &mut State,
+    msg: &mv1beta5::MsgCloseLease,
+    msg_index: usize,
+    height: u64,
+) -> Result<Vec<Event>, SdkError> {
+    let id = msg
+        .id
+        .clone()
+        .ok_or_else(|| market_err(20, "invalid lease: lease not found"))?;
+    crate::bank::validate_address(&id.owner, "owner")?;
+    let key = bid_key(&mv1::BidId {
+        owner: id.owner.clone(),
+        dseq: id.dseq,
+        gseq: id.gseq,
+        oseq: id.oseq,
+        provider: id.provider.clone(),
+        bseq: id.bseq,
+    });
+    let lease = state
+        .leases
+        .get(&key)
+        .map(|l| l.0.clone())
+        .ok_or_else(|| market_err(20, "invalid lease: lease not found"))?;
+    if lease.state != mv1::lease::State::Active as i32 {
+        return Err(market_err(10, "lease not active"));
+    }
+    let idx = msg_index.to_string();
+    let h = i64::try_from(height).unwrap_or(i64::MAX);
+    let mut events = vec![
+        Event::new("message")
+            .attr("action", "/akash.market.v1beta5.MsgCloseLease")
+            .attr("sender", id.owner.clone())
+            .attr("module", "market")
+            .attr("msg_index", idx.clone()),
+    ];
+    // Pay the provider up to now before the payment closes.
+    events.extend(crate::escrow::settle(state, &id.owner, id.dseq, h, &idx));
+    let reason = mv1::LeaseClosedReason::try_from(msg.reason)
+        .ok()
+        .filter(|r| *r != mv1::LeaseClosedReason::LeaseClosedInvalid)
+        .unwrap_or(mv1::LeaseClosedReason::LeaseClosedOwner);
+    events.extend(close_bid_at(state, &key, reason, h, &idx)?);
+    events.extend(close_order(
+        state, &id.owner, id.dseq, id.gseq, id.oseq, &idx,
+    ));
+    events.extend(reopen_order(
+        state, &id.owner, id.dseq, id.gseq, id.oseq, h, &idx,
+    ));
+    Ok(events)
+}
+
 /// Executes `MsgCloseBid` at block `height`.
 pub fn close_bid(
     state: &mut State,
@@ -176,6 +283,11 @@ pub fn close_bid(
             .attr("module", "market")
             .attr("msg_index", idx.clone()),
     ];
+    if active {
+        events.extend(crate::escrow::settle(
+            state, &id.owner, id.dseq, height, &idx,
+        ));
+    }
     events.extend(close_bid_at(state, &key, reason, height, &idx)?);
     if active {
         events.extend(close_order(
@@ -228,6 +340,10 @@ pub fn close_deployment(
             .attr("module", "deployment")
             .attr("msg_index", idx.clone()),
     ];
+    // Pay the providers up to now before their payments close.
+    events.extend(crate::escrow::settle(
+        state, &id.owner, id.dseq, height, &idx,
+    ));
     let prefix = format!("{dkey}/");
     let in_deployment = |k: &String| k.starts_with(&prefix);
     let bid_keys: Vec<String> = state

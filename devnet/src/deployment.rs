@@ -161,6 +161,55 @@ fn order_id_json(id: &mv1::OrderId) -> serde_json::Value {
     json!({"owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq, "oseq": id.oseq})
 }
 
+/// The signer of a `MsgUpdateDeployment`: the owner.
+pub fn update_signer(msg: &dv1beta4::MsgUpdateDeployment) -> &str {
+    msg.id.as_ref().map_or("", |id| id.owner.as_str())
+}
+
+/// Executes `MsgUpdateDeployment`: a new manifest hash for an active deployment.
+pub fn update(
+    state: &mut State,
+    msg: &dv1beta4::MsgUpdateDeployment,
+    msg_index: usize,
+) -> Result<Vec<Event>, SdkError> {
+    let id = msg
+        .id
+        .clone()
+        .ok_or_else(|| err(INVALID_ID.0, INVALID_ID.1, "missing id"))?;
+    crate::bank::validate_address(&id.owner, "owner")?;
+    if msg.hash.is_empty() {
+        return Err(err(9, "Invalid: empty hash", ""));
+    }
+    if msg.hash.len() != HASH_LEN {
+        return Err(err(
+            10,
+            "Invalid: deployment hash",
+            format!("length {} is not {HASH_LEN}", msg.hash.len()),
+        ));
+    }
+    let d = state
+        .deployments
+        .get_mut(&keys::deployment(&id.owner, id.dseq))
+        .ok_or_else(|| err(4, "Deployment not found", ""))?;
+    if d.0.state != dv1::deployment::State::Active as i32 {
+        return Err(err(5, "Deployment closed", ""));
+    }
+    d.0.hash.clone_from(&msg.hash);
+    let idx = msg_index.to_string();
+    Ok(vec![
+        Event::new("message")
+            .attr("action", "/akash.deployment.v1beta4.MsgUpdateDeployment")
+            .attr("sender", id.owner.clone())
+            .attr("module", "deployment")
+            .attr("msg_index", idx.clone()),
+        Event::typed(
+            "akash.deployment.v1.EventDeploymentUpdated",
+            &json!({"id": deployment_id_json(&id), "hash": data_encoding::BASE64.encode(&msg.hash)}),
+        )
+        .attr("msg_index", idx),
+    ])
+}
+
 /// Executes `MsgCreateDeployment` at block `height`.
 pub fn create(
     state: &mut State,

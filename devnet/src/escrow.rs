@@ -131,6 +131,39 @@ pub fn settle(state: &mut State, owner: &str, dseq: u64, height: i64, idx: &str)
     events
 }
 
+/// Moves the whole units of the payment's balance at `key` to `provider`.
+pub(crate) fn pay_out(
+    state: &mut State,
+    key: &str,
+    provider: &str,
+    idx: &str,
+) -> Result<Option<Event>, SdkError> {
+    let Some(p) = state.payments.get_mut(key).and_then(|p| p.0.state.as_mut()) else {
+        return Ok(None);
+    };
+    let Some(balance) = p.balance.as_mut() else {
+        return Ok(None);
+    };
+    let whole = wire(&balance.amount) / UNIT;
+    if whole == 0 {
+        return Ok(None);
+    }
+    balance.amount = (wire(&balance.amount) - whole * UNIT).to_string();
+    let denom = balance.denom.clone();
+    let withdrawn = p.withdrawn.get_or_insert_with(Default::default);
+    withdrawn.denom.clone_from(&denom);
+    withdrawn.amount = (withdrawn.amount.parse::<u128>().unwrap_or(0) + whole).to_string();
+    let escrow_addr = crate::deployment::escrow_module_address();
+    state.transfer(&escrow_addr, provider, &[Coin::new(whole, &denom)])?;
+    Ok(Some(
+        Event::new("transfer")
+            .attr("recipient", provider)
+            .attr("sender", escrow_addr)
+            .attr("amount", format!("{whole}{denom}"))
+            .attr("msg_index", idx),
+    ))
+}
+
 /// Executes `MsgWithdrawLease` at block `height`.
 pub fn withdraw_lease(
     state: &mut State,
@@ -169,36 +202,7 @@ pub fn withdraw_lease(
     ];
     events.extend(settle(state, &id.owner, id.dseq, height, &idx));
     state.lease_confirmed_at.insert(key.clone(), height);
-    let Some(p) = state
-        .payments
-        .get_mut(&key)
-        .and_then(|p| p.0.state.as_mut())
-    else {
-        return Ok(events);
-    };
-    let Some(balance) = p.balance.as_mut() else {
-        return Ok(events);
-    };
-    let whole = wire(&balance.amount) / UNIT;
-    if whole > 0 {
-        balance.amount = (wire(&balance.amount) - whole * UNIT).to_string();
-        let denom = balance.denom.clone();
-        let withdrawn = p.withdrawn.get_or_insert_with(Default::default);
-        withdrawn.denom.clone_from(&denom);
-        withdrawn.amount = (withdrawn.amount.parse::<u128>().unwrap_or(0) + whole).to_string();
-        state.transfer(
-            &crate::deployment::escrow_module_address(),
-            &id.provider,
-            &[Coin::new(whole, &denom)],
-        )?;
-        events.push(
-            Event::new("transfer")
-                .attr("recipient", id.provider.clone())
-                .attr("sender", crate::deployment::escrow_module_address())
-                .attr("amount", format!("{whole}{denom}"))
-                .attr("msg_index", idx),
-        );
-    }
+    events.extend(pay_out(state, &key, &id.provider, &idx)?);
     Ok(events)
 }
 

@@ -1,10 +1,14 @@
 //! The messages the devnet knows, decoded from their `Any`, with their signer and handler.
 
-use chain_client::akash::deployment::v1beta4::{MsgCloseDeployment, MsgCloseDeploymentResponse};
+use chain_client::akash::deployment::v1beta4::{
+    MsgCloseDeployment, MsgCloseDeploymentResponse, MsgUpdateDeployment,
+    MsgUpdateDeploymentResponse,
+};
 use chain_client::akash::deployment::v1beta4::{MsgCreateDeployment, MsgCreateDeploymentResponse};
 use chain_client::akash::market::v1beta5::{
-    MsgCloseBid, MsgCloseBidResponse, MsgCreateBid, MsgCreateBidResponse, MsgCreateLease,
-    MsgCreateLeaseResponse, MsgWithdrawLease, MsgWithdrawLeaseResponse,
+    MsgCloseBid, MsgCloseBidResponse, MsgCloseLease, MsgCloseLeaseResponse, MsgCreateBid,
+    MsgCreateBidResponse, MsgCreateLease, MsgCreateLeaseResponse, MsgWithdrawLease,
+    MsgWithdrawLeaseResponse,
 };
 use chain_client::akash::provider::v1beta4::{
     MsgCreateProvider, MsgCreateProviderResponse, MsgUpdateProvider, MsgUpdateProviderResponse,
@@ -26,6 +30,8 @@ pub enum Msg {
     CreateBid(MsgCreateBid),
     CreateLease(MsgCreateLease),
     CloseBid(MsgCloseBid),
+    CloseLease(MsgCloseLease),
+    UpdateDeployment(MsgUpdateDeployment),
     WithdrawLease(MsgWithdrawLease),
     CloseDeployment(MsgCloseDeployment),
     UpdateProvider(MsgUpdateProvider),
@@ -66,6 +72,16 @@ impl Msg {
                 MsgWithdrawLease::decode(any.value.as_slice()).map_err(bad)?,
             ));
         }
+        if any.type_url == MsgCloseLease::type_url() {
+            return Ok(Self::CloseLease(
+                MsgCloseLease::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgUpdateDeployment::type_url() {
+            return Ok(Self::UpdateDeployment(
+                MsgUpdateDeployment::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
         if any.type_url == MsgCloseBid::type_url() {
             return Ok(Self::CloseBid(
                 MsgCloseBid::decode(any.value.as_slice()).map_err(bad)?,
@@ -101,6 +117,8 @@ impl Msg {
             Self::CreateBid(m) => crate::market::bid_signer(m),
             Self::CreateLease(m) => crate::lease::signer(m),
             Self::CloseBid(m) => crate::close::close_bid_signer(m),
+            Self::CloseLease(m) => crate::close::close_lease_signer(m),
+            Self::UpdateDeployment(m) => crate::deployment::update_signer(m),
             Self::WithdrawLease(m) => crate::escrow::withdraw_signer(m),
             Self::CloseDeployment(m) => crate::close::close_deployment_signer(m),
             Self::UpdateProvider(m) => &m.owner,
@@ -123,6 +141,14 @@ impl Msg {
             Self::WithdrawLease(m) => Ok((
                 crate::escrow::withdraw_lease(state, m, index, height)?,
                 any_of(&MsgWithdrawLeaseResponse {}),
+            )),
+            Self::CloseLease(m) => Ok((
+                crate::close::close_lease(state, m, index, height)?,
+                any_of(&MsgCloseLeaseResponse {}),
+            )),
+            Self::UpdateDeployment(m) => Ok((
+                crate::deployment::update(state, m, index)?,
+                any_of(&MsgUpdateDeploymentResponse {}),
             )),
             Self::CloseBid(m) => Ok((
                 crate::close::close_bid(state, m, index, height)?,

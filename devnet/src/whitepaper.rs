@@ -6,8 +6,9 @@
 //!   the tenant had sent `MsgCreateLease`.
 //! - **Lease confirmation** (`reconfirmation_blocks`): a provider confirms a lease with
 //!   `MsgWithdrawLease`. A lease left unconfirmed for longer is closed (reason
-//!   `lease_closed_reason_unstable`), the provider's bid deposit (its collateral) goes to the
-//!   tenant, and the group gets a new open order.
+//!   `lease_closed_reason_unstable`), the blocks since its last confirmation are not paid, the
+//!   provider's bid deposit (its collateral) goes to the tenant, and the group gets a new open
+//!   order.
 //!
 //! Both are off (0) by default, so the devnet behaves as today's Akash. Events go to the block's
 //! `finalize_block_events`.
@@ -17,7 +18,7 @@ use serde_json::json;
 
 use crate::close::{bid_id_json, close_order, drain_escrow};
 use crate::events::Event;
-use crate::state::{Proto, State, keys};
+use crate::state::State;
 
 /// Which whitepaper rules the devnet applies (0 turns a rule off).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -113,9 +114,7 @@ fn close_stale_leases(state: &mut State, height: i64, period: u64) -> Vec<Event>
         };
         let id = lease.id.clone().unwrap_or_default();
         let mut next = state.clone();
-        events.extend(crate::escrow::settle(
-            &mut next, &id.owner, id.dseq, height, "0",
-        ));
+        // The blocks since the last confirmation are not paid: the lease was not confirmed.
         if let Some(l) = next.leases.get_mut(&key) {
             l.0.state = mv1::lease::State::Closed as i32;
             l.0.closed_on = height;
@@ -152,33 +151,9 @@ fn close_stale_leases(state: &mut State, height: i64, period: u64) -> Vec<Event>
             &mut next, &id.owner, id.dseq, id.gseq, id.oseq, "0",
         ));
         // The group's next order, open for bids.
-        let old = next
-            .orders
-            .get(&keys::order(&id.owner, id.dseq, id.gseq, id.oseq))
-            .map(|o| o.0.clone());
-        if let Some(old) = old {
-            let oseq = id.oseq + 1;
-            let order_id = mv1::OrderId {
-                owner: id.owner.clone(),
-                dseq: id.dseq,
-                gseq: id.gseq,
-                oseq,
-            };
-            next.orders.insert(
-                keys::order(&id.owner, id.dseq, id.gseq, oseq),
-                Proto(mv1beta5::Order {
-                    id: Some(order_id),
-                    state: mv1beta5::order::State::Open as i32,
-                    spec: old.spec,
-                    created_at: height,
-                    reclamation: old.reclamation,
-                }),
-            );
-            events.push(Event::typed(
-                "akash.market.v1.EventOrderCreated",
-                &json!({"id": {"owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq, "oseq": oseq}}),
-            ));
-        }
+        events.extend(crate::close::reopen_order(
+            &mut next, &id.owner, id.dseq, id.gseq, id.oseq, height, "0",
+        ));
         *state = next;
     }
     events

@@ -203,3 +203,50 @@ fn closing_the_deployment_closes_everything_and_refunds_the_escrow() {
     let r = w.tx(0, any_of(&close));
     assert_eq!((r.code, r.codespace.as_str()), (5, "deployment"));
 }
+
+#[test]
+fn the_tenant_closing_a_lease_pays_the_provider_and_reopens_the_order() {
+    let mut w = World::new(true);
+    w.state.height = 40; // the lease started at height 1; it closes at 41
+    let lease_id = w.state.leases.values().next().unwrap().0.id.clone();
+    let close = mv1beta5::MsgCloseLease {
+        id: lease_id,
+        reason: 0,
+    };
+    let r = w.tx(0, any_of(&close));
+    assert_eq!(r.code, 0, "{}", r.log);
+    let lease = w.state.leases.values().next().unwrap().0.clone();
+    assert_eq!(
+        (lease.state, lease.reason),
+        (
+            mv1::lease::State::Closed as i32,
+            mv1::LeaseClosedReason::LeaseClosedOwner as i32
+        )
+    );
+    // Deposit back, and 40 blocks at 500 uact paid out.
+    assert_eq!(w.uact(3), GENESIS_AMOUNT + 40 * 500);
+    let payment = w
+        .state
+        .payments
+        .values()
+        .next()
+        .unwrap()
+        .0
+        .state
+        .clone()
+        .unwrap();
+    assert_eq!(payment.withdrawn.unwrap().amount, (40 * 500).to_string());
+    assert_eq!(payment.balance.unwrap().amount, "0");
+    let owner = w.accounts[0].address.clone();
+    assert_eq!(
+        w.state.orders[&keys::order(&owner, 1, 1, 1)].0.state,
+        mv1beta5::order::State::Closed as i32
+    );
+    let next = &w.state.orders[&keys::order(&owner, 1, 1, 2)].0;
+    assert_eq!(
+        (next.state, next.created_at),
+        (mv1beta5::order::State::Open as i32, 41)
+    );
+    let r = w.tx(0, any_of(&close));
+    assert_eq!((r.code, r.codespace.as_str()), (10, "market"));
+}

@@ -152,3 +152,64 @@ fn deposit_beyond_balance_is_insufficient_funds_and_creates_nothing() {
     );
     assert_eq!(state.balance(&tenant.address, "uact"), GENESIS_AMOUNT);
 }
+
+#[test]
+fn update_deployment_changes_the_hash_of_an_active_deployment() {
+    let mut state = genesis_state(CHAIN).unwrap();
+    let tenant = &test_accounts().unwrap()[0];
+    let msg = create_deployment_msg(&tenant.address, 4, &["a"], [1; 32]);
+    let raw = sign_tx(&tenant.key, vec![any_of(&msg)], &SignOpts::new(CHAIN, 0, 0)).unwrap();
+    assert_eq!(run_tx(&mut state, &raw, Mode::Deliver, &params()).code, 0);
+    let id = Some(dv1::DeploymentId {
+        owner: tenant.address.clone(),
+        dseq: 4,
+    });
+    let update = dv1beta4::MsgUpdateDeployment {
+        id: id.clone(),
+        hash: vec![2; 32],
+    };
+    let raw = sign_tx(
+        &tenant.key,
+        vec![any_of(&update)],
+        &SignOpts::new(CHAIN, 0, 1),
+    )
+    .unwrap();
+    let r = run_tx(&mut state, &raw, Mode::Deliver, &params());
+    assert_eq!(r.code, 0, "{}", r.log);
+    assert_eq!(
+        state.deployments[&keys::deployment(&tenant.address, 4)]
+            .0
+            .hash,
+        vec![2; 32]
+    );
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.kind == "akash.deployment.v1.EventDeploymentUpdated")
+    );
+    let missing = dv1beta4::MsgUpdateDeployment {
+        id: Some(dv1::DeploymentId {
+            owner: tenant.address.clone(),
+            dseq: 5,
+        }),
+        hash: vec![2; 32],
+    };
+    let raw = sign_tx(
+        &tenant.key,
+        vec![any_of(&missing)],
+        &SignOpts::new(CHAIN, 0, 2),
+    )
+    .unwrap();
+    assert_eq!(run_tx(&mut state, &raw, Mode::Deliver, &params()).code, 4);
+    let short = dv1beta4::MsgUpdateDeployment {
+        id,
+        hash: vec![2; 8],
+    };
+    let raw = sign_tx(
+        &tenant.key,
+        vec![any_of(&short)],
+        &SignOpts::new(CHAIN, 0, 3),
+    )
+    .unwrap();
+    assert_eq!(run_tx(&mut state, &raw, Mode::Deliver, &params()).code, 10);
+}

@@ -2,6 +2,7 @@ use super::*;
 use crate::ante::{Mode, Params, TxResult, parse_gas_prices, run_tx};
 use crate::genesis::{GENESIS_AMOUNT, TestAccount, genesis_state, test_accounts};
 use crate::sign::{SignOpts, any_of, create_deployment_msg, sign_tx};
+use crate::state::keys;
 use chain_client::akash::base::deposit::v1::{Deposit, Source};
 use chain_client::akash::provider::v1beta4::MsgCreateProvider;
 use cosmos_sdk_proto::cosmos::base::v1beta1::Coin as ProtoCoin;
@@ -146,8 +147,7 @@ fn an_unconfirmed_lease_is_closed_its_collateral_goes_to_the_tenant_and_the_orde
             mv1::LeaseClosedReason::Unstable as i32
         )
     );
-    // The provider's 500000 uact deposit went to the tenant (with the escrow's payment for the
-    // blocks since the last confirmation going to the provider's payment, not the tenant).
+    // The provider's 500000 uact deposit went to the tenant; the unconfirmed blocks are not paid.
     assert_eq!(
         w.state.balance(&w.accounts[0].address, "uact"),
         tenant_uact + 500_000
