@@ -17,6 +17,7 @@
 //! - [`genesis`]: the well-known test accounts a fresh home is funded with;
 //! - [`sign`]: builds and signs transactions (SIGN_MODE_DIRECT) with cosmrs, for tests and tools.
 
+pub mod abci_query;
 pub mod ante;
 pub mod bank;
 pub mod close;

@@ -2,7 +2,8 @@
 //! and the URI form `GET /<method>?<param>=<value>` (hex bytes as `0x…`, strings quoted or bare).
 //!
 //! Methods: `health`, `status`, `abci_info`, `broadcast_tx_sync`, `broadcast_tx_async`,
-//! `broadcast_tx_commit`, `tx`, `block`, `block_results`. Integers of 64 bits print as strings
+//! `broadcast_tx_commit`, `tx`, `tx_search` (by `tx.hash` only), `block`, `block_results`, and
+//! `abci_query` for gRPC query paths. Integers of 64 bits print as strings
 //! and bytes as base64, as CometBFT's JSON does.
 
 use std::sync::Arc;
@@ -165,6 +166,21 @@ fn height_param(params: &Map<String, Value>, node: &Node) -> Result<u64, RpcErro
     Ok(h)
 }
 
+/// The node's identity as `status` shows it, derived from the chain id: node id (hex), the
+/// validator's ed25519 public key (base64; the devnet has no consensus, so it signs nothing) and
+/// address (hex, the first 20 bytes of the key's SHA-256, as CometBFT derives it).
+fn identity(chain_id: &str) -> (String, String, String) {
+    use sha2::{Digest, Sha256};
+    let node_id = Sha256::digest(format!("akash-devnet node {chain_id}").as_bytes());
+    let pub_key = Sha256::digest(format!("akash-devnet validator {chain_id}").as_bytes());
+    let address = Sha256::digest(pub_key);
+    (
+        data_encoding::HEXLOWER.encode(&node_id[..20]),
+        data_encoding::BASE64.encode(&pub_key),
+        data_encoding::HEXUPPER.encode(&address[..20]),
+    )
+}
+
 fn b64(bytes: &[u8]) -> String {
     data_encoding::BASE64.encode(bytes)
 }
@@ -252,16 +268,25 @@ pub async fn call(
                 .map_err(|e| RpcError::internal(e.to_string()))?
             {
                 Some(b) => (b.hash, b.result_app_hash, b.time),
-                None => (String::new(), String::new(), String::new()),
+                // Before the first block: genesis values, so clients can decode the status.
+                None => {
+                    let app = node.with_state(|s| data_encoding::HEXUPPER.encode(&s.app_hash()));
+                    (
+                        String::new(),
+                        app,
+                        crate::time::rfc3339(std::time::SystemTime::now()),
+                    )
+                }
             };
+            let (node_id, validator_pub_key, validator_address) = identity(node.chain_id());
             Ok(json!({
                 "node_info": {
                     "protocol_version": {"p2p": "8", "block": "11", "app": "0"},
-                    "id": "",
-                    "listen_addr": "",
+                    "id": node_id,
+                    "listen_addr": "tcp://127.0.0.1:26656",
                     "network": node.chain_id(),
                     "version": "0.38.21",
-                    "channels": "",
+                    "channels": "40202122233038606100",
                     "moniker": "akash-devnet",
                     "other": {"tx_index": "on", "rpc_address": ""},
                 },
@@ -273,7 +298,11 @@ pub async fn call(
                     "earliest_block_height": if height == 0 { "0" } else { "1" },
                     "catching_up": false,
                 },
-                "validator_info": {"address": "", "pub_key": null, "voting_power": "0"},
+                "validator_info": {
+                    "address": validator_address,
+                    "pub_key": {"type": "tendermint/PubKeyEd25519", "value": validator_pub_key},
+                    "voting_power": "10",
+                },
             }))
         }
         "abci_info" => {
@@ -339,6 +368,78 @@ pub async fn call(
         "block_results" => {
             let h = height_param(params, node)?;
             Ok(block_results_json(&load_block(node, h)?))
+        }
+        "abci_query" => {
+            let path = params
+                .get("path")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            // CometBFT's JSON carries `data` as hex (with or without 0x).
+            let data = match params.get("data").and_then(Value::as_str) {
+                None | Some("") => Vec::new(),
+                Some(d) => data_encoding::HEXLOWER_PERMISSIVE
+                    .decode(d.trim_start_matches("0x").as_bytes())
+                    .map_err(|e| RpcError::invalid_params(format!("data: {e}")))?,
+            };
+            let height = node.height().to_string();
+            Ok(match crate::abci_query::query(node, &path, &data).await {
+                Ok(value) => json!({"response": {
+                    "code": 0, "log": "", "info": "", "index": "0", "key": null,
+                    "value": b64(&value), "proofOps": null, "height": height, "codespace": "",
+                }}),
+                Err(status) => {
+                    // The SDK's codes: 38 not found, 6 unknown request, 1 otherwise.
+                    let code = match status.code() {
+                        tonic::Code::NotFound => 38,
+                        tonic::Code::Unimplemented => 6,
+                        _ => 1,
+                    };
+                    json!({"response": {
+                        "code": code,
+                        "log": format!("rpc error: code = {:?} desc = {}", status.code(), status.message()),
+                        "info": "", "index": "0", "key": null, "value": null, "proofOps": null,
+                        "height": height, "codespace": "sdk",
+                    }})
+                }
+            })
+        }
+        "tx_search" => {
+            // Only what clients poll for: tx.hash='HEX' (CosmJS's getTx).
+            let query = params
+                .get("query")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let hash = query
+                .trim()
+                .strip_prefix("tx.hash")
+                .map(|r| {
+                    r.trim_start()
+                        .trim_start_matches('=')
+                        .trim()
+                        .trim_matches(|c| c == '\'' || c == '"')
+                })
+                .ok_or_else(|| {
+                    RpcError::invalid_params(format!(
+                        "unsupported query {query:?}: only tx.hash='...'"
+                    ))
+                })?;
+            let found = node
+                .tx(hash)
+                .map_err(|e| RpcError::internal(e.to_string()))?;
+            let txs: Vec<Value> = found
+                .iter()
+                .map(|f| {
+                    json!({
+                        "hash": f.hash,
+                        "height": f.location.height.to_string(),
+                        "index": f.location.index,
+                        "tx_result": tx_result_json(&f.result),
+                        "tx": b64(&f.raw),
+                    })
+                })
+                .collect();
+            Ok(json!({"txs": txs, "total_count": txs.len().to_string()}))
         }
         other => Err(RpcError::not_found(other)),
     }
