@@ -2,8 +2,7 @@
 //! model with its parser and validation, the SDL → on-chain groups and manifest conversion, and the
 //! manifest version hash.
 //!
-//! This crate does no I/O: no network, no Kubernetes client, no chain. It is filled in by the issue
-//! "SDL, manifests and the custom resources"; until then it exports nothing.
+//! This crate does no I/O: no network, no Kubernetes client, no chain.
 
 pub mod resources;
 pub mod sdl;

@@ -1,7 +1,8 @@
 //! `akash-provider`: the Akash provider as a Kubernetes operator.
 //!
-//! Subcommands: `sdl` (validate an SDL file, print its groups, manifest or version); `run`, `tenant`,
-//! `overlay` and `crd` arrive with their issues.
+//! Subcommands: `crd` (print the custom resource definitions) and `sdl` (validate an SDL file, print
+//! its groups, manifest or version, or a `Manifest` resource); `run`, `tenant` and `overlay` arrive
+//! with their issues.
 
 use std::process::ExitCode;
 
