@@ -26,6 +26,7 @@
 //!   `Params` windows, `MsgLeaseStartReclaim`, `EventLeaseReclaimStarted`) are newer than that SDK
 //!   version; they are checked to extend its messages without colliding with any field it knows.
 
+pub mod cert;
 pub mod chain;
 pub mod dec;
 pub mod error;
