@@ -17,15 +17,8 @@ use serde_json::json;
 use crate::ante::SdkError;
 use crate::events::Event;
 use crate::market::bid_key;
+use crate::market::market_err;
 use crate::state::{Coin, State, keys};
-
-fn market_err(code: u32, reason: &str) -> SdkError {
-    SdkError {
-        code,
-        codespace: "market",
-        log: reason.to_owned(),
-    }
-}
 
 fn deployment_err(code: u32, reason: &str) -> SdkError {
     SdkError {
@@ -209,22 +202,7 @@ pub fn close_lease(
         .clone()
         .ok_or_else(|| market_err(20, "invalid lease: lease not found"))?;
     crate::bank::validate_address(&id.owner, "owner")?;
-    let key = bid_key(&mv1::BidId {
-        owner: id.owner.clone(),
-        dseq: id.dseq,
-        gseq: id.gseq,
-        oseq: id.oseq,
-        provider: id.provider.clone(),
-        bseq: id.bseq,
-    });
-    let lease = state
-        .leases
-        .get(&key)
-        .map(|l| l.0.clone())
-        .ok_or_else(|| market_err(20, "invalid lease: lease not found"))?;
-    if lease.state != mv1::lease::State::Active as i32 {
-        return Err(market_err(10, "lease not active"));
-    }
+    let (key, _lease) = crate::market::active_lease(state, &id)?;
     let idx = msg_index.to_string();
     let h = i64::try_from(height).unwrap_or(i64::MAX);
     let mut events = vec![

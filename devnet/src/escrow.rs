@@ -17,18 +17,10 @@ use serde_json::json;
 
 use crate::ante::SdkError;
 use crate::events::Event;
-use crate::market::bid_key;
+use crate::market::market_err as err;
 use crate::state::{Coin, State, keys};
 
 const UNIT: u128 = 1_000_000_000_000_000_000;
-
-fn err(code: u32, reason: &str) -> SdkError {
-    SdkError {
-        code,
-        codespace: "market",
-        log: reason.to_owned(),
-    }
-}
 
 fn wire(amount: &str) -> u128 {
     amount.parse().unwrap_or(0)
@@ -175,22 +167,7 @@ pub fn withdraw_lease(
         .id
         .clone()
         .ok_or_else(|| err(20, "invalid lease: lease not found"))?;
-    let key = bid_key(&mv1::BidId {
-        owner: id.owner.clone(),
-        dseq: id.dseq,
-        gseq: id.gseq,
-        oseq: id.oseq,
-        provider: id.provider.clone(),
-        bseq: id.bseq,
-    });
-    let lease = state
-        .leases
-        .get(&key)
-        .map(|l| l.0.clone())
-        .ok_or_else(|| err(20, "invalid lease: lease not found"))?;
-    if lease.state != mv1::lease::State::Active as i32 {
-        return Err(err(10, "lease not active"));
-    }
+    let (key, _lease) = crate::market::active_lease(state, &id)?;
     let idx = msg_index.to_string();
     let height = i64::try_from(height).unwrap_or(i64::MAX);
     let mut events = vec![

@@ -343,14 +343,7 @@ impl mq::query_server::Query for AkashQueries {
             .into_inner()
             .id
             .ok_or_else(|| Status::invalid_argument("empty request"))?;
-        let key = crate::market::bid_key(&mv1::BidId {
-            owner: id.owner,
-            dseq: id.dseq,
-            gseq: id.gseq,
-            oseq: id.oseq,
-            provider: id.provider,
-            bseq: id.bseq,
-        });
+        let key = crate::market::lease_key(&id);
         self.node
             .with_state(|s| {
                 s.leases.get(&key).map(|l| mq::QueryLeaseResponse {

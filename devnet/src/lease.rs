@@ -12,16 +12,9 @@ use serde_json::json;
 
 use crate::ante::SdkError;
 use crate::events::Event;
+use crate::market::market_err as err;
 use crate::market::{bid_key, legacy_dec_json};
 use crate::state::{Coin, Proto, State, keys};
-
-fn err(code: u32, reason: &str) -> SdkError {
-    SdkError {
-        code,
-        codespace: "market",
-        log: reason.to_owned(),
-    }
-}
 
 /// The signer of a `MsgCreateLease`: the deployment's owner.
 pub fn signer(msg: &mv1beta5::MsgCreateLease) -> &str {

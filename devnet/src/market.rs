@@ -45,6 +45,38 @@ pub fn bid_signer(msg: &mv1beta5::MsgCreateBid) -> &str {
 }
 
 /// Store key of a bid: its order's key, then the provider and bseq.
+/// A market-module error without detail (codespace `market`), as the other modules raise them.
+pub fn market_err(code: u32, reason: &str) -> SdkError {
+    err(code, reason, "")
+}
+
+/// The store key of a lease: the key of the bid it was made from.
+pub fn lease_key(id: &mv1::LeaseId) -> String {
+    bid_key(&mv1::BidId {
+        owner: id.owner.clone(),
+        dseq: id.dseq,
+        gseq: id.gseq,
+        oseq: id.oseq,
+        provider: id.provider.clone(),
+        bseq: id.bseq,
+    })
+}
+
+/// The active lease `id` names, with its store key; the chain's errors when there is none (20) or
+/// it is no longer active (10).
+pub fn active_lease(state: &State, id: &mv1::LeaseId) -> Result<(String, mv1::Lease), SdkError> {
+    let key = lease_key(id);
+    let lease = state
+        .leases
+        .get(&key)
+        .map(|l| l.0.clone())
+        .ok_or_else(|| market_err(20, "invalid lease: lease not found"))?;
+    if lease.state != mv1::lease::State::Active as i32 {
+        return Err(market_err(10, "lease not active"));
+    }
+    Ok((key, lease))
+}
+
 pub fn bid_key(id: &mv1::BidId) -> String {
     format!(
         "{}/{}/{:010}",
