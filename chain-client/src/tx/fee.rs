@@ -13,28 +13,15 @@ const ONE: u128 = 1_000_000_000_000_000_000;
 pub struct Dec18(u128);
 
 impl Dec18 {
-    /// Parses "1.5", "0.025", "3".
+    /// Parses "1.5", "0.025", "3": a `LegacyDec` (see [`crate::dec`]) that is not negative.
     pub fn parse(s: &str) -> Result<Self, ChainError> {
         let bad = || ChainError::Invalid(format!("not a non-negative decimal: {s:?}"));
-        let (int, frac) = match s.split_once('.') {
-            Some((_, "")) => return Err(bad()),
-            Some(parts) => parts,
-            None => (s, ""),
-        };
-        if int.is_empty()
-            || frac.len() > 18
-            || !(int.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
-        {
+        if s.is_empty() || s.starts_with('-') {
             return Err(bad());
         }
-        let int: u128 = int.parse().map_err(|_| bad())?;
-        let frac_val: u128 = if frac.is_empty() {
-            0
-        } else {
-            frac.parse::<u128>().map_err(|_| bad())? * 10u128.pow(18 - frac.len() as u32)
-        };
-        int.checked_mul(ONE)
-            .and_then(|v| v.checked_add(frac_val))
+        crate::dec::to_wire(s)
+            .ok()
+            .and_then(|wire| wire.parse::<u128>().ok())
             .map(Self)
             .ok_or_else(bad)
     }
