@@ -169,9 +169,13 @@ fn parse_coin(text: &str) -> Result<Price, String> {
     if denom != "uakt" && denom != "uact" {
         return Err(format!("denomination {denom:?} is not uakt or uact"));
     }
+    let amount = match amount.trim_start_matches('0') {
+        "" => "0",
+        digits => digits,
+    };
     Ok(Price {
         denom: denom.into(),
-        amount: amount.trim_start_matches('0').to_string().max("0".into()),
+        amount: amount.into(),
     })
 }
 
