@@ -33,6 +33,52 @@ impl std::fmt::Display for LeaseRef {
     }
 }
 
+/// An order on chain: the tenant's deployment group and the order within it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRef {
+    /// The tenant's bech32 account address (`akash1…`).
+    #[schemars(regex(pattern = r"^akash1[02-9ac-hj-np-z]{38,58}$"))]
+    pub owner: String,
+    #[schemars(range(min = 1))]
+    pub dseq: u64,
+    #[schemars(range(min = 1))]
+    pub gseq: u32,
+    #[schemars(range(min = 1))]
+    pub oseq: u32,
+}
+
+impl OrderRef {
+    /// The name of the provider's objects for this order (its `Bid`, and its `Lease` once won):
+    /// `<owner>-<dseq>-<gseq>-<oseq>`, a valid Kubernetes name since bech32 is lowercase.
+    pub fn object_name(&self) -> String {
+        format!("{}-{}-{}-{}", self.owner, self.dseq, self.gseq, self.oseq)
+    }
+}
+
+impl std::fmt::Display for OrderRef {
+    /// `owner/dseq/gseq/oseq`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.owner, self.dseq, self.gseq, self.oseq
+        )
+    }
+}
+
+impl LeaseRef {
+    /// The order this lease fills.
+    pub fn order(&self) -> OrderRef {
+        OrderRef {
+            owner: self.owner.clone(),
+            dseq: self.dseq,
+            gseq: self.gseq,
+            oseq: self.oseq,
+        }
+    }
+}
+
 /// A price per block, as the chain states it (a decimal coin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -1,6 +1,7 @@
 //! The custom resources of `akash.network/v1`, derived in Rust. `all()` returns their definitions;
 //! `akash-provider crd` prints them and the chart's CRD files are generated from it.
 
+mod bid;
 mod common;
 mod lease;
 mod manifest;
@@ -10,7 +11,8 @@ mod tunnel;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-pub use common::{Condition, LeaseRef, Price};
+pub use bid::{Bid, BidPhase, BidSpec, BidStatus, GpuModel, ReservedUnit, StorageReservation};
+pub use common::{Condition, LeaseRef, OrderRef, Price};
 pub use lease::{Lease, LeasePhase, LeaseSpec, LeaseStatus, ServiceStatus};
 pub use manifest::{
     BidFilter, Distribution, GroupLeaseStatus, Manifest, ManifestPhase, ManifestSpec,
@@ -31,6 +33,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
     [
         Manifest::crd(),
         Lease::crd(),
+        Bid::crd(),
         Provider::crd(),
         Tunnel::crd(),
     ]
