@@ -1,0 +1,4 @@
+//! The library behind `akash-provider`: the provider (identity, inventory, bid engine, leases),
+//! and later the gateway, the workload reconciler, the tenant controller and the overlay. The
+//! binary (`main.rs`) only parses the command line and calls in here; tests and benchmarks use
+//! the same modules.
