@@ -18,7 +18,9 @@ use rcgen::{
 };
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::akash::cert::v1::MsgCreateCertificate;
+use crate::akash::cert::v1::{
+    CertificateFilter, CertificateResponse, Id, MsgCreateCertificate, MsgRevokeCertificate, State,
+};
 
 /// The subject attribute Akash adds to mark its certificate format.
 pub const AUTH_VERSION_OID: [u64; 5] = [2, 23, 133, 2, 6];
@@ -166,6 +168,39 @@ pub struct OnChainCertificate {
     pub valid: bool,
     /// PEM "CERTIFICATE".
     pub cert_pem: Vec<u8>,
+}
+
+impl OnChainCertificate {
+    /// The certificate of `owner` a certificate query returned.
+    pub fn from_response(owner: &str, response: &CertificateResponse) -> Self {
+        let cert = response.certificate.clone().unwrap_or_default();
+        Self {
+            owner: owner.to_owned(),
+            serial: response.serial.clone(),
+            valid: cert.state == State::Valid as i32,
+            cert_pem: cert.cert,
+        }
+    }
+}
+
+/// The certificate query filter that finds the certificate `peer` claims to be (any state: a
+/// revoked one is found and refused as not valid).
+pub fn lookup_filter(peer: &VerifiedPeer) -> CertificateFilter {
+    CertificateFilter {
+        owner: peer.owner.clone(),
+        serial: peer.serial.clone(),
+        state: String::new(),
+    }
+}
+
+/// The message that revokes `owner`'s certificate `serial` (decimal); signed by `owner`.
+pub fn revoke_msg(owner: &str, serial: &str) -> MsgRevokeCertificate {
+    MsgRevokeCertificate {
+        id: Some(Id {
+            owner: owner.to_owned(),
+            serial: serial.to_owned(),
+        }),
+    }
 }
 
 /// Who a verified peer is.

@@ -98,6 +98,12 @@ pub trait Chain: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<CertificateResponse>>;
     async fn market_params(&self) -> Result<MarketParams>;
+    /// The attributes each auditor has signed for provider `owner` (`akash.audit.v1`), one entry
+    /// per auditor; empty when no auditor has signed any.
+    async fn provider_audited_attributes(
+        &self,
+        owner: &str,
+    ) -> Result<Vec<crate::akash::audit::v1::AuditedProvider>>;
 
     /// Signs `msgs` as one transaction with this client's key, broadcasts it and waits until it is
     /// in a block. A chain failure comes back as its [`ChainError`] variant.

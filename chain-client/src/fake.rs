@@ -1,10 +1,10 @@
 //! An in-memory [`Chain`] for the operator's unit tests (cargo feature `fake`). Never for an e2e
 //! test: those run against the devnet.
 //!
-//! Tests put orders, bids, leases, deployments, providers and certificates in; queries filter and
-//! page them as the chain does (empty filter fields match everything). `broadcast` records every
-//! transaction's messages, applies `MsgCreateBid` and `MsgCloseBid` to the bids, and can be told
-//! to fail. Tests push blocks of events, which `events(from)` streams in height order.
+//! Tests put orders, bids, leases, deployments, providers, certificates and audited attributes in;
+//! queries filter and page them as the chain does (empty filter fields match everything).
+//! `broadcast` records every transaction's messages, applies `MsgCreateBid` and `MsgCloseBid` to
+//! the bids, and can be told to fail. Tests push blocks of events, which `events(from)` streams in height order.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,6 +39,8 @@ pub struct FakeState {
     pub deployments: Vec<QueryDeploymentResponse>,
     pub providers: Vec<Provider>,
     pub certificates: Vec<CertificateResponse>,
+    /// Audited provider attributes (one entry per provider and auditor), as tests set them.
+    pub audited_providers: Vec<crate::akash::audit::v1::AuditedProvider>,
     pub market_params: MarketParams,
     /// The messages of every successful broadcast, one entry per transaction.
     pub broadcasts: Vec<Vec<prost_types::Any>>,
@@ -336,6 +338,19 @@ impl Chain for FakeChain {
         Ok(self.state().market_params.clone())
     }
 
+    async fn provider_audited_attributes(
+        &self,
+        owner: &str,
+    ) -> Result<Vec<crate::akash::audit::v1::AuditedProvider>> {
+        Ok(self
+            .state()
+            .audited_providers
+            .iter()
+            .filter(|p| p.owner == owner)
+            .cloned()
+            .collect())
+    }
+
     async fn broadcast(&self, msgs: Vec<prost_types::Any>) -> Result<TxResult> {
         let mut st = self.state();
         if let Some(e) = st.broadcast_errors.pop_front() {
@@ -520,6 +535,35 @@ mod tests {
         assert_eq!(err.metric_label(), "other");
         assert_eq!(fake.state().bids.len(), 2);
         assert_eq!(fake.state().broadcasts.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn audited_attributes_are_those_set_for_the_provider() {
+        use crate::akash::audit::v1::AuditedProvider;
+        use crate::akash::base::attributes::v1::Attribute;
+        let fake = FakeChain::new("akash1me");
+        let entry = |owner: &str, auditor: &str| AuditedProvider {
+            owner: owner.into(),
+            auditor: auditor.into(),
+            attributes: vec![Attribute {
+                key: "tier".into(),
+                value: "community".into(),
+            }],
+        };
+        fake.state().audited_providers = vec![
+            entry("akash1p", "akash1a"),
+            entry("akash1q", "akash1a"),
+            entry("akash1p", "akash1b"),
+        ];
+        let got = fake.provider_audited_attributes("akash1p").await.unwrap();
+        let auditors: Vec<&str> = got.iter().map(|p| p.auditor.as_str()).collect();
+        assert_eq!(auditors, vec!["akash1a", "akash1b"]);
+        assert!(
+            fake.provider_audited_attributes("akash1z")
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]

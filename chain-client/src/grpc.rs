@@ -18,6 +18,9 @@ use cosmos_sdk_proto::cosmos::tx::v1beta1::{SimulateRequest, service_client::Ser
 use prost::{Message, Name};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
+use crate::akash::audit::v1::{
+    AuditedProvider, QueryProviderAttributesRequest, query_client::QueryClient as AuditClient,
+};
 use crate::akash::cert::v1::{QueryCertificatesRequest, query_client::QueryClient as CertClient};
 use crate::akash::deployment::v1beta4::{
     QueryDeploymentsRequest, query_client::QueryClient as DeploymentClient,
@@ -270,6 +273,28 @@ impl GrpcClient {
             .map_err(|s| status_to_error(&s))?
             .into_inner();
         Ok(Page::from_proto(r.certificates, r.pagination))
+    }
+
+    /// Every auditor's attributes for provider `owner`. The chain answers "invalid provider:
+    /// address not found" when there are none (as `NOT_FOUND`, or as `UNKNOWN` with that text from
+    /// the Go chain's registered error): that is an empty list.
+    pub async fn provider_audited_attributes(&self, owner: &str) -> Result<Vec<AuditedProvider>> {
+        match AuditClient::new(self.channel.clone())
+            .provider_attributes(QueryProviderAttributesRequest {
+                owner: owner.to_owned(),
+                pagination: None,
+            })
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().providers),
+            Err(s)
+                if s.code() == tonic::Code::NotFound
+                    || s.message().contains("invalid provider: address not found") =>
+            {
+                Ok(Vec::new())
+            }
+            Err(s) => Err(status_to_error(&s)),
+        }
     }
 }
 

@@ -150,6 +150,13 @@ impl Chain for NodeChain {
         self.grpc().market_params().await
     }
 
+    async fn provider_audited_attributes(
+        &self,
+        owner: &str,
+    ) -> Result<Vec<crate::akash::audit::v1::AuditedProvider>> {
+        self.grpc().provider_audited_attributes(owner).await
+    }
+
     async fn broadcast(&self, msgs: Vec<prost_types::Any>) -> Result<TxResult> {
         self.signer.broadcast(&msgs).await
     }

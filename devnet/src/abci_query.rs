@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
+use chain_client::akash::audit::v1 as aq;
+use chain_client::akash::cert::v1 as cq;
 use chain_client::akash::deployment::v1beta4 as dq;
+use chain_client::akash::escrow::v1 as eq;
 use chain_client::akash::market::v1beta5 as mq;
 use chain_client::akash::provider::v1beta4 as pq;
 use cosmos_sdk_proto::cosmos::auth::v1beta1 as auth;
@@ -55,5 +58,12 @@ pub async fn query(node: &Arc<Node>, path: &str, data: &[u8]) -> Result<Vec<u8>,
         "/akash.market.v1beta5.Query/Params" => akash as AkashQueries: mq::query_server::Query, params(mq::QueryParamsRequest);
         "/akash.provider.v1beta4.Query/Providers" => akash as AkashQueries: pq::query_server::Query, providers(pq::QueryProvidersRequest);
         "/akash.provider.v1beta4.Query/Provider" => akash as AkashQueries: pq::query_server::Query, provider(pq::QueryProviderRequest);
+        "/akash.cert.v1.Query/Certificates" => akash as AkashQueries: cq::query_server::Query, certificates(cq::QueryCertificatesRequest);
+        "/akash.audit.v1.Query/AllProvidersAttributes" => akash as AkashQueries: aq::query_server::Query, all_providers_attributes(aq::QueryAllProvidersAttributesRequest);
+        "/akash.audit.v1.Query/ProviderAttributes" => akash as AkashQueries: aq::query_server::Query, provider_attributes(aq::QueryProviderAttributesRequest);
+        "/akash.audit.v1.Query/ProviderAuditorAttributes" => akash as AkashQueries: aq::query_server::Query, provider_auditor_attributes(aq::QueryProviderAuditorRequest);
+        "/akash.audit.v1.Query/AuditorAttributes" => akash as AkashQueries: aq::query_server::Query, auditor_attributes(aq::QueryAuditorAttributesRequest);
+        "/akash.escrow.v1.Query/Accounts" => akash as AkashQueries: eq::query_server::Query, accounts(eq::QueryAccountsRequest);
+        "/akash.escrow.v1.Query/Payments" => akash as AkashQueries: eq::query_server::Query, payments(eq::QueryPaymentsRequest);
     }
 }

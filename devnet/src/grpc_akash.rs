@@ -1,6 +1,8 @@
 //! The Akash query services: `akash.deployment.v1beta4.Query` (Deployments, Deployment, Group,
 //! Params), `akash.market.v1beta5.Query` (Orders, Order, Bids, Bid, Leases, Lease, Params) and
-//! `akash.provider.v1beta4.Query` (Providers, Provider).
+//! `akash.provider.v1beta4.Query` (Providers, Provider) and `akash.escrow.v1.Query` (Accounts,
+//! Payments). The cert and audit queries are served from their modules ([`crate::cert`],
+//! [`crate::audit`]) on the same [`AkashQueries`].
 //!
 //! Pagination: `limit` (default 100), `offset`, `count_total`, and `key`, which is the opaque
 //! `next_key` of the previous page.
@@ -8,6 +10,7 @@
 use std::sync::Arc;
 
 use chain_client::akash::deployment::{v1 as dv1, v1beta4 as dq};
+use chain_client::akash::escrow::{types::v1 as escrow, v1 as eq};
 use chain_client::akash::market::{v1 as mv1, v1beta5 as mq};
 use chain_client::akash::provider::v1beta4 as pq;
 use cosmos_sdk_proto::cosmos::base::query::v1beta1::{PageRequest, PageResponse};
@@ -21,7 +24,7 @@ const DEFAULT_LIMIT: u64 = 100;
 
 /// One page of `items` as the request asks.
 #[allow(clippy::result_large_err)] // tonic's `Status`, as every handler returns.
-fn paginate<T>(
+pub(crate) fn paginate<T>(
     items: Vec<T>,
     page: Option<PageRequest>,
 ) -> Result<(Vec<T>, Option<PageResponse>), Status> {
@@ -63,7 +66,7 @@ fn paginate<T>(
 
 /// Checks a state filter against the enum's names (empty matches everything).
 #[allow(clippy::result_large_err)]
-fn state_filter<'a>(filter: &'a str, valid: &[&str]) -> Result<Option<&'a str>, Status> {
+pub(crate) fn state_filter<'a>(filter: &'a str, valid: &[&str]) -> Result<Option<&'a str>, Status> {
     if filter.is_empty() {
         return Ok(None);
     }
@@ -92,6 +95,11 @@ pub struct AkashQueries {
 impl AkashQueries {
     pub fn new(node: Arc<Node>) -> Self {
         Self { node }
+    }
+
+    /// The node the queries read (the cert and audit modules serve their queries from it too).
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
     }
 }
 
@@ -411,6 +419,74 @@ impl pq::query_server::Query for AkashQueries {
             .ok_or_else(|| Status::not_found("invalid provider: address not found"))?;
         Ok(Response::new(pq::QueryProviderResponse {
             provider: Some(provider),
+        }))
+    }
+}
+
+/// `akash.escrow.v1.Query`: `state` is an escrow state name (`open`, `closed`, `overdrawn`; empty
+/// for any); `xid` selects by prefix: an account's xid (`owner/dseq` for a deployment account,
+/// `owner/dseq/gseq/oseq/provider/bseq` for a bid account), or a payment's account xid followed by
+/// its own (`owner/dseq/gseq/oseq/provider`). Accounts are listed deployment accounts first, then
+/// bid accounts.
+#[tonic::async_trait]
+impl eq::query_server::Query for AkashQueries {
+    async fn accounts(
+        &self,
+        request: Request<eq::QueryAccountsRequest>,
+    ) -> Result<Response<eq::QueryAccountsResponse>, Status> {
+        let req = request.into_inner();
+        let state = state_filter(&req.state, &["open", "closed", "overdrawn"])?;
+        let all = self.node.with_state(|s| {
+            let (bids, deployments): (Vec<_>, Vec<_>) = s
+                .escrow_accounts
+                .iter()
+                .partition(|(k, _)| k.starts_with("bid/"));
+            deployments
+                .into_iter()
+                .chain(bids)
+                .map(|(_, a)| a.0.clone())
+                .filter(|a| {
+                    let xid = a.id.as_ref().map(|i| i.xid.as_str()).unwrap_or_default();
+                    let st = a.state.as_ref().map(|st| st.state).unwrap_or_default();
+                    xid.starts_with(&req.xid)
+                        && state.is_none_or(|want| {
+                            escrow::State::try_from(st).map(|x| x.as_str_name()) == Ok(want)
+                        })
+                })
+                .collect::<Vec<_>>()
+        });
+        let (accounts, pagination) = paginate(all, req.pagination)?;
+        Ok(Response::new(eq::QueryAccountsResponse {
+            accounts,
+            pagination,
+        }))
+    }
+
+    async fn payments(
+        &self,
+        request: Request<eq::QueryPaymentsRequest>,
+    ) -> Result<Response<eq::QueryPaymentsResponse>, Status> {
+        let req = request.into_inner();
+        let state = state_filter(&req.state, &["open", "closed", "overdrawn"])?;
+        let all = self.node.with_state(|s| {
+            s.payments
+                .values()
+                .map(|p| p.0.clone())
+                .filter(|p| {
+                    let id = p.id.clone().unwrap_or_default();
+                    let xid = format!("{}/{}", id.aid.unwrap_or_default().xid, id.xid);
+                    let st = p.state.as_ref().map(|st| st.state).unwrap_or_default();
+                    xid.starts_with(&req.xid)
+                        && state.is_none_or(|want| {
+                            escrow::State::try_from(st).map(|x| x.as_str_name()) == Ok(want)
+                        })
+                })
+                .collect::<Vec<_>>()
+        });
+        let (payments, pagination) = paginate(all, req.pagination)?;
+        Ok(Response::new(eq::QueryPaymentsResponse {
+            payments,
+            pagination,
         }))
     }
 }

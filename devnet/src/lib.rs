@@ -9,6 +9,8 @@
 //!   orders and escrow account; [`provider`]: `MsgCreateProvider`, `MsgUpdateProvider`;
 //!   [`market`]: `MsgCreateBid`; [`lease`]: `MsgCreateLease`;
 //!   [`close`]: `MsgCloseBid`, `MsgCloseDeployment`; [`escrow`]: settlement and `MsgWithdrawLease`;
+//!   [`cert`]: `MsgCreateCertificate`, `MsgRevokeCertificate` and the certificate query;
+//!   [`audit`]: `MsgSignProviderAttributes`, `MsgDeleteProviderAttributes` and the audit queries;
 //! - [`node`]: the mempool and block production;
 //! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services; [`grpc_akash`]: the
 //!   Akash deployment and market queries;
@@ -19,7 +21,9 @@
 
 pub mod abci_query;
 pub mod ante;
+pub mod audit;
 pub mod bank;
+pub mod cert;
 pub mod close;
 pub mod deployment;
 pub mod escrow;

@@ -1,5 +1,13 @@
 //! The messages the devnet knows, decoded from their `Any`, with their signer and handler.
 
+use chain_client::akash::audit::v1::{
+    MsgDeleteProviderAttributes, MsgDeleteProviderAttributesResponse, MsgSignProviderAttributes,
+    MsgSignProviderAttributesResponse,
+};
+use chain_client::akash::cert::v1::{
+    MsgCreateCertificate, MsgCreateCertificateResponse, MsgRevokeCertificate,
+    MsgRevokeCertificateResponse,
+};
 use chain_client::akash::deployment::v1beta4::{
     MsgCloseDeployment, MsgCloseDeploymentResponse, MsgUpdateDeployment,
     MsgUpdateDeploymentResponse,
@@ -35,6 +43,10 @@ pub enum Msg {
     WithdrawLease(MsgWithdrawLease),
     CloseDeployment(MsgCloseDeployment),
     UpdateProvider(MsgUpdateProvider),
+    CreateCertificate(MsgCreateCertificate),
+    RevokeCertificate(MsgRevokeCertificate),
+    SignProviderAttributes(MsgSignProviderAttributes),
+    DeleteProviderAttributes(MsgDeleteProviderAttributes),
 }
 
 fn any_of<M: Name>(m: &M) -> Any {
@@ -102,6 +114,26 @@ impl Msg {
                 MsgUpdateProvider::decode(any.value.as_slice()).map_err(bad)?,
             ));
         }
+        if any.type_url == MsgCreateCertificate::type_url() {
+            return Ok(Self::CreateCertificate(
+                MsgCreateCertificate::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgRevokeCertificate::type_url() {
+            return Ok(Self::RevokeCertificate(
+                MsgRevokeCertificate::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgSignProviderAttributes::type_url() {
+            return Ok(Self::SignProviderAttributes(
+                MsgSignProviderAttributes::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgDeleteProviderAttributes::type_url() {
+            return Ok(Self::DeleteProviderAttributes(
+                MsgDeleteProviderAttributes::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
         Err(SdkError::tx_decode(format!(
             "unable to resolve type URL {}",
             any.type_url
@@ -122,6 +154,10 @@ impl Msg {
             Self::WithdrawLease(m) => crate::escrow::withdraw_signer(m),
             Self::CloseDeployment(m) => crate::close::close_deployment_signer(m),
             Self::UpdateProvider(m) => &m.owner,
+            Self::CreateCertificate(m) => &m.owner,
+            Self::RevokeCertificate(m) => crate::cert::revoke_signer(m),
+            Self::SignProviderAttributes(m) => &m.auditor,
+            Self::DeleteProviderAttributes(m) => &m.auditor,
         }
     }
 
@@ -173,6 +209,22 @@ impl Msg {
             Self::BankSend(m) => Ok((
                 crate::bank::send(state, m, index)?,
                 any_of(&MsgSendResponse {}),
+            )),
+            Self::CreateCertificate(m) => Ok((
+                crate::cert::create(state, m, index)?,
+                any_of(&MsgCreateCertificateResponse {}),
+            )),
+            Self::RevokeCertificate(m) => Ok((
+                crate::cert::revoke(state, m, index)?,
+                any_of(&MsgRevokeCertificateResponse {}),
+            )),
+            Self::SignProviderAttributes(m) => Ok((
+                crate::audit::sign(state, m, index)?,
+                any_of(&MsgSignProviderAttributesResponse {}),
+            )),
+            Self::DeleteProviderAttributes(m) => Ok((
+                crate::audit::delete(state, m, index)?,
+                any_of(&MsgDeleteProviderAttributesResponse {}),
             )),
         }
     }

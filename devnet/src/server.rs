@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chain_client::akash::audit::v1::query_server::QueryServer as AuditQueryServer;
+use chain_client::akash::cert::v1::query_server::QueryServer as CertQueryServer;
 use chain_client::akash::deployment::v1beta4::query_server::QueryServer as DeploymentQueryServer;
+use chain_client::akash::escrow::v1::query_server::QueryServer as EscrowQueryServer;
 use chain_client::akash::market::v1beta5::query_server::QueryServer as MarketQueryServer;
 use chain_client::akash::provider::v1beta4::query_server::QueryServer as ProviderQueryServer;
 use cosmos_sdk_proto::cosmos::auth::v1beta1::query_server::QueryServer as AuthQueryServer;
@@ -67,7 +70,10 @@ pub async fn start(
             .add_service(BankQueryServer::new(services))
             .add_service(DeploymentQueryServer::new(akash.clone()))
             .add_service(MarketQueryServer::new(akash.clone()))
-            .add_service(ProviderQueryServer::new(akash))
+            .add_service(ProviderQueryServer::new(akash.clone()))
+            .add_service(CertQueryServer::new(akash.clone()))
+            .add_service(AuditQueryServer::new(akash.clone()))
+            .add_service(EscrowQueryServer::new(akash))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(grpc_listener),
                 stopped(rx),

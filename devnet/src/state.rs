@@ -125,6 +125,12 @@ pub struct State {
     /// Akash provider module: providers by owner address.
     #[serde(default)]
     pub providers: BTreeMap<String, Proto<chain_client::akash::provider::v1beta4::Provider>>,
+    /// Akash cert module: certificates (with their decimal serial) by [`keys::certificate`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub certificates: BTreeMap<String, Proto<chain_client::akash::cert::v1::CertificateResponse>>,
+    /// Akash audit module: attributes an auditor signed for a provider, by [`keys::audited`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub audited_providers: BTreeMap<String, Proto<chain_client::akash::audit::v1::AuditedProvider>>,
 }
 
 /// Keys of the Akash stores: fixed-width numbers so that the ordered maps iterate as the chain's
@@ -138,6 +144,15 @@ pub mod keys {
     }
     pub fn order(owner: &str, dseq: u64, gseq: u32, oseq: u32) -> String {
         format!("{owner}/{dseq:020}/{gseq:010}/{oseq:010}")
+    }
+    /// A certificate: its owner, then its decimal serial prefixed by its length, so that an
+    /// owner's certificates iterate in numeric serial order.
+    pub fn certificate(owner: &str, serial: &str) -> String {
+        format!("{owner}/{:03}{serial}", serial.len())
+    }
+    /// Audited attributes: the provider, then the auditor (as the audit module's store).
+    pub fn audited(owner: &str, auditor: &str) -> String {
+        format!("{owner}/{auditor}")
     }
 }
 

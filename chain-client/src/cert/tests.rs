@@ -221,3 +221,48 @@ fn peers_the_chain_does_not_vouch_for_are_refused() {
         Err(CertError::Parse(_))
     ));
 }
+
+#[test]
+fn a_query_answer_becomes_what_verify_peer_checks_and_revoking_names_it() {
+    let pair = generate(TENANT, &CertificateRole::Client, DAY).unwrap();
+    let peer = claimed_identity(&der_of(&pair)).unwrap();
+    assert_eq!(
+        (peer.owner.as_str(), peer.serial.as_str()),
+        (TENANT, pair.serial.as_str())
+    );
+    let filter = lookup_filter(&peer);
+    assert_eq!(
+        (
+            filter.owner.as_str(),
+            filter.serial.as_str(),
+            filter.state.as_str()
+        ),
+        (TENANT, pair.serial.as_str(), "")
+    );
+    let mut answer = CertificateResponse {
+        certificate: Some(crate::akash::cert::v1::Certificate {
+            state: State::Valid as i32,
+            cert: pair.cert_pem.clone().into_bytes(),
+            pubkey: pair.pubkey_pem.clone().into_bytes(),
+        }),
+        serial: pair.serial.clone(),
+    };
+    let held = OnChainCertificate::from_response(TENANT, &answer);
+    assert_eq!(held, self::held(TENANT, &pair));
+    assert!(verify_peer(&[der_of(&pair)], &[held], SystemTime::now()).is_ok());
+
+    answer.certificate.as_mut().unwrap().state = State::Revoked as i32;
+    let revoked = OnChainCertificate::from_response(TENANT, &answer);
+    assert!(!revoked.valid);
+    assert!(matches!(
+        verify_peer(&[der_of(&pair)], &[revoked], SystemTime::now()),
+        Err(CertError::NotOnChain { .. })
+    ));
+
+    let msg = revoke_msg(TENANT, &pair.serial);
+    let id = msg.id.unwrap();
+    assert_eq!(
+        (id.owner.as_str(), id.serial.as_str()),
+        (TENANT, pair.serial.as_str())
+    );
+}
