@@ -2,3 +2,6 @@
 //! and later the gateway, the workload reconciler, the tenant controller and the overlay. The
 //! binary (`main.rs`) only parses the command line and calls in here; tests and benchmarks use
 //! the same modules.
+
+pub mod bidding;
+pub mod inventory;

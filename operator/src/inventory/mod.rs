@@ -1,0 +1,213 @@
+//! The cluster's capacity as the bid engine sees it: what the nodes offer, minus what other pods
+//! use, minus what open bids and leases hold (their reservations). Pure: plain values in, plain
+//! values out; the caller lists nodes, pods and `Bid` resources and builds a fresh [`Inventory`].
+//!
+//! - [`demand_of`] turns a deployment group into [`ReservedUnit`]s;
+//! - [`Inventory::from_cluster`] builds the inventory and places the existing reservations;
+//! - [`Inventory::place`] decides whether a new demand fits, and which GPU model it gets;
+//! - [`Inventory::totals`] sums it all for metrics and status.
+//!
+//! All arithmetic saturates: a reservation that no longer fits (its node went away) is recorded as
+//! an [`Overflow`], never as a negative or wrapped-around count.
+
+mod demand;
+#[cfg(test)]
+pub(crate) mod fixtures;
+mod misfit;
+mod node;
+mod place;
+mod quantity;
+#[cfg(test)]
+mod tests;
+mod totals;
+
+use std::collections::BTreeMap;
+
+use crds::resources::ReservedUnit;
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+pub use demand::{ATTR_CLASS, ATTR_PERSISTENT, CLASS_RAM, DemandError, GpuSpec, demand_of};
+pub use misfit::Misfit;
+pub use node::{
+    Amounts, GPU_LABEL, GpuPool, LEASE_LABEL, NodeState, STORAGE_CLASS_LABEL, counts_on,
+    not_offered, pod_requests,
+};
+pub use quantity::fmt_bytes;
+pub use totals::{ResourceTotals, Totals};
+
+/// Percentages by which capacity is raised above allocatable (`--overcommit-pct-*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overcommit {
+    pub cpu: u32,
+    pub memory: u32,
+    /// Ephemeral storage and the persistent storage classes.
+    pub storage: u32,
+}
+
+/// How the provider's cluster is set up, beyond what the nodes say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryConfig {
+    /// Persistent capacity in bytes per storage class (`beta2`, ...). A class missing here is
+    /// not offered, whatever the node labels say.
+    pub storage_classes: BTreeMap<String, u64>,
+    /// The size of the node-port range offered to leases.
+    pub node_ports: u32,
+    /// Leased IPs the provider can hand out (0: no IP operator, no IP leases).
+    pub leased_ips: u32,
+    pub overcommit_pct: Overcommit,
+    /// GPU vendor (`nvidia`) to the node's extended resource (`nvidia.com/gpu`).
+    pub gpu_resources: BTreeMap<String, String>,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig {
+            storage_classes: BTreeMap::new(),
+            node_ports: 0,
+            leased_ips: 0,
+            overcommit_pct: Overcommit::default(),
+            gpu_resources: [("nvidia", "nvidia.com/gpu"), ("amd", "amd.com/gpu")]
+                .into_iter()
+                .map(|(v, r)| (v.to_owned(), r.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// A cluster-wide quantity (a storage class, node ports, leased IPs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pool {
+    pub capacity: u64,
+    /// Used outside reservations (node ports of other services).
+    pub used: u64,
+    /// Held by reservations.
+    pub reserved: u64,
+}
+
+impl Pool {
+    pub fn free(&self) -> u64 {
+        self.capacity
+            .saturating_sub(self.used)
+            .saturating_sub(self.reserved)
+    }
+}
+
+/// A node that is not offered, and why (`unschedulable`, `not ready`, `tainted k:NoSchedule`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExcludedNode {
+    pub name: String,
+    pub reason: String,
+}
+
+/// Replicas of an existing reservation that fit nowhere any more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overflow {
+    /// Index into the `reservations` given to [`Inventory::from_cluster`].
+    pub reservation: usize,
+    /// Index of the unit within that reservation.
+    pub unit: usize,
+    pub replicas: u32,
+    pub reason: Misfit,
+}
+
+/// The cluster's capacity with the existing reservations placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    nodes: Vec<NodeState>,
+    excluded: Vec<ExcludedNode>,
+    storage: BTreeMap<String, Pool>,
+    node_ports: Pool,
+    ips: Pool,
+    overflow: Vec<Overflow>,
+}
+
+impl Inventory {
+    /// Builds the inventory: offered nodes (schedulable, Ready, without NoSchedule/NoExecute
+    /// taints) with allocatable raised by overcommit, minus the requests of the pods bound to them
+    /// (except finished pods and lease workloads labelled `akash.network=true`, which their
+    /// reservations count); then places `reservations` (one entry per `Bid`) first-fit, largest
+    /// units first, keeping their `allocated_gpu`.
+    ///
+    /// `node_ports_in_use` counts node ports held outside reservations: pass those of services
+    /// that are not lease services, or lease ports count twice.
+    pub fn from_cluster(
+        nodes: &[Node],
+        pods: &[Pod],
+        reservations: &[Vec<ReservedUnit>],
+        node_ports_in_use: u32,
+        config: &InventoryConfig,
+    ) -> Inventory {
+        let mut offered = Vec::new();
+        let mut excluded = Vec::new();
+        for node in nodes {
+            match not_offered(node) {
+                Some(reason) => excluded.push(ExcludedNode {
+                    name: node.metadata.name.clone().unwrap_or_default(),
+                    reason,
+                }),
+                None => offered.push(NodeState::new(node, pods, config)),
+            }
+        }
+        offered.sort_by(|a, b| a.name.cmp(&b.name));
+        let raise = |v: u64| -> u64 {
+            let pct = u128::from(config.overcommit_pct.storage);
+            u64::try_from(u128::from(v) * (100 + pct) / 100).unwrap_or(u64::MAX)
+        };
+        let storage = config
+            .storage_classes
+            .iter()
+            .map(|(class, bytes)| {
+                let pool = Pool {
+                    capacity: raise(*bytes),
+                    ..Pool::default()
+                };
+                (class.clone(), pool)
+            })
+            .collect();
+        let mut inventory = Inventory {
+            nodes: offered,
+            excluded,
+            storage,
+            node_ports: Pool {
+                capacity: u64::from(config.node_ports),
+                used: u64::from(node_ports_in_use),
+                reserved: 0,
+            },
+            ips: Pool {
+                capacity: u64::from(config.leased_ips),
+                ..Pool::default()
+            },
+            overflow: Vec::new(),
+        };
+        inventory.place_existing(reservations);
+        inventory
+    }
+
+    /// The offered nodes, by name.
+    pub fn nodes(&self) -> &[NodeState] {
+        &self.nodes
+    }
+
+    /// The nodes not offered, and why.
+    pub fn excluded(&self) -> &[ExcludedNode] {
+        &self.excluded
+    }
+
+    /// Existing reservations that did not fit.
+    pub fn overflow(&self) -> &[Overflow] {
+        &self.overflow
+    }
+
+    /// The storage classes offered, with their capacity and reservations.
+    pub fn storage(&self) -> &BTreeMap<String, Pool> {
+        &self.storage
+    }
+
+    pub fn node_ports(&self) -> Pool {
+        self.node_ports
+    }
+
+    pub fn ips(&self) -> Pool {
+        self.ips
+    }
+}
