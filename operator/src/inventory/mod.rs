@@ -57,6 +57,9 @@ pub struct InventoryConfig {
     pub overcommit_pct: Overcommit,
     /// GPU vendor (`nvidia`) to the node's extended resource (`nvidia.com/gpu`).
     pub gpu_resources: BTreeMap<String, String>,
+    /// When set, only nodes with this label set to `"true"` are offered (the Go provider gives
+    /// lease pods a node affinity on `akash.network=true`). `None`: every node.
+    pub required_node_label: Option<String>,
 }
 
 impl Default for InventoryConfig {
@@ -70,6 +73,7 @@ impl Default for InventoryConfig {
                 .into_iter()
                 .map(|(v, r)| (v.to_owned(), r.to_owned()))
                 .collect(),
+            required_node_label: None,
         }
     }
 }
@@ -140,7 +144,7 @@ impl Inventory {
         let mut offered = Vec::new();
         let mut excluded = Vec::new();
         for node in nodes {
-            match not_offered(node) {
+            match not_offered(node, config) {
                 Some(reason) => excluded.push(ExcludedNode {
                     name: node.metadata.name.clone().unwrap_or_default(),
                     reason,

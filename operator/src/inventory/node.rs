@@ -126,7 +126,18 @@ pub fn counts_on(pod: &Pod, node: &str) -> bool {
 }
 
 /// Why a node is not offered, or `None` when it is.
-pub fn not_offered(node: &Node) -> Option<String> {
+pub fn not_offered(node: &Node, config: &InventoryConfig) -> Option<String> {
+    if let Some(label) = &config.required_node_label {
+        let labelled = node
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(label))
+            .is_some_and(|v| v == "true");
+        if !labelled {
+            return Some(format!("not labelled {label}=true"));
+        }
+    }
     if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
         return Some("unschedulable".into());
     }

@@ -71,6 +71,20 @@ fn unschedulable_not_ready_and_tainted_nodes_are_not_offered() {
 }
 
 #[test]
+fn a_required_node_label_limits_the_offer() {
+    let mut labelled = config();
+    labelled.required_node_label = Some("akash.network".into());
+    let inv = inventory_with(&[], &labelled);
+    let offered: Vec<&str> = inv.nodes().iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(offered, ["cpu-a"]);
+    assert!(
+        inv.excluded()
+            .iter()
+            .any(|e| e.name == "gpu-0" && e.reason == "not labelled akash.network=true")
+    );
+}
+
+#[test]
 fn other_pods_subtract_and_lease_pods_are_not_double_counted() {
     let inv = inventory();
     let free: Vec<(u64, u64, u64)> = inv

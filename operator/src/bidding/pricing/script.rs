@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chain_client::akash::base::resources::v1beta4::{Endpoint, endpoint};
 use chain_client::akash::deployment::v1beta4::GroupSpec;
 use crds::resources::ReservedUnit;
 use serde::Serialize;
@@ -90,6 +91,17 @@ fn int(value: Option<&chain_client::akash::base::resources::v1beta4::ResourceVal
         .unwrap_or(0)
 }
 
+/// Distinct leased-IP endpoints of one unit, as the Go provider counts them for the script.
+fn leased_ips(endpoints: &[Endpoint]) -> u32 {
+    let kind = endpoint::Kind::LeasedIp as i32;
+    let distinct: std::collections::BTreeSet<u32> = endpoints
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.sequence_number)
+        .collect();
+    u32::try_from(distinct.len()).unwrap_or(u32::MAX)
+}
+
 impl ScriptInput {
     /// The input for `group`, with the GPU models `placed` chose (the allocated resources).
     pub fn new(group: &GroupSpec, placed: &[ReservedUnit], denom: &str, max: Price) -> Self {
@@ -135,7 +147,7 @@ impl ScriptInput {
                         .collect(),
                     count: unit.count,
                     endpoint_quantity: r.endpoints.len(),
-                    ip_lease_quantity: placed.ips,
+                    ip_lease_quantity: leased_ips(&r.endpoints),
                 }
             })
             .collect();

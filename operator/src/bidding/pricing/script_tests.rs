@@ -155,3 +155,40 @@ async fn at_most_the_process_limit_run_at_once() {
         "one after the other"
     );
 }
+
+#[test]
+fn the_input_names_the_allocated_model_with_the_constraints_it_met() {
+    let g = group("gpu-a100.yaml");
+    let mut units = demand_of(&g).unwrap();
+    units[0].allocated_gpu = Some(GpuModel {
+        vendor: "nvidia".into(),
+        model: "a100".into(),
+    });
+    let input = ScriptInput::new(&g, &units, "uact", Price::from_int(1300));
+    let json = serde_json::to_value(&input).unwrap();
+    assert_eq!(
+        json["resources"][0]["gpu"],
+        serde_json::json!({"units": 2, "attributes": {"vendor": {"nvidia": {"model": "a100", "ram": "80Gi"}}}})
+    );
+    assert_eq!(
+        json["resources"][1]["gpu"],
+        serde_json::json!({"units": 0, "attributes": {}})
+    );
+    let classes: Vec<&str> = json["resources"][0]["storage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes, ["ephemeral", "ram", "beta2"]);
+    assert_eq!(
+        json["resources"][0]["memory"],
+        16u64 << 30,
+        "ram volumes are storage here"
+    );
+    assert_eq!(
+        json["resources"][1]["ip_lease_quantity"], 2,
+        "per unit, as Go counts"
+    );
+    assert_eq!(json["price"]["amount"], "1300.000000000000000000");
+}
