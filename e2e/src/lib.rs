@@ -8,7 +8,11 @@
 pub mod binaries;
 mod cluster;
 pub mod crds;
+pub mod devnet;
+pub mod market;
 mod namespace;
+pub mod provider;
+pub mod tenant;
 pub mod wait;
 
 pub use cluster::{Cluster, repo_dir};

@@ -4,4 +4,7 @@
 //! the same modules.
 
 pub mod bidding;
+pub mod chain_groups;
 pub mod inventory;
+pub mod metrics;
+pub mod provider;

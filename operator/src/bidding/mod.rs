@@ -1,2 +1,3 @@
 pub mod eligibility;
+pub mod engine;
 pub mod pricing;

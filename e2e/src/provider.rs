@@ -1,0 +1,140 @@
+//! An `akash-provider run` process for one test, against the shared control plane and a test's
+//! devnet. Its log goes to a file the test prints on failure; it is SIGKILLed when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::Context;
+
+use crate::devnet::Devnet;
+
+/// How to run the provider.
+#[derive(Debug, Clone)]
+pub struct ProviderOptions {
+    pub namespace: String,
+    pub provider_resource: String,
+    pub mnemonic: String,
+    /// Extra flags, such as `--deny-owner X` or `--storage-class beta2=100Gi`.
+    pub extra_args: Vec<String>,
+}
+
+/// A running provider.
+pub struct ProviderProcess {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    options: ProviderOptions,
+    kubeconfig: PathBuf,
+    chain: (String, String, String),
+    pub metrics_addr: String,
+    starts: u32,
+}
+
+impl ProviderProcess {
+    pub fn start(
+        kubeconfig: &Path,
+        devnet: &Devnet,
+        options: ProviderOptions,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("mnemonic"), &options.mnemonic)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut process = Self {
+            child: None,
+            dir,
+            options,
+            kubeconfig: kubeconfig.to_path_buf(),
+            chain: (
+                devnet.chain_id.clone(),
+                devnet.rpc_url.clone(),
+                devnet.grpc_url.clone(),
+            ),
+            metrics_addr: format!("127.0.0.1:{port}"),
+            starts: 0,
+        };
+        process.launch()?;
+        Ok(process)
+    }
+
+    fn launch(&mut self) -> anyhow::Result<()> {
+        self.starts += 1;
+        let log = std::fs::File::create(self.log_path())?;
+        let (chain_id, rpc, grpc) = &self.chain;
+        let child = Command::new(crate::binaries::akash_provider()?)
+            .arg("run")
+            .arg("--key-file")
+            .arg(self.dir.path().join("mnemonic"))
+            .args(["--chain-id", chain_id, "--rpc-url", rpc, "--grpc-url", grpc])
+            .args(["--namespace", &self.options.namespace])
+            .args(["--provider-resource", &self.options.provider_resource])
+            .args(["--metrics-addr", &self.metrics_addr])
+            .args(["--poll-interval", "100ms", "--tx-timeout", "20s"])
+            .args(&self.options.extra_args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("POD_NAME", format!("e2e-provider-{}", self.starts))
+            .env("RUST_LOG", "info,kube=warn,hyper=warn,tower=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting akash-provider run")?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL, as a crash or an OOM kill would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGKILL, then start again with the same settings.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.launch()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("provider-{}.log", self.starts))
+    }
+
+    /// Every start's log so far, for a failing test's output.
+    pub fn logs(&self) -> String {
+        (1..=self.starts)
+            .map(|n| {
+                let path = self.dir.path().join(format!("provider-{n}.log"));
+                format!(
+                    "--- start {n} ---\n{}",
+                    std::fs::read_to_string(path).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The metrics text, when the endpoint answers.
+    pub async fn metrics(&self) -> Option<String> {
+        let url = format!("http://{}/metrics", self.metrics_addr);
+        reqwest::get(url).await.ok()?.text().await.ok()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+}
+
+impl Drop for ProviderProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("akash-provider logs:\n{}", self.logs());
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The bid engine: follows the chain's orders, decides which to bid on, bids in batches, and
+//! tracks each bid until it becomes a lease, loses, or times out.
+//!
+//! Order of writes, for restart safety: a `Bid` resource (the reservation) is created *before*
+//! `MsgCreateBid` is sent, and deleted only after the chain says the bid is over. A restart
+//! therefore finds every reservation it made, checks each against the chain
+//! ([`Engine::reconcile`]), and never sends a second bid for an order it already holds a `Bid`
+//! resource for.
+
+mod decide;
+mod leases;
+mod reconcile;
+mod send;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chain_client::Chain;
+use chain_client::akash::market::v1 as mv1;
+use chain_client::events::{AkashEvent, BlockEvents};
+use cosmos_sdk_proto::cosmos::base::v1beta1::Coin;
+use crds::resources::{Bid, BidPhase, OrderRef};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use tokio::sync::watch;
+
+use crate::bidding::eligibility::BidPolicy;
+use crate::bidding::pricing::Pricing;
+use crate::inventory::InventoryConfig;
+use crate::metrics::Metrics;
+use crate::provider::store::ProviderStore;
+
+/// What the cluster looks like now, for the inventory.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSnapshot {
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    pub node_ports_in_use: u32,
+}
+
+/// A source of cluster snapshots (watch caches in production, fixed values in tests).
+pub trait ClusterView: Send + Sync {
+    fn snapshot(&self) -> ClusterSnapshot;
+}
+
+/// What the `Provider` resource says about bidding; `None` in the channel until it exists.
+pub struct BidSettings {
+    pub policy: BidPolicy,
+    pub pricing: Pricing,
+}
+
+/// Fixed engine settings, from flags.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This provider's address.
+    pub provider: String,
+    pub deposit: Coin,
+    pub bid_timeout: Duration,
+    pub batch_size: usize,
+    pub inventory: InventoryConfig,
+    /// Page size of start-up queries (the Go provider uses 1000).
+    pub page_size: u64,
+}
+
+/// The engine's memory of its bids: a mirror of the `Bid` resources it wrote (the leader is the
+/// only writer, so the mirror stays exact), plus when each order was first seen.
+pub struct Engine {
+    chain: Arc<dyn Chain>,
+    store: Arc<dyn ProviderStore>,
+    cluster: Arc<dyn ClusterView>,
+    settings: watch::Receiver<Option<Arc<BidSettings>>>,
+    config: EngineConfig,
+    metrics: Arc<Metrics>,
+    bids: BTreeMap<String, Bid>,
+    /// When an order was seen (for the order-to-bid latency); dropped once bid or skipped.
+    seen_at: HashMap<String, Instant>,
+}
+
+impl Engine {
+    pub fn new(
+        chain: Arc<dyn Chain>,
+        store: Arc<dyn ProviderStore>,
+        cluster: Arc<dyn ClusterView>,
+        settings: watch::Receiver<Option<Arc<BidSettings>>>,
+        config: EngineConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            chain,
+            store,
+            cluster,
+            settings,
+            config,
+            metrics,
+            bids: BTreeMap::new(),
+            seen_at: HashMap::new(),
+        }
+    }
+
+    /// Runs until `stop` turns false (leadership lost) or the event stream ends. Start-up
+    /// reconciles the `Bid` and `Lease` resources with the chain, then bids on every open order,
+    /// then follows blocks.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let start_height =
+            retry_chain(|| self.chain.latest_height(), "reading the chain height").await;
+        self.reconcile().await?;
+        self.catch_up().await?;
+        let mut events = self.chain.events(start_height + 1);
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                changed = stop.changed() => {
+                    if changed.is_err() || !*stop.borrow() {
+                        tracing::warn!("stopping the bid engine: no longer leading");
+                        return Ok(());
+                    }
+                }
+                block = events.next() => match block {
+                    Some(Ok(block)) => self.handle_block(block).await,
+                    Some(Err(e)) => {
+                        Metrics::count(&self.metrics.chain_errors, e.metric_label());
+                        tracing::warn!(error = %e, "following blocks failed; the follower retries");
+                    }
+                    None => anyhow::bail!("the chain's event stream ended"),
+                },
+                _ = ticker.tick() => self.close_timed_out_bids().await,
+            }
+        }
+    }
+
+    /// Reacts to one block's events: leases won and lost, bids and leases closed, then bids on
+    /// the block's new orders in one batch.
+    pub async fn handle_block(&mut self, block: BlockEvents) {
+        let mut new_orders = Vec::new();
+        // A block's events happened together; leases first, so that a bid closed because
+        // another provider's bid was leased counts as lost, not merely closed.
+        let mut events = block.events;
+        events.sort_by_key(|e| !matches!(e, AkashEvent::LeaseCreated(_)));
+        for event in events {
+            match event {
+                AkashEvent::OrderCreated(e) => {
+                    if let Some(id) = e.id {
+                        let order = order_ref(&id);
+                        self.seen_at
+                            .entry(order.object_name())
+                            .or_insert_with(Instant::now);
+                        new_orders.push(order);
+                    }
+                }
+                AkashEvent::LeaseCreated(e) => {
+                    let Some(id) = e.id else { continue };
+                    if id.provider == self.config.provider {
+                        self.lease_won(&id, e.price.as_ref(), block.height as i64)
+                            .await;
+                    } else {
+                        self.bid_lost(&lease_order(&id)).await;
+                    }
+                }
+                AkashEvent::LeaseClosed(e) => {
+                    if let Some(id) = e.id.filter(|id| id.provider == self.config.provider) {
+                        self.lease_closed(&id, e.reason).await;
+                    }
+                }
+                AkashEvent::BidClosed(e) => {
+                    if let Some(id) = e.id.filter(|id| id.provider == self.config.provider) {
+                        self.bid_over(&bid_order(&id), "closed").await;
+                    }
+                }
+                AkashEvent::OrderClosed(e) => {
+                    if let Some(id) = e.id {
+                        self.bid_over(&order_ref(&id), "order_closed").await;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !new_orders.is_empty() {
+            self.bid_on_ids(new_orders).await;
+        }
+        self.update_gauges();
+    }
+
+    /// Forgets a bid that will not become a lease: deletes its `Bid` resource (releasing the
+    /// reservation). A won bid is left to its lease.
+    async fn bid_over(&mut self, order: &OrderRef, reason: &str) {
+        let name = order.object_name();
+        let Some(bid) = self.bids.get(&name) else {
+            return;
+        };
+        if phase(bid) == BidPhase::Won {
+            return;
+        }
+        match self.store.delete_bid(&name).await {
+            Ok(()) => {
+                self.bids.remove(&name);
+                Metrics::count(&self.metrics.bids_closed, reason);
+                tracing::info!(order = %order, reason, "bid over; reservation released");
+            }
+            Err(e) => {
+                tracing::warn!(order = %order, error = %e, "releasing the reservation failed; retried on the next pass")
+            }
+        }
+    }
+
+    async fn bid_lost(&mut self, order: &OrderRef) {
+        if self
+            .bids
+            .get(&order.object_name())
+            .is_some_and(|b| phase(b) != BidPhase::Won)
+        {
+            self.metrics.bids_lost.inc();
+            self.bid_over(order, "lost").await;
+        }
+    }
+
+    fn update_gauges(&self) {
+        let open = self
+            .bids
+            .values()
+            .filter(|b| matches!(phase(b), BidPhase::Open | BidPhase::Reserved))
+            .count();
+        self.metrics.open_bids.set(open as i64);
+    }
+
+    /// The bids this engine holds, by object name (for tests and status).
+    pub fn bids(&self) -> &BTreeMap<String, Bid> {
+        &self.bids
+    }
+}
+
+/// A bid's phase; a resource without status is treated as just reserved.
+pub(crate) fn phase(bid: &Bid) -> BidPhase {
+    bid.status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or(BidPhase::Reserved)
+}
+
+pub(crate) fn order_ref(id: &mv1::OrderId) -> OrderRef {
+    OrderRef {
+        owner: id.owner.clone(),
+        dseq: id.dseq,
+        gseq: id.gseq,
+        oseq: id.oseq,
+    }
+}
+
+pub(crate) fn bid_order(id: &mv1::BidId) -> OrderRef {
+    OrderRef {
+        owner: id.owner.clone(),
+        dseq: id.dseq,
+        gseq: id.gseq,
+        oseq: id.oseq,
+    }
+}
+
+pub(crate) fn lease_order(id: &mv1::LeaseId) -> OrderRef {
+    OrderRef {
+        owner: id.owner.clone(),
+        dseq: id.dseq,
+        gseq: id.gseq,
+        oseq: id.oseq,
+    }
+}
+
+/// Retries a chain read until it succeeds, with a capped backoff: start-up must not give up
+/// because the node is briefly away.
+pub(crate) async fn retry_chain<T, F, Fut>(mut call: F, what: &str) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = chain_client::Result<T>>,
+{
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match call().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} failed; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}

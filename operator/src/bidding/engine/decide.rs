@@ -1,0 +1,310 @@
+//! Deciding which orders to bid on: eligibility, inventory fit and price, for a batch of orders
+//! at once (the orders of one block, or every open order at start-up). Each accepted order's
+//! reservation counts against the inventory for the next one in the batch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chain_client::akash::market::v1beta5::{Order, order};
+use chain_client::chain::{OrderFilters, PageRequest};
+use crds::resources::{Bid, BidPhase, BidSpec, BidStatus, OrderRef, Price, ReservedUnit};
+use futures::StreamExt;
+use kube::api::ObjectMeta;
+
+use super::{Engine, order_ref, phase};
+use crate::bidding::eligibility;
+use crate::bidding::pricing::order_max_price;
+use crate::inventory::{Inventory, demand_of};
+use crate::metrics::Metrics;
+
+/// An order the engine decided to bid on, reserved and ready to send.
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    pub order: Order,
+    pub order_ref: OrderRef,
+    pub price: Price,
+}
+
+impl Engine {
+    /// Fetches the orders by id (those of one block) and bids on those that qualify.
+    pub(crate) async fn bid_on_ids(&mut self, ids: Vec<OrderRef>) {
+        let chain = self.chain.clone();
+        let fetched: Vec<_> = futures::stream::iter(ids.into_iter().map(|id| {
+            let chain = chain.clone();
+            async move {
+                let filters = OrderFilters {
+                    owner: id.owner.clone(),
+                    dseq: id.dseq,
+                    gseq: id.gseq,
+                    oseq: id.oseq,
+                    state: String::new(),
+                };
+                (id, chain.orders(filters, PageRequest::first(1)).await)
+            }
+        }))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+        let mut orders = Vec::new();
+        for (id, result) in fetched {
+            match result {
+                Ok(page) => orders.extend(page.items.into_iter().take(1)),
+                Err(e) => {
+                    Metrics::count(&self.metrics.chain_errors, e.metric_label());
+                    tracing::warn!(order = %id, error = %e, "reading the order failed; it is picked up again at the next start-up catch-up");
+                }
+            }
+        }
+        self.bid_on_orders(orders).await;
+    }
+
+    /// Decides, reserves and bids, for a batch of orders.
+    pub(crate) async fn bid_on_orders(&mut self, orders: Vec<Order>) {
+        let Some(settings) = self.settings.borrow().clone() else {
+            if !orders.is_empty() {
+                tracing::info!(
+                    orders = orders.len(),
+                    "not bidding: the Provider resource is missing or not registered yet"
+                );
+            }
+            return;
+        };
+        let decisions = self.decide(&settings, orders).await;
+        let reserved = self.reserve(decisions).await;
+        self.send(reserved).await;
+    }
+
+    async fn decide(
+        &mut self,
+        settings: &Arc<super::BidSettings>,
+        orders: Vec<Order>,
+    ) -> Vec<(Decision, Vec<ReservedUnit>)> {
+        let snapshot = self.cluster.snapshot();
+        let reservations: Vec<Vec<ReservedUnit>> = self
+            .bids
+            .values()
+            .filter(|b| phase(b) != BidPhase::Closed)
+            .map(|b| b.spec.resources.clone())
+            .collect();
+        // One inventory per batch; each accepted order holds its resources in it for the next.
+        let mut inventory = Inventory::from_cluster(
+            &snapshot.nodes,
+            &snapshot.pods,
+            &reservations,
+            snapshot.node_ports_in_use,
+            &self.config.inventory,
+        );
+        let needs_audit = orders.iter().any(|o| {
+            o.spec
+                .as_ref()
+                .and_then(|s| s.requirements.as_ref())
+                .and_then(|r| r.signed_by.as_ref())
+                .is_some_and(|s| !s.all_of.is_empty() || !s.any_of.is_empty())
+        });
+        let audited = if needs_audit {
+            match self
+                .chain
+                .provider_audited_attributes(&self.config.provider)
+                .await
+            {
+                Ok(audited) => audited,
+                Err(e) => {
+                    Metrics::count(&self.metrics.chain_errors, e.metric_label());
+                    tracing::warn!(error = %e, "reading this provider's audited attributes failed; orders that require auditors are skipped");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+
+        let mut decisions = Vec::new();
+        for order in orders {
+            let Some(id) = order.id.as_ref() else {
+                continue;
+            };
+            let order_ref = order_ref(id);
+            let name = order_ref.object_name();
+            self.metrics.orders_seen.inc();
+            if self.bids.contains_key(&name) {
+                continue;
+            }
+            if order.state != order::State::Open as i32 {
+                continue;
+            }
+            let Some(spec) = order.spec.as_ref() else {
+                continue;
+            };
+            if let Err(why) = eligibility::check(&order, &settings.policy, &audited) {
+                self.skip(&name, why.label());
+                tracing::info!(order = %order_ref, reason = %why, "not bidding: not eligible");
+                continue;
+            }
+            let demand = match demand_of(spec) {
+                Ok(demand) => demand,
+                Err(e) => {
+                    self.skip(&name, "demand");
+                    tracing::info!(order = %order_ref, error = %e, "not bidding: cannot read the order's resources");
+                    continue;
+                }
+            };
+            let placed = match inventory.place(&demand) {
+                Ok(placed) => placed,
+                Err(misfit) => {
+                    self.skip(&name, misfit.label());
+                    tracing::info!(order = %order_ref, reason = %misfit, "not bidding: does not fit the inventory");
+                    continue;
+                }
+            };
+            let (denom, max) = match order_max_price(spec) {
+                Ok(max) => max,
+                Err(e) => {
+                    self.skip(&name, "price");
+                    tracing::info!(order = %order_ref, error = %e, "not bidding: the order's price cannot be read");
+                    continue;
+                }
+            };
+            let price = match settings
+                .pricing
+                .price(&order_ref.owner, spec, &placed, &denom, &max)
+                .await
+            {
+                Ok(price) => price,
+                Err(e) => {
+                    self.skip(&name, "pricing");
+                    tracing::warn!(order = %order_ref, error = %e, "not bidding: pricing failed");
+                    continue;
+                }
+            };
+            if price > max {
+                self.skip(&name, "price_above_order");
+                tracing::info!(order = %order_ref, %price, %max, %denom, "not bidding: our price is above the order's");
+                continue;
+            }
+            let placed = match inventory.reserve(&demand) {
+                Ok(placed) => placed,
+                Err(misfit) => {
+                    self.skip(&name, misfit.label());
+                    continue;
+                }
+            };
+            decisions.push((
+                Decision {
+                    order: order.clone(),
+                    order_ref,
+                    price: Price {
+                        denom,
+                        amount: price.to_string(),
+                    },
+                },
+                placed,
+            ));
+        }
+        decisions
+    }
+
+    fn skip(&mut self, name: &str, reason: &str) {
+        self.seen_at.remove(name);
+        Metrics::count(&self.metrics.orders_skipped, reason);
+    }
+
+    /// Writes each decision's `Bid` resource before anything is sent. An order that already has
+    /// one (another pass, or a replica before a restart) is not bid on again.
+    async fn reserve(&mut self, decisions: Vec<(Decision, Vec<ReservedUnit>)>) -> Vec<Decision> {
+        let mut reserved = Vec::new();
+        for (decision, placed) in decisions {
+            let name = decision.order_ref.object_name();
+            let bid = Bid {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    labels: Some(
+                        [
+                            (
+                                "akash.network/owner".to_owned(),
+                                decision.order_ref.owner.clone(),
+                            ),
+                            (
+                                "akash.network/dseq".to_owned(),
+                                decision.order_ref.dseq.to_string(),
+                            ),
+                        ]
+                        .into(),
+                    ),
+                    ..Default::default()
+                },
+                spec: BidSpec {
+                    order_id: decision.order_ref.clone(),
+                    price: decision.price.clone(),
+                    resources: placed,
+                },
+                status: Some(BidStatus {
+                    phase: Some(BidPhase::Reserved),
+                    ..Default::default()
+                }),
+            };
+            match self.store.create_bid(&bid).await {
+                Ok(true) => {
+                    self.bids.insert(name, bid);
+                    reserved.push(decision);
+                }
+                Ok(false) => {
+                    tracing::info!(order = %decision.order_ref, "a Bid resource exists already; not bidding twice");
+                }
+                Err(e) => {
+                    Metrics::count(&self.metrics.bid_failures, "store");
+                    tracing::warn!(order = %decision.order_ref, error = %e, "not bidding: the reservation could not be written");
+                }
+            }
+        }
+        reserved
+    }
+
+    /// The time since an order was first seen, for the latency metric.
+    pub(crate) fn seen_elapsed(&mut self, name: &str) -> Option<std::time::Duration> {
+        self.seen_at.remove(name).map(|t| t.elapsed())
+    }
+
+    /// Bids on every open order on chain (start-up catch-up), a page at a time.
+    pub(crate) async fn catch_up(&mut self) -> anyhow::Result<()> {
+        let chain = self.chain.clone();
+        let page_size = self.config.page_size;
+        let started = Instant::now();
+        let orders = super::retry_chain(
+            || {
+                let chain = chain.clone();
+                async move {
+                    chain_client::chain::collect_all(page_size, |page| {
+                        let chain = chain.clone();
+                        async move {
+                            chain
+                                .orders(
+                                    OrderFilters {
+                                        state: "open".into(),
+                                        ..Default::default()
+                                    },
+                                    page,
+                                )
+                                .await
+                        }
+                    })
+                    .await
+                }
+            },
+            "listing open orders",
+        )
+        .await;
+        let count = orders.len();
+        for order in &orders {
+            if let Some(id) = &order.id {
+                self.seen_at
+                    .entry(order_ref(id).object_name())
+                    .or_insert(started);
+            }
+        }
+        for chunk in orders.chunks(self.config.page_size.max(1) as usize) {
+            self.bid_on_orders(chunk.to_vec()).await;
+        }
+        tracing::info!(open_orders = count, took = ?started.elapsed(), "start-up catch-up done");
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! Sending bids: as many `MsgCreateBid` in one transaction as `--bid-batch-size` allows. When a
+//! batch fails as a whole (one order closed meanwhile fails the whole transaction), its bids are
+//! sent one by one so that one bad order does not cost the others their bid.
+
+use chain_client::ChainError;
+use chain_client::akash::base::deposit::v1::{Deposit, Source};
+use chain_client::akash::market::v1 as mv1;
+use chain_client::akash::market::v1beta5::{MsgCreateBid, ResourceOffer};
+use crds::resources::{BidPhase, BidStatus};
+
+use super::Engine;
+use super::decide::Decision;
+use crate::metrics::Metrics;
+
+/// What came of sending one bid.
+enum Outcome {
+    Included(u64),
+    /// The chain refused it: the reservation is released.
+    Refused(ChainError),
+    /// Unknown (a timeout, the node away): the bid may be in a block. The reservation stays and
+    /// the reconcile pass asks the chain.
+    Unknown(ChainError),
+}
+
+impl Engine {
+    pub(crate) async fn send(&mut self, decisions: Vec<Decision>) {
+        let batch_size = self.config.batch_size.max(1);
+        for batch in decisions.chunks(batch_size) {
+            let msgs = match batch
+                .iter()
+                .map(|d| self.create_bid_msg(d).map(|m| chain_client::to_any(&m)))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(msgs) => msgs,
+                Err(e) => {
+                    tracing::error!(error = %e, "building bids failed");
+                    for d in batch {
+                        self.finish(d, Outcome::Refused(ChainError::Invalid(e.to_string())))
+                            .await;
+                    }
+                    continue;
+                }
+            };
+            match self.chain.broadcast(msgs.clone()).await {
+                Ok(result) => {
+                    for d in batch {
+                        self.finish(d, Outcome::Included(result.height)).await;
+                    }
+                }
+                Err(e) if batch.len() > 1 && is_refusal(&e) => {
+                    tracing::warn!(bids = batch.len(), error = %e, "a batch of bids failed; sending them one by one");
+                    for (d, msg) in batch.iter().zip(msgs) {
+                        let outcome = match self.chain.broadcast(vec![msg]).await {
+                            Ok(result) => Outcome::Included(result.height),
+                            Err(e) if is_refusal(&e) => Outcome::Refused(e),
+                            Err(e) => Outcome::Unknown(e),
+                        };
+                        self.finish(d, outcome).await;
+                    }
+                }
+                Err(e) => {
+                    let refused = is_refusal(&e);
+                    for d in batch {
+                        let outcome = if refused {
+                            Outcome::Refused(e.clone())
+                        } else {
+                            Outcome::Unknown(e.clone())
+                        };
+                        self.finish(d, outcome).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn create_bid_msg(&self, d: &Decision) -> Result<MsgCreateBid, chain_client::dec::DecError> {
+        let spec = d.order.spec.clone().unwrap_or_default();
+        Ok(MsgCreateBid {
+            id: Some(mv1::BidId {
+                owner: d.order_ref.owner.clone(),
+                dseq: d.order_ref.dseq,
+                gseq: d.order_ref.gseq,
+                oseq: d.order_ref.oseq,
+                provider: self.config.provider.clone(),
+                bseq: 0,
+            }),
+            price: Some(chain_client::dec::dec_coin(
+                &d.price.denom,
+                &d.price.amount,
+            )?),
+            deposit: Some(Deposit {
+                amount: Some(self.config.deposit.clone()),
+                sources: vec![Source::Balance as i32],
+            }),
+            resources_offer: spec
+                .resources
+                .iter()
+                .map(|unit| ResourceOffer {
+                    resources: unit.resource.clone(),
+                    count: unit.count,
+                    prices: None,
+                })
+                .collect(),
+            reclamation_window: None,
+        })
+    }
+
+    async fn finish(&mut self, d: &Decision, outcome: Outcome) {
+        let name = d.order_ref.object_name();
+        match outcome {
+            Outcome::Included(height) => {
+                self.metrics.bids_sent.inc();
+                let created = d.order.created_at.max(0) as u64;
+                self.metrics
+                    .order_to_bid_blocks
+                    .observe(height.saturating_sub(created) as f64);
+                if let Some(elapsed) = self.seen_elapsed(&name) {
+                    self.metrics
+                        .order_to_bid_seconds
+                        .observe(elapsed.as_secs_f64());
+                }
+                tracing::info!(order = %d.order_ref, price = %d.price.amount, denom = %d.price.denom, height, "bid placed");
+                let status = BidStatus {
+                    phase: Some(BidPhase::Open),
+                    bid_height: Some(height as i64),
+                    ..Default::default()
+                };
+                self.set_status(&name, status).await;
+            }
+            Outcome::Refused(e) => {
+                // A bid sent before a restart may have landed meanwhile, and the chain then
+                // refuses this one as a duplicate: the reservation belongs to that bid.
+                if let Some(height) = self.bid_on_chain(&d.order_ref).await {
+                    tracing::info!(order = %d.order_ref, height, "the chain already holds this provider's bid");
+                    let status = BidStatus {
+                        phase: Some(BidPhase::Open),
+                        bid_height: Some(height as i64),
+                        ..Default::default()
+                    };
+                    self.set_status(&name, status).await;
+                    return;
+                }
+                Metrics::count(&self.metrics.bid_failures, e.metric_label());
+                tracing::warn!(order = %d.order_ref, error = %e, "the chain refused the bid; reservation released");
+                self.seen_at.remove(&name);
+                match self.store.delete_bid(&name).await {
+                    Ok(()) => {
+                        self.bids.remove(&name);
+                    }
+                    Err(e) => {
+                        tracing::warn!(order = %d.order_ref, error = %e, "releasing the reservation failed; retried by the reconcile pass")
+                    }
+                }
+            }
+            Outcome::Unknown(e) => {
+                Metrics::count(&self.metrics.bid_failures, e.metric_label());
+                tracing::warn!(order = %d.order_ref, error = %e, "the bid's fate is unknown; the reservation stays until the chain says");
+                let status = BidStatus {
+                    phase: Some(BidPhase::Reserved),
+                    message: Some(format!("sending the bid: {e}")),
+                    ..Default::default()
+                };
+                self.set_status(&name, status).await;
+            }
+        }
+    }
+
+    pub(crate) async fn set_status(&mut self, name: &str, status: BidStatus) {
+        if let Err(e) = self.store.set_bid_status(name, &status).await {
+            tracing::warn!(bid = name, error = %e, "writing the bid's status failed");
+        }
+        if let Some(bid) = self.bids.get_mut(name) {
+            bid.status = Some(status);
+        }
+    }
+}
+
+/// Whether the chain (not the transport) refused the transaction: nothing of it is in a block.
+pub(crate) fn is_refusal(e: &ChainError) -> bool {
+    !matches!(
+        e,
+        ChainError::Timeout(_)
+            | ChainError::Transport(_)
+            | ChainError::Decode(_)
+            | ChainError::TxInMempoolCache { .. }
+    )
+}

@@ -1,0 +1,147 @@
+//! `akash-provider run` configuration: every setting is a flag with an environment variable.
+//! Secrets are never flags: the key is a file (a mounted Kubernetes Secret).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Settings of `akash-provider run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// File holding the provider's BIP-39 mnemonic (12 or 24 words), e.g. a mounted Secret.
+    #[arg(long, env = "AKASH_KEY_FILE")]
+    pub key_file: PathBuf,
+
+    /// Chain id of the network (`akashnet-2` on mainnet).
+    #[arg(long, env = "AKASH_CHAIN_ID")]
+    pub chain_id: String,
+    /// CometBFT RPC endpoint (blocks, events, broadcasts).
+    #[arg(long, env = "AKASH_RPC_URL", default_value = "http://127.0.0.1:26657")]
+    pub rpc_url: String,
+    /// gRPC endpoint (queries, simulation).
+    #[arg(long, env = "AKASH_GRPC_URL", default_value = "http://127.0.0.1:9090")]
+    pub grpc_url: String,
+    /// Gas price for fees, as amount and denom.
+    #[arg(long, env = "AKASH_GAS_PRICE", default_value = "0.025uakt")]
+    pub gas_price: String,
+    /// Gas limit = simulated gas × this factor.
+    #[arg(long, env = "AKASH_GAS_ADJUSTMENT", default_value = "1.5")]
+    pub gas_adjustment: String,
+    /// How long to wait for a transaction to be included in a block.
+    #[arg(long, env = "AKASH_TX_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub tx_timeout: Duration,
+    /// How often to poll the node for new blocks and transaction results.
+    #[arg(long, env = "AKASH_POLL_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+
+    /// Namespace of the provider's own objects (`Bid`, `Lease`, leader-election lease, Secrets).
+    #[arg(long, env = "AKASH_NAMESPACE", default_value = "akash-provider")]
+    pub namespace: String,
+    /// Name of the cluster-scoped `Provider` resource that describes this provider.
+    #[arg(long, env = "AKASH_PROVIDER_RESOURCE", default_value = "provider")]
+    pub provider_resource: String,
+    /// Secret (in `--namespace`) holding the provider's TLS certificate and key; created with a
+    /// new certificate, which is then published on chain, when it does not exist.
+    #[arg(
+        long,
+        env = "AKASH_CERTIFICATE_SECRET",
+        default_value = "akash-provider-certificate"
+    )]
+    pub certificate_secret: String,
+
+    /// Deposit put up with every bid (refunded when the bid closes).
+    #[arg(long, env = "AKASH_BID_DEPOSIT", default_value = "500000uact")]
+    pub bid_deposit: String,
+    /// An open bid that has not become a lease within this time is closed.
+    #[arg(long, env = "AKASH_BID_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub bid_timeout: Duration,
+    /// At most this many bids in one transaction.
+    #[arg(long, env = "AKASH_BID_BATCH_SIZE", default_value_t = 25)]
+    pub bid_batch_size: usize,
+    /// Only these tenants may lease (repeat or comma-separate; empty: everyone).
+    #[arg(
+        long = "allow-owner",
+        env = "AKASH_ALLOW_OWNERS",
+        value_delimiter = ','
+    )]
+    pub allow_owners: Vec<String>,
+    /// Never bid for these tenants (wins over the allow list).
+    #[arg(long = "deny-owner", env = "AKASH_DENY_OWNERS", value_delimiter = ',')]
+    pub deny_owners: Vec<String>,
+    /// Pricing script processes running at once.
+    #[arg(long, env = "AKASH_PRICING_SCRIPT_CONCURRENCY", default_value_t = 32)]
+    pub pricing_script_concurrency: usize,
+
+    /// Persistent storage offered per class, as CLASS=SIZE (e.g. `beta2=2Ti`); repeatable.
+    #[arg(long = "storage-class", env = "AKASH_STORAGE_CLASSES", value_delimiter = ',', value_parser = parse_storage_class)]
+    pub storage_classes: Vec<(String, u64)>,
+    /// Node ports offered to leases (global ports other than 80).
+    #[arg(long, env = "AKASH_NODE_PORTS", default_value_t = 1000)]
+    pub node_ports: u32,
+    /// CPU offered beyond allocatable, in percent.
+    #[arg(long, env = "AKASH_OVERCOMMIT_CPU_PCT", default_value_t = 0)]
+    pub overcommit_cpu_pct: u32,
+    /// Memory offered beyond allocatable, in percent.
+    #[arg(long, env = "AKASH_OVERCOMMIT_MEMORY_PCT", default_value_t = 0)]
+    pub overcommit_memory_pct: u32,
+    /// Ephemeral storage offered beyond allocatable, in percent.
+    #[arg(long, env = "AKASH_OVERCOMMIT_STORAGE_PCT", default_value_t = 0)]
+    pub overcommit_storage_pct: u32,
+
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "AKASH_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Name of the `coordination.k8s.io` Lease that elects the one active replica.
+    #[arg(
+        long,
+        env = "AKASH_LEADER_LEASE",
+        default_value = "akash-provider-leader"
+    )]
+    pub leader_lease: String,
+    /// This replica's name in leader election (default: the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// How long a leader holds the election lease without renewing it.
+    #[arg(long, env = "AKASH_LEADER_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub leader_lease_duration: Duration,
+}
+
+fn parse_storage_class(text: &str) -> Result<(String, u64), String> {
+    let (class, size) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected CLASS=SIZE, such as beta2=2Ti"))?;
+    let class = class.trim();
+    if class.is_empty() {
+        return Err(format!("{text:?}: the storage class name is empty"));
+    }
+    let bytes = crds::sdl::units::size_bytes(size.trim())
+        .filter(|b| b.is_finite() && *b >= 0.0 && *b < u64::MAX as f64)
+        .ok_or_else(|| format!("{text:?}: {size:?} is not a size such as 500Gi or 2Ti"))?;
+    Ok((class.to_owned(), bytes as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_classes_take_class_equals_size() {
+        assert_eq!(
+            parse_storage_class("beta2=2Ti").unwrap(),
+            ("beta2".to_owned(), 2u64 << 40)
+        );
+        assert!(
+            parse_storage_class("beta2")
+                .unwrap_err()
+                .contains("CLASS=SIZE")
+        );
+        assert!(
+            parse_storage_class("beta2=lots")
+                .unwrap_err()
+                .contains("lots")
+        );
+        assert!(parse_storage_class("=1Gi").unwrap_err().contains("empty"));
+    }
+}

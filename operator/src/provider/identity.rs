@@ -1,0 +1,378 @@
+//! The provider's identity on chain: its registration (create or update from the `Provider`
+//! resource), its certificate (made and kept in a Secret, published when the chain lacks it), and
+//! the `Provider` resource's status. It also turns the resource into the bid engine's settings.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chain_client::Chain;
+use chain_client::akash::base::attributes::v1::Attribute as ChainAttribute;
+use chain_client::akash::provider::v1beta4::{Info, MsgCreateProvider, MsgUpdateProvider};
+use chain_client::cert::CertificateRole;
+use chain_client::chain::{CertificateFilter, PageRequest};
+use crds::resources::{Condition, PricingStrategy, Provider, ProviderSpec, ProviderStatus};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+
+use crate::bidding::eligibility::BidPolicy;
+use crate::bidding::engine::BidSettings;
+use crate::bidding::pricing::{Pricing, ScriptPricing};
+use crate::provider::store::FIELD_MANAGER;
+
+/// The annotation on the certificate Secret that records the certificate's decimal serial.
+pub const SERIAL_ANNOTATION: &str = "akash.network/certificate-serial";
+
+/// What identity needs besides the chain and the cluster.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub namespace: String,
+    pub provider_resource: String,
+    pub certificate_secret: String,
+    pub allow_owners: Vec<String>,
+    pub deny_owners: Vec<String>,
+    pub pricing_script_concurrency: usize,
+}
+
+/// Errors registering the provider; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error(
+        "the Provider resource {0:?} does not exist; create it (see the README) to start bidding"
+    )]
+    NoProviderResource(String),
+    #[error("kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("chain: {0}")]
+    Chain(#[from] chain_client::ChainError),
+    #[error("certificate: {0}")]
+    Certificate(String),
+    #[error("spec.pricing: {0}")]
+    Pricing(String),
+}
+
+impl IdentityError {
+    /// A short CamelCase reason for conditions.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoProviderResource(_) => "ProviderResourceMissing",
+            Self::Kube(_) => "KubernetesError",
+            Self::Chain(_) => "ChainError",
+            Self::Certificate(_) => "CertificateError",
+            Self::Pricing(_) => "PricingInvalid",
+        }
+    }
+}
+
+/// Registers the provider and its certificate from the `Provider` resource, writes its status,
+/// and returns the bid settings it describes.
+pub async fn ensure(
+    client: &Client,
+    chain: &Arc<dyn Chain>,
+    config: &IdentityConfig,
+) -> Result<Arc<BidSettings>, IdentityError> {
+    let providers: Api<Provider> = Api::all(client.clone());
+    let Some(resource) = providers.get_opt(&config.provider_resource).await? else {
+        return Err(IdentityError::NoProviderResource(
+            config.provider_resource.clone(),
+        ));
+    };
+    let result = register(client, chain, config, &resource).await;
+    let status = status_of(chain.address(), &resource, &result);
+    let patch = serde_json::json!({
+        "apiVersion": "akash.network/v1",
+        "kind": "Provider",
+        "status": status,
+    });
+    if let Err(e) = providers
+        .patch_status(
+            &resource.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "writing the Provider resource's status failed");
+    }
+    let (host_uri, serial) = result?;
+    tracing::info!(provider = chain.address(), %host_uri, certificate = %serial, "provider registered on chain");
+    settings_of(&resource.spec, config).map(Arc::new)
+}
+
+/// The chain's view after registration: (host URI, certificate serial).
+type Registered = (String, String);
+
+async fn register(
+    client: &Client,
+    chain: &Arc<dyn Chain>,
+    config: &IdentityConfig,
+    resource: &Provider,
+) -> Result<Registered, IdentityError> {
+    // Settings first: a resource we could not bid with is reported before anything is sent.
+    settings_of(&resource.spec, config)?;
+    let owner = chain.address().to_owned();
+    let spec = &resource.spec;
+    let attributes: Vec<ChainAttribute> = spec
+        .attributes
+        .iter()
+        .map(|a| ChainAttribute {
+            key: a.key.clone(),
+            value: a.value.clone(),
+        })
+        .collect();
+    let info = spec.info.as_ref().map(|i| Info {
+        email: i.email.clone(),
+        website: i.website.clone(),
+    });
+    match chain.provider(&owner).await? {
+        None => {
+            tracing::info!(provider = %owner, host_uri = %spec.host_uri, "registering the provider on chain");
+            let msg = MsgCreateProvider {
+                owner: owner.clone(),
+                host_uri: spec.host_uri.clone(),
+                attributes,
+                info,
+            };
+            chain.broadcast(vec![chain_client::to_any(&msg)]).await?;
+        }
+        Some(current)
+            if current.host_uri != spec.host_uri
+                || current.attributes != attributes
+                || current.info.clone().unwrap_or_default() != info.clone().unwrap_or_default() =>
+        {
+            tracing::info!(provider = %owner, host_uri = %spec.host_uri, "updating the provider on chain");
+            let msg = MsgUpdateProvider {
+                owner: owner.clone(),
+                host_uri: spec.host_uri.clone(),
+                attributes,
+                info,
+            };
+            chain.broadcast(vec![chain_client::to_any(&msg)]).await?;
+        }
+        Some(_) => {}
+    }
+    let serial = ensure_certificate(client, chain, config, &spec.host_uri).await?;
+    Ok((spec.host_uri.clone(), serial))
+}
+
+/// Makes sure the Secret holds a certificate and the chain holds the same one as valid.
+/// The Secret is written before the certificate is published, so a crash in between leaves a
+/// certificate that the next start publishes, never a published one whose key is lost.
+async fn ensure_certificate(
+    client: &Client,
+    chain: &Arc<dyn Chain>,
+    config: &IdentityConfig,
+    host_uri: &str,
+) -> Result<String, IdentityError> {
+    let owner = chain.address().to_owned();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
+    let existing = secrets.get_opt(&config.certificate_secret).await?;
+    let (serial, cert_pem, pubkey_pem) = match existing.as_ref().and_then(read_secret) {
+        Some(found) => found,
+        None => {
+            let host = host_of(host_uri);
+            let pair = chain_client::cert::generate(
+                &owner,
+                &CertificateRole::Server {
+                    dns_names: host.into_iter().collect(),
+                },
+                Duration::from_secs(365 * 24 * 3600),
+            )
+            .map_err(|e| IdentityError::Certificate(e.to_string()))?;
+            let secret = Secret {
+                metadata: ObjectMeta {
+                    name: Some(config.certificate_secret.clone()),
+                    annotations: Some([(SERIAL_ANNOTATION.to_owned(), pair.serial.clone())].into()),
+                    ..Default::default()
+                },
+                type_: Some("kubernetes.io/tls".into()),
+                data: Some(BTreeMap::from([
+                    (
+                        "tls.crt".to_owned(),
+                        ByteString(pair.cert_pem.clone().into_bytes()),
+                    ),
+                    (
+                        "tls.key".to_owned(),
+                        ByteString(pair.key_pem().as_bytes().to_vec()),
+                    ),
+                    (
+                        "tls.pub".to_owned(),
+                        ByteString(pair.pubkey_pem.clone().into_bytes()),
+                    ),
+                ])),
+                ..Default::default()
+            };
+            if existing.is_some() {
+                secrets
+                    .replace(&config.certificate_secret, &PostParams::default(), &secret)
+                    .await?;
+            } else {
+                secrets.create(&PostParams::default(), &secret).await?;
+            }
+            tracing::info!(secret = %config.certificate_secret, serial = %pair.serial, "made a new provider certificate");
+            (pair.serial, pair.cert_pem, pair.pubkey_pem)
+        }
+    };
+    let held = chain
+        .certificates(
+            CertificateFilter {
+                owner: owner.clone(),
+                serial: serial.clone(),
+                state: String::new(),
+            },
+            PageRequest::first(1),
+        )
+        .await?;
+    let valid = held.items.iter().any(|c| {
+        c.certificate
+            .as_ref()
+            .is_some_and(|c| c.state == chain_client::akash::cert::v1::State::Valid as i32)
+    });
+    if !valid {
+        if !held.items.is_empty() {
+            return Err(IdentityError::Certificate(format!(
+                "certificate {serial} in Secret {} is revoked on chain; delete the Secret to make a new one",
+                config.certificate_secret
+            )));
+        }
+        tracing::info!(%serial, "publishing the provider certificate on chain");
+        let msg = chain_client::akash::cert::v1::MsgCreateCertificate {
+            owner,
+            cert: cert_pem.into_bytes(),
+            pubkey: pubkey_pem.into_bytes(),
+        };
+        chain.broadcast(vec![chain_client::to_any(&msg)]).await?;
+    }
+    Ok(serial)
+}
+
+/// (serial, certificate PEM, public key PEM) from a certificate Secret this provider wrote.
+fn read_secret(secret: &Secret) -> Option<(String, String, String)> {
+    let serial = secret.annotations().get(SERIAL_ANNOTATION)?.clone();
+    let data = secret.data.as_ref()?;
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
+    };
+    data.get("tls.key")?;
+    Some((serial, text("tls.crt")?, text("tls.pub")?))
+}
+
+/// The host of `https://host:port`.
+fn host_of(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let host_port = rest.split('/').next()?;
+    let host = match host_port.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host_port,
+    };
+    (!host.is_empty()).then(|| host.trim_matches(['[', ']']).to_owned())
+}
+
+/// The bid settings a `Provider` resource describes.
+pub fn settings_of(
+    spec: &ProviderSpec,
+    config: &IdentityConfig,
+) -> Result<BidSettings, IdentityError> {
+    let pricing = match &spec.pricing {
+        None => {
+            return Err(IdentityError::Pricing(
+                "missing: set scale rates (cpu, memory, storage, gpu, endpoint) or a script".into(),
+            ));
+        }
+        Some(PricingStrategy::Scale(scale)) => {
+            Pricing::scale(scale.clone()).map_err(|e| IdentityError::Pricing(e.to_string()))?
+        }
+        Some(PricingStrategy::Script {
+            path,
+            timeout_seconds,
+        }) => Pricing::Script(ScriptPricing::new(
+            path.into(),
+            Duration::from_secs(u64::from(timeout_seconds.unwrap_or(10))),
+            config.pricing_script_concurrency,
+        )),
+    };
+    Ok(BidSettings {
+        policy: BidPolicy {
+            attributes: spec.attributes.clone(),
+            allow_owners: config.allow_owners.clone(),
+            deny_owners: config.deny_owners.clone(),
+        },
+        pricing,
+    })
+}
+
+fn status_of(
+    address: &str,
+    resource: &Provider,
+    result: &Result<Registered, IdentityError>,
+) -> ProviderStatus {
+    let now = jiff::Timestamp::now().to_string();
+    let generation = resource.metadata.generation;
+    let previous = resource.status.clone().unwrap_or_default();
+    let condition = match result {
+        Ok(_) => Condition {
+            type_: "Registered".into(),
+            status: "True".into(),
+            reason: "OnChain".into(),
+            message: "the chain holds this provider and its certificate".into(),
+            last_transition_time: Some(now),
+            observed_generation: generation,
+        },
+        Err(e) => Condition {
+            type_: "Registered".into(),
+            status: "False".into(),
+            reason: e.reason().into(),
+            message: e.to_string(),
+            last_transition_time: Some(now),
+            observed_generation: generation,
+        },
+    };
+    // Keep the transition time when the status did not change.
+    let condition = match previous.conditions.iter().find(|c| c.type_ == "Registered") {
+        Some(old) if old.status == condition.status => Condition {
+            last_transition_time: old.last_transition_time.clone(),
+            ..condition
+        },
+        _ => condition,
+    };
+    ProviderStatus {
+        address: Some(address.to_owned()),
+        registered: result.is_ok(),
+        on_chain_host_uri: result
+            .as_ref()
+            .ok()
+            .map(|(h, _)| h.clone())
+            .or(previous.on_chain_host_uri),
+        certificate_serial: result
+            .as_ref()
+            .ok()
+            .map(|(_, s)| s.clone())
+            .or(previous.certificate_serial),
+        conditions: vec![condition],
+        observed_generation: generation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_takes_the_host_of_the_gateway_uri() {
+        assert_eq!(
+            host_of("https://provider.example.com:8443").as_deref(),
+            Some("provider.example.com")
+        );
+        assert_eq!(
+            host_of("https://p.example.com/").as_deref(),
+            Some("p.example.com")
+        );
+        assert_eq!(
+            host_of("https://127.0.0.1:8443").as_deref(),
+            Some("127.0.0.1")
+        );
+    }
+}

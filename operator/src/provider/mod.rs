@@ -1,0 +1,231 @@
+//! `akash-provider run`: the provider. Start-up order: operations endpoints; the key and the chain
+//! client; leader election (only the leader talks to the chain's write side and writes resources);
+//! the provider's registration and certificate; then the bid engine, which also keeps the leases.
+
+pub mod cluster;
+pub mod config;
+pub mod identity;
+pub mod leader;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chain_client::Chain;
+use chain_client::keys::Key;
+use chain_client::node::{NodeChain, NodeConfig};
+use chain_client::signer::SignerConfig;
+use chain_client::tx::{FeePolicy, GasPrice};
+use cosmos_sdk_proto::cosmos::base::v1beta1::Coin;
+use tokio::sync::watch;
+
+use crate::bidding::engine::{BidSettings, Engine, EngineConfig};
+use crate::inventory::InventoryConfig;
+use crate::metrics::{Health, Metrics};
+use config::RunArgs;
+use identity::IdentityConfig;
+
+/// Runs the provider until SIGTERM/SIGINT, or until leadership is lost (then it exits so that
+/// Kubernetes restarts it as a standby).
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    crate::metrics::serve(args.metrics_addr, metrics.clone(), health.clone()).await?;
+
+    let key = Key::from_mnemonic_file(&args.key_file)
+        .with_context(|| format!("reading the provider key from {}", args.key_file.display()))?;
+    let chain: Arc<dyn Chain> = Arc::new(node_chain(key, &args)?);
+    let address = chain.address().to_owned();
+    tracing::info!(provider = %address, chain_id = %args.chain_id, rpc = %args.rpc_url, grpc = %args.grpc_url, "provider key loaded");
+    let deposit = parse_coin(&args.bid_deposit).context("--bid-deposit")?;
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (KUBECONFIG or the in-cluster service account)")?;
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("akash-provider-{}", std::process::id()));
+    let elector = leader::LeaderElector::new(
+        client.clone(),
+        &args.namespace,
+        &args.leader_lease,
+        &identity,
+        args.leader_lease_duration,
+    );
+    // A standby replica is healthy and ready to take over.
+    health.set_ready(true);
+    tokio::select! {
+        () = elector.acquire() => {}
+        () = shutdown_signal() => return Ok(()),
+    }
+    let leading = elector.keep_renewing();
+
+    let id_config = IdentityConfig {
+        namespace: args.namespace.clone(),
+        provider_resource: args.provider_resource.clone(),
+        certificate_secret: args.certificate_secret.clone(),
+        allow_owners: args.allow_owners.clone(),
+        deny_owners: args.deny_owners.clone(),
+        pricing_script_concurrency: args.pricing_script_concurrency,
+    };
+    let (settings_tx, settings_rx) = watch::channel(None);
+    tokio::spawn(keep_identity(
+        client.clone(),
+        chain.clone(),
+        id_config,
+        settings_tx,
+    ));
+
+    let cluster = Arc::new(cluster::WatchedCluster::start(client.clone()).await?);
+    let engine = Engine::new(
+        chain.clone(),
+        Arc::new(store::KubeStore::new(client.clone(), &args.namespace)),
+        cluster,
+        settings_rx,
+        EngineConfig {
+            provider: address,
+            deposit,
+            bid_timeout: args.bid_timeout,
+            batch_size: args.bid_batch_size,
+            inventory: inventory_config(&args),
+            page_size: 1000,
+        },
+        metrics,
+    );
+    tokio::select! {
+        result = engine.run(leading) => result,
+        () = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+/// Registers the provider, then re-checks every minute (and publishes settings changes of the
+/// `Provider` resource to the engine).
+async fn keep_identity(
+    client: kube::Client,
+    chain: Arc<dyn Chain>,
+    config: IdentityConfig,
+    settings: watch::Sender<Option<Arc<BidSettings>>>,
+) {
+    let mut last_error = String::new();
+    loop {
+        let delay = match identity::ensure(&client, &chain, &config).await {
+            Ok(new) => {
+                last_error.clear();
+                let _ = settings.send(Some(new));
+                Duration::from_secs(60)
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if text != last_error {
+                    tracing::error!(error = %text, "the provider is not registered; not bidding");
+                    last_error = text;
+                }
+                Duration::from_secs(5)
+            }
+        };
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn node_chain(key: Key, args: &RunArgs) -> anyhow::Result<NodeChain> {
+    let gas_price = GasPrice::parse(&args.gas_price).context("--gas-price")?;
+    let mut fee = FeePolicy::new(gas_price);
+    fee.gas_adjustment =
+        chain_client::tx::Dec18::parse(&args.gas_adjustment).context("--gas-adjustment")?;
+    let mut signer = SignerConfig::new(args.chain_id.clone(), fee);
+    signer.inclusion_timeout = args.tx_timeout;
+    signer.poll_interval = args.poll_interval;
+    let follow = chain_client::follow::FollowOptions {
+        poll_interval: args.poll_interval,
+        ..Default::default()
+    };
+    Ok(NodeChain::new(
+        key,
+        NodeConfig {
+            grpc_url: args.grpc_url.clone(),
+            rpc_url: args.rpc_url.clone(),
+            request_timeout: Duration::from_secs(15),
+            signer,
+            follow,
+        },
+    )?)
+}
+
+fn inventory_config(args: &RunArgs) -> InventoryConfig {
+    InventoryConfig {
+        storage_classes: args.storage_classes.iter().cloned().collect(),
+        node_ports: args.node_ports,
+        overcommit_pct: crate::inventory::Overcommit {
+            cpu: args.overcommit_cpu_pct,
+            memory: args.overcommit_memory_pct,
+            storage: args.overcommit_storage_pct,
+        },
+        ..Default::default()
+    }
+}
+
+/// `500000uact` → Coin.
+pub fn parse_coin(text: &str) -> anyhow::Result<Coin> {
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    let (amount, denom) = text.split_at(digits);
+    if amount.is_empty()
+        || denom.is_empty()
+        || !denom.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !denom.chars().all(|c| c.is_ascii_alphanumeric() || c == '/')
+    {
+        anyhow::bail!("{text:?} is not an amount with a denom, such as 500000uact");
+    }
+    let amount: u128 = amount
+        .parse()
+        .with_context(|| format!("{text:?}: the amount is too large"))?;
+    Ok(Coin {
+        denom: denom.to_owned(),
+        amount: amount.to_string(),
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coins_parse_with_their_denom() {
+        let coin = parse_coin("500000uact").unwrap();
+        assert_eq!(
+            (coin.amount.as_str(), coin.denom.as_str()),
+            ("500000", "uact")
+        );
+        assert!(parse_coin("uact").is_err());
+        assert!(parse_coin("500000").is_err());
+        assert!(parse_coin("5.5uakt").is_err());
+    }
+}

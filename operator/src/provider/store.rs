@@ -1,0 +1,218 @@
+//! Where the provider keeps what it must not forget: its `Bid` resources (the reservations) and its
+//! `Lease` resources, in its namespace. The engine talks to the [`ProviderStore`] trait so that its
+//! logic is unit-tested against [`MemoryStore`]; [`KubeStore`] is the real one.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use crds::resources::{Bid, BidStatus, Lease, LeaseStatus};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+
+/// A failed write or read of the provider's resources.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {kind} {name}: {source}")]
+pub struct StoreError {
+    pub action: &'static str,
+    pub kind: &'static str,
+    pub name: String,
+    #[source]
+    pub source: kube::Error,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The provider's durable records.
+#[async_trait]
+pub trait ProviderStore: Send + Sync {
+    async fn list_bids(&self) -> StoreResult<Vec<Bid>>;
+    /// Creates the bid; `false` when one of that name already exists (nothing changed).
+    async fn create_bid(&self, bid: &Bid) -> StoreResult<bool>;
+    async fn set_bid_status(&self, name: &str, status: &BidStatus) -> StoreResult<()>;
+    /// Deletes the bid (and so releases its reservation); a missing bid is not an error.
+    async fn delete_bid(&self, name: &str) -> StoreResult<()>;
+    async fn list_leases(&self) -> StoreResult<Vec<Lease>>;
+    /// Creates the lease unless one of that name exists; returns whether it created it.
+    async fn create_lease(&self, lease: &Lease) -> StoreResult<bool>;
+    async fn set_lease_status(&self, name: &str, status: &LeaseStatus) -> StoreResult<()>;
+}
+
+/// The store in the provider's namespace of a cluster.
+#[derive(Clone)]
+pub struct KubeStore {
+    bids: Api<Bid>,
+    leases: Api<Lease>,
+}
+
+/// The field manager of every write the provider makes.
+pub const FIELD_MANAGER: &str = "akash-provider";
+
+impl KubeStore {
+    pub fn new(client: Client, namespace: &str) -> Self {
+        Self {
+            bids: Api::namespaced(client.clone(), namespace),
+            leases: Api::namespaced(client, namespace),
+        }
+    }
+}
+
+fn err(
+    action: &'static str,
+    kind: &'static str,
+    name: &str,
+) -> impl FnOnce(kube::Error) -> StoreError {
+    let name = name.to_owned();
+    move |source| StoreError {
+        action,
+        kind,
+        name,
+        source,
+    }
+}
+
+fn is_status(e: &kube::Error, code: u16) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == code)
+}
+
+#[async_trait]
+impl ProviderStore for KubeStore {
+    async fn list_bids(&self) -> StoreResult<Vec<Bid>> {
+        Ok(self
+            .bids
+            .list(&ListParams::default())
+            .await
+            .map_err(err("list", "Bid", "*"))?
+            .items)
+    }
+
+    async fn create_bid(&self, bid: &Bid) -> StoreResult<bool> {
+        let name = bid.name_any();
+        match self.bids.create(&PostParams::default(), bid).await {
+            Ok(_) => {}
+            Err(e) if is_status(&e, 409) => return Ok(false),
+            Err(e) => return Err(err("create", "Bid", &name)(e)),
+        }
+        if let Some(status) = &bid.status {
+            self.set_bid_status(&name, status).await?;
+        }
+        Ok(true)
+    }
+
+    async fn set_bid_status(&self, name: &str, status: &BidStatus) -> StoreResult<()> {
+        // Server-side apply: fields this writer set before and omits now are removed.
+        let patch = serde_json::json!({
+            "apiVersion": "akash.network/v1",
+            "kind": "Bid",
+            "status": status,
+        });
+        self.bids
+            .patch_status(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map_err(err("update status of", "Bid", name))?;
+        Ok(())
+    }
+
+    async fn delete_bid(&self, name: &str) -> StoreResult<()> {
+        match self.bids.delete(name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_status(&e, 404) => Ok(()),
+            Err(e) => Err(err("delete", "Bid", name)(e)),
+        }
+    }
+
+    async fn list_leases(&self) -> StoreResult<Vec<Lease>> {
+        Ok(self
+            .leases
+            .list(&ListParams::default())
+            .await
+            .map_err(err("list", "Lease", "*"))?
+            .items)
+    }
+
+    async fn create_lease(&self, lease: &Lease) -> StoreResult<bool> {
+        let name = lease.name_any();
+        match self.leases.create(&PostParams::default(), lease).await {
+            Ok(_) => {}
+            Err(e) if is_status(&e, 409) => return Ok(false),
+            Err(e) => return Err(err("create", "Lease", &name)(e)),
+        }
+        if let Some(status) = &lease.status {
+            self.set_lease_status(&name, status).await?;
+        }
+        Ok(true)
+    }
+
+    async fn set_lease_status(&self, name: &str, status: &LeaseStatus) -> StoreResult<()> {
+        // Server-side apply: fields this writer set before and omits now are removed.
+        let patch = serde_json::json!({
+            "apiVersion": "akash.network/v1",
+            "kind": "Lease",
+            "status": status,
+        });
+        self.leases
+            .patch_status(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map_err(err("update status of", "Lease", name))?;
+        Ok(())
+    }
+}
+
+/// An in-memory store for unit tests (and a record of what was written).
+#[derive(Default)]
+pub struct MemoryStore {
+    pub bids: Mutex<BTreeMap<String, Bid>>,
+    pub leases: Mutex<BTreeMap<String, Lease>>,
+}
+
+#[async_trait]
+impl ProviderStore for MemoryStore {
+    async fn list_bids(&self) -> StoreResult<Vec<Bid>> {
+        Ok(self.bids.lock().unwrap().values().cloned().collect())
+    }
+    async fn create_bid(&self, bid: &Bid) -> StoreResult<bool> {
+        let mut bids = self.bids.lock().unwrap();
+        let name = bid.name_any();
+        if bids.contains_key(&name) {
+            return Ok(false);
+        }
+        bids.insert(name, bid.clone());
+        Ok(true)
+    }
+    async fn set_bid_status(&self, name: &str, status: &BidStatus) -> StoreResult<()> {
+        if let Some(bid) = self.bids.lock().unwrap().get_mut(name) {
+            bid.status = Some(status.clone());
+        }
+        Ok(())
+    }
+    async fn delete_bid(&self, name: &str) -> StoreResult<()> {
+        self.bids.lock().unwrap().remove(name);
+        Ok(())
+    }
+    async fn list_leases(&self) -> StoreResult<Vec<Lease>> {
+        Ok(self.leases.lock().unwrap().values().cloned().collect())
+    }
+    async fn create_lease(&self, lease: &Lease) -> StoreResult<bool> {
+        let mut leases = self.leases.lock().unwrap();
+        let name = lease.name_any();
+        if leases.contains_key(&name) {
+            return Ok(false);
+        }
+        leases.insert(name, lease.clone());
+        Ok(true)
+    }
+    async fn set_lease_status(&self, name: &str, status: &LeaseStatus) -> StoreResult<()> {
+        if let Some(lease) = self.leases.lock().unwrap().get_mut(name) {
+            lease.status = Some(status.clone());
+        }
+        Ok(())
+    }
+}
