@@ -12,7 +12,8 @@
 //!   [`cert`]: `MsgCreateCertificate`, `MsgRevokeCertificate` and the certificate query;
 //!   [`audit`]: `MsgSignProviderAttributes`, `MsgDeleteProviderAttributes` and the audit queries;
 //! - [`node`]: the mempool and block production;
-//! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`grpc`]: the Cosmos gRPC services; [`grpc_akash`]: the
+//! - [`rpc`]: CometBFT JSON-RPC over HTTP; [`ws`]: its websocket and event subscriptions, with
+//!   [`query`], CometBFT's event query language; [`grpc`]: the Cosmos gRPC services; [`grpc_akash`]: the
 //!   Akash deployment and market queries;
 //! - [`whitepaper`]: the whitepaper's matching and lease-confirmation rules, applied at the end of
 //!   each block when enabled;
@@ -37,6 +38,7 @@ pub mod market;
 pub mod msgs;
 pub mod node;
 pub mod provider;
+pub mod query;
 pub mod rpc;
 pub mod server;
 pub mod sign;
@@ -44,6 +46,7 @@ pub mod state;
 pub mod store;
 pub mod time;
 pub mod whitepaper;
+pub mod ws;
 
 /// Bech32 prefix of account addresses.
 pub const BECH32_PREFIX: &str = "akash";

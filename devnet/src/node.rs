@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::ante::{self, Mode, Params, TxResult};
 use crate::state::State;
@@ -56,7 +56,11 @@ pub struct Node {
     store: Store,
     inner: Mutex<Inner>,
     heights: watch::Sender<u64>,
+    blocks: broadcast::Sender<Arc<BlockRecord>>,
 }
+
+/// How many committed blocks a slow event subscriber may fall behind before it misses some.
+pub const BLOCK_EVENTS_CAPACITY: usize = 256;
 
 /// Upper-case hex SHA-256 of the raw transaction: its hash everywhere (RPC, gRPC, events).
 pub fn tx_hash(raw: &[u8]) -> String {
@@ -120,6 +124,7 @@ impl Node {
                 last_block_hash,
             }),
             heights,
+            blocks: broadcast::channel(BLOCK_EVENTS_CAPACITY).0,
         };
         Ok((Arc::new(node), fresh))
     }
@@ -214,6 +219,8 @@ impl Node {
         inner.last_block_hash = hash;
         let height = block.height;
         drop(inner);
+        // No receiver (nobody subscribed) is not an error.
+        let _ = self.blocks.send(Arc::new(block.clone()));
         self.heights.send_replace(height);
         Ok(block)
     }
@@ -245,6 +252,11 @@ impl Node {
     /// A receiver of the committed height, updated after each block.
     pub fn subscribe_heights(&self) -> watch::Receiver<u64> {
         self.heights.subscribe()
+    }
+
+    /// A receiver of each block as it is committed (the websocket's event source).
+    pub fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<BlockRecord>> {
+        self.blocks.subscribe()
     }
 
     pub fn block(&self, height: u64) -> anyhow::Result<Option<BlockRecord>> {

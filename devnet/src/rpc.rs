@@ -2,7 +2,8 @@
 //! and the URI form `GET /<method>?<param>=<value>` (hex bytes as `0x…`, strings quoted or bare).
 //!
 //! Methods: `health`, `status`, `abci_info`, `broadcast_tx_sync`, `broadcast_tx_async`,
-//! `broadcast_tx_commit`, `tx`, `tx_search` (by `tx.hash` only), `block`, `block_results`, and
+//! `broadcast_tx_commit`, `tx`, `tx_search` (by `tx.hash`, `tx.height` or event attributes),
+//! `block`, `block_results`, and
 //! `abci_query` for gRPC query paths. Integers of 64 bits print as strings
 //! and bytes as base64, as CometBFT's JSON does.
 
@@ -30,17 +31,32 @@ pub struct RpcError {
 }
 
 impl RpcError {
-    fn invalid_params(data: impl Into<String>) -> Self {
+    pub(crate) fn invalid_params(data: impl Into<String>) -> Self {
         Self {
             code: -32602,
             message: "Invalid params",
             data: data.into(),
         }
     }
-    fn internal(data: impl Into<String>) -> Self {
+    pub(crate) fn internal(data: impl Into<String>) -> Self {
         Self {
             code: -32603,
             message: "Internal error",
+            data: data.into(),
+        }
+    }
+    pub(crate) fn parse_error(data: impl Into<String>) -> Self {
+        Self {
+            code: -32700,
+            message: "Parse error",
+            data: data.into(),
+        }
+    }
+    /// CometBFT's `RPCServerError` (a subscription canceled, for one).
+    pub(crate) fn server(data: impl Into<String>) -> Self {
+        Self {
+            code: -32000,
+            message: "Server error",
             data: data.into(),
         }
     }
@@ -61,13 +77,18 @@ pub fn router(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-fn envelope(id: Value, outcome: Result<Value, RpcError>) -> Json<Value> {
-    Json(match outcome {
+/// A JSON-RPC 2.0 response carrying `id`: `result`, or `error` with CometBFT's string `data`.
+pub(crate) fn response(id: Value, outcome: Result<Value, RpcError>) -> Value {
+    match outcome {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
         Err(e) => {
             json!({"jsonrpc": "2.0", "id": id, "error": {"code": e.code, "message": e.message, "data": e.data}})
         }
-    })
+    }
+}
+
+fn envelope(id: Value, outcome: Result<Value, RpcError>) -> Json<Value> {
+    Json(response(id, outcome))
 }
 
 async fn post_call(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Json<Value> {
@@ -181,7 +202,7 @@ fn identity(chain_id: &str) -> (String, String, String) {
     )
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     data_encoding::BASE64.encode(bytes)
 }
 
@@ -199,11 +220,11 @@ pub fn tx_result_json(r: &TxResult) -> Value {
     })
 }
 
-fn block_id(hash: &str) -> Value {
+pub(crate) fn block_id(hash: &str) -> Value {
     json!({"hash": hash, "parts": {"total": 1, "hash": hash}})
 }
 
-fn block_json(b: &BlockRecord, chain_id: &str) -> Value {
+pub(crate) fn block_json(b: &BlockRecord, chain_id: &str) -> Value {
     let last = if b.last_block_hash.is_empty() {
         json!({"hash": "", "parts": {"total": 0, "hash": ""}})
     } else {
@@ -226,7 +247,8 @@ fn block_json(b: &BlockRecord, chain_id: &str) -> Value {
                 "app_hash": b.app_hash,
                 "last_results_hash": "",
                 "evidence_hash": "",
-                "proposer_address": "",
+                // The devnet's one validator proposes every block (CosmJS requires the field).
+                "proposer_address": identity(chain_id).2,
             },
             "data": {"txs": b.txs.iter().map(|t| b64(t)).collect::<Vec<_>>()},
             "evidence": {"evidence": []},
@@ -404,43 +426,133 @@ pub async fn call(
                 }
             })
         }
-        "tx_search" => {
-            // Only what clients poll for: tx.hash='HEX' (CosmJS's getTx).
-            let query = params
-                .get("query")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let hash = query
-                .trim()
-                .strip_prefix("tx.hash")
-                .map(|r| {
-                    r.trim_start()
-                        .trim_start_matches('=')
-                        .trim()
-                        .trim_matches(|c| c == '\'' || c == '"')
-                })
-                .ok_or_else(|| {
-                    RpcError::invalid_params(format!(
-                        "unsupported query {query:?}: only tx.hash='...'"
-                    ))
-                })?;
-            let found = node
-                .tx(hash)
-                .map_err(|e| RpcError::internal(e.to_string()))?;
-            let txs: Vec<Value> = found
-                .iter()
-                .map(|f| {
-                    json!({
-                        "hash": f.hash,
-                        "height": f.location.height.to_string(),
-                        "index": f.location.index,
-                        "tx_result": tx_result_json(&f.result),
-                        "tx": b64(&f.raw),
-                    })
-                })
-                .collect();
-            Ok(json!({"txs": txs, "total_count": txs.len().to_string()}))
-        }
+        "tx_search" => tx_search(node, params),
         other => Err(RpcError::not_found(other)),
     }
+}
+
+/// A non-negative integer parameter, as a JSON number or a decimal string; `None` when absent.
+fn int_param(params: &Map<String, Value>, name: &str) -> Result<Option<u64>, RpcError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if s.is_empty() => Some(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some),
+        Some(Value::String(s)) => s.parse().ok().map(Some),
+        Some(_) => None,
+    }
+    .ok_or_else(|| RpcError::invalid_params(format!("{name} must be a non-negative integer")))
+}
+
+/// CometBFT's `per_page`: 30 when absent or 0, at most 100.
+pub const DEFAULT_PER_PAGE: u64 = 30;
+pub const MAX_PER_PAGE: u64 = 100;
+
+/// `tx_search`: the committed transactions whose events match `query` (`tx.hash`, `tx.height`,
+/// any indexed attribute such as `message.sender`), ordered by height and index (`order_by`
+/// `asc`, the default, or `desc`), a page of `per_page` at a time.
+fn tx_search(node: &Node, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    use crate::query::{Op, Operand, Query, tx_event_map};
+    let text = params
+        .get("query")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let query = Query::parse(text)
+        .map_err(|e| RpcError::internal(format!("failed to parse query: {e}")))?;
+    let descending = match params.get("order_by").and_then(Value::as_str) {
+        None | Some("" | "asc") => false,
+        Some("desc") => true,
+        Some(_) => {
+            return Err(RpcError::internal(
+                "expected order_by to be either `asc` or `desc` or empty",
+            ));
+        }
+    };
+    let internal = |e: anyhow::Error| RpcError::internal(e.to_string());
+    let mut found = Vec::new();
+    if let Some(hash) = query.equal_to("tx.hash") {
+        // One candidate: the index by hash.
+        let hash = hash.text();
+        if let Some(f) = node.tx(&hash).map_err(internal)? {
+            // The hash in either case, as the query wrote it.
+            let events = tx_event_map(&f.result.events, &hash, f.location.height);
+            if query.matches(&events) {
+                found.push(f);
+            }
+        }
+    } else {
+        // The heights the query allows, then each block's transactions.
+        let (mut low, mut high) = (1u64, node.height());
+        for c in query.conditions.iter().filter(|c| c.key == "tx.height") {
+            let bound = |n: f64| n.max(0.0) as u64;
+            match &c.op {
+                Op::Eq(Operand::Number(n)) => {
+                    (low, high) = (low.max(bound(*n)), high.min(bound(*n)))
+                }
+                Op::Eq(Operand::Text(t)) => {
+                    let n = t.parse::<u64>().unwrap_or(0);
+                    (low, high) = (low.max(n), high.min(n));
+                }
+                Op::Ge(n) => low = low.max(bound(n.ceil())),
+                Op::Gt(n) => low = low.max(bound(n.floor()) + 1),
+                Op::Le(n) => high = high.min(bound(n.floor())),
+                Op::Lt(n) => high = high.min(bound(n.ceil()).saturating_sub(1)),
+                _ => {}
+            }
+        }
+        for height in low..=high {
+            let Some(block) = node.block(height).map_err(internal)? else {
+                continue;
+            };
+            for (i, (raw, result)) in block.txs.iter().zip(&block.tx_results).enumerate() {
+                let hash = crate::node::tx_hash(raw);
+                if query.matches(&tx_event_map(&result.events, &hash, height)) {
+                    found.push(crate::node::FoundTx {
+                        hash,
+                        location: crate::store::TxLocation {
+                            height,
+                            index: u32::try_from(i).unwrap_or(u32::MAX),
+                        },
+                        raw: raw.clone(),
+                        result: result.clone(),
+                        block_time: block.time.clone(),
+                    });
+                }
+            }
+        }
+    }
+    if descending {
+        found.reverse();
+    }
+    let total = found.len() as u64;
+    let per_page = match int_param(params, "per_page")? {
+        None | Some(0) => DEFAULT_PER_PAGE,
+        Some(n) => n.min(MAX_PER_PAGE),
+    };
+    let pages = if total == 0 {
+        1
+    } else {
+        total.div_ceil(per_page)
+    };
+    let page = int_param(params, "page")?.unwrap_or(1);
+    if page == 0 || page > pages {
+        return Err(RpcError::invalid_params(format!(
+            "page should be within [1, {pages}] range, given {page}"
+        )));
+    }
+    let skip = usize::try_from((page - 1) * per_page).unwrap_or(usize::MAX);
+    let txs: Vec<Value> = found
+        .iter()
+        .skip(skip)
+        .take(usize::try_from(per_page).unwrap_or(usize::MAX))
+        .map(|f| {
+            json!({
+                "hash": f.hash,
+                "height": f.location.height.to_string(),
+                "index": f.location.index,
+                "tx_result": tx_result_json(&f.result),
+                "tx": b64(&f.raw),
+            })
+        })
+        .collect();
+    Ok(json!({"txs": txs, "total_count": total.to_string()}))
 }

@@ -51,7 +51,8 @@ pub async fn start(
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    let router = crate::rpc::router(node.clone());
+    let router =
+        crate::rpc::router(node.clone()).merge(crate::ws::router(node.clone(), stop_rx.clone()));
     let rx = stop_rx.clone();
     tasks.spawn(async move {
         axum::serve(rpc_listener, router)
