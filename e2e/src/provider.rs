@@ -27,6 +27,9 @@ pub struct ProviderProcess {
     chain: (String, String, String),
     pub metrics_addr: String,
     starts: u32,
+    /// This process's name in leader election: kept across restarts (as a pod's name is when
+    /// its container restarts), distinct between processes.
+    identity: String,
 }
 
 impl ProviderProcess {
@@ -36,7 +39,15 @@ impl ProviderProcess {
         options: ProviderOptions,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        std::fs::write(dir.path().join("mnemonic"), &options.mnemonic)?;
+        let key_file = dir.path().join("mnemonic");
+        std::fs::write(&key_file, &options.mnemonic)?;
+        // As a mounted Secret would be: readable by its owner only.
+        std::fs::set_permissions(
+            &key_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )?;
+        static INSTANCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -52,6 +63,7 @@ impl ProviderProcess {
             ),
             metrics_addr: format!("127.0.0.1:{port}"),
             starts: 0,
+            identity: format!("e2e-provider-{}-{instance}", std::process::id()),
         };
         process.launch()?;
         Ok(process)
@@ -72,7 +84,7 @@ impl ProviderProcess {
             .args(["--poll-interval", "100ms", "--tx-timeout", "20s"])
             .args(&self.options.extra_args)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("POD_NAME", format!("e2e-provider-{}", self.starts))
+            .env("POD_NAME", &self.identity)
             .env("RUST_LOG", "info,kube=warn,hyper=warn,tower=warn")
             .stdout(Stdio::null())
             .stderr(log)

@@ -25,8 +25,10 @@ const STRANGER_KEY: usize = 0;
 const OPENSPEEDTEST_PRICE: &str = "2024";
 
 struct Scenario {
-    _devnet: Devnet,
+    devnet: Devnet,
     provider: ProviderProcess,
+    /// How `provider` was started, for a second replica.
+    options: ProviderOptions,
     _resource: ProviderResource,
     ns: e2e::TestNamespace,
     chain_of_provider: chain_client::node::NodeChain,
@@ -52,16 +54,13 @@ async fn scenario(
     let ns = cluster.namespace(name).await?;
     let devnet = Devnet::start(&format!("e2e-{name}"), "200ms")?;
     let resource = ProviderResource::create(&cluster.client(), ns.name(), attributes).await?;
-    let provider = ProviderProcess::start(
-        cluster.kubeconfig(),
-        &devnet,
-        ProviderOptions {
-            namespace: ns.name().to_owned(),
-            provider_resource: resource.name.clone(),
-            mnemonic: TEST_MNEMONICS[PROVIDER_KEY].to_owned(),
-            extra_args,
-        },
-    )?;
+    let options = ProviderOptions {
+        namespace: ns.name().to_owned(),
+        provider_resource: resource.name.clone(),
+        mnemonic: TEST_MNEMONICS[PROVIDER_KEY].to_owned(),
+        extra_args,
+    };
+    let provider = ProviderProcess::start(cluster.kubeconfig(), &devnet, options.clone())?;
     resource.wait_registered().await?;
     Ok(Scenario {
         chain_of_provider: tenant::client(&devnet, TEST_MNEMONICS[PROVIDER_KEY])?,
@@ -71,8 +70,9 @@ async fn scenario(
             rpc_url: devnet.rpc_url.clone(),
             grpc_url: devnet.grpc_url.clone(),
         },
-        _devnet: devnet,
+        devnet,
         provider,
+        options,
         _resource: resource,
         ns,
     })
@@ -409,5 +409,46 @@ async fn sigkill_between_bid_and_lease_and_after_the_lease_loses_nothing_and_bid
         1
     );
     assert!(s.provider.running());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_only_the_leader_bids_and_the_standby_takes_over() -> anyhow::Result<()> {
+    let lease_duration = vec!["--leader-lease-duration".to_owned(), "3s".to_owned()];
+    let mut s = scenario("leader", &[("host", "akash")], lease_duration).await?;
+    let me = s.provider_address();
+    let owner = s.tenant.address().to_owned();
+    let sdl = tenant::testdata_sdl("openspeedtest.yaml")?;
+    let cluster = e2e::Cluster::shared().await?;
+    let standby = ProviderProcess::start(cluster.kubeconfig(), &s.devnet, s.options.clone())?;
+
+    tenant::create_deployment(&s.tenant, &sdl, 1).await?;
+    market::wait_bid_phase(&s.bids(), &object_name(&owner, 1), BidPhase::Open).await?;
+    until("the standby to say so", Duration::from_secs(30), || async {
+        let logs = standby.logs();
+        Ok(if logs.contains("standing by") {
+            Poll::Ready(())
+        } else {
+            Poll::Pending("no 'standing by' in its log".into())
+        })
+    })
+    .await?;
+    assert!(!standby.logs().contains("bid placed"), "{}", standby.logs());
+
+    // The leader dies; the standby takes the election lease once it expires, and bids.
+    s.provider.kill();
+    tenant::create_deployment(&s.tenant, &sdl, 2).await?;
+    market::wait_bid_phase(&s.bids(), &object_name(&owner, 2), BidPhase::Open).await?;
+    let logs = standby.logs();
+    assert!(logs.contains("leading"), "{logs}");
+    assert!(logs.contains("bid placed"), "{logs}");
+    for dseq in [1, 2] {
+        assert_eq!(
+            market::chain_bids(&s.tenant, &owner, dseq, &me)
+                .await?
+                .len(),
+            1
+        );
+    }
     Ok(())
 }

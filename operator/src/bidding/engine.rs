@@ -111,6 +111,7 @@ impl Engine {
         let mut events = self.chain.events(start_height + 1);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 changed = stop.changed() => {
@@ -127,7 +128,13 @@ impl Engine {
                     }
                     None => anyhow::bail!("the chain's event stream ended"),
                 },
-                _ = ticker.tick() => self.close_timed_out_bids().await,
+                _ = ticker.tick() => {
+                    self.close_timed_out_bids().await;
+                    ticks += 1;
+                    if ticks % 5 == 1 {
+                        self.update_inventory_metrics();
+                    }
+                }
             }
         }
     }
@@ -224,6 +231,51 @@ impl Engine {
             .filter(|b| matches!(phase(b), BidPhase::Open | BidPhase::Reserved))
             .count();
         self.metrics.open_bids.set(open as i64);
+    }
+
+    /// Sets the allocatable / reserved / available gauges from a fresh inventory.
+    pub fn update_inventory_metrics(&self) {
+        let snapshot = self.cluster.snapshot();
+        let reservations: Vec<Vec<crds::resources::ReservedUnit>> = self
+            .bids
+            .values()
+            .filter(|b| phase(b) != BidPhase::Closed)
+            .map(|b| b.spec.resources.clone())
+            .collect();
+        let totals = crate::inventory::Inventory::from_cluster(
+            &snapshot.nodes,
+            &snapshot.pods,
+            &reservations,
+            snapshot.node_ports_in_use,
+            &self.config.inventory,
+        )
+        .totals();
+        let mut rows = vec![
+            ("cpu_millis".to_owned(), totals.cpu_millis),
+            ("memory_bytes".to_owned(), totals.memory_bytes),
+            ("ephemeral_storage_bytes".to_owned(), totals.ephemeral_bytes),
+            ("node_ports".to_owned(), totals.node_ports),
+            ("ips".to_owned(), totals.ips),
+        ];
+        rows.extend(
+            totals
+                .storage
+                .iter()
+                .map(|(class, t)| (format!("storage_bytes/{class}"), *t)),
+        );
+        rows.extend(
+            totals
+                .gpus
+                .iter()
+                .map(|(m, t)| (format!("gpu/{}/{}", m.vendor, m.model), *t)),
+        );
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for (resource, t) in rows {
+            let label = crate::metrics::ResourceLabel { resource };
+            self.metrics.allocatable.get_or_create(&label).set(gauge(t.allocatable));
+            self.metrics.reserved.get_or_create(&label).set(gauge(t.reserved));
+            self.metrics.available.get_or_create(&label).set(gauge(t.available));
+        }
     }
 
     /// The bids this engine holds, by object name (for tests and status).

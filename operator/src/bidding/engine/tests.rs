@@ -441,3 +441,33 @@ async fn a_bid_past_its_timeout_is_closed_on_chain_and_released() {
         .collect();
     assert_eq!(on_chain, vec![bid::State::Closed as i32]);
 }
+
+#[tokio::test]
+async fn inventory_gauges_show_what_bids_hold() {
+    let chain = FakeChain::new(PROVIDER);
+    chain.state().orders.push(open_order(TENANT, 5, "web"));
+    let store = Arc::new(MemoryStore::default());
+    let mut engine = engine(&chain, &store);
+    engine.update_inventory_metrics();
+    let before = engine.metrics.encode();
+    assert!(
+        before.contains(r#"akash_provider_reserved{resource="cpu_millis"} 0"#),
+        "{before}"
+    );
+    engine.catch_up().await.unwrap();
+    engine.update_inventory_metrics();
+    let after = engine.metrics.encode();
+    // web: 2 replicas of 1000m.
+    assert!(
+        after.contains(r#"akash_provider_reserved{resource="cpu_millis"} 2000"#),
+        "{after}"
+    );
+    let line = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with(r#"akash_provider_available{resource="cpu_millis"}"#))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap()
+    };
+    assert_eq!(line(&before) - line(&after), 2000);
+}
