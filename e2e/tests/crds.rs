@@ -26,6 +26,7 @@ fn lease(name: &str, dseq: u64) -> Lease {
                 amount: "12.5".into(),
             },
             created_at: Some(42),
+            manifest: None,
         },
     )
 }

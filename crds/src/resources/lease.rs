@@ -36,6 +36,21 @@ pub struct LeaseSpec {
     /// The block height at which the lease was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<i64>,
+    /// The tenant's manifest group for this lease, once the gateway received it and checked it
+    /// against the deployment's hash on chain. The workload reconciler runs what is here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<LeaseManifest>,
+}
+
+/// A verified manifest group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseManifest {
+    /// The manifest version (the deployment's hash on chain), lowercase hex.
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub version: String,
+    /// The group of the manifest that this lease runs.
+    pub group: crate::sdl::ManifestGroup,
 }
 
 /// Where a lease stands, from won to closed.

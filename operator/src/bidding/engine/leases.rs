@@ -76,6 +76,7 @@ impl Engine {
                 },
                 price,
                 created_at,
+                manifest: None,
             },
             status: Some(LeaseStatus {
                 phase: Some(LeasePhase::Pending),
