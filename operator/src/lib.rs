@@ -6,5 +6,6 @@
 pub mod bidding;
 pub mod chain_groups;
 pub mod inventory;
+pub mod keeper;
 pub mod metrics;
 pub mod provider;

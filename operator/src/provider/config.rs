@@ -90,6 +90,19 @@ pub struct RunArgs {
     #[arg(long, env = "AKASH_OVERCOMMIT_STORAGE_PCT", default_value_t = 0)]
     pub overcommit_storage_pct: u32,
 
+    /// How often each lease is withdrawn from (`MsgWithdrawLease`, the lease confirmation).
+    #[arg(long, env = "AKASH_WITHDRAWAL_PERIOD", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub withdrawal_period: Duration,
+    /// A lease whose manifest has not arrived within this time is closed (`manifest_timeout`).
+    #[arg(long, env = "AKASH_MANIFEST_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub manifest_timeout: Duration,
+    /// A lease whose services stay not ready this long is closed (`unstable`).
+    #[arg(long, env = "AKASH_UNSTABLE_AFTER", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub unstable_after: Duration,
+    /// How often the lease keeper looks at the leases.
+    #[arg(long, env = "AKASH_KEEPER_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub keeper_interval: Duration,
+
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, env = "AKASH_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,

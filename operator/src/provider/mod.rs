@@ -80,9 +80,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ));
 
     let cluster = Arc::new(cluster::WatchedCluster::start(client.clone()).await?);
+    let store: Arc<dyn store::ProviderStore> =
+        Arc::new(store::KubeStore::new(client.clone(), &args.namespace));
+    tokio::spawn(crate::keeper::run(
+        chain.clone(),
+        store.clone(),
+        crate::keeper::KeeperConfig {
+            withdrawal_period: args.withdrawal_period,
+            manifest_timeout: args.manifest_timeout,
+            unstable_after: args.unstable_after,
+            interval: args.keeper_interval,
+            batch_size: args.bid_batch_size,
+        },
+        metrics.clone(),
+        leading.clone(),
+    ));
     let engine = Engine::new(
         chain.clone(),
-        Arc::new(store::KubeStore::new(client.clone(), &args.namespace)),
+        store,
         cluster,
         settings_rx,
         EngineConfig {
