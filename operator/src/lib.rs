@@ -5,6 +5,7 @@
 
 pub mod bidding;
 pub mod chain_groups;
+pub mod gateway;
 pub mod inventory;
 pub mod keeper;
 pub mod metrics;

@@ -1,0 +1,305 @@
+use chain_client::akash::deployment::v1 as dv1;
+use chain_client::akash::deployment::v1beta4 as dv4;
+use crds::resources::{LeaseRef, LeaseSpec, Price};
+use crds::sdl::Sdl;
+
+use super::*;
+
+const TENANT: &str = "akash1tenant";
+const STRANGER: &str = "akash1stranger";
+const PROVIDER: &str = "akash1provider";
+const MAX: usize = 1 << 20;
+
+fn sdl(count: u32) -> Sdl {
+    Sdl::parse(&format!(
+        r#"
+version: "2.0"
+services:
+  web:
+    image: nginx:1.27
+    expose:
+      - port: 80
+        as: 80
+        to: [{{global: true}}]
+profiles:
+  compute:
+    web:
+      resources:
+        cpu: {{units: 0.5}}
+        memory: {{size: 512Mi}}
+        storage: {{size: 1Gi}}
+  placement:
+    dc:
+      pricing:
+        web: {{denom: uact, amount: 1000}}
+deployment:
+  web:
+    dc:
+      profile: web
+      count: {count}
+"#
+    ))
+    .expect("test SDL")
+}
+
+/// The deployment on chain for `sdl`'s groups, with `hash` as its version.
+fn deployment(owner: &str, sdl: &Sdl, hash: [u8; 32]) -> QueryDeploymentResponse {
+    let groups = crate::chain_groups::to_chain(sdl.groups()).expect("groups");
+    QueryDeploymentResponse {
+        deployment: Some(dv1::Deployment {
+            id: Some(dv1::DeploymentId {
+                owner: owner.into(),
+                dseq: 7,
+            }),
+            state: dv1::deployment::State::Active as i32,
+            hash: hash.to_vec(),
+            created_at: 1,
+            reclamation: None,
+        }),
+        groups: groups
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| dv4::Group {
+                id: Some(dv1::GroupId {
+                    owner: owner.into(),
+                    dseq: 7,
+                    gseq: i as u32 + 1,
+                }),
+                state: dv4::group::State::Open as i32,
+                group_spec: Some(spec),
+                created_at: 1,
+            })
+            .collect(),
+        escrow_account: None,
+    }
+}
+
+fn lease(owner: &str, gseq: u32) -> Lease {
+    let id = LeaseRef {
+        owner: owner.into(),
+        dseq: 7,
+        gseq,
+        oseq: 1,
+        provider: PROVIDER.into(),
+    };
+    Lease::new(
+        &id.order().object_name(),
+        LeaseSpec {
+            lease_id: id,
+            price: Price {
+                denom: "uact".into(),
+                amount: "1000".into(),
+            },
+            created_at: Some(3),
+            manifest: None,
+        },
+    )
+}
+
+fn good() -> (Sdl, QueryDeploymentResponse, Vec<Lease>) {
+    let sdl = sdl(2);
+    let dep = deployment(TENANT, &sdl, sdl.manifest_version());
+    (sdl, dep, vec![lease(TENANT, 1)])
+}
+
+#[test]
+fn the_owners_manifest_with_the_hash_on_chain_is_accepted_for_each_lease() {
+    let (sdl, dep, leases) = good();
+    let body = sdl.manifest_json();
+    let accepted = accept(TENANT, 7, body.as_bytes(), MAX, Some(&dep), &leases).expect("accepted");
+    assert_eq!(accepted.len(), 1);
+    let (name, manifest) = &accepted[0];
+    assert_eq!(name, &format!("{TENANT}-7-1-1"));
+    assert_eq!(manifest.version, sdl.manifest_version_hex());
+    assert_eq!(&manifest.group, &sdl.manifest()[0]);
+}
+
+#[test]
+fn the_version_is_the_hash_of_the_json_as_received_whatever_its_key_order_and_spacing() {
+    let (sdl, dep, leases) = good();
+    // Pretty-printed with keys in serde_json's order: the same canonical JSON.
+    let value: serde_json::Value = serde_json::from_str(&sdl.manifest_json()).unwrap();
+    let body = serde_json::to_vec_pretty(&value).unwrap();
+    accept(TENANT, 7, &body, MAX, Some(&dep), &leases).expect("accepted");
+}
+
+#[test]
+fn an_oversized_body_is_413() {
+    let (sdl, dep, leases) = good();
+    let body = sdl.manifest_json();
+    let err = accept(TENANT, 7, body.as_bytes(), 10, Some(&dep), &leases).unwrap_err();
+    assert_eq!(err, Rejection::TooLarge { max: 10 });
+    assert_eq!(err.http_status(), 413);
+    assert_eq!(err.grpc_code(), tonic::Code::ResourceExhausted);
+}
+
+#[test]
+fn a_body_that_is_not_json_is_400() {
+    let (_, dep, leases) = good();
+    let err = accept(TENANT, 7, b"[{", MAX, Some(&dep), &leases).unwrap_err();
+    assert_eq!(err.http_status(), 400);
+    assert!(
+        err.to_string()
+            .starts_with("the manifest is not valid JSON"),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_that_is_not_manifest_groups_names_the_path() {
+    let (sdl, dep, leases) = good();
+    let mut value: serde_json::Value = serde_json::from_str(&sdl.manifest_json()).unwrap();
+    value[0]["services"][0]["count"] = serde_json::json!("two");
+    let body = serde_json::to_vec(&value).unwrap();
+    let err = accept(TENANT, 7, &body, MAX, Some(&dep), &leases).unwrap_err();
+    assert_eq!(err.http_status(), 400);
+    assert!(err.to_string().contains("[0].services[0].count"), "{err}");
+    assert_eq!(err.grpc_code(), tonic::Code::InvalidArgument);
+}
+
+#[test]
+fn a_deployment_the_chain_does_not_have_is_404() {
+    let (sdl, _, leases) = good();
+    let body = sdl.manifest_json();
+    let err = accept(TENANT, 7, body.as_bytes(), MAX, None, &leases).unwrap_err();
+    assert_eq!(err.http_status(), 404);
+    assert!(err.to_string().contains("does not exist on chain"), "{err}");
+}
+
+#[test]
+fn a_closed_deployment_is_404() {
+    let (sdl, mut dep, leases) = good();
+    dep.deployment.as_mut().unwrap().state = dv1::deployment::State::Closed as i32;
+    let body = sdl.manifest_json();
+    let err = accept(TENANT, 7, body.as_bytes(), MAX, Some(&dep), &leases).unwrap_err();
+    assert_eq!(err.http_status(), 404);
+    assert!(err.to_string().contains("closed"), "{err}");
+}
+
+#[test]
+fn a_stranger_is_403() {
+    let (sdl, dep, leases) = good();
+    let body = sdl.manifest_json();
+    let err = accept(STRANGER, 7, body.as_bytes(), MAX, Some(&dep), &leases).unwrap_err();
+    assert_eq!(err.http_status(), 403);
+    assert_eq!(err.grpc_code(), tonic::Code::PermissionDenied);
+    assert!(err.to_string().contains("only its owner"), "{err}");
+}
+
+#[test]
+fn a_manifest_whose_version_is_not_the_hash_on_chain_is_400() {
+    let (_, dep, leases) = good();
+    let other = sdl(1);
+    let err = accept(
+        TENANT,
+        7,
+        other.manifest_json().as_bytes(),
+        MAX,
+        Some(&dep),
+        &leases,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "manifest version {} does not match the deployment's hash {}",
+            other.manifest_version_hex(),
+            sdl(2).manifest_version_hex()
+        )
+    );
+    assert_eq!(err.http_status(), 400);
+}
+
+#[test]
+fn no_lease_held_is_404() {
+    let (sdl, dep, _) = good();
+    let err = accept(
+        TENANT,
+        7,
+        sdl.manifest_json().as_bytes(),
+        MAX,
+        Some(&dep),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(err.http_status(), 404);
+    assert!(err.to_string().contains("holds no lease"), "{err}");
+}
+
+#[test]
+fn a_manifest_without_the_leased_group_is_422() {
+    let (sdl, _, leases) = good();
+    let mut groups = sdl.manifest().to_vec();
+    groups[0].name = "elsewhere".into();
+    let body = crds::sdl::version::manifest_json(&groups);
+    let dep = deployment(TENANT, &sdl, Sha256::digest(body.as_bytes()).into());
+    let err = accept(TENANT, 7, body.as_bytes(), MAX, Some(&dep), &leases).unwrap_err();
+    assert_eq!(err.http_status(), 422);
+    assert_eq!(err.grpc_code(), tonic::Code::FailedPrecondition);
+    assert!(err.to_string().contains("no group \"dc\""), "{err}");
+}
+
+/// The hash on chain covers the manifest, but the lease was won for a smaller group: the
+/// tenant's manifest may not ask for more than the lease.
+#[test]
+fn a_group_larger_than_the_lease_is_422() {
+    let small = sdl(2);
+    let big = sdl(3);
+    let dep = deployment(TENANT, &small, big.manifest_version());
+    let err = accept(
+        TENANT,
+        7,
+        big.manifest_json().as_bytes(),
+        MAX,
+        Some(&dep),
+        &[lease(TENANT, 1)],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "group dc: service web wants 3 replicas, the lease has 2"
+    );
+    assert_eq!(err.http_status(), 422);
+}
+
+#[test]
+fn a_service_with_more_memory_than_the_unit_is_422() {
+    let (sdl, _, leases) = good();
+    let mut groups = sdl.manifest().to_vec();
+    groups[0].services[0].resources.memory.size.val = "1073741824".into();
+    let body = crds::sdl::version::manifest_json(&groups);
+    let dep = deployment(TENANT, &sdl, Sha256::digest(body.as_bytes()).into());
+    let err = accept(TENANT, 7, body.as_bytes(), MAX, Some(&dep), &leases).unwrap_err();
+    assert_eq!(err.http_status(), 422);
+    assert!(
+        err.to_string()
+            .starts_with("group dc: service web asks for 1073741824 bytes of memory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_service_on_a_unit_the_group_lacks_is_422() {
+    let (sdl, _, leases) = good();
+    let mut groups = sdl.manifest().to_vec();
+    groups[0].services[0].resources.id = 9;
+    let body = crds::sdl::version::manifest_json(&groups);
+    let dep = deployment(TENANT, &sdl, Sha256::digest(body.as_bytes()).into());
+    let err = accept(TENANT, 7, body.as_bytes(), MAX, Some(&dep), &leases).unwrap_err();
+    assert!(err.to_string().contains("resource unit 9"), "{err}");
+}
+
+#[test]
+fn leases_of_other_owners_are_not_the_senders() {
+    let (sdl, dep, _) = good();
+    let err = accept(
+        TENANT,
+        7,
+        sdl.manifest_json().as_bytes(),
+        MAX,
+        Some(&dep),
+        &[lease(STRANGER, 1)],
+    )
+    .unwrap_err();
+    assert_eq!(err.http_status(), 404);
+}

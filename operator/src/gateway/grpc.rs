@@ -1,0 +1,355 @@
+//! The gateway's gRPC services (`:8444`): `akash.provider.v1.ProviderRPC/GetStatus` and
+//! `akash.provider.lease.v1.LeaseRPC/SendManifest` + `ServiceStatus`, under the same rules as REST.
+//! tonic reads the client's certificates from the TLS stream (`Request::peer_certs`).
+//!
+//! A manifest sent over gRPC arrives as protobuf; it is turned into the manifest JSON shape and
+//! hashed as such. Should the conversion differ from what the tenant hashed, the version check
+//! fails: the conversion can refuse a good manifest, never accept a bad one.
+
+use std::sync::Arc;
+
+use chain_client::akash::base::resources::v1beta4 as res;
+use chain_client::akash::manifest::v2beta3 as mv;
+use chain_client::akash::provider::lease::v1 as lease_rpc;
+use chain_client::akash::provider::lease::v1::lease_rpc_server::{LeaseRpc, LeaseRpcServer};
+use chain_client::akash::provider::v1 as prov;
+use chain_client::akash::provider::v1::provider_rpc_server::{ProviderRpc, ProviderRpcServer};
+use crds::sdl::groups::{Attribute, ResourceValue};
+use crds::sdl::manifest::{
+    ManifestCpu, ManifestCredentials, ManifestEndpoint, ManifestExpose, ManifestGpu, ManifestGroup,
+    ManifestHttpOptions, ManifestMemory, ManifestParams, ManifestResources, ManifestService,
+    ManifestStorage, ManifestStorageParams,
+};
+use crds::sdl::model::Permissions;
+use futures::stream::BoxStream;
+use tokio::sync::{mpsc, watch};
+use tonic::{Request, Response, Status};
+
+use super::tls::Accepted;
+use super::{Gateway, Rejection};
+
+/// The largest gRPC message other than a manifest (status requests).
+const SMALL_MESSAGE: usize = 64 << 10;
+/// The largest answer.
+const MAX_ENCODED: usize = 16 << 20;
+
+pub(super) async fn run(
+    gateway: Arc<Gateway>,
+    incoming: mpsc::Receiver<Accepted>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max = gateway.config.max_manifest_bytes;
+    let service = Service(gateway);
+    let stream = futures::stream::unfold(incoming, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|a| (Ok::<_, std::io::Error>(a.stream), rx))
+    });
+    let served = tonic::transport::Server::builder()
+        .add_service(
+            ProviderRpcServer::new(service.clone())
+                .max_decoding_message_size(SMALL_MESSAGE)
+                .max_encoding_message_size(MAX_ENCODED),
+        )
+        .add_service(
+            LeaseRpcServer::new(service)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(MAX_ENCODED),
+        )
+        .serve_with_incoming_shutdown(stream, async move {
+            super::tls::stopped(&mut stop).await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "gateway gRPC server stopped");
+    }
+}
+
+#[derive(Clone)]
+struct Service(Arc<Gateway>);
+
+fn status_of(r: Rejection) -> Status {
+    Status::new(r.grpc_code(), r.to_string())
+}
+
+fn certs_of<T>(request: &Request<T>) -> Vec<Vec<u8>> {
+    request
+        .peer_certs()
+        .map(|c| c.iter().map(|c| c.as_ref().to_vec()).collect())
+        .unwrap_or_default()
+}
+
+type Streamed<T> = BoxStream<'static, Result<T, Status>>;
+
+#[tonic::async_trait]
+impl ProviderRpc for Service {
+    async fn get_status(&self, _: Request<()>) -> Result<Response<prov::Status>, Status> {
+        let (leases, deployments) = self.0.counts().await.map_err(status_of)?;
+        let now = std::time::SystemTime::now();
+        Ok(Response::new(prov::Status {
+            errors: Vec::new(),
+            cluster: Some(prov::ClusterStatus {
+                leases: Some(prov::Leases {
+                    active: leases as u32,
+                }),
+                inventory: None,
+            }),
+            bid_engine: Some(prov::BidEngineStatus { orders: 0 }),
+            manifest: Some(prov::ManifestStatus {
+                deployments: deployments as u32,
+            }),
+            public_hostnames: Vec::new(),
+            timestamp: Some(prost_types::Timestamp::from(now)),
+        }))
+    }
+
+    type StreamStatusStream = Streamed<prov::Status>;
+
+    async fn stream_status(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<Self::StreamStatusStream>, Status> {
+        Err(Status::unimplemented("StreamStatus: poll GetStatus"))
+    }
+
+    async fn bid_screening(
+        &self,
+        _: Request<prov::BidScreeningRequest>,
+    ) -> Result<Response<prov::BidScreeningResponse>, Status> {
+        Err(Status::unimplemented("BidScreening is not offered"))
+    }
+}
+
+#[tonic::async_trait]
+impl LeaseRpc for Service {
+    async fn send_manifest(
+        &self,
+        request: Request<lease_rpc::SendManifestRequest>,
+    ) -> Result<Response<lease_rpc::SendManifestResponse>, Status> {
+        let certs = certs_of(&request);
+        let request = request.into_inner();
+        let Some(id) = request.lease_id else {
+            return Err(Status::invalid_argument("lease_id is required"));
+        };
+        if id.provider != self.0.config.provider_address {
+            return Err(Status::not_found(format!(
+                "lease_id.provider is {}, this provider is {}",
+                id.provider, self.0.config.provider_address
+            )));
+        }
+        let groups: Vec<ManifestGroup> = request.manifest.iter().map(group).collect();
+        let body = serde_json::to_vec(&groups)
+            .map_err(|e| Status::invalid_argument(format!("the manifest: {e}")))?;
+        // The message was already limited when decoded; its JSON form may be larger.
+        self.0
+            .send_manifest(&certs, id.dseq, &body, usize::MAX)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(lease_rpc::SendManifestResponse {}))
+    }
+
+    async fn service_status(
+        &self,
+        request: Request<lease_rpc::ServiceStatusRequest>,
+    ) -> Result<Response<lease_rpc::ServiceStatusResponse>, Status> {
+        let certs = certs_of(&request);
+        let request = request.into_inner();
+        let Some(id) = request.lease_id else {
+            return Err(Status::invalid_argument("lease_id is required"));
+        };
+        let lease = self
+            .0
+            .owned_lease(&certs, id.dseq, id.gseq, id.oseq)
+            .await
+            .map_err(status_of)?;
+        let generation = lease
+            .status
+            .as_ref()
+            .and_then(|s| s.observed_generation)
+            .unwrap_or_default();
+        let services = super::services_of(&lease)
+            .into_iter()
+            .filter(|s| request.services.is_empty() || request.services.contains(&s.name))
+            .map(|s| lease_rpc::ServiceStatus {
+                status: Some(lease_rpc::LeaseServiceStatus {
+                    available: s.ready_replicas,
+                    total: s.replicas,
+                    uris: s.uris.clone(),
+                    observed_generation: generation,
+                    replicas: s.replicas,
+                    updated_replicas: s.ready_replicas,
+                    ready_replicas: s.ready_replicas,
+                    available_replicas: s.ready_replicas,
+                }),
+                ports: s
+                    .forwarded_ports
+                    .iter()
+                    .filter_map(|p| super::parse_forwarded(p))
+                    .map(|(external, port, proto)| lease_rpc::ForwarderPortStatus {
+                        host: String::new(),
+                        port,
+                        external_port: external,
+                        proto,
+                        name: s.name.clone(),
+                    })
+                    .collect(),
+                ips: Vec::new(),
+                name: s.name,
+            })
+            .collect();
+        Ok(Response::new(lease_rpc::ServiceStatusResponse { services }))
+    }
+
+    type StreamServiceStatusStream = Streamed<lease_rpc::ServiceStatusResponse>;
+
+    async fn stream_service_status(
+        &self,
+        _: Request<lease_rpc::ServiceStatusRequest>,
+    ) -> Result<Response<Self::StreamServiceStatusStream>, Status> {
+        Err(Status::unimplemented(
+            "StreamServiceStatus: poll ServiceStatus",
+        ))
+    }
+
+    async fn service_logs(
+        &self,
+        _: Request<lease_rpc::ServiceLogsRequest>,
+    ) -> Result<Response<lease_rpc::ServiceLogsResponse>, Status> {
+        Err(Status::unimplemented("ServiceLogs is not offered yet"))
+    }
+
+    type StreamServiceLogsStream = Streamed<lease_rpc::ServiceLogsResponse>;
+
+    async fn stream_service_logs(
+        &self,
+        _: Request<lease_rpc::ServiceLogsRequest>,
+    ) -> Result<Response<Self::StreamServiceLogsStream>, Status> {
+        Err(Status::unimplemented(
+            "StreamServiceLogs is not offered yet",
+        ))
+    }
+}
+
+fn some_vec<T: Clone>(items: &[T]) -> Option<Vec<T>> {
+    (!items.is_empty()).then(|| items.to_vec())
+}
+
+fn value(v: Option<&res::ResourceValue>) -> ResourceValue {
+    ResourceValue {
+        val: v
+            .map(|v| String::from_utf8_lossy(&v.val).into_owned())
+            .unwrap_or_else(|| "0".into()),
+    }
+}
+
+fn attributes(
+    a: &[chain_client::akash::base::attributes::v1::Attribute],
+) -> Option<Vec<Attribute>> {
+    (!a.is_empty()).then(|| {
+        a.iter()
+            .map(|a| Attribute {
+                key: a.key.clone(),
+                value: a.value.clone(),
+            })
+            .collect()
+    })
+}
+
+/// A protobuf manifest group in the manifest JSON shape (Go's: empty lists are `null`).
+pub(crate) fn group(g: &mv::Group) -> ManifestGroup {
+    ManifestGroup {
+        name: g.name.clone(),
+        services: g.services.iter().map(service).collect(),
+    }
+}
+
+fn service(s: &mv::Service) -> ManifestService {
+    let r = s.resources.clone().unwrap_or_default();
+    let cpu = r.cpu.unwrap_or_default();
+    let memory = r.memory.unwrap_or_default();
+    let gpu = r.gpu.unwrap_or_default();
+    ManifestService {
+        name: s.name.clone(),
+        image: s.image.clone(),
+        command: some_vec(&s.command),
+        args: some_vec(&s.args),
+        env: some_vec(&s.env),
+        resources: ManifestResources {
+            id: r.id,
+            cpu: ManifestCpu {
+                units: value(cpu.units.as_ref()),
+                attributes: attributes(&cpu.attributes),
+            },
+            memory: ManifestMemory {
+                size: value(memory.quantity.as_ref()),
+                attributes: attributes(&memory.attributes),
+            },
+            storage: r
+                .storage
+                .iter()
+                .map(|st| ManifestStorage {
+                    name: st.name.clone(),
+                    size: value(st.quantity.as_ref()),
+                    attributes: attributes(&st.attributes),
+                })
+                .collect(),
+            gpu: ManifestGpu {
+                units: value(gpu.units.as_ref()),
+                attributes: attributes(&gpu.attributes),
+            },
+            endpoints: r
+                .endpoints
+                .iter()
+                .map(|e| ManifestEndpoint {
+                    kind: (e.kind != 0).then_some(e.kind),
+                    sequence_number: e.sequence_number,
+                })
+                .collect(),
+        },
+        count: s.count,
+        expose: s.expose.iter().map(expose).collect(),
+        params: s.params.as_ref().map(|p| ManifestParams {
+            storage: (!p.storage.is_empty()).then(|| {
+                p.storage
+                    .iter()
+                    .map(|st| ManifestStorageParams {
+                        name: st.name.clone(),
+                        mount: (!st.mount.is_empty()).then(|| st.mount.clone()),
+                        read_only: st.read_only,
+                    })
+                    .collect()
+            }),
+            permissions: p.permissions.as_ref().map(|x| Permissions {
+                read: some_vec(&x.read),
+            }),
+        }),
+        credentials: s.credentials.as_ref().map(|c| ManifestCredentials {
+            host: c.host.clone(),
+            email: c.email.clone(),
+            username: c.username.clone(),
+            password: c.password.clone(),
+        }),
+    }
+}
+
+fn expose(e: &mv::ServiceExpose) -> ManifestExpose {
+    let o = e.http_options.clone().unwrap_or_default();
+    ManifestExpose {
+        port: u16::try_from(e.port).unwrap_or(u16::MAX),
+        external_port: u16::try_from(e.external_port).unwrap_or(u16::MAX),
+        proto: e.proto.clone(),
+        service: e.service.clone(),
+        global: e.global,
+        hosts: some_vec(&e.hosts),
+        http_options: ManifestHttpOptions {
+            max_body_size: o.max_body_size.into(),
+            read_timeout: o.read_timeout.into(),
+            send_timeout: o.send_timeout.into(),
+            next_tries: o.next_tries.into(),
+            next_timeout: o.next_timeout.into(),
+            next_cases: o.next_cases,
+        },
+        ip: e.ip.clone(),
+        endpoint_sequence_number: e.endpoint_sequence_number,
+    }
+}

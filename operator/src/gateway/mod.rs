@@ -1,0 +1,289 @@
+//! The provider gateway: where tenants send manifests and read lease status.
+//!
+//! - REST over TLS 1.3 on `rest_addr` (the Go provider's `:8443` endpoints: `/version`,
+//!   `/address`, `/status`, `PUT /deployment/{dseq}/manifest`, `/lease/{dseq}/{gseq}/{oseq}/status`
+//!   and `/manifest`);
+//! - gRPC over TLS 1.3 on `grpc_addr` (`:8444`): `akash.provider.v1.ProviderRPC/GetStatus` and
+//!   `akash.provider.lease.v1.LeaseRPC/SendManifest` and `ServiceStatus`.
+//!
+//! The server certificate is the provider's on-chain certificate. Tenants authenticate with theirs
+//! (mTLS), checked against the chain per request ([`auth`]). A manifest is accepted only by
+//! [`accept::accept`]; only then are the `Lease` resources' `spec.manifest` written ([`source`]).
+
+pub mod accept;
+pub mod auth;
+mod grpc;
+mod rest;
+pub mod source;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chain_client::Chain;
+use chain_client::chain::{DeploymentFilters, PageRequest};
+use crds::resources::Lease;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use accept::{Rejection, accept};
+pub use source::{KubeLeaseSource, LeaseSource, MemoryLeaseSource};
+pub use tls::ServerIdentity;
+
+/// Where and how the gateway listens.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// REST, `0.0.0.0:8443` in production.
+    pub rest_addr: SocketAddr,
+    /// gRPC, `0.0.0.0:8444` in production.
+    pub grpc_addr: SocketAddr,
+    /// The largest request body (REST) or message (gRPC) accepted, such as 4 MiB.
+    pub max_manifest_bytes: usize,
+    /// This provider's account address: only its leases are considered.
+    pub provider_address: String,
+    /// The namespace of the `Lease` resources (for messages; the [`LeaseSource`] reads there).
+    pub namespace: String,
+}
+
+/// The default size limit of a request: 4 MiB.
+pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+/// The running gateway.
+pub struct GatewayHandle {
+    /// The REST address bound (the real port when `rest_addr` had port 0).
+    pub rest_addr: SocketAddr,
+    /// The gRPC address bound.
+    pub grpc_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl GatewayHandle {
+    /// Stops accepting connections, lets requests in flight finish, and waits for the servers.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Resolves when either server stopped on its own (it should not): for `run` to select on.
+    pub async fn stopped(&mut self) {
+        if self.tasks.is_empty() {
+            return;
+        }
+        let (_, index, _) = futures::future::select_all(self.tasks.iter_mut()).await;
+        self.tasks.remove(index);
+    }
+}
+
+/// Starts the REST and gRPC servers of the gateway.
+pub async fn serve(
+    config: GatewayConfig,
+    tls: ServerIdentity,
+    chain: Arc<dyn Chain>,
+    leases: Arc<dyn LeaseSource>,
+) -> anyhow::Result<GatewayHandle> {
+    let rest_tls = Arc::new(tls::server_config(&tls, &[b"http/1.1"])?);
+    let grpc_tls = Arc::new(tls::server_config(&tls, &[b"h2"])?);
+    let rest_listener = tokio::net::TcpListener::bind(config.rest_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("gateway REST: cannot listen on {}: {e}", config.rest_addr))?;
+    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("gateway gRPC: cannot listen on {}: {e}", config.grpc_addr))?;
+    let rest_addr = rest_listener.local_addr()?;
+    let grpc_addr = grpc_listener.local_addr()?;
+
+    let gateway = Arc::new(Gateway {
+        auth: auth::Authenticator::new(chain.clone(), auth::CACHE_TTL),
+        config,
+        chain,
+        leases,
+    });
+    let (stop, stopped) = watch::channel(false);
+    let rest_incoming = tls::spawn_acceptor(rest_listener, rest_tls, stopped.clone(), "rest");
+    let grpc_incoming = tls::spawn_acceptor(grpc_listener, grpc_tls, stopped.clone(), "grpc");
+    let tasks = vec![
+        tokio::spawn(rest::run(
+            gateway.clone(),
+            rest_incoming,
+            rest_addr,
+            stopped.clone(),
+        )),
+        tokio::spawn(grpc::run(gateway, grpc_incoming, stopped)),
+    ];
+    tracing::info!(%rest_addr, %grpc_addr, "provider gateway listening");
+    Ok(GatewayHandle {
+        rest_addr,
+        grpc_addr,
+        stop,
+        tasks,
+    })
+}
+
+/// What both servers share.
+pub(crate) struct Gateway {
+    config: GatewayConfig,
+    chain: Arc<dyn Chain>,
+    leases: Arc<dyn LeaseSource>,
+    auth: auth::Authenticator,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Rejection {
+    Rejection::Unavailable(e.to_string())
+}
+
+impl Gateway {
+    /// The leases of deployment `dseq` this provider holds and still runs, of any owner.
+    async fn live_leases(&self, dseq: u64) -> Result<Vec<Lease>, Rejection> {
+        Ok(self
+            .leases
+            .leases(None, dseq)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .filter(|l| {
+                source::is_live(l) && l.spec.lease_id.provider == self.config.provider_address
+            })
+            .collect())
+    }
+
+    /// Receives a manifest `body` for deployment `dseq` from the client with `certs`; writes it to
+    /// the leases it is for when it is accepted (a body over `max` bytes is not). Returns how many
+    /// leases got it.
+    async fn send_manifest(
+        &self,
+        certs: &[Vec<u8>],
+        dseq: u64,
+        body: &[u8],
+        max: usize,
+    ) -> Result<usize, Rejection> {
+        let peer = self.auth.authenticate(certs).await?;
+        if body.len() > max {
+            return Err(Rejection::TooLarge { max });
+        }
+        let leases = self.live_leases(dseq).await?;
+        // The deployment is the sender's when it has one of our leases; otherwise the deployment
+        // of whoever does, so that a stranger is told it is not theirs.
+        let owner = if leases.iter().any(|l| l.spec.lease_id.owner == peer.owner) {
+            peer.owner.clone()
+        } else {
+            leases
+                .first()
+                .map(|l| l.spec.lease_id.owner.clone())
+                .unwrap_or_else(|| peer.owner.clone())
+        };
+        let deployment = self
+            .chain
+            .deployments(
+                DeploymentFilters {
+                    owner: owner.clone(),
+                    dseq,
+                    state: String::new(),
+                },
+                PageRequest::first(1),
+            )
+            .await
+            .map_err(|e| unavailable(format!("cannot read deployment {dseq} on chain: {e}")))?
+            .items
+            .into_iter()
+            .find(|d| {
+                d.deployment
+                    .as_ref()
+                    .and_then(|d| d.id.as_ref())
+                    .is_some_and(|id| id.owner == owner && id.dseq == dseq)
+            });
+        let accepted = accept(&peer.owner, dseq, body, max, deployment.as_ref(), &leases)?;
+        for (name, manifest) in &accepted {
+            self.leases
+                .write_manifest(name, manifest)
+                .await
+                .map_err(unavailable)?;
+            tracing::info!(lease = name, version = %manifest.version, group = %manifest.group.name, "manifest accepted");
+        }
+        Ok(accepted.len())
+    }
+
+    /// The lease `dseq/gseq/oseq` of this provider, if the client with `certs` owns it.
+    async fn owned_lease(
+        &self,
+        certs: &[Vec<u8>],
+        dseq: u64,
+        gseq: u32,
+        oseq: u32,
+    ) -> Result<Lease, Rejection> {
+        let peer = self.auth.authenticate(certs).await?;
+        let leases = self
+            .leases
+            .leases(None, dseq)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .filter(|l| {
+                let id = &l.spec.lease_id;
+                id.gseq == gseq && id.oseq == oseq && id.provider == self.config.provider_address
+            })
+            .collect::<Vec<_>>();
+        if let Some(lease) = leases.iter().find(|l| l.spec.lease_id.owner == peer.owner) {
+            return Ok(lease.clone());
+        }
+        if leases.is_empty() {
+            Err(Rejection::NotFound(format!(
+                "this provider holds no lease {dseq}/{gseq}/{oseq} of {}",
+                peer.owner
+            )))
+        } else {
+            Err(Rejection::Forbidden(format!(
+                "lease {dseq}/{gseq}/{oseq} is not {}'s; only its owner may read it",
+                peer.owner
+            )))
+        }
+    }
+
+    /// (leases held and live, of which with a manifest).
+    async fn counts(&self) -> Result<(usize, usize), Rejection> {
+        let all = self.leases.all().await.map_err(unavailable)?;
+        let live: Vec<&Lease> = all.iter().filter(|l| source::is_live(l)).collect();
+        let with_manifest = live.iter().filter(|l| l.spec.manifest.is_some()).count();
+        Ok((live.len(), with_manifest))
+    }
+}
+
+/// One service of a lease as the gateway reports it: (name, ready, total, uris, forwarded ports).
+pub(crate) fn services_of(lease: &Lease) -> Vec<crds::resources::ServiceStatus> {
+    let reported = lease
+        .status
+        .as_ref()
+        .map(|s| s.services.clone())
+        .unwrap_or_default();
+    let Some(manifest) = &lease.spec.manifest else {
+        return reported;
+    };
+    // Every service of the manifest, with what the reconciler reported of it (nothing yet: 0 ready).
+    manifest
+        .group
+        .services
+        .iter()
+        .map(|s| {
+            reported
+                .iter()
+                .find(|r| r.name == s.name)
+                .cloned()
+                .unwrap_or_else(|| crds::resources::ServiceStatus {
+                    name: s.name.clone(),
+                    ready_replicas: 0,
+                    replicas: s.count as i32,
+                    uris: Vec::new(),
+                    forwarded_ports: Vec::new(),
+                })
+        })
+        .collect()
+}
+
+/// A forwarded port `externalPort:port/proto` of the Lease status, parsed.
+pub(crate) fn parse_forwarded(text: &str) -> Option<(u32, u32, String)> {
+    let (external, rest) = text.split_once(':')?;
+    let (port, proto) = rest.split_once('/').unwrap_or((rest, "TCP"));
+    Some((external.parse().ok()?, port.parse().ok()?, proto.to_owned()))
+}

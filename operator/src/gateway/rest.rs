@@ -1,0 +1,253 @@
+//! The gateway's REST endpoints (the Go provider's `gateway/rest/router.go`), served by axum over
+//! the TLS connections of [`super::tls::spawn_acceptor`]. The client's certificates ride along with
+//! each connection as [`Peer`] (`ConnectInfo`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use super::tls::Accepted;
+use super::{Gateway, Rejection};
+
+/// Who is on the other end of a connection.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub remote: SocketAddr,
+    /// The client's certificates, DER, leaf first (empty: none presented).
+    pub certs: Arc<Vec<Vec<u8>>>,
+}
+
+/// The handshaken connections, as axum's listener.
+struct TlsListener {
+    incoming: mpsc::Receiver<Accepted>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.incoming.recv().await {
+            Some(a) => (
+                a.stream,
+                Peer {
+                    remote: a.remote,
+                    certs: a.certs,
+                },
+            ),
+            // The acceptor stopped (shutdown): no more connections, ever.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(Peer {
+            remote: self.local,
+            certs: Arc::default(),
+        })
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+pub(super) async fn run(
+    gateway: Arc<Gateway>,
+    incoming: mpsc::Receiver<Accepted>,
+    local: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = router(gateway);
+    let listener = TlsListener { incoming, local };
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+        .with_graceful_shutdown(async move {
+            super::tls::stopped(&mut stop).await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "gateway REST server stopped");
+    }
+}
+
+pub(super) fn router(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.config.max_manifest_bytes;
+    Router::new()
+        .route("/version", get(version))
+        .route("/address", get(address))
+        .route("/status", get(status))
+        .route("/deployment/{dseq}/manifest", put(send_manifest))
+        .route("/lease/{dseq}/{gseq}/{oseq}/status", get(lease_status))
+        .route("/lease/{dseq}/{gseq}/{oseq}/manifest", get(lease_manifest))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, format!("{self}\n")).into_response()
+    }
+}
+
+async fn version() -> Response {
+    axum::Json(json!({
+        "akash": {
+            "name": "akash-provider",
+            "server_name": "akash-provider",
+            "version": env!("CARGO_PKG_VERSION"),
+        }
+    }))
+    .into_response()
+}
+
+async fn address(State(gateway): State<Arc<Gateway>>) -> Response {
+    axum::Json(json!({ "address": gateway.config.provider_address })).into_response()
+}
+
+async fn status(State(gateway): State<Arc<Gateway>>) -> Result<Response, Rejection> {
+    let (leases, deployments) = gateway.counts().await?;
+    Ok(axum::Json(json!({
+        "cluster": { "leases": leases, "inventory": {} },
+        "bidengine": { "orders": 0 },
+        "manifest": { "deployments": deployments },
+        "address": gateway.config.provider_address,
+    }))
+    .into_response())
+}
+
+fn path_number<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, Rejection> {
+    text.parse()
+        .map_err(|_| Rejection::Malformed(format!("{what} {text:?} is not a number")))
+}
+
+async fn send_manifest(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    Path(dseq): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Rejection> {
+    let dseq: u64 = path_number("dseq", &dseq)?;
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            // Authentication first: an anonymous client learns nothing but that.
+            gateway.auth.authenticate(&peer.certs).await?;
+            return Err(Rejection::TooLarge {
+                max: gateway.config.max_manifest_bytes,
+            });
+        }
+        Err(e) => return Err(Rejection::Malformed(format!("reading the body: {e}"))),
+    };
+    match gateway
+        .send_manifest(&peer.certs, dseq, &body, gateway.config.max_manifest_bytes)
+        .await
+    {
+        Ok(_) => Ok(StatusCode::OK.into_response()),
+        Err(e) => {
+            tracing::info!(remote = %peer.remote, dseq, error = %e, "manifest rejected");
+            Err(e)
+        }
+    }
+}
+
+type LeasePath = Path<(String, String, String)>;
+
+async fn lease_of(
+    gateway: &Gateway,
+    peer: &Peer,
+    (dseq, gseq, oseq): (String, String, String),
+) -> Result<crds::resources::Lease, Rejection> {
+    let dseq: u64 = path_number("dseq", &dseq)?;
+    let gseq: u32 = path_number("gseq", &gseq)?;
+    let oseq: u32 = path_number("oseq", &oseq)?;
+    gateway.owned_lease(&peer.certs, dseq, gseq, oseq).await
+}
+
+async fn lease_status(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    Path(path): LeasePath,
+) -> Result<Response, Rejection> {
+    let lease = lease_of(&gateway, &peer, path).await?;
+    Ok(axum::Json(lease_status_json(&lease)).into_response())
+}
+
+/// The Go provider's `LeaseStatus` JSON: `services` by name (`cluster/types/v1beta3`
+/// `ServiceStatus`), `forwarded_ports` by service, `ips` by service.
+pub(crate) fn lease_status_json(lease: &crds::resources::Lease) -> serde_json::Value {
+    let mut services = BTreeMap::new();
+    let mut forwarded = BTreeMap::new();
+    let generation = lease
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation)
+        .unwrap_or_default();
+    for s in super::services_of(lease) {
+        services.insert(
+            s.name.clone(),
+            json!({
+                "name": s.name,
+                "available": s.ready_replicas,
+                "total": s.replicas,
+                "uris": s.uris,
+                "observed_generation": generation,
+                "replicas": s.replicas,
+                "updated_replicas": s.ready_replicas,
+                "ready_replicas": s.ready_replicas,
+                "available_replicas": s.ready_replicas,
+            }),
+        );
+        let ports: Vec<serde_json::Value> = s
+            .forwarded_ports
+            .iter()
+            .filter_map(|p| super::parse_forwarded(p))
+            .map(|(external, port, proto)| {
+                json!({
+                    "host": "",
+                    "port": port,
+                    "externalPort": external,
+                    "proto": proto,
+                    "name": s.name,
+                })
+            })
+            .collect();
+        if !ports.is_empty() {
+            forwarded.insert(s.name.clone(), ports);
+        }
+    }
+    json!({
+        "services": services,
+        "forwarded_ports": forwarded,
+        "ips": null,
+    })
+}
+
+async fn lease_manifest(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    Path(path): LeasePath,
+) -> Result<Response, Rejection> {
+    let lease = lease_of(&gateway, &peer, path).await?;
+    match lease.spec.manifest {
+        Some(manifest) => Ok(axum::Json(vec![manifest.group]).into_response()),
+        None => Err(Rejection::NotFound(format!(
+            "lease {} has no manifest yet",
+            lease.spec.lease_id
+        ))),
+    }
+}
