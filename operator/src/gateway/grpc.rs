@@ -137,7 +137,7 @@ impl LeaseRpc for Service {
                 id.provider, self.0.config.provider_address
             )));
         }
-        let groups: Vec<ManifestGroup> = request.manifest.iter().map(group).collect();
+        let groups = super::manifest_from_proto(&request.manifest);
         let body = serde_json::to_vec(&groups)
             .map_err(|e| Status::invalid_argument(format!("the manifest: {e}")))?;
         // The message was already limited when decoded; its JSON form may be larger.

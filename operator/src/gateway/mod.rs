@@ -30,6 +30,14 @@ pub use accept::{Rejection, accept};
 pub use source::{KubeLeaseSource, LeaseSource, MemoryLeaseSource};
 pub use tls::ServerIdentity;
 
+/// Manifest groups received as protobuf (gRPC `SendManifest`) in the manifest JSON shape, which
+/// is what the version hash covers.
+pub fn manifest_from_proto(
+    groups: &[chain_client::akash::manifest::v2beta3::Group],
+) -> Vec<crds::sdl::ManifestGroup> {
+    groups.iter().map(grpc::group).collect()
+}
+
 /// Where and how the gateway listens.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {

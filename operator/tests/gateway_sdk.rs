@@ -1,0 +1,109 @@
+//! The official SDK's manifests as it sends them over gRPC (`SendManifest`: protobuf groups) turned
+//! back into manifest JSON by the gateway hash to the version the SDK computed, for every SDL of
+//! `../shared/testdata/sdl` the SDK accepts. Otherwise a tenant using the SDK would be told its
+//! manifest does not match its deployment.
+//!
+//! Needs Node 20+ and `sdk-ref/node_modules` (as chain-client's gateway test does).
+
+use chain_client::akash::manifest::v2beta3 as mv;
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+const SCRIPT: &str = r#"
+import fs from "node:fs";
+import * as sdk from "@akashnetwork/chain-sdk";
+import yaml from "js-yaml";
+const mod = await import("@akashnetwork/chain-sdk/private-types/provider.akash.v2beta3");
+const Group = Object.values(mod).find(v => v && v.$type === "akash.manifest.v2beta3.Group");
+const hex = (b) => Buffer.from(b).toString("hex");
+const out = [];
+for (const file of process.argv.slice(1)) {
+  let result;
+  try {
+    result = sdk.generateManifest(yaml.load(fs.readFileSync(file, "utf8")));
+  } catch (e) {
+    continue;
+  }
+  if (!result.ok) continue;
+  const groups = result.value.groups;
+  out.push({
+    file,
+    version: hex(await sdk.generateManifestVersion(groups)),
+    groups: groups.map((g) => hex(Group.encode(g).finish())),
+  });
+}
+console.log(JSON.stringify(out));
+"#;
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn sdl_files(dir: &std::path::Path, out: &mut Vec<String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("testdata")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            sdl_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path.display().to_string());
+        }
+    }
+}
+
+#[test]
+fn sdk_protobuf_manifests_hash_to_the_sdk_version() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let mut files = Vec::new();
+    sdl_files(&root.join("../shared/testdata/sdl"), &mut files);
+    assert!(!files.is_empty(), "no SDL test files");
+    let output = std::process::Command::new("node")
+        .arg("--input-type=module")
+        .arg("-e")
+        .arg(SCRIPT)
+        .args(&files)
+        .current_dir(root.join("sdk-ref"))
+        .output()
+        .expect("run node (Node 20+ on PATH, sdk-ref/node_modules installed)");
+    assert!(
+        output.status.success(),
+        "node failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records: Vec<serde_json::Value> =
+        serde_json::from_slice(&output.stdout).expect("JSON from node");
+    assert!(
+        records.len() > files.len() / 2,
+        "the SDK accepted too few files"
+    );
+    let mut failures = Vec::new();
+    for record in &records {
+        let groups: Vec<mv::Group> = record["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| mv::Group::decode(unhex(g.as_str().expect("hex")).as_slice()).expect("proto"))
+            .collect();
+        let manifest = operator::gateway::manifest_from_proto(&groups);
+        let json = crds::sdl::version::manifest_json(&manifest);
+        let version = crds::sdl::version::hex(&Sha256::digest(json.as_bytes()));
+        if version != record["version"].as_str().expect("version") {
+            failures.push(format!("{}: {json}", record["file"]));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} SDK manifests hash differently after protobuf → JSON:\n{}",
+        failures.len(),
+        records.len(),
+        failures.join("\n")
+    );
+}
