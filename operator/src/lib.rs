@@ -10,3 +10,4 @@ pub mod inventory;
 pub mod keeper;
 pub mod metrics;
 pub mod provider;
+pub mod workload;

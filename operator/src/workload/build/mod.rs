@@ -1,0 +1,332 @@
+//! The build step of the workload reconciler: a lease and its manifest group become the exact
+//! Kubernetes objects to server-side apply. Pure: no client, no clock, no randomness; the same
+//! input always gives the same objects (in the same order), so re-applying is a no-op.
+//!
+//! What is built follows the Go provider (`cluster/kube/builder/*`):
+//! - a Namespace named after the lease (`names::lease_namespace`), with the lease labels and
+//!   PodSecurity `baseline` enforced;
+//! - per service a Deployment (or a StatefulSet with claim templates when a volume is persistent),
+//!   a ClusterIP Service `<svc>` (internal and port-80 exposes), a NodePort Service `<svc>-np`
+//!   (other global exposes), an Ingress `<svc>` (port-80 global exposes) and a registry Secret
+//!   `docker-creds-<svc>` (when the manifest has credentials);
+//! - NetworkPolicies `akash-deployment-restrictions` and `akash-<svc>-np`;
+//! - a ResourceQuota `akash-quota` equal to the lease.
+//!
+//! [`validate`] runs first and refuses a manifest that would fail half-way through an apply.
+
+mod network;
+mod pod;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use crds::resources::LeaseRef;
+use crds::sdl::ManifestGroup;
+use crds::sdl::manifest::{ManifestCredentials, ManifestService};
+use crds::sdl::names::{LeaseId, lease_namespace};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec, Secret, Service};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+pub use validate::{BuildError, validate};
+
+use crate::inventory::Overcommit;
+
+/// The label every object of a lease carries, and every pod template: the inventory skips pods
+/// with it (their lease's reservation already counts them).
+pub const MANAGED_LABEL: &str = "akash.network";
+/// The lease namespace's name, on every object.
+pub const NAMESPACE_LABEL: &str = "akash.network/namespace";
+/// The manifest service an object belongs to.
+pub const SERVICE_LABEL: &str = "akash.network/manifest-service";
+/// Prefix of the lease-id labels (`owner`, `dseq`, `gseq`, `oseq`, `provider`).
+pub const LEASE_LABEL_PREFIX: &str = "akash.network/lease.id.";
+/// The name of the namespace-wide policy.
+pub const RESTRICTIONS_POLICY: &str = "akash-deployment-restrictions";
+/// The name of the lease's quota.
+pub const QUOTA_NAME: &str = "akash-quota";
+
+/// How the provider's cluster runs workloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadConfig {
+    /// The domain of automatic ingress hosts (`--deployment-ingress-domain`), such as
+    /// `ingress.example.com`: the host of a service is `names::ingress_host(lease, svc, domain)`.
+    pub ingress_domain: String,
+    /// The Ingress class of lease Ingresses.
+    pub ingress_class: String,
+    /// `AKASH_CLUSTER_PUBLIC_HOSTNAME` in every container.
+    pub cluster_public_hostname: String,
+    /// The pods' RuntimeClass (`gvisor` in production); `None` leaves the cluster default.
+    pub runtime_class: Option<String>,
+    /// Build the NetworkPolicies (on by default, as `--deployment-network-policies-enabled`).
+    pub network_policies: bool,
+    /// Where the ingress controller runs; its pods may reach lease pods.
+    pub ingress_controller_namespace: String,
+    /// The provider's own namespace; its pods may reach lease pods.
+    pub gateway_namespace: String,
+    /// Requests are the limits scaled down by `100 / (100 + pct)` (`--overcommit-pct-*`); zero
+    /// keeps requests equal to limits.
+    pub overcommit_pct: Overcommit,
+    /// When set, pods need a node with this label set to `"true"` (the Go provider uses
+    /// `akash.network`; match `InventoryConfig::required_node_label`).
+    pub required_node_label: Option<String>,
+    /// Sanity limit on the replicas of all services of one lease together.
+    pub max_replicas: u32,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig {
+            ingress_domain: "ingress.localhost".into(),
+            ingress_class: "akash-ingress-class".into(),
+            cluster_public_hostname: "localhost".into(),
+            runtime_class: None,
+            network_policies: true,
+            ingress_controller_namespace: "ingress-nginx".into(),
+            gateway_namespace: "akash-provider".into(),
+            overcommit_pct: Overcommit::default(),
+            required_node_label: None,
+            max_replicas: 1000,
+        }
+    }
+}
+
+/// Every object of a lease. Apply in this order: `namespace`, `secrets`, `resource_quota`,
+/// `network_policies`, `services`, then the workloads, then `ingresses` (the quota must exist
+/// before any pod, or pods could run outside it for a moment; secrets before the pods that pull
+/// with them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseObjects {
+    pub namespace: Namespace,
+    pub resource_quota: ResourceQuota,
+    pub secrets: Vec<Secret>,
+    pub deployments: Vec<Deployment>,
+    pub stateful_sets: Vec<StatefulSet>,
+    pub services: Vec<Service>,
+    pub ingresses: Vec<Ingress>,
+    pub network_policies: Vec<NetworkPolicy>,
+}
+
+/// Validates the manifest group, then builds every object of the lease.
+pub fn build(
+    lease: &LeaseRef,
+    group: &ManifestGroup,
+    config: &WorkloadConfig,
+) -> Result<LeaseObjects, BuildError> {
+    let plans = validate::plan(group, config)?;
+    let ctx = Ctx::new(lease, config);
+    let mut out = LeaseObjects {
+        namespace: ctx.namespace_object(),
+        resource_quota: ResourceQuota::default(),
+        secrets: Vec::new(),
+        deployments: Vec::new(),
+        stateful_sets: Vec::new(),
+        services: Vec::new(),
+        ingresses: Vec::new(),
+        network_policies: Vec::new(),
+    };
+    let mut totals = pod::Totals::default();
+    for plan in &plans {
+        let svc = plan.svc;
+        let secret = svc
+            .credentials
+            .as_ref()
+            .map(|c| ctx.registry_secret(svc, c));
+        let workload = pod::workload(&ctx, plan, secret.as_ref(), &mut totals);
+        if let Some(secret) = secret {
+            out.secrets.push(secret);
+        }
+        match workload {
+            pod::Workload::Deployment(d) => out.deployments.push(*d),
+            pod::Workload::StatefulSet(s) => out.stateful_sets.push(*s),
+        }
+        out.services
+            .extend(network::services(&ctx, svc, &mut totals));
+        out.ingresses.extend(network::ingress(&ctx, svc));
+    }
+    if config.network_policies {
+        out.network_policies = network::policies(&ctx, group);
+    }
+    out.resource_quota = ctx.quota(&totals);
+    Ok(out)
+}
+
+/// What every builder needs: the lease, its namespace and the config.
+pub(crate) struct Ctx<'a> {
+    pub lease: LeaseId,
+    pub namespace: String,
+    pub config: &'a WorkloadConfig,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(lease: &LeaseRef, config: &'a WorkloadConfig) -> Self {
+        let lease = LeaseId {
+            owner: lease.owner.clone(),
+            dseq: lease.dseq,
+            gseq: lease.gseq,
+            oseq: lease.oseq,
+            provider: lease.provider.clone(),
+        };
+        Ctx {
+            namespace: lease_namespace(&lease),
+            lease,
+            config,
+        }
+    }
+
+    /// `akash.network=true`, the namespace and the lease-id labels.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let l = &self.lease;
+        let mut labels = BTreeMap::from([
+            (MANAGED_LABEL.to_owned(), "true".to_owned()),
+            (NAMESPACE_LABEL.to_owned(), self.namespace.clone()),
+        ]);
+        for (key, value) in [
+            ("owner", l.owner.clone()),
+            ("dseq", l.dseq.to_string()),
+            ("gseq", l.gseq.to_string()),
+            ("oseq", l.oseq.to_string()),
+            ("provider", l.provider.clone()),
+        ] {
+            labels.insert(format!("{LEASE_LABEL_PREFIX}{key}"), value);
+        }
+        labels
+    }
+
+    /// [`Ctx::labels`] plus the manifest service.
+    pub fn service_labels(&self, service: &str) -> BTreeMap<String, String> {
+        let mut labels = self.labels();
+        labels.insert(SERVICE_LABEL.to_owned(), service.to_owned());
+        labels
+    }
+
+    /// Metadata of a namespaced object of the lease.
+    pub fn meta(&self, name: &str, labels: BTreeMap<String, String>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn namespace_object(&self) -> Namespace {
+        let mut labels = self.labels();
+        labels.insert(
+            "pod-security.kubernetes.io/enforce".into(),
+            "baseline".into(),
+        );
+        labels.insert(
+            "pod-security.kubernetes.io/enforce-version".into(),
+            "latest".into(),
+        );
+        Namespace {
+            metadata: ObjectMeta {
+                name: Some(self.namespace.clone()),
+                labels: Some(labels),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        }
+    }
+
+    /// `docker-creds-<svc>`: a `kubernetes.io/dockerconfigjson` Secret, as `kubectl create
+    /// secret docker-registry` writes it.
+    fn registry_secret(&self, svc: &ManifestService, creds: &ManifestCredentials) -> Secret {
+        let username = creds.username.trim();
+        let password = creds.password.trim();
+        let mut entry = serde_json::Map::new();
+        entry.insert("username".into(), username.into());
+        entry.insert("password".into(), password.into());
+        if !creds.email.trim().is_empty() {
+            entry.insert("email".into(), creds.email.trim().into());
+        }
+        entry.insert(
+            "auth".into(),
+            base64(format!("{username}:{password}").as_bytes()).into(),
+        );
+        let config = serde_json::json!({ "auths": { creds.host.trim(): entry } });
+        Secret {
+            metadata: self.meta(&secret_name(&svc.name), self.service_labels(&svc.name)),
+            type_: Some("kubernetes.io/dockerconfigjson".into()),
+            data: Some(BTreeMap::from([(
+                ".dockerconfigjson".to_owned(),
+                ByteString(config.to_string().into_bytes()),
+            )])),
+            ..Secret::default()
+        }
+    }
+
+    fn quota(&self, totals: &pod::Totals) -> ResourceQuota {
+        let mut hard = BTreeMap::new();
+        let mut put = |key: &str, value: String| {
+            hard.insert(key.to_owned(), Quantity(value));
+        };
+        put("requests.cpu", format!("{}m", totals.requests.cpu_millis));
+        put("limits.cpu", format!("{}m", totals.limits.cpu_millis));
+        put("requests.memory", totals.requests.memory.to_string());
+        put("limits.memory", totals.limits.memory.to_string());
+        // A quota on ephemeral storage makes every pod declare it: only when every pod does.
+        if totals.pods_without_ephemeral == 0 {
+            put(
+                "requests.ephemeral-storage",
+                totals.requests.ephemeral.to_string(),
+            );
+            put(
+                "limits.ephemeral-storage",
+                totals.limits.ephemeral.to_string(),
+            );
+        }
+        for (resource, n) in &totals.gpus {
+            put(&format!("requests.{resource}"), n.to_string());
+        }
+        put("requests.storage", totals.persistent_bytes.to_string());
+        put(
+            "persistentvolumeclaims",
+            totals.persistent_claims.to_string(),
+        );
+        put("services.nodeports", totals.node_ports.to_string());
+        put("services.loadbalancers", "0".into());
+        ResourceQuota {
+            metadata: self.meta(QUOTA_NAME, self.labels()),
+            spec: Some(ResourceQuotaSpec {
+                hard: Some(hard),
+                ..ResourceQuotaSpec::default()
+            }),
+            ..ResourceQuota::default()
+        }
+    }
+}
+
+/// The registry Secret of a service.
+pub fn secret_name(service: &str) -> String {
+    format!("docker-creds-{service}")
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,299 @@
+//! Per service: the ClusterIP and NodePort Services and the Ingress; per lease: the
+//! NetworkPolicies.
+
+use std::collections::BTreeMap;
+
+use crds::sdl::ManifestGroup;
+use crds::sdl::manifest::{ManifestExpose, ManifestService};
+use crds::sdl::names::ingress_host;
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, IPBlock, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, NetworkPolicy, NetworkPolicyEgressRule,
+    NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+    ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::pod::{Totals, selector};
+use super::{Ctx, RESTRICTIONS_POLICY};
+
+const NGINX: &str = "nginx.ingress.kubernetes.io";
+
+/// The port the world (or the other services) connect to: `as`, or the container port.
+pub fn external_port(expose: &ManifestExpose) -> u16 {
+    if expose.external_port == 0 {
+        expose.port
+    } else {
+        expose.external_port
+    }
+}
+
+/// Served by the shared HTTP ingress: global, TCP, external port 80.
+pub fn is_ingress(expose: &ManifestExpose) -> bool {
+    expose.global && expose.proto.eq_ignore_ascii_case("TCP") && external_port(expose) == 80
+}
+
+/// Global but not HTTP: a node port.
+fn is_node_port(expose: &ManifestExpose) -> bool {
+    expose.global && !is_ingress(expose)
+}
+
+/// The NodePort Service of a service.
+pub fn node_port_service_name(service: &str) -> String {
+    format!("{service}-np")
+}
+
+fn ports(svc: &ManifestService, wanted: impl Fn(&ManifestExpose) -> bool) -> Vec<ServicePort> {
+    let mut ports: Vec<ServicePort> = Vec::new();
+    for (i, expose) in svc.expose.iter().enumerate() {
+        if !wanted(expose) {
+            continue;
+        }
+        let external = i32::from(external_port(expose));
+        let protocol = expose.proto.to_uppercase();
+        if ports
+            .iter()
+            .any(|p| p.port == external && p.protocol.as_deref() == Some(&protocol))
+        {
+            continue;
+        }
+        ports.push(ServicePort {
+            name: Some(format!("{i}-{external}")),
+            port: external,
+            target_port: Some(IntOrString::Int(i32::from(expose.port))),
+            protocol: Some(protocol),
+            ..ServicePort::default()
+        });
+    }
+    ports
+}
+
+/// `<svc>` (ClusterIP: internal exposes and the target of the Ingress) and `<svc>-np`
+/// (NodePort: other global exposes), each only when it has ports.
+pub(crate) fn services(ctx: &Ctx, svc: &ManifestService, totals: &mut Totals) -> Vec<Service> {
+    let mut out = Vec::new();
+    let cluster = ports(svc, |e| !e.global || is_ingress(e));
+    let node = ports(svc, is_node_port);
+    for (name, type_, ports) in [
+        (svc.name.clone(), "ClusterIP", cluster),
+        (node_port_service_name(&svc.name), "NodePort", node),
+    ] {
+        if ports.is_empty() {
+            continue;
+        }
+        if type_ == "NodePort" {
+            totals.node_ports += ports.len() as u64;
+        }
+        out.push(Service {
+            metadata: ctx.meta(&name, ctx.service_labels(&svc.name)),
+            spec: Some(ServiceSpec {
+                type_: Some(type_.into()),
+                selector: Some(selector(&svc.name)),
+                ports: Some(ports),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        });
+    }
+    out
+}
+
+/// Seconds from milliseconds, rounded up.
+fn seconds(ms: u64) -> u64 {
+    ms.div_ceil(1000)
+}
+
+/// ingress-nginx annotations from the expose's `http_options`, as the Go provider writes them.
+fn annotations(expose: &ManifestExpose) -> BTreeMap<String, String> {
+    let o = &expose.http_options;
+    let cases: Vec<String> = o
+        .next_cases
+        .iter()
+        .map(|c| {
+            if c.starts_with(['1', '2', '3', '4', '5']) {
+                format!("http_{c}")
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    [
+        ("proxy-read-timeout", seconds(o.read_timeout).to_string()),
+        ("proxy-send-timeout", seconds(o.send_timeout).to_string()),
+        ("proxy-next-upstream-tries", o.next_tries.to_string()),
+        ("proxy-body-size", o.max_body_size.to_string()),
+        (
+            "proxy-next-upstream-timeout",
+            seconds(o.next_timeout).to_string(),
+        ),
+        ("proxy-next-upstream", cases.join(" ")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("{NGINX}/{k}"), v))
+    .collect()
+}
+
+/// The Ingress `<svc>` for the service's port-80 global exposes: the automatic host first, then
+/// the hosts the manifest accepts, each routing `/` to the ClusterIP Service on port 80.
+pub(crate) fn ingress(ctx: &Ctx, svc: &ManifestService) -> Option<Ingress> {
+    let exposes: Vec<&ManifestExpose> = svc.expose.iter().filter(|e| is_ingress(e)).collect();
+    let first = exposes.first()?;
+    let mut hosts = vec![ingress_host(
+        &ctx.lease,
+        &svc.name,
+        &ctx.config.ingress_domain,
+    )];
+    for host in exposes.iter().flat_map(|e| e.hosts.iter().flatten()) {
+        let host = host.to_lowercase();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    let rules = hosts
+        .into_iter()
+        .map(|host| IngressRule {
+            host: Some(host),
+            http: Some(HTTPIngressRuleValue {
+                paths: vec![HTTPIngressPath {
+                    path: Some("/".into()),
+                    path_type: "Prefix".into(),
+                    backend: IngressBackend {
+                        service: Some(IngressServiceBackend {
+                            name: svc.name.clone(),
+                            port: Some(ServiceBackendPort {
+                                number: Some(80),
+                                ..ServiceBackendPort::default()
+                            }),
+                        }),
+                        ..IngressBackend::default()
+                    },
+                }],
+            }),
+        })
+        .collect();
+    let mut metadata = ctx.meta(&svc.name, ctx.service_labels(&svc.name));
+    metadata.annotations = Some(annotations(first));
+    Some(Ingress {
+        metadata,
+        spec: Some(IngressSpec {
+            ingress_class_name: Some(ctx.config.ingress_class.clone()),
+            rules: Some(rules),
+            ..IngressSpec::default()
+        }),
+        ..Ingress::default()
+    })
+}
+
+fn namespace_named(name: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_owned(),
+                name.to_owned(),
+            )])),
+            ..LabelSelector::default()
+        }),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+/// Every pod of the policy's own namespace.
+fn same_namespace() -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector::default()),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn port(number: u16, protocol: &str) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(i32::from(number))),
+        protocol: Some(protocol.to_owned()),
+        ..NetworkPolicyPort::default()
+    }
+}
+
+/// `akash-deployment-restrictions` for the whole namespace, and `akash-<svc>-np` per service
+/// with global non-HTTP ports.
+pub(crate) fn policies(ctx: &Ctx, group: &ManifestGroup) -> Vec<NetworkPolicy> {
+    let from = |peer| NetworkPolicyIngressRule {
+        from: Some(vec![peer]),
+        ..NetworkPolicyIngressRule::default()
+    };
+    let mut out = vec![NetworkPolicy {
+        metadata: ctx.meta(RESTRICTIONS_POLICY, ctx.labels()),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ingress: Some(vec![
+                from(same_namespace()),
+                from(namespace_named(&ctx.config.ingress_controller_namespace)),
+                from(namespace_named(&ctx.config.gateway_namespace)),
+            ]),
+            egress: Some(vec![
+                NetworkPolicyEgressRule {
+                    to: Some(vec![same_namespace()]),
+                    ..NetworkPolicyEgressRule::default()
+                },
+                NetworkPolicyEgressRule {
+                    to: Some(vec![namespace_named("kube-system")]),
+                    ports: Some(vec![port(53, "UDP"), port(53, "TCP")]),
+                },
+                NetworkPolicyEgressRule {
+                    to: Some(vec![NetworkPolicyPeer {
+                        ip_block: Some(IPBlock {
+                            cidr: "0.0.0.0/0".into(),
+                            except: Some(vec![
+                                "10.0.0.0/8".into(),
+                                "172.16.0.0/12".into(),
+                                "192.168.0.0/16".into(),
+                            ]),
+                        }),
+                        ..NetworkPolicyPeer::default()
+                    }]),
+                    ..NetworkPolicyEgressRule::default()
+                },
+            ]),
+        }),
+    }];
+    for svc in &group.services {
+        // Policies see the pod's own port (after the node port is translated).
+        let mut ports: Vec<NetworkPolicyPort> = Vec::new();
+        for expose in svc.expose.iter().filter(|e| is_node_port(e)) {
+            let p = port(expose.port, &expose.proto.to_uppercase());
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        if ports.is_empty() {
+            continue;
+        }
+        out.push(NetworkPolicy {
+            metadata: ctx.meta(
+                &format!("akash-{}-np", svc.name),
+                ctx.service_labels(&svc.name),
+            ),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector {
+                    match_labels: Some(selector(&svc.name)),
+                    ..LabelSelector::default()
+                }),
+                policy_types: Some(vec!["Ingress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![NetworkPolicyPeer {
+                        ip_block: Some(IPBlock {
+                            cidr: "0.0.0.0/0".into(),
+                            except: None,
+                        }),
+                        ..NetworkPolicyPeer::default()
+                    }]),
+                    ports: Some(ports),
+                }]),
+                ..NetworkPolicySpec::default()
+            }),
+        });
+    }
+    out
+}
