@@ -46,6 +46,8 @@ pub(super) async fn run(
             .map(|a| (Ok::<_, std::io::Error>(a.stream), rx))
     });
     let served = tonic::transport::Server::builder()
+        .timeout(super::rest::REQUEST_TIMEOUT)
+        .concurrency_limit_per_connection(32)
         .add_service(
             ProviderRpcServer::new(service.clone())
                 .max_decoding_message_size(SMALL_MESSAGE)

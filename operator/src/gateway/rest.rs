@@ -34,7 +34,7 @@ struct TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Io = super::tls::Conn;
     type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -93,7 +93,25 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/lease/{dseq}/{gseq}/{oseq}/status", get(lease_status))
         .route("/lease/{dseq}/{gseq}/{oseq}/manifest", get(lease_manifest))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(deadline))
         .with_state(gateway)
+}
+
+/// How long one request may take, reading its body included.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request took longer than {}s\n",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        )
+            .into_response(),
+    }
 }
 
 impl IntoResponse for Rejection {

@@ -7,7 +7,9 @@
 //! (see [`super::auth`]), as the Go provider does.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::client::danger::HandshakeSignatureValid;
@@ -16,10 +18,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+use tonic::transport::server::Connected;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// The provider's certificate and key, PEM (as the Secret `akash-provider-certificate` holds them
@@ -156,15 +160,72 @@ pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 
 /// A connection whose handshake completed: the stream, the peer's address and certificates.
 pub struct Accepted {
-    pub stream: TlsStream<TcpStream>,
+    pub stream: Conn,
     pub remote: SocketAddr,
     pub certs: Arc<Vec<Vec<u8>>>,
+}
+
+/// A TLS connection that holds one of the server's connection slots until it is dropped.
+pub struct Conn {
+    stream: TlsStream<TcpStream>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// tonic finds the client's certificates (`Request::peer_certs`) in the TLS stream's info.
+impl Connected for Conn {
+    type ConnectInfo = <TlsStream<TcpStream> as Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
 }
 
 /// How long a client may take to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshakes in progress at most; more connections wait in the kernel's backlog.
 const MAX_HANDSHAKES: usize = 256;
+/// Open connections at most, per server; more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// Accepts TCP connections on `listener` and completes each TLS handshake in a task of its own
 /// (a slow client delays no one), until `shutdown` turns true. Failed handshakes are logged and
@@ -177,10 +238,14 @@ pub fn spawn_acceptor(
 ) -> mpsc::Receiver<Accepted> {
     let (tx, rx) = mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
+            let (Ok(permit), Ok(slot)) = (
+                permits.clone().acquire_owned().await,
+                slots.clone().acquire_owned().await,
+            ) else {
                 return;
             };
             let (tcp, remote) = tokio::select! {
@@ -209,7 +274,10 @@ pub fn spawn_acceptor(
                             .unwrap_or_default();
                         let _ = tx
                             .send(Accepted {
-                                stream,
+                                stream: Conn {
+                                    stream,
+                                    _slot: slot,
+                                },
                                 remote,
                                 certs: Arc::new(certs),
                             })
