@@ -12,7 +12,6 @@
 
 pub mod accept;
 pub mod auth;
-pub mod client;
 mod grpc;
 mod rest;
 pub mod source;
