@@ -995,6 +995,12 @@ fn bad_manifests_are_refused_with_the_field_at_fault() {
         p.storage.as_mut().expect("storage")[0].name = "nope".into();
     });
     refused("http", "services", |g| g.services.clear());
+    let e = refused("multi", "services[db].expose[0].hosts[0]", |g| {
+        for svc in &mut g.services {
+            svc.expose[0].hosts = Some(vec!["app.example.com".into()]);
+        }
+    });
+    assert!(e.reason.contains("also accepted"), "{e}");
     // The same manifest unchanged builds.
     assert!(build(&lease(), &group("http"), &config()).is_ok());
 }

@@ -111,6 +111,22 @@ pub(crate) fn plan<'a>(
         total += u64::from(svc.count);
         plans.push(service(svc, &names)?);
     }
+    // One host routes to one service.
+    let mut hosts: BTreeMap<String, &str> = BTreeMap::new();
+    for svc in &group.services {
+        for (i, expose) in svc.expose.iter().enumerate() {
+            for (j, host) in expose.hosts.iter().flatten().enumerate() {
+                if let Some(other) = hosts.insert(host.to_lowercase(), &svc.name)
+                    && other != svc.name
+                {
+                    return Err(BuildError::new(
+                        format!("services[{}].expose[{i}].hosts[{j}]", svc.name),
+                        format!("host \"{host}\" is also accepted by service \"{other}\""),
+                    ));
+                }
+            }
+        }
+    }
     if total > u64::from(config.max_replicas) {
         return Err(BuildError::new(
             "services[*].count",
