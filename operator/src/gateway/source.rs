@@ -181,3 +181,142 @@ impl LeaseSource for MemoryLeaseSource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::http::{Request, Response};
+    use crds::resources::{LeaseRef, LeaseSpec, Price};
+
+    use super::*;
+
+    fn lease(owner: &str, dseq: u64) -> Lease {
+        let id = LeaseRef {
+            owner: owner.into(),
+            dseq,
+            gseq: 1,
+            oseq: 1,
+            provider: "akash1provider".into(),
+        };
+        Lease::new(
+            &id.order().object_name(),
+            LeaseSpec {
+                lease_id: id,
+                price: Price {
+                    denom: "uact".into(),
+                    amount: "1".into(),
+                },
+                created_at: None,
+                manifest: None,
+            },
+        )
+    }
+
+    type Seen = Arc<Mutex<Vec<(String, String, String, Vec<u8>)>>>;
+
+    /// A kube client whose API server answers every list with `listed` and every patch with the
+    /// lease, recording (method, path?query, content type, body) of each request.
+    fn client(listed: Vec<Lease>) -> (Client, Seen) {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        let service = tower::service_fn(move |request: Request<kube::client::Body>| {
+            let record = record.clone();
+            let listed = listed.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = body.collect_bytes().await?.to_vec();
+                let content_type = parts
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                record.lock().unwrap().push((
+                    parts.method.to_string(),
+                    parts.uri.to_string(),
+                    content_type,
+                    body,
+                ));
+                let answer = if parts.method == "GET" {
+                    serde_json::json!({
+                        "apiVersion": "akash.network/v1",
+                        "kind": "LeaseList",
+                        "metadata": {},
+                        "items": listed,
+                    })
+                } else {
+                    serde_json::to_value(&listed[0]).unwrap()
+                };
+                Ok::<_, kube::Error>(
+                    Response::builder()
+                        .status(200)
+                        .header("content-type", "application/json")
+                        .body(kube::client::Body::from(
+                            serde_json::to_vec(&answer).unwrap(),
+                        ))
+                        .unwrap(),
+                )
+            }
+        });
+        (Client::new(service, "akash-provider"), seen)
+    }
+
+    #[tokio::test]
+    async fn kube_source_lists_by_labels_and_merge_patches_only_spec_manifest() {
+        let mut other = lease("akash1other", 8);
+        other.metadata.namespace = Some("akash-provider".into());
+        let (client, seen) = client(vec![lease("akash1tenant", 7), other]);
+        let source = KubeLeaseSource::new(client, "akash-provider");
+
+        let found = source.leases(Some("akash1tenant"), 7).await.unwrap();
+        assert_eq!(
+            found.len(),
+            1,
+            "what the labels let through is checked again"
+        );
+        let manifest = LeaseManifest {
+            version: "ab".repeat(32),
+            group: crds::sdl::ManifestGroup {
+                name: "dc".into(),
+                services: vec![],
+            },
+        };
+        source
+            .write_manifest("akash1tenant-7-1-1", &manifest)
+            .await
+            .unwrap();
+
+        let seen = seen.lock().unwrap();
+        let (method, uri, _, _) = &seen[0];
+        assert_eq!(method, "GET");
+        assert!(
+            uri.starts_with("/apis/akash.network/v1/namespaces/akash-provider/leases?"),
+            "{uri}"
+        );
+        assert!(
+            uri.contains(
+                "labelSelector=akash.network%2Fdseq%3D7%2Cakash.network%2Fowner%3Dakash1tenant"
+            ),
+            "{uri}"
+        );
+        let (method, uri, content_type, body) = &seen[1];
+        assert_eq!(method, "PATCH");
+        assert!(
+            uri.starts_with(
+                "/apis/akash.network/v1/namespaces/akash-provider/leases/akash1tenant-7-1-1?"
+            ),
+            "{uri}"
+        );
+        assert!(uri.contains("fieldManager=akash-provider"), "{uri}");
+        assert_eq!(content_type, "application/merge-patch+json");
+        let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({ "spec": { "manifest": {
+                "version": "ab".repeat(32),
+                "group": { "name": "dc", "services": [] },
+            } } })
+        );
+    }
+}
