@@ -12,6 +12,7 @@ pub mod devnet;
 pub mod market;
 mod namespace;
 pub mod provider;
+pub mod scenario;
 pub mod tenant;
 pub mod wait;
 

@@ -27,6 +27,10 @@ pub fn scale_rates() -> ScalePricing {
     }
 }
 
+/// openspeedtest.yaml: 1 CPU, 512 MiB memory, 512 MiB storage, one global port 80, 10000 uact.
+/// At [`scale_rates`] (1 per millicore and per MiB): 1000 + 512 + 512.
+pub const OPENSPEEDTEST_PRICE: &str = "2024";
+
 /// A cluster-scoped `Provider` resource, deleted on drop.
 pub struct ProviderResource {
     pub name: String,

@@ -26,6 +26,9 @@ pub struct ProviderProcess {
     kubeconfig: PathBuf,
     chain: (String, String, String),
     pub metrics_addr: String,
+    /// The gateway's REST and gRPC addresses (https).
+    pub gateway_rest_addr: String,
+    pub gateway_grpc_addr: String,
     starts: u32,
     /// This process's name in leader election: kept across restarts (as a pod's name is when
     /// its container restarts), distinct between processes.
@@ -48,9 +51,13 @@ impl ProviderProcess {
         )?;
         static INSTANCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let free_port = || -> std::io::Result<u16> {
+            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port())
+        };
+        let port = free_port()?;
+        let (rest_port, grpc_port) = (free_port()?, free_port()?);
         let mut process = Self {
             child: None,
             dir,
@@ -62,6 +69,8 @@ impl ProviderProcess {
                 devnet.grpc_url.clone(),
             ),
             metrics_addr: format!("127.0.0.1:{port}"),
+            gateway_rest_addr: format!("127.0.0.1:{rest_port}"),
+            gateway_grpc_addr: format!("127.0.0.1:{grpc_port}"),
             starts: 0,
             identity: format!("e2e-provider-{}-{instance}", std::process::id()),
         };
@@ -81,6 +90,8 @@ impl ProviderProcess {
             .args(["--namespace", &self.options.namespace])
             .args(["--provider-resource", &self.options.provider_resource])
             .args(["--metrics-addr", &self.metrics_addr])
+            .args(["--gateway-rest-addr", &self.gateway_rest_addr])
+            .args(["--gateway-grpc-addr", &self.gateway_grpc_addr])
             .args(["--poll-interval", "100ms", "--tx-timeout", "20s"])
             .args(&self.options.extra_args)
             .env("KUBECONFIG", &self.kubeconfig)

@@ -7,88 +7,13 @@ use std::time::Duration;
 use chain_client::Chain;
 use chain_client::akash::market::v1beta5::bid;
 use chain_client::akash::provider::v1beta4::MsgCreateProvider;
-use crds::resources::{Bid, BidPhase, Lease};
-use e2e::devnet::{Devnet, TEST_MNEMONICS};
-use e2e::market::{self, ProviderResource, object_name};
-use e2e::provider::{ProviderOptions, ProviderProcess};
+use crds::resources::BidPhase;
+use e2e::devnet::TEST_MNEMONICS;
+use e2e::market::{self, OPENSPEEDTEST_PRICE, object_name};
+use e2e::provider::ProviderProcess;
+use e2e::scenario::{COMPETITOR_KEY, STRANGER_KEY, TENANT_KEY, scenario};
 use e2e::tenant;
 use e2e::wait::{Poll, until};
-use kube::Api;
-
-const PROVIDER_KEY: usize = 1;
-const TENANT_KEY: usize = 2;
-const COMPETITOR_KEY: usize = 3;
-const STRANGER_KEY: usize = 0;
-
-/// openspeedtest.yaml: 1 CPU, 512 MiB memory, 512 MiB storage, one global port 80, 10000 uact.
-/// At the scenario's scale rates (1 per millicore and per MiB): 1000 + 512 + 512.
-const OPENSPEEDTEST_PRICE: &str = "2024";
-
-struct Scenario {
-    devnet: Devnet,
-    provider: ProviderProcess,
-    /// How `provider` was started, for a second replica.
-    options: ProviderOptions,
-    _resource: ProviderResource,
-    ns: e2e::TestNamespace,
-    chain_of_provider: chain_client::node::NodeChain,
-    tenant: chain_client::node::NodeChain,
-    devnet_ref: DevnetUrls,
-}
-
-#[derive(Clone)]
-struct DevnetUrls {
-    chain_id: String,
-    rpc_url: String,
-    grpc_url: String,
-}
-
-async fn scenario(
-    name: &str,
-    attributes: &[(&str, &str)],
-    extra_args: Vec<String>,
-) -> anyhow::Result<Scenario> {
-    e2e::init_tracing();
-    let cluster = e2e::Cluster::shared().await?;
-    e2e::crds::install(&cluster).await?;
-    let ns = cluster.namespace(name).await?;
-    let devnet = Devnet::start(&format!("e2e-{name}"), "200ms")?;
-    let resource = ProviderResource::create(&cluster.client(), ns.name(), attributes).await?;
-    let options = ProviderOptions {
-        namespace: ns.name().to_owned(),
-        provider_resource: resource.name.clone(),
-        mnemonic: TEST_MNEMONICS[PROVIDER_KEY].to_owned(),
-        extra_args,
-    };
-    let provider = ProviderProcess::start(cluster.kubeconfig(), &devnet, options.clone())?;
-    resource.wait_registered().await?;
-    Ok(Scenario {
-        chain_of_provider: tenant::client(&devnet, TEST_MNEMONICS[PROVIDER_KEY])?,
-        tenant: tenant::client(&devnet, TEST_MNEMONICS[TENANT_KEY])?,
-        devnet_ref: DevnetUrls {
-            chain_id: devnet.chain_id.clone(),
-            rpc_url: devnet.rpc_url.clone(),
-            grpc_url: devnet.grpc_url.clone(),
-        },
-        devnet,
-        provider,
-        options,
-        _resource: resource,
-        ns,
-    })
-}
-
-impl Scenario {
-    fn provider_address(&self) -> String {
-        self.chain_of_provider.address().to_owned()
-    }
-    fn bids(&self) -> Api<Bid> {
-        self.ns.api()
-    }
-    fn leases(&self) -> Api<Lease> {
-        self.ns.api()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_bids_at_its_price_wins_a_lease_and_releases_a_losing_bid() -> anyhow::Result<()> {

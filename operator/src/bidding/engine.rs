@@ -272,9 +272,18 @@ impl Engine {
         let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         for (resource, t) in rows {
             let label = crate::metrics::ResourceLabel { resource };
-            self.metrics.allocatable.get_or_create(&label).set(gauge(t.allocatable));
-            self.metrics.reserved.get_or_create(&label).set(gauge(t.reserved));
-            self.metrics.available.get_or_create(&label).set(gauge(t.available));
+            self.metrics
+                .allocatable
+                .get_or_create(&label)
+                .set(gauge(t.allocatable));
+            self.metrics
+                .reserved
+                .get_or_create(&label)
+                .set(gauge(t.reserved));
+            self.metrics
+                .available
+                .get_or_create(&label)
+                .set(gauge(t.available));
         }
     }
 

@@ -12,6 +12,7 @@
 
 pub mod accept;
 pub mod auth;
+pub mod client;
 mod grpc;
 mod rest;
 pub mod source;

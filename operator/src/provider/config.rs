@@ -103,6 +103,47 @@ pub struct RunArgs {
     #[arg(long, env = "AKASH_KEEPER_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub keeper_interval: Duration,
 
+    /// Where the gateway serves REST (manifests, lease status) over TLS.
+    #[arg(long, env = "AKASH_GATEWAY_REST_ADDR", default_value = "0.0.0.0:8443")]
+    pub gateway_rest_addr: SocketAddr,
+    /// Where the gateway serves gRPC (`ProviderRPC`, `LeaseRPC`) over TLS.
+    #[arg(long, env = "AKASH_GATEWAY_GRPC_ADDR", default_value = "0.0.0.0:8444")]
+    pub gateway_grpc_addr: SocketAddr,
+    /// The largest manifest (request body or gRPC message) the gateway accepts, in bytes.
+    #[arg(long, env = "AKASH_MAX_MANIFEST_BYTES", default_value_t = 4 << 20)]
+    pub max_manifest_bytes: usize,
+
+    /// Domain of the automatic ingress hosts (`<hash>.<domain>`).
+    #[arg(
+        long,
+        env = "AKASH_INGRESS_DOMAIN",
+        default_value = "ingress.localhost"
+    )]
+    pub ingress_domain: String,
+    /// Ingress class of lease Ingresses.
+    #[arg(
+        long,
+        env = "AKASH_INGRESS_CLASS",
+        default_value = "akash-ingress-class"
+    )]
+    pub ingress_class: String,
+    /// Namespace of the ingress controller (its pods may reach lease pods).
+    #[arg(long, env = "AKASH_INGRESS_NAMESPACE", default_value = "ingress-nginx")]
+    pub ingress_namespace: String,
+    /// The cluster's public host name, given to workloads as AKASH_CLUSTER_PUBLIC_HOSTNAME.
+    #[arg(
+        long,
+        env = "AKASH_CLUSTER_PUBLIC_HOSTNAME",
+        default_value = "localhost"
+    )]
+    pub cluster_public_hostname: String,
+    /// RuntimeClass of lease pods (`gvisor` in production; empty: the cluster's default).
+    #[arg(long, env = "AKASH_RUNTIME_CLASS", default_value = "")]
+    pub runtime_class: String,
+    /// NetworkPolicies that deny what a manifest does not allow.
+    #[arg(long, env = "AKASH_NETWORK_POLICIES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub network_policies: bool,
+
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, env = "AKASH_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,

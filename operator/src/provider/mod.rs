@@ -55,8 +55,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         &identity,
         args.leader_lease_duration,
     );
-    // A standby replica is healthy and ready to take over.
-    health.set_ready(true);
+    // Ready (in the gateway Service's endpoints) only once leading and serving.
     tokio::select! {
         () = elector.acquire() => {}
         () = shutdown_signal() => return Ok(()),
@@ -72,6 +71,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         pricing_script_concurrency: args.pricing_script_concurrency,
     };
     let (settings_tx, settings_rx) = watch::channel(None);
+    let settings_rx_for_gateway = settings_rx.clone();
     tokio::spawn(keep_identity(
         client.clone(),
         chain.clone(),
@@ -110,12 +110,85 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         metrics,
     );
+    let workloads = Arc::new(crate::workload::reconcile::Context::new(
+        client.clone(),
+        &args.namespace,
+        workload_config(&args),
+        &identity,
+    ));
+    tokio::spawn(crate::workload::reconcile::run(workloads, leading.clone()));
+
+    let engine_task = tokio::spawn(engine.run(leading.clone()));
+    // The gateway serves with the provider's certificate, which exists once registration passed.
+    let mut registered = settings_rx_for_gateway;
     tokio::select! {
-        result = engine.run(leading) => result,
+        r = registered.wait_for(Option::is_some) => { r.context("waiting for registration")?; }
+        () = shutdown_signal() => return Ok(()),
+    }
+    let tls = server_identity(&client, &args).await?;
+    let mut gateway = crate::gateway::serve(
+        crate::gateway::GatewayConfig {
+            rest_addr: args.gateway_rest_addr,
+            grpc_addr: args.gateway_grpc_addr,
+            max_manifest_bytes: args.max_manifest_bytes,
+            provider_address: chain.address().to_owned(),
+            namespace: args.namespace.clone(),
+        },
+        tls,
+        chain.clone(),
+        Arc::new(crate::gateway::KubeLeaseSource::new(
+            client.clone(),
+            &args.namespace,
+        )),
+    )
+    .await?;
+    health.set_ready(true);
+    let result = tokio::select! {
+        result = engine_task => result.context("the bid engine panicked").and_then(|r| r),
+        () = gateway.stopped() => Err(anyhow::anyhow!("the gateway stopped")),
         () = shutdown_signal() => {
             tracing::info!("shutting down");
             Ok(())
         }
+    };
+    gateway.shutdown().await;
+    result
+}
+
+/// The provider's certificate and key from the Secret identity wrote.
+async fn server_identity(
+    client: &kube::Client,
+    args: &RunArgs,
+) -> anyhow::Result<crate::gateway::ServerIdentity> {
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), &args.namespace);
+    let secret = secrets
+        .get(&args.certificate_secret)
+        .await
+        .with_context(|| format!("reading Secret {}", args.certificate_secret))?;
+    let data = secret.data.unwrap_or_default();
+    let text = |key: &str| -> anyhow::Result<String> {
+        let bytes = data
+            .get(key)
+            .with_context(|| format!("Secret {} has no {key}", args.certificate_secret))?;
+        String::from_utf8(bytes.0.clone()).with_context(|| format!("{key} is not PEM text"))
+    };
+    Ok(crate::gateway::ServerIdentity {
+        cert_pem: text("tls.crt")?,
+        key_pem: text("tls.key")?,
+    })
+}
+
+fn workload_config(args: &RunArgs) -> crate::workload::build::WorkloadConfig {
+    crate::workload::build::WorkloadConfig {
+        ingress_domain: args.ingress_domain.clone(),
+        ingress_class: args.ingress_class.clone(),
+        cluster_public_hostname: args.cluster_public_hostname.clone(),
+        runtime_class: (!args.runtime_class.is_empty()).then(|| args.runtime_class.clone()),
+        network_policies: args.network_policies,
+        ingress_controller_namespace: args.ingress_namespace.clone(),
+        gateway_namespace: args.namespace.clone(),
+        ..Default::default()
     }
 }
 

@@ -1,1 +1,4 @@
+pub mod apply;
 pub mod build;
+pub mod reconcile;
+pub mod status;

@@ -1,0 +1,309 @@
+//! The provider end to end, part 2: a lease's manifest arrives over mTLS at the real gateway, the
+//! workloads run on kwok nodes of the real control plane, withdrawals land on the devnet, and the
+//! tenant's close tears everything down. Rejected manifests create nothing.
+
+use std::time::Duration;
+
+use chain_client::Chain;
+use chain_client::cert::CertificateRole;
+use crds::resources::{BidPhase, LeasePhase};
+use e2e::market::{self, object_name};
+use e2e::scenario::{STRANGER_KEY, Scenario, scenario};
+use e2e::tenant;
+use e2e::wait::{Poll, until};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::Api;
+use kube::api::ListParams;
+use operator::gateway::client::{TenantIdentity, rest_client};
+
+/// Publishes a fresh client certificate for `who` and returns it.
+async fn certificate(who: &chain_client::node::NodeChain) -> anyhow::Result<TenantIdentity> {
+    let owner = who.address().to_owned();
+    let pair = chain_client::cert::generate(
+        &owner,
+        &CertificateRole::Client,
+        Duration::from_secs(86_400),
+    )?;
+    who.broadcast(vec![chain_client::to_any(&pair.create_msg(&owner))])
+        .await?;
+    Ok(TenantIdentity {
+        cert_pem: pair.cert_pem.clone(),
+        key_pem: pair.key_pem().to_owned(),
+    })
+}
+
+/// A deployment sequence no other test of this run uses: lease namespaces are named after the
+/// lease id, cluster-wide, and every scenario's tenant and provider keys are the same.
+fn unique_dseq(n: u64) -> u64 {
+    u64::from(std::process::id()) * 100 + n
+}
+
+/// Deploys openspeedtest as `dseq` and leases the provider's bid; returns the lease namespace.
+async fn leased(s: &Scenario, dseq: u64) -> anyhow::Result<String> {
+    let me = s.provider_address();
+    let owner = s.tenant.address().to_owned();
+    let sdl = tenant::testdata_sdl("openspeedtest.yaml")?;
+    tenant::create_deployment(&s.tenant, &sdl, dseq).await?;
+    market::wait_bid_phase(&s.bids(), &object_name(&owner, dseq), BidPhase::Open).await?;
+    market::lease(&s.tenant, dseq, &me).await?;
+    market::wait_lease(&s.leases(), &object_name(&owner, dseq)).await?;
+    Ok(crds::sdl::names::lease_namespace(
+        &crds::sdl::names::LeaseId {
+            owner,
+            dseq,
+            gseq: 1,
+            oseq: 1,
+            provider: me,
+        },
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_sent_over_mtls_runs_on_kwok_is_withdrawn_from_and_torn_down_on_close()
+-> anyhow::Result<()> {
+    let keeper = ["--withdrawal-period", "2s", "--keeper-interval", "1s"];
+    let s = scenario(
+        "workloads",
+        &[("host", "akash")],
+        keeper.map(String::from).to_vec(),
+    )
+    .await?;
+    let me = s.provider_address();
+    let owner = s.tenant.address().to_owned();
+    let dseq = unique_dseq(1);
+    let namespace = leased(&s, dseq).await?;
+    let cluster = e2e::Cluster::shared().await?;
+
+    let identity = certificate(&s.tenant).await?;
+    let http = rest_client(&s.tenant, &me, &identity).await?;
+    let sdl = tenant::testdata_sdl("openspeedtest.yaml")?;
+    let url = format!(
+        "https://{}/deployment/{dseq}/manifest",
+        s.provider.gateway_rest_addr
+    );
+    let response = http.put(&url).body(sdl.manifest_json()).send().await?;
+    let status = response.status();
+    assert!(status.is_success(), "{status}: {}", response.text().await?);
+
+    // The workloads run: the namespace (PodSecurity baseline), the Deployment, a Running pod.
+    let lease_name = object_name(&owner, dseq);
+    let lease = until("the lease Active", Duration::from_secs(120), || async {
+        let lease = s.leases().get(&lease_name).await?;
+        let st = lease.status.clone().unwrap_or_default();
+        Ok(if st.phase == Some(LeasePhase::Active) {
+            Poll::Ready(lease)
+        } else {
+            Poll::Pending(format!("phase {:?}, ready {:?}", st.phase, st.ready))
+        })
+    })
+    .await?;
+    let st = lease.status.unwrap();
+    assert_eq!(st.ready.as_deref(), Some("1/1"));
+    let service = &st.services[0];
+    assert_eq!(
+        (
+            service.name.as_str(),
+            service.ready_replicas,
+            service.replicas
+        ),
+        ("openspeedtest", 1, 1)
+    );
+    assert_eq!(service.uris.len(), 1, "{service:?}");
+    assert!(
+        service.uris[0].ends_with(".ingress.localhost"),
+        "{service:?}"
+    );
+    let ns = Api::<Namespace>::all(cluster.client())
+        .get(&namespace)
+        .await?;
+    let labels = ns.metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("baseline")
+    );
+    assert_eq!(labels.get("akash.network/lease.id.owner"), Some(&owner));
+    let pods = Api::<Pod>::namespaced(cluster.client(), &namespace)
+        .list(&ListParams::default())
+        .await?;
+    assert_eq!(pods.items.len(), 1);
+    let pod = &pods.items[0];
+    assert_eq!(
+        pod.status.as_ref().and_then(|p| p.phase.as_deref()),
+        Some("Running")
+    );
+    assert_eq!(
+        pod.spec
+            .as_ref()
+            .and_then(|p| p.automount_service_account_token),
+        Some(false)
+    );
+    assert!(
+        Api::<Deployment>::namespaced(cluster.client(), &namespace)
+            .get_opt("openspeedtest")
+            .await?
+            .is_some()
+    );
+
+    // The tenant reads the lease status from the gateway.
+    let status_url = format!(
+        "https://{}/lease/{dseq}/1/1/status",
+        s.provider.gateway_rest_addr
+    );
+    let body = http.get(&status_url).send().await?.text().await?;
+    assert!(body.contains("openspeedtest"), "{body}");
+
+    // Withdrawals reach the chain.
+    until(
+        "a withdrawal recorded on the lease",
+        Duration::from_secs(60),
+        || async {
+            let lease = s.leases().get(&lease_name).await?;
+            Ok(match lease.status.and_then(|st| st.last_withdraw_height) {
+                Some(h) if h > 0 => Poll::Ready(h),
+                _ => Poll::Pending("no withdrawal yet".into()),
+            })
+        },
+    )
+    .await?;
+    let leases = s
+        .tenant
+        .leases(
+            chain_client::akash::market::v1::LeaseFilters {
+                owner: owner.clone(),
+                dseq,
+                ..Default::default()
+            },
+            chain_client::chain::PageRequest::first(10),
+        )
+        .await?;
+    let payment = leases.items[0].escrow_payment.clone().unwrap_or_default();
+    let withdrawn = payment
+        .state
+        .and_then(|p| p.withdrawn)
+        .map(|c| c.amount)
+        .unwrap_or_default();
+    assert!(
+        withdrawn != "0" && !withdrawn.is_empty(),
+        "withdrawn {withdrawn:?}"
+    );
+
+    // The tenant closes the deployment: the namespace goes, the lease is Closed.
+    s.tenant
+        .broadcast(vec![chain_client::to_any(
+            &chain_client::akash::deployment::v1beta4::MsgCloseDeployment {
+                id: Some(chain_client::akash::deployment::v1::DeploymentId {
+                    owner: owner.clone(),
+                    dseq,
+                }),
+            },
+        )])
+        .await?;
+    until(
+        "the lease namespace removed",
+        Duration::from_secs(120),
+        || async {
+            Ok(
+                match Api::<Namespace>::all(cluster.client())
+                    .get_opt(&namespace)
+                    .await?
+                {
+                    None => Poll::Ready(()),
+                    Some(ns) => Poll::Pending(format!("{:?}", ns.status.and_then(|s| s.phase))),
+                },
+            )
+        },
+    )
+    .await?;
+    let closed = s
+        .leases()
+        .get(&lease_name)
+        .await?
+        .status
+        .unwrap_or_default();
+    assert_eq!(closed.phase, Some(LeasePhase::Closed));
+    assert_eq!(closed.closed_reason.as_deref(), Some("owner"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_manifests_get_precise_errors_and_create_nothing() -> anyhow::Result<()> {
+    let s = scenario("reject", &[("host", "akash")], vec![]).await?;
+    let me = s.provider_address();
+    let owner = s.tenant.address().to_owned();
+    let dseq = unique_dseq(2);
+    let namespace = leased(&s, dseq).await?;
+    let cluster = e2e::Cluster::shared().await?;
+    let sdl = tenant::testdata_sdl("openspeedtest.yaml")?;
+    let url = format!(
+        "https://{}/deployment/{dseq}/manifest",
+        s.provider.gateway_rest_addr
+    );
+
+    let tenant_http = rest_client(&s.tenant, &me, &certificate(&s.tenant).await?).await?;
+    let d = &s.devnet_ref;
+    let stranger = tenant::client_for(
+        &d.chain_id,
+        &d.rpc_url,
+        &d.grpc_url,
+        e2e::devnet::TEST_MNEMONICS[STRANGER_KEY],
+    )?;
+    let stranger_http = rest_client(&s.tenant, &me, &certificate(&stranger).await?).await?;
+
+    let mut bigger = sdl.manifest().to_vec();
+    bigger[0].services[0].count = 3;
+    let bigger = serde_json::to_string(&bigger)?;
+    let mut other_image = sdl.manifest().to_vec();
+    other_image[0].services[0].image = "nginx:latest".into();
+    let other_image = serde_json::to_string(&other_image)?;
+    let oversized = format!("[{}]", " ".repeat(5 << 20));
+    let cases: Vec<(&str, &reqwest::Client, String, u16, &str)> = vec![
+        (
+            "a stranger",
+            &stranger_http,
+            sdl.manifest_json(),
+            403,
+            "owner",
+        ),
+        ("another version", &tenant_http, other_image, 400, "version"),
+        (
+            "a group larger than the lease",
+            &tenant_http,
+            bigger,
+            400,
+            "",
+        ),
+        (
+            "malformed JSON",
+            &tenant_http,
+            "[{\"name\": ".into(),
+            400,
+            "",
+        ),
+        ("too large", &tenant_http, oversized, 413, ""),
+    ];
+    for (what, client, body, code, word) in cases {
+        let response = client.put(&url).body(body).send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        // A larger group also changes the version; either refusal is precise and creates nothing.
+        assert!(
+            status == code
+                || (what == "a group larger than the lease" && (400..500).contains(&status)),
+            "{what}: {status} {text}"
+        );
+        assert!(text.to_lowercase().contains(word), "{what}: {text}");
+    }
+    let lease = s.leases().get(&object_name(&owner, dseq)).await?;
+    assert!(lease.spec.manifest.is_none(), "no manifest was recorded");
+    assert!(
+        Api::<Namespace>::all(cluster.client())
+            .get_opt(&namespace)
+            .await?
+            .is_none(),
+        "no namespace was created"
+    );
+    Ok(())
+}

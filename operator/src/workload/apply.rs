@@ -1,0 +1,107 @@
+//! The apply step: server-side apply of a lease's objects with one field manager, in dependency
+//! order, then pruning what an earlier manifest version created and this one no longer has.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::provider::store::FIELD_MANAGER;
+use crate::workload::build::LeaseObjects;
+
+/// The label every object of a lease carries (and the selector for pruning).
+pub const MANAGED_LABEL: &str = "akash.network";
+
+/// Applies every object of the lease; returns how many were applied.
+pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<usize> {
+    let ns = objects.namespace.name_any();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    Api::<Namespace>::all(client.clone())
+        .patch(&ns, &params, &Patch::Apply(&objects.namespace))
+        .await?;
+    let mut count = 1;
+    count += apply_each(client, &ns, &objects.secrets).await?;
+    count += apply_each(client, &ns, std::slice::from_ref(&objects.resource_quota)).await?;
+    count += apply_each(client, &ns, &objects.network_policies).await?;
+    count += apply_each(client, &ns, &objects.services).await?;
+    count += apply_each(client, &ns, &objects.deployments).await?;
+    count += apply_each(client, &ns, &objects.stateful_sets).await?;
+    count += apply_each(client, &ns, &objects.ingresses).await?;
+    prune::<Deployment>(client, &ns, &objects.deployments).await?;
+    prune::<StatefulSet>(client, &ns, &objects.stateful_sets).await?;
+    prune::<Service>(client, &ns, &objects.services).await?;
+    prune::<Ingress>(client, &ns, &objects.ingresses).await?;
+    prune::<NetworkPolicy>(client, &ns, &objects.network_policies).await?;
+    prune::<Secret>(client, &ns, &objects.secrets).await?;
+    Ok(count)
+}
+
+async fn apply_each<K>(client: &Client, ns: &str, objects: &[K]) -> kube::Result<usize>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for object in objects {
+        api.patch(&object.name_any(), &params, &Patch::Apply(object))
+            .await?;
+    }
+    Ok(objects.len())
+}
+
+/// Deletes objects of kind `K` that carry the lease label but are not in `keep`.
+async fn prune<K>(client: &Client, ns: &str, keep: &[K]) -> kube::Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let wanted: BTreeSet<String> = keep.iter().map(ResourceExt::name_any).collect();
+    let listed = api
+        .list(&ListParams::default().labels(&format!("{MANAGED_LABEL}=true")))
+        .await?;
+    for object in listed.items {
+        let name = object.name_any();
+        if !wanted.contains(&name) {
+            tracing::info!(namespace = ns, object = %name, kind = %K::kind(&()), "removing what the new manifest no longer has");
+            match api.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the lease's namespace (and so everything in it). `true` once it is gone.
+pub async fn delete_namespace(client: &Client, ns: &str) -> kube::Result<bool> {
+    let api = Api::<Namespace>::all(client.clone());
+    match api.get_opt(ns).await? {
+        None => Ok(true),
+        Some(existing) => {
+            if existing.metadata.deletion_timestamp.is_none() {
+                match api.delete(ns, &DeleteParams::background()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => return Ok(true),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(false)
+        }
+    }
+}

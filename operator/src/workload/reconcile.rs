@@ -1,0 +1,373 @@
+//! The workload reconciler: a `Lease` with a verified manifest becomes its namespace and objects.
+//! `reconcile` only orchestrates: build (pure, `workload::build`) → apply (`apply`) → status
+//! (`status`). A finalizer on the `Lease` removes the lease's namespace before the resource goes,
+//! since objects in another namespace cannot be owned by it; a lease closed on chain is torn down
+//! the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crds::resources::{Condition, Lease, LeasePhase, LeaseStatus};
+use crds::sdl::names::{LeaseId, lease_namespace};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::watch;
+
+use super::apply;
+use super::build::{WorkloadConfig, build};
+use super::status::{self, Observed};
+use crate::provider::store::FIELD_MANAGER;
+
+/// The finalizer that removes a lease's namespace.
+pub const FINALIZER: &str = "akash.network/workloads";
+
+/// What every reconcile needs.
+pub struct Context {
+    pub client: Client,
+    /// Where the `Lease` resources live.
+    pub namespace: String,
+    pub config: WorkloadConfig,
+    pub recorder: Recorder,
+}
+
+impl Context {
+    pub fn new(client: Client, namespace: &str, config: WorkloadConfig, identity: &str) -> Self {
+        let reporter = Reporter {
+            controller: "akash-provider".into(),
+            instance: Some(identity.to_owned()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            namespace: namespace.to_owned(),
+            config,
+        }
+    }
+}
+
+/// Errors of one reconcile; retried with a backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+impl ReconcileError {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+            Self::Finalizer(_) => "finalizer",
+        }
+    }
+}
+
+/// Runs the reconciler until `stop` turns false.
+pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
+    let leases = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace);
+    let provider_ns = ctx.namespace.clone();
+    let labelled = watcher::Config::default().labels("akash.network=true");
+    let to_lease = move |labels: &std::collections::BTreeMap<String, String>| {
+        let get = |k: &str| labels.get(&format!("akash.network/lease.id.{k}")).cloned();
+        let name = format!(
+            "{}-{}-{}-{}",
+            get("owner")?,
+            get("dseq")?,
+            get("gseq")?,
+            get("oseq")?
+        );
+        Some(ObjectRef::<Lease>::new(&name).within(&provider_ns))
+    };
+    let (to_lease_a, to_lease_b) = (to_lease.clone(), to_lease);
+    let shutdown = async move {
+        while stop.changed().await.is_ok() {
+            if !*stop.borrow() {
+                break;
+            }
+        }
+    };
+    Controller::new(leases, watcher::Config::default())
+        .watches(
+            Api::<Deployment>::all(ctx.client.clone()),
+            labelled.clone(),
+            move |d| to_lease_a(d.labels()),
+        )
+        .watches(
+            Api::<StatefulSet>::all(ctx.client.clone()),
+            labelled,
+            move |s| to_lease_b(s.labels()),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+}
+
+fn error_policy(lease: Arc<Lease>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(lease = %lease.spec.lease_id, error = %error, kind = error.metric_label(), "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile(lease: Arc<Lease>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let api = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace);
+    finalizer(&api, FINALIZER, lease, |event| async {
+        match event {
+            FinalizerEvent::Apply(lease) => apply_lease(&lease, &ctx).await,
+            FinalizerEvent::Cleanup(lease) => cleanup(&lease, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => ReconcileError::Finalizer(other.to_string()),
+    })
+}
+
+fn namespace_of(lease: &Lease) -> String {
+    let id = &lease.spec.lease_id;
+    lease_namespace(&LeaseId {
+        owner: id.owner.clone(),
+        dseq: id.dseq,
+        gseq: id.gseq,
+        oseq: id.oseq,
+        provider: id.provider.clone(),
+    })
+}
+
+/// The `Lease` is being deleted: its namespace goes first.
+async fn cleanup(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileError> {
+    let ns = namespace_of(lease);
+    if apply::delete_namespace(&ctx.client, &ns).await? {
+        tracing::info!(lease = %lease.spec.lease_id, namespace = %ns, "workloads removed");
+        Ok(Action::await_change())
+    } else {
+        // Not gone yet: the finalizer stays until it is.
+        Err(ReconcileError::Finalizer(format!(
+            "namespace {ns} is still terminating"
+        )))
+    }
+}
+
+async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileError> {
+    let phase = lease.status.as_ref().and_then(|s| s.phase);
+    let ns = namespace_of(lease);
+    if matches!(phase, Some(LeasePhase::Closing | LeasePhase::Closed)) {
+        if !apply::delete_namespace(&ctx.client, &ns).await? {
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
+        return Ok(Action::await_change());
+    }
+    let Some(manifest) = lease.spec.manifest.as_ref() else {
+        return Ok(Action::await_change());
+    };
+    let objects = match build(&lease.spec.lease_id, &manifest.group, &ctx.config) {
+        Ok(objects) => objects,
+        Err(e) => {
+            let message = e.to_string();
+            publish(ctx, lease, EventType::Warning, "ManifestInvalid", &message).await;
+            write_status(ctx, lease, |status| {
+                set_condition(
+                    status,
+                    lease,
+                    "Deployed",
+                    "False",
+                    "ManifestInvalid",
+                    &message,
+                );
+            })
+            .await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let applied = match apply::apply_all(&ctx.client, &objects).await {
+        Ok(n) => n,
+        Err(e) => {
+            publish(
+                ctx,
+                lease,
+                EventType::Warning,
+                "ApplyFailed",
+                &e.to_string(),
+            )
+            .await;
+            return Err(e.into());
+        }
+    };
+    let observed = observe(&ctx.client, &ns).await?;
+    let services = status::services(&manifest.group, &observed);
+    let new_phase = status::phase(&services, phase);
+    if phase != Some(new_phase) {
+        let note = format!(
+            "{applied} objects applied in namespace {ns}; {}",
+            match new_phase {
+                LeasePhase::Active => "every service is ready",
+                LeasePhase::Degraded => "some services are not ready",
+                _ => "waiting for services to become ready",
+            }
+        );
+        publish(
+            ctx,
+            lease,
+            EventType::Normal,
+            phase_reason(new_phase),
+            &note,
+        )
+        .await;
+    }
+    let ready = status::ready_text(&services);
+    write_status(ctx, lease, |status| {
+        status.phase = Some(new_phase);
+        status.ready = Some(ready.clone());
+        status.services = services.clone();
+        set_condition(
+            status,
+            lease,
+            "Deployed",
+            "True",
+            "Applied",
+            &format!(
+                "manifest {} applied",
+                &manifest.version[..12.min(manifest.version.len())]
+            ),
+        );
+        let ready_now = new_phase == LeasePhase::Active;
+        set_condition(
+            status,
+            lease,
+            "Ready",
+            if ready_now { "True" } else { "False" },
+            phase_reason(new_phase),
+            &format!("{ready} services ready"),
+        );
+    })
+    .await?;
+    Ok(if new_phase == LeasePhase::Active {
+        Action::requeue(Duration::from_secs(60))
+    } else {
+        Action::requeue(Duration::from_secs(5))
+    })
+}
+
+fn phase_reason(phase: LeasePhase) -> &'static str {
+    match phase {
+        LeasePhase::Active => "Active",
+        LeasePhase::Degraded => "Degraded",
+        LeasePhase::Deploying => "Deploying",
+        LeasePhase::Pending => "Pending",
+        LeasePhase::Closing => "Closing",
+        LeasePhase::Closed => "Closed",
+    }
+}
+
+async fn observe(client: &Client, ns: &str) -> kube::Result<Observed> {
+    let lp = ListParams::default().labels("akash.network=true");
+    Ok(Observed {
+        deployments: Api::<Deployment>::namespaced(client.clone(), ns)
+            .list(&lp)
+            .await?
+            .items,
+        stateful_sets: Api::<StatefulSet>::namespaced(client.clone(), ns)
+            .list(&lp)
+            .await?
+            .items,
+        services: Api::<Service>::namespaced(client.clone(), ns)
+            .list(&lp)
+            .await?
+            .items,
+        ingresses: Api::<Ingress>::namespaced(client.clone(), ns)
+            .list(&lp)
+            .await?
+            .items,
+    })
+}
+
+/// Sets a condition, keeping its transition time when its status did not change.
+fn set_condition(
+    status: &mut LeaseStatus,
+    lease: &Lease,
+    type_: &str,
+    value: &str,
+    reason: &str,
+    message: &str,
+) {
+    let now = jiff::Timestamp::now().to_string();
+    let previous = status.conditions.iter().find(|c| c.type_ == type_).cloned();
+    let condition = Condition {
+        type_: type_.into(),
+        status: value.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: match &previous {
+            Some(p) if p.status == value => p.last_transition_time.clone(),
+            _ => Some(now),
+        },
+        observed_generation: lease.metadata.generation,
+    };
+    status.conditions.retain(|c| c.type_ != type_);
+    status.conditions.push(condition);
+    status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+}
+
+/// Writes the status computed by `change` from the current one, only if it changed, guarded by
+/// the resource version read (so a concurrent `Closing` from the lease tracker is never undone).
+async fn write_status(
+    ctx: &Context,
+    lease: &Lease,
+    change: impl FnOnce(&mut LeaseStatus),
+) -> Result<(), ReconcileError> {
+    let before = lease.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    change(&mut status);
+    status.observed_generation = lease.metadata.generation;
+    if status == before {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "apiVersion": "akash.network/v1",
+        "kind": "Lease",
+        "metadata": { "resourceVersion": lease.resource_version() },
+        "status": status,
+    });
+    let api = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace);
+    match api
+        .patch_status(
+            &lease.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Changed meanwhile: the next reconcile starts from the new version.
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn publish(ctx: &Context, lease: &Lease, type_: EventType, reason: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &lease.object_ref(&())).await {
+        tracing::debug!(error = %e, "publishing an event failed");
+    }
+}

@@ -1,0 +1,151 @@
+//! The status step: what runs, per service, read from the objects in the lease's namespace.
+//! Pure: the reconciler lists the objects and passes them in.
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::ResourceExt;
+
+use crds::resources::{LeasePhase, ServiceStatus};
+use crds::sdl::ManifestGroup;
+
+/// What the lease's namespace holds now.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub deployments: Vec<Deployment>,
+    pub stateful_sets: Vec<StatefulSet>,
+    pub services: Vec<Service>,
+    pub ingresses: Vec<Ingress>,
+}
+
+/// The label naming the manifest service an object belongs to.
+pub const SERVICE_LABEL: &str = "akash.network/manifest-service";
+
+/// Per service of the manifest: replicas ready and wanted, HTTP hosts, forwarded ports.
+pub fn services(group: &ManifestGroup, observed: &Observed) -> Vec<ServiceStatus> {
+    group
+        .services
+        .iter()
+        .map(|svc| {
+            let (ready, wanted) = replicas(&svc.name, observed).unwrap_or((0, svc.count as i32));
+            let mut uris: Vec<String> = observed
+                .ingresses
+                .iter()
+                .filter(|i| labelled(i.labels(), &svc.name))
+                .flat_map(|i| i.spec.iter().flat_map(|s| s.rules.iter().flatten()))
+                .filter_map(|r| r.host.clone())
+                .collect();
+            uris.sort();
+            uris.dedup();
+            let mut forwarded_ports: Vec<String> = observed
+                .services
+                .iter()
+                .filter(|s| labelled(s.labels(), &svc.name))
+                .filter_map(|s| s.spec.as_ref())
+                .filter(|s| s.type_.as_deref() == Some("NodePort"))
+                .flat_map(|s| s.ports.iter().flatten())
+                .filter_map(|p| {
+                    p.node_port.map(|np| {
+                        format!(
+                            "{np}:{}/{}",
+                            p.port,
+                            p.protocol.as_deref().unwrap_or("TCP").to_lowercase()
+                        )
+                    })
+                })
+                .collect();
+            forwarded_ports.sort();
+            ServiceStatus {
+                name: svc.name.clone(),
+                ready_replicas: ready,
+                replicas: wanted,
+                uris,
+                forwarded_ports,
+            }
+        })
+        .collect()
+}
+
+fn labelled(labels: &std::collections::BTreeMap<String, String>, service: &str) -> bool {
+    labels.get(SERVICE_LABEL).is_some_and(|v| v == service)
+}
+
+/// (ready, wanted) of the service's Deployment or StatefulSet.
+fn replicas(service: &str, observed: &Observed) -> Option<(i32, i32)> {
+    if let Some(d) = observed
+        .deployments
+        .iter()
+        .find(|d| d.name_any() == service)
+    {
+        let wanted = d.spec.replicas.unwrap_or(1);
+        let ready = d
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0);
+        return Some((ready, wanted));
+    }
+    observed
+        .stateful_sets
+        .iter()
+        .find(|s| s.name_any() == service)
+        .map(|s| {
+            let wanted = s.spec.replicas.unwrap_or(1);
+            let ready = s
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            (ready, wanted)
+        })
+}
+
+/// `Active` when every service has all its replicas ready, else `Deploying` (never ready yet) or
+/// `Degraded` (was active before).
+pub fn phase(services: &[ServiceStatus], previous: Option<LeasePhase>) -> LeasePhase {
+    let all_ready = services
+        .iter()
+        .all(|s| s.replicas > 0 && s.ready_replicas >= s.replicas);
+    match (all_ready, previous) {
+        (true, _) => LeasePhase::Active,
+        (false, Some(LeasePhase::Active | LeasePhase::Degraded)) => LeasePhase::Degraded,
+        (false, _) => LeasePhase::Deploying,
+    }
+}
+
+/// `ready/total` services, for `kubectl get`.
+pub fn ready_text(services: &[ServiceStatus]) -> String {
+    let ready = services
+        .iter()
+        .filter(|s| s.replicas > 0 && s.ready_replicas >= s.replicas)
+        .count();
+    format!("{ready}/{}", services.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(name: &str, ready: i32, wanted: i32) -> ServiceStatus {
+        ServiceStatus {
+            name: name.into(),
+            ready_replicas: ready,
+            replicas: wanted,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_lease_is_active_only_when_every_service_is_ready_and_degraded_after_that() {
+        let all = [svc("web", 2, 2), svc("db", 1, 1)];
+        let some = [svc("web", 1, 2), svc("db", 1, 1)];
+        assert_eq!(phase(&all, Some(LeasePhase::Deploying)), LeasePhase::Active);
+        assert_eq!(
+            phase(&some, Some(LeasePhase::Deploying)),
+            LeasePhase::Deploying
+        );
+        assert_eq!(phase(&some, Some(LeasePhase::Active)), LeasePhase::Degraded);
+        assert_eq!(ready_text(&some), "1/2");
+        assert_eq!(ready_text(&all), "2/2");
+    }
+}
