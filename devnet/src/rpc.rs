@@ -151,15 +151,17 @@ async fn get_call(
 }
 
 /// Bytes from a parameter: `0x`-prefixed hex, else base64 (CometBFT's JSON form of bytes).
+/// Base64 text may itself start with `0x` (about one hash in 2,000 does), so a prefixed value that
+/// is not hex is read as base64.
 fn bytes_param(params: &Map<String, Value>, name: &str) -> Result<Vec<u8>, RpcError> {
     let s = params
         .get(name)
         .and_then(Value::as_str)
         .ok_or_else(|| RpcError::invalid_params(format!("missing parameter {name}")))?;
-    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        return data_encoding::HEXLOWER_PERMISSIVE
-            .decode(hex.as_bytes())
-            .map_err(|e| RpcError::invalid_params(format!("{name}: {e}")));
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))
+        && let Ok(bytes) = data_encoding::HEXLOWER_PERMISSIVE.decode(hex.as_bytes())
+    {
+        return Ok(bytes);
     }
     data_encoding::BASE64
         .decode(s.as_bytes())
@@ -555,4 +557,27 @@ fn tx_search(node: &Node, params: &Map<String, Value>) -> Result<Value, RpcError
         })
         .collect();
     Ok(json!({"txs": txs, "total_count": total.to_string()}))
+}
+
+#[cfg(test)]
+mod bytes_param_tests {
+    use super::*;
+
+    #[test]
+    fn base64_that_starts_with_0x_is_read_as_base64_and_hex_as_hex() {
+        let hash = [0xd3u8; 32];
+        let mut b64 = data_encoding::BASE64.encode(&hash);
+        // A base64 value starting with "0x": decode it as base64, not as broken hex.
+        b64.replace_range(0..2, "0x");
+        let expected = data_encoding::BASE64.decode(b64.as_bytes()).unwrap();
+        let params: Map<String, Value> = [("hash".to_owned(), Value::String(b64))]
+            .into_iter()
+            .collect();
+        assert_eq!(bytes_param(&params, "hash").unwrap(), expected);
+        let hex = format!("0x{}", data_encoding::HEXUPPER.encode(&hash));
+        let params: Map<String, Value> = [("hash".to_owned(), Value::String(hex))]
+            .into_iter()
+            .collect();
+        assert_eq!(bytes_param(&params, "hash").unwrap(), hash.to_vec());
+    }
 }
