@@ -61,7 +61,7 @@ impl Metrics {
             bid_failures: Family::default(),
             order_to_bid_blocks: Histogram::new([0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0]),
             order_to_bid_seconds: Histogram::new([
-                0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
+                0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0,
             ]),
             active_leases: Gauge::default(),
             open_bids: Gauge::default(),

@@ -58,7 +58,7 @@ pub struct RunArgs {
     #[arg(long, env = "AKASH_BID_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
     pub bid_timeout: Duration,
     /// At most this many bids in one transaction.
-    #[arg(long, env = "AKASH_BID_BATCH_SIZE", default_value_t = 25)]
+    #[arg(long, env = "AKASH_BID_BATCH_SIZE", default_value_t = 100)]
     pub bid_batch_size: usize,
     /// Only these tenants may lease (repeat or comma-separate; empty: everyone).
     #[arg(

@@ -211,40 +211,31 @@ impl Engine {
     /// Writes each decision's `Bid` resource before anything is sent. An order that already has
     /// one (another pass, or a replica before a restart) is not bid on again.
     async fn reserve(&mut self, decisions: Vec<(Decision, Vec<ReservedUnit>)>) -> Vec<Decision> {
+        let bids: Vec<(Decision, Bid)> = decisions
+            .into_iter()
+            .map(|(decision, placed)| {
+                let bid = bid_resource(&decision, placed);
+                (decision, bid)
+            })
+            .collect();
+        // Written concurrently: one API round trip each, and a block's worth of orders should not
+        // wait for them one after another.
+        let store = self.store.clone();
+        let written: Vec<_> = futures::stream::iter(bids.into_iter().map(|(decision, bid)| {
+            let store = store.clone();
+            async move {
+                let result = store.create_bid(&bid).await;
+                (decision, bid, result)
+            }
+        }))
+        .buffered(16)
+        .collect()
+        .await;
         let mut reserved = Vec::new();
-        for (decision, placed) in decisions {
-            let name = decision.order_ref.object_name();
-            let bid = Bid {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    labels: Some(
-                        [
-                            (
-                                "akash.network/owner".to_owned(),
-                                decision.order_ref.owner.clone(),
-                            ),
-                            (
-                                "akash.network/dseq".to_owned(),
-                                decision.order_ref.dseq.to_string(),
-                            ),
-                        ]
-                        .into(),
-                    ),
-                    ..Default::default()
-                },
-                spec: BidSpec {
-                    order_id: decision.order_ref.clone(),
-                    price: decision.price.clone(),
-                    resources: placed,
-                },
-                status: Some(BidStatus {
-                    phase: Some(BidPhase::Reserved),
-                    ..Default::default()
-                }),
-            };
-            match self.store.create_bid(&bid).await {
+        for (decision, bid, result) in written {
+            match result {
                 Ok(true) => {
-                    self.bids.insert(name, bid);
+                    self.bids.insert(decision.order_ref.object_name(), bid);
                     reserved.push(decision);
                 }
                 Ok(false) => {
@@ -306,5 +297,37 @@ impl Engine {
         }
         tracing::info!(open_orders = count, took = ?started.elapsed(), "start-up catch-up done");
         Ok(())
+    }
+}
+
+/// The `Bid` resource of a decision: the reservation, in phase `Reserved`.
+fn bid_resource(decision: &Decision, placed: Vec<ReservedUnit>) -> Bid {
+    Bid {
+        metadata: ObjectMeta {
+            name: Some(decision.order_ref.object_name()),
+            labels: Some(
+                [
+                    (
+                        "akash.network/owner".to_owned(),
+                        decision.order_ref.owner.clone(),
+                    ),
+                    (
+                        "akash.network/dseq".to_owned(),
+                        decision.order_ref.dseq.to_string(),
+                    ),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        },
+        spec: BidSpec {
+            order_id: decision.order_ref.clone(),
+            price: decision.price.clone(),
+            resources: placed,
+        },
+        status: Some(BidStatus {
+            phase: Some(BidPhase::Reserved),
+            ..Default::default()
+        }),
     }
 }

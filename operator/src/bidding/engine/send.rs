@@ -176,12 +176,40 @@ impl Engine {
 }
 
 /// Whether the chain (not the transport) refused the transaction: nothing of it is in a block.
+/// An error of the node's RPC layer (codespace `rpc`, e.g. while looking the transaction up after
+/// it was accepted) says nothing about the transaction, so its outcome is unknown.
 pub(crate) fn is_refusal(e: &ChainError) -> bool {
-    !matches!(
-        e,
+    match e {
         ChainError::Timeout(_)
-            | ChainError::Transport(_)
-            | ChainError::Decode(_)
-            | ChainError::TxInMempoolCache { .. }
-    )
+        | ChainError::Transport(_)
+        | ChainError::Decode(_)
+        | ChainError::TxInMempoolCache { .. } => false,
+        ChainError::Other { codespace, .. } => codespace != "rpc",
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_chains_own_refusals_release_reservations() {
+        let market = ChainError::Other {
+            codespace: "market".into(),
+            code: 6,
+            log: "order not open".into(),
+        };
+        let rpc = ChainError::Other {
+            codespace: "rpc".into(),
+            code: 32602,
+            log: "Invalid params".into(),
+        };
+        assert!(is_refusal(&market));
+        assert!(is_refusal(&ChainError::InsufficientFunds {
+            log: String::new()
+        }));
+        assert!(!is_refusal(&rpc));
+        assert!(!is_refusal(&ChainError::Timeout("inclusion".into())));
+    }
 }
