@@ -15,7 +15,10 @@ use crds::resources::{
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
 
+use crate::scenario::Scenario;
 use crate::wait::{Poll, until};
+use chain_client::cert::CertificateRole;
+use operator::gateway::client::TenantIdentity;
 
 /// Scale rates of the scenarios: 1 uact per millicore, MiB of memory and MiB of ephemeral storage.
 pub fn scale_rates() -> ScalePricing {
@@ -244,4 +247,46 @@ pub fn counter(metrics: &str, line_prefix: &str) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// Publishes a fresh client certificate for `who` and returns it.
+pub async fn certificate(who: &chain_client::node::NodeChain) -> anyhow::Result<TenantIdentity> {
+    let owner = who.address().to_owned();
+    let pair = chain_client::cert::generate(
+        &owner,
+        &CertificateRole::Client,
+        Duration::from_secs(86_400),
+    )?;
+    who.broadcast(vec![chain_client::to_any(&pair.create_msg(&owner))])
+        .await?;
+    Ok(TenantIdentity {
+        cert_pem: pair.cert_pem.clone(),
+        key_pem: pair.key_pem().to_owned(),
+    })
+}
+
+/// A deployment sequence no other test of this run uses: lease namespaces are named after the
+/// lease id, cluster-wide, and every scenario's tenant and provider keys are the same.
+pub fn unique_dseq(n: u64) -> u64 {
+    u64::from(std::process::id()) * 100 + n
+}
+
+/// Deploys openspeedtest as `dseq` and leases the provider's bid; returns the lease namespace.
+pub async fn leased(s: &Scenario, dseq: u64) -> anyhow::Result<String> {
+    let me = s.provider_address();
+    let owner = s.tenant.address().to_owned();
+    let sdl = crate::tenant::testdata_sdl("openspeedtest.yaml")?;
+    crate::tenant::create_deployment(&s.tenant, &sdl, dseq).await?;
+    wait_bid_phase(&s.bids(), &object_name(&owner, dseq), BidPhase::Open).await?;
+    lease(&s.tenant, dseq, &me).await?;
+    wait_lease(&s.leases(), &object_name(&owner, dseq)).await?;
+    Ok(crds::sdl::names::lease_namespace(
+        &crds::sdl::names::LeaseId {
+            owner,
+            dseq,
+            gseq: 1,
+            oseq: 1,
+            provider: me,
+        },
+    ))
 }

@@ -6,9 +6,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use chain_client::Chain;
-use chain_client::cert::CertificateRole;
 use crds::resources::{BidPhase, LeasePhase};
-use e2e::market::{self, object_name};
+use e2e::market::{self, certificate, leased, object_name, unique_dseq};
 use e2e::scenario::{Scenario, scenario};
 use e2e::tenant;
 use e2e::wait::{Poll, until};
@@ -17,51 +16,9 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
-use operator::gateway::client::{TenantIdentity, rest_client};
+use operator::gateway::client::rest_client;
 use operator::workload::build::{LeaseObjects, WorkloadConfig, build};
 
-/// Publishes a fresh client certificate for `who` and returns it.
-async fn certificate(who: &chain_client::node::NodeChain) -> anyhow::Result<TenantIdentity> {
-    let owner = who.address().to_owned();
-    let pair = chain_client::cert::generate(
-        &owner,
-        &CertificateRole::Client,
-        Duration::from_secs(86_400),
-    )?;
-    who.broadcast(vec![chain_client::to_any(&pair.create_msg(&owner))])
-        .await?;
-    Ok(TenantIdentity {
-        cert_pem: pair.cert_pem.clone(),
-        key_pem: pair.key_pem().to_owned(),
-    })
-}
-
-/// A deployment sequence no other test of this run uses (see provider_workloads.rs).
-fn unique_dseq(n: u64) -> u64 {
-    u64::from(std::process::id()) * 100 + n
-}
-
-/// Deploys openspeedtest as `dseq` and leases the provider's bid; returns the lease namespace.
-async fn leased(s: &Scenario, dseq: u64) -> anyhow::Result<String> {
-    let me = s.provider_address();
-    let owner = s.tenant.address().to_owned();
-    let sdl = tenant::testdata_sdl("openspeedtest.yaml")?;
-    tenant::create_deployment(&s.tenant, &sdl, dseq).await?;
-    market::wait_bid_phase(&s.bids(), &object_name(&owner, dseq), BidPhase::Open).await?;
-    market::lease(&s.tenant, dseq, &me).await?;
-    market::wait_lease(&s.leases(), &object_name(&owner, dseq)).await?;
-    Ok(crds::sdl::names::lease_namespace(
-        &crds::sdl::names::LeaseId {
-            owner,
-            dseq,
-            gseq: 1,
-            oseq: 1,
-            provider: me,
-        },
-    ))
-}
-
-/// The tenant sends the manifest of openspeedtest for `dseq` over mTLS.
 async fn send_manifest(s: &Scenario, dseq: u64) -> anyhow::Result<()> {
     let identity = certificate(&s.tenant).await?;
     let http = rest_client(&s.tenant, &s.provider_address(), &identity).await?;

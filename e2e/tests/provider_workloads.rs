@@ -5,59 +5,16 @@
 use std::time::Duration;
 
 use chain_client::Chain;
-use chain_client::cert::CertificateRole;
-use crds::resources::{BidPhase, LeasePhase};
-use e2e::market::{self, object_name};
-use e2e::scenario::{STRANGER_KEY, Scenario, scenario};
+use crds::resources::LeasePhase;
+use e2e::market::{certificate, leased, object_name, unique_dseq};
+use e2e::scenario::{STRANGER_KEY, scenario};
 use e2e::tenant;
 use e2e::wait::{Poll, until};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
 use kube::api::ListParams;
-use operator::gateway::client::{TenantIdentity, rest_client};
-
-/// Publishes a fresh client certificate for `who` and returns it.
-async fn certificate(who: &chain_client::node::NodeChain) -> anyhow::Result<TenantIdentity> {
-    let owner = who.address().to_owned();
-    let pair = chain_client::cert::generate(
-        &owner,
-        &CertificateRole::Client,
-        Duration::from_secs(86_400),
-    )?;
-    who.broadcast(vec![chain_client::to_any(&pair.create_msg(&owner))])
-        .await?;
-    Ok(TenantIdentity {
-        cert_pem: pair.cert_pem.clone(),
-        key_pem: pair.key_pem().to_owned(),
-    })
-}
-
-/// A deployment sequence no other test of this run uses: lease namespaces are named after the
-/// lease id, cluster-wide, and every scenario's tenant and provider keys are the same.
-fn unique_dseq(n: u64) -> u64 {
-    u64::from(std::process::id()) * 100 + n
-}
-
-/// Deploys openspeedtest as `dseq` and leases the provider's bid; returns the lease namespace.
-async fn leased(s: &Scenario, dseq: u64) -> anyhow::Result<String> {
-    let me = s.provider_address();
-    let owner = s.tenant.address().to_owned();
-    let sdl = tenant::testdata_sdl("openspeedtest.yaml")?;
-    tenant::create_deployment(&s.tenant, &sdl, dseq).await?;
-    market::wait_bid_phase(&s.bids(), &object_name(&owner, dseq), BidPhase::Open).await?;
-    market::lease(&s.tenant, dseq, &me).await?;
-    market::wait_lease(&s.leases(), &object_name(&owner, dseq)).await?;
-    Ok(crds::sdl::names::lease_namespace(
-        &crds::sdl::names::LeaseId {
-            owner,
-            dseq,
-            gseq: 1,
-            oseq: 1,
-            provider: me,
-        },
-    ))
-}
+use operator::gateway::client::rest_client;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_sent_over_mtls_runs_on_kwok_is_withdrawn_from_and_torn_down_on_close()
