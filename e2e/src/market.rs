@@ -290,3 +290,34 @@ pub async fn leased(s: &Scenario, dseq: u64) -> anyhow::Result<String> {
         },
     ))
 }
+
+/// The tenant closes its deployment `dseq` (`MsgCloseDeployment`).
+pub async fn close_deployment(tenant: &NodeChain, dseq: u64) -> anyhow::Result<()> {
+    let msg = chain_client::akash::deployment::v1beta4::MsgCloseDeployment {
+        id: Some(chain_client::akash::deployment::v1::DeploymentId {
+            owner: tenant.address().to_owned(),
+            dseq,
+        }),
+    };
+    tenant
+        .broadcast(vec![chain_client::to_any(&msg)])
+        .await
+        .context("MsgCloseDeployment")?;
+    Ok(())
+}
+
+/// Waits until the lease namespace `namespace` is gone.
+pub async fn wait_namespace_gone(client: &kube::Client, namespace: &str) -> anyhow::Result<()> {
+    let api = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+    until(
+        "the lease namespace removed",
+        Duration::from_secs(120),
+        || async {
+            Ok(match api.get_opt(namespace).await? {
+                None => Poll::Ready(()),
+                Some(ns) => Poll::Pending(format!("{:?}", ns.status.and_then(|s| s.phase))),
+            })
+        },
+    )
+    .await
+}

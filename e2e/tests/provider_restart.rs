@@ -247,16 +247,7 @@ async fn sigkill_during_teardown_then_restart_finishes_the_teardown() -> anyhow:
     // The tenant closes the deployment; the provider is killed the moment the close is in a
     // block, before (or while) it tears the lease down: the restarted provider must learn of the
     // close from the chain.
-    s.tenant
-        .broadcast(vec![chain_client::to_any(
-            &chain_client::akash::deployment::v1beta4::MsgCloseDeployment {
-                id: Some(chain_client::akash::deployment::v1::DeploymentId {
-                    owner: owner.clone(),
-                    dseq,
-                }),
-            },
-        )])
-        .await?;
+    market::close_deployment(&s.tenant, dseq).await?;
     s.provider.kill();
     let namespace_at_kill = Api::<Namespace>::all(client.clone())
         .get_opt(&namespace)
@@ -298,22 +289,7 @@ async fn sigkill_during_teardown_then_restart_finishes_the_teardown() -> anyhow:
         "provider killed again during teardown (namespace: Some(terminating?))"
     );
     s.provider.restart()?;
-    until(
-        "the lease namespace removed",
-        Duration::from_secs(120),
-        || async {
-            Ok(
-                match Api::<Namespace>::all(client.clone())
-                    .get_opt(&namespace)
-                    .await?
-                {
-                    None => Poll::Ready(()),
-                    Some(ns) => Poll::Pending(format!("{:?}", ns.status.and_then(|s| s.phase))),
-                },
-            )
-        },
-    )
-    .await?;
+    market::wait_namespace_gone(&client, &namespace).await?;
     let closed = until("the Lease Closed", Duration::from_secs(60), || async {
         let st = s
             .leases()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chain_client::Chain;
 use crds::resources::LeasePhase;
-use e2e::market::{certificate, leased, object_name, unique_dseq};
+use e2e::market::{self, certificate, leased, object_name, unique_dseq};
 use e2e::scenario::{STRANGER_KEY, scenario};
 use e2e::tenant;
 use e2e::wait::{Poll, until};
@@ -148,32 +148,8 @@ async fn a_manifest_sent_over_mtls_runs_on_kwok_is_withdrawn_from_and_torn_down_
     );
 
     // The tenant closes the deployment: the namespace goes, the lease is Closed.
-    s.tenant
-        .broadcast(vec![chain_client::to_any(
-            &chain_client::akash::deployment::v1beta4::MsgCloseDeployment {
-                id: Some(chain_client::akash::deployment::v1::DeploymentId {
-                    owner: owner.clone(),
-                    dseq,
-                }),
-            },
-        )])
-        .await?;
-    until(
-        "the lease namespace removed",
-        Duration::from_secs(120),
-        || async {
-            Ok(
-                match Api::<Namespace>::all(cluster.client())
-                    .get_opt(&namespace)
-                    .await?
-                {
-                    None => Poll::Ready(()),
-                    Some(ns) => Poll::Pending(format!("{:?}", ns.status.and_then(|s| s.phase))),
-                },
-            )
-        },
-    )
-    .await?;
+    market::close_deployment(&s.tenant, dseq).await?;
+    market::wait_namespace_gone(&cluster.client(), &namespace).await?;
     let closed = s
         .leases()
         .get(&lease_name)

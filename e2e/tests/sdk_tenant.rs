@@ -13,11 +13,11 @@ use std::time::Duration;
 use anyhow::Context;
 use chain_client::Chain;
 use crds::resources::LeasePhase;
-use e2e::market::{OPENSPEEDTEST_PRICE, object_name};
+use e2e::market::{self, OPENSPEEDTEST_PRICE, object_name};
 use e2e::scenario::{TENANT_KEY, scenario};
 use e2e::wait::{Poll, until};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::Value;
@@ -181,31 +181,7 @@ async fn the_typescript_sdk_as_tenant_sends_the_manifest_over_mtls_and_reads_the
     );
 
     // Clean up: the tenant closes the deployment, the provider tears the namespace down.
-    s.tenant
-        .broadcast(vec![chain_client::to_any(
-            &chain_client::akash::deployment::v1beta4::MsgCloseDeployment {
-                id: Some(chain_client::akash::deployment::v1::DeploymentId {
-                    owner: owner.clone(),
-                    dseq,
-                }),
-            },
-        )])
-        .await?;
-    until(
-        "the lease namespace removed",
-        Duration::from_secs(120),
-        || async {
-            Ok(
-                match Api::<Namespace>::all(cluster.client())
-                    .get_opt(&namespace)
-                    .await?
-                {
-                    None => Poll::Ready(()),
-                    Some(ns) => Poll::Pending(format!("{:?}", ns.status.and_then(|s| s.phase))),
-                },
-            )
-        },
-    )
-    .await?;
+    market::close_deployment(&s.tenant, dseq).await?;
+    market::wait_namespace_gone(&cluster.client(), &namespace).await?;
     Ok(())
 }
