@@ -132,9 +132,21 @@ async fn deployment_pods_run_on_kwok_nodes_and_go_away_when_deleted() -> anyhow:
         })
     })
     .await?;
-    assert!(
-        deployments.get_opt("web").await?.is_none(),
-        "the Deployment is still there after its pods went away"
-    );
+    // Foreground deletion removes the Deployment itself only after the garbage collector saw its
+    // dependents gone, a moment after the last pod.
+    wait::until(
+        "the Deployment to go away",
+        Duration::from_secs(60),
+        || async {
+            Ok(match deployments.get_opt("web").await? {
+                None => Poll::Ready(()),
+                Some(d) => Poll::Pending(format!(
+                    "still there, finalizers {:?}",
+                    d.metadata.finalizers.unwrap_or_default()
+                )),
+            })
+        },
+    )
+    .await?;
     Ok(())
 }
