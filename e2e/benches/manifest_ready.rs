@@ -1,0 +1,810 @@
+//! Manifest-to-ready latency at 100 and 1,000 active leases, and the provider's memory (issue 7:
+//! "A benchmark prints manifest-to-ready latency (p50, p99) with 100 and 1,000 active leases, and
+//! the operator's memory").
+//!
+//! `cargo bench -p e2e --bench manifest_ready` runs the real provider (built with the bench's
+//! profile, as `bid_latency` does) against the shared control plane and a fresh `akash-devnet`
+//! with 500 ms blocks, and prints a table at the end. Settings, from the environment:
+//! - `BENCH_LEASES`: the lease counts to reach, in order (default `100,1000`);
+//! - `BENCH_BLOCK_TIME`: the devnet's block time (default `500ms`);
+//! - `BENCH_CONCURRENCY`: manifests in flight at once (default 32);
+//! - `BENCH_PROVIDER_LOG`: a file to copy the provider's log to.
+//!
+//! Each step brings the provider from the previous count to N active leases: three tenants post
+//! the deployments (many `MsgCreateDeployment` per transaction), wait for the provider's bids,
+//! lease them (many `MsgCreateLease` per transaction), then send the manifests over mTLS to the
+//! gateway, `BENCH_CONCURRENCY` at a time. *Manifest-to-ready* runs from the gateway's 200 to the
+//! first time a list of the `Lease` resources (polled every 50 ms) shows the lease `Active`; the
+//! percentiles of a step are over that step's new leases (the first step's 100, then the 900 sent
+//! while 100 to 1,000 leases were active). Memory is the provider process's `VmRSS` once the step's
+//! leases are all active, and its peak `VmHWM` so far (from `/proc/<pid>/status`).
+//!
+//! The kwok nodes of `deploy/nodes.yaml` hold 330 pods; the bench adds kwok nodes like them
+//! (`kwok-bench-<i>`, 110 pods each) for the largest N, and deletes them, and the lease
+//! namespaces, at the end.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Command, ExitCode};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chain_client::Chain;
+use chain_client::akash::base::deposit::v1::{Deposit, Source};
+use chain_client::akash::deployment::{v1 as dv1, v1beta4 as dv4};
+use chain_client::akash::market::v1 as mv1;
+use chain_client::akash::market::v1beta5::MsgCreateLease;
+use chain_client::chain::{BidFilters, PageRequest};
+use chain_client::keys::{Key, Mnemonic};
+use chain_client::node::{NodeChain, NodeConfig};
+use chain_client::signer::SignerConfig;
+use chain_client::tx::{FeePolicy, GasPrice};
+use cosmos_sdk_proto::cosmos::base::v1beta1::Coin;
+use crds::resources::{Lease, LeasePhase};
+use e2e::devnet::{Devnet, TEST_MNEMONICS};
+use e2e::market::{ProviderResource, certificate, object_name};
+use e2e::provider::{ProviderOptions, ProviderProcess};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, ResourceExt};
+use operator::gateway::client::rest_client;
+
+/// The devnet's test account the provider signs with.
+const PROVIDER_KEY: usize = 1;
+/// The tenants: every other test account.
+const TENANT_KEYS: [usize; 3] = [2, 0, 3];
+/// Messages per tenant transaction.
+const MSGS_PER_TX: usize = 50;
+/// Pods per added kwok node, as in deploy/nodes.yaml.
+const PODS_PER_NODE: usize = 110;
+/// How often the `Lease` resources are listed.
+const LEASE_POLL: Duration = Duration::from_millis(50);
+
+/// A tiny deployment: 0.01 CPU, 32 MiB memory and storage, one global port 80. At the Provider
+/// resource's scale rates (1 uact per millicore and per MiB) it is priced 10 + 32 + 32 = 74 uact.
+const SDL: &str = r#"---
+version: "2.0"
+services:
+  web:
+    image: nginx:1.27
+    expose:
+      - port: 80
+        as: 80
+        to:
+          - global: true
+profiles:
+  compute:
+    web:
+      resources:
+        cpu:
+          units: 0.01
+        memory:
+          size: 32Mi
+        storage:
+          size: 32Mi
+  placement:
+    akash:
+      pricing:
+        web:
+          denom: uact
+          amount: 10000
+deployment:
+  web:
+    akash:
+      profile: web
+      count: 1
+"#;
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not: only build then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("manifest_ready: run it with `cargo bench -p e2e --bench manifest_ready`");
+        return ExitCode::SUCCESS;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,kube=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("manifest_ready: no tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = run() => result,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        }
+    });
+    // Best effort, whatever happened: the added nodes and the lease namespaces.
+    runtime.block_on(cleanup());
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("manifest_ready failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Settings {
+    block_time: String,
+    leases: Vec<usize>,
+    concurrency: usize,
+}
+
+impl Settings {
+    fn from_env() -> anyhow::Result<Self> {
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let leases = var("BENCH_LEASES", "100,1000")
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .with_context(|| format!("BENCH_LEASES={n:?}"))
+            })
+            .collect::<anyhow::Result<Vec<usize>>>()?;
+        if leases.windows(2).any(|w| w[0] >= w[1]) || leases.is_empty() {
+            bail!("BENCH_LEASES: increasing counts, e.g. 100,1000");
+        }
+        Ok(Self {
+            block_time: var("BENCH_BLOCK_TIME", "500ms"),
+            leases,
+            concurrency: var("BENCH_CONCURRENCY", "32")
+                .parse()
+                .context("BENCH_CONCURRENCY")?,
+        })
+    }
+}
+
+/// What the cleanup deletes: the added nodes and the lease namespaces.
+static CREATED: Mutex<(Vec<String>, Vec<String>, Option<kube::Client>)> =
+    Mutex::new((Vec::new(), Vec::new(), None));
+
+struct Tenant {
+    chain: NodeChain,
+    http: reqwest::Client,
+    next_dseq: u64,
+}
+
+struct Step {
+    leases: usize,
+    new: usize,
+    setup_secs: f64,
+    manifests_secs: f64,
+    latencies_ms: Vec<f64>,
+    failed: usize,
+    rss_kib: u64,
+    hwm_kib: u64,
+}
+
+async fn run() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let profile = build_binaries()?;
+    e2e::binaries::akash_devnet()?;
+    e2e::binaries::akash_provider()?;
+    let started = Instant::now();
+    eprintln!(
+        "manifest_ready: akash-provider and akash-devnet ({profile}) built; setting up (block time {})",
+        settings.block_time
+    );
+
+    let cluster = e2e::Cluster::shared().await?;
+    CREATED.lock().unwrap().2 = Some(cluster.client());
+    e2e::crds::install(&cluster).await?;
+    let max = *settings.leases.last().unwrap_or(&0);
+    add_nodes(&cluster.client(), max).await?;
+    let ns = cluster.namespace("bench").await?;
+    let devnet = Devnet::start("bench-manifest-ready", &settings.block_time)?;
+    let resource =
+        ProviderResource::create(&cluster.client(), ns.name(), &[("host", "akash")]).await?;
+    let provider = ProviderProcess::start(
+        cluster.kubeconfig(),
+        &devnet,
+        ProviderOptions {
+            namespace: ns.name().to_owned(),
+            provider_resource: resource.name.clone(),
+            mnemonic: TEST_MNEMONICS[PROVIDER_KEY].to_owned(),
+            extra_args: vec![
+                "--withdrawal-period".into(),
+                "24h".into(),
+                "--bid-timeout".into(),
+                "30m".into(),
+            ],
+        },
+    )?;
+    let save_log = || {
+        if let Some(path) = std::env::var_os("BENCH_PROVIDER_LOG") {
+            let _ = std::fs::write(path, provider.logs());
+        }
+    };
+    resource.wait_registered().await?;
+    let pid = provider_pid(&provider.metrics_addr)?;
+    let me = client(&devnet, TEST_MNEMONICS[PROVIDER_KEY])?
+        .address()
+        .to_owned();
+    let mut tenants = Vec::new();
+    // dseqs no earlier run used: lease namespaces are named after the lease id. Each tenant has
+    // its own range: the gateway's manifest URL names the dseq alone, and a dseq two owners share
+    // is answered 403 for one of them.
+    let base = u64::from(std::process::id()) * 10_000;
+    for (t, &k) in TENANT_KEYS.iter().enumerate() {
+        let chain = client(&devnet, TEST_MNEMONICS[k])?;
+        let identity = certificate(&chain).await?;
+        let http = rest_client(&chain, &me, &identity).await?;
+        tenants.push(Tenant {
+            chain,
+            http,
+            next_dseq: base + t as u64 * 3_000,
+        });
+    }
+    let sdl = crds::sdl::Sdl::parse(SDL).map_err(|e| anyhow::anyhow!("the bench's SDL: {e}"))?;
+    let leases: Api<Lease> = ns.api();
+
+    // The lease watcher: the first time each Lease is seen Active.
+    let active: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let watcher = {
+        let active = active.clone();
+        let leases = leases.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(list) = leases.list(&Default::default()).await {
+                    let now = Instant::now();
+                    let mut seen = active.lock().unwrap();
+                    for l in list.items {
+                        if l.status.as_ref().and_then(|s| s.phase) == Some(LeasePhase::Active) {
+                            seen.entry(l.name_any()).or_insert(now);
+                        }
+                    }
+                }
+                tokio::time::sleep(LEASE_POLL).await;
+            }
+        })
+    };
+
+    let mut steps = Vec::new();
+    let mut have = 0;
+    let outcome: anyhow::Result<()> = async {
+        for &target in &settings.leases {
+            let step = bring_to(
+                &settings,
+                &mut tenants,
+                &me,
+                &sdl,
+                &provider,
+                &active,
+                have,
+                target,
+                pid,
+            )
+            .await?;
+            eprintln!("  {}", step.line());
+            have = target;
+            steps.push(step);
+        }
+        Ok(())
+    }
+    .await;
+    watcher.abort();
+    save_log();
+    let logs = provider.logs();
+    let errors = logs.lines().filter(|l| l.contains(" ERROR ")).count();
+    let warnings = logs.lines().filter(|l| l.contains(" WARN ")).count();
+
+    println!();
+    println!(
+        "manifest_ready: akash-provider ({profile} build), akash-devnet block time {}, {} manifests at a time, run took {:.0}s",
+        settings.block_time,
+        settings.concurrency,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:>7} {:>5} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10} {:>9} {:>10}",
+        "leases",
+        "new",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "failed",
+        "RSS MiB",
+        "peak MiB",
+        "setup s",
+        "manifest s"
+    );
+    for s in &steps {
+        println!("{}", s.row());
+    }
+    println!("provider log: {errors} ERROR and {warnings} WARN lines");
+    drop(provider);
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn bring_to(
+    settings: &Settings,
+    tenants: &mut [Tenant],
+    me: &str,
+    sdl: &crds::sdl::Sdl,
+    provider: &ProviderProcess,
+    active: &Arc<Mutex<HashMap<String, Instant>>>,
+    have: usize,
+    target: usize,
+    pid: u32,
+) -> anyhow::Result<Step> {
+    let new = target - have;
+    let setup_start = Instant::now();
+    // Deployments: split over the tenants, MSGS_PER_TX per transaction, tenants in parallel.
+    let mut plan: Vec<(usize, Vec<u64>)> = Vec::new();
+    for (t, tenant) in tenants.iter_mut().enumerate() {
+        let count = new / TENANT_KEYS.len() + usize::from(t < new % TENANT_KEYS.len());
+        let first = tenant.next_dseq;
+        tenant.next_dseq += count as u64;
+        plan.push((t, (first..first + count as u64).collect()));
+    }
+    {
+        let mut created = CREATED.lock().unwrap();
+        for (t, dseqs) in &plan {
+            for &dseq in dseqs {
+                created.1.push(crds::sdl::names::lease_namespace(
+                    &crds::sdl::names::LeaseId {
+                        owner: tenants[*t].chain.address().to_owned(),
+                        dseq,
+                        gseq: 1,
+                        oseq: 1,
+                        provider: me.to_owned(),
+                    },
+                ));
+            }
+        }
+    }
+    eprintln!("manifest_ready: {new} deployments (to {target} leases)");
+    futures::future::try_join_all(plan.iter().map(|(t, dseqs)| {
+        let chain = &tenants[*t].chain;
+        async move {
+            for chunk in dseqs.chunks(MSGS_PER_TX) {
+                let msgs = chunk
+                    .iter()
+                    .map(|&d| deployment(chain.address(), d, sdl).map(|m| chain_client::to_any(&m)))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                chain
+                    .broadcast(msgs)
+                    .await
+                    .context("MsgCreateDeployment ×N")?;
+            }
+            anyhow::Ok(())
+        }
+    }))
+    .await?;
+
+    // Bids: wait until every deployment has the provider's bid.
+    eprintln!("manifest_ready: waiting for {new} bids");
+    let bid_start = Instant::now();
+    loop {
+        let mut missing = 0;
+        for (t, dseqs) in &plan {
+            let chain = &tenants[*t].chain;
+            let bids = chain
+                .bids(
+                    BidFilters {
+                        owner: chain.address().to_owned(),
+                        provider: me.to_owned(),
+                        ..Default::default()
+                    },
+                    PageRequest::first(10_000),
+                )
+                .await?
+                .items
+                .into_iter()
+                .filter_map(|r| r.bid)
+                .filter_map(|b| b.id.map(|id| id.dseq))
+                .collect::<std::collections::BTreeSet<_>>();
+            missing += dseqs.iter().filter(|d| !bids.contains(d)).count();
+        }
+        if missing == 0 {
+            break;
+        }
+        if bid_start.elapsed() > Duration::from_secs(300) {
+            bail!("{missing} of {new} bids missing after 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Leases.
+    eprintln!("manifest_ready: leasing {new} bids");
+    futures::future::try_join_all(plan.iter().map(|(t, dseqs)| {
+        let chain = &tenants[*t].chain;
+        async move {
+            for chunk in dseqs.chunks(MSGS_PER_TX) {
+                let msgs = chunk
+                    .iter()
+                    .map(|&dseq| {
+                        chain_client::to_any(&MsgCreateLease {
+                            bid_id: Some(mv1::BidId {
+                                owner: chain.address().to_owned(),
+                                dseq,
+                                gseq: 1,
+                                oseq: 1,
+                                provider: me.to_owned(),
+                                bseq: 0,
+                            }),
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                chain.broadcast(msgs).await.context("MsgCreateLease ×N")?;
+            }
+            anyhow::Ok(())
+        }
+    }))
+    .await?;
+    let setup_secs = setup_start.elapsed().as_secs_f64();
+
+    // Manifests, `concurrency` at a time; the gateway refuses a manifest before it knows the
+    // lease, so a 404/422 is retried for a while.
+    eprintln!("manifest_ready: sending {new} manifests");
+    let body = sdl.manifest_json();
+    let jobs: Vec<(usize, u64)> = plan
+        .iter()
+        .flat_map(|(t, dseqs)| dseqs.iter().map(move |&d| (*t, d)))
+        .collect();
+    let manifests_start = Instant::now();
+    let tenants_ref = &*tenants;
+    let results: Vec<anyhow::Result<(String, Instant)>> =
+        futures::stream::iter(jobs.into_iter().map(|(t, dseq)| {
+            let tenant = &tenants_ref[t];
+            let body = body.clone();
+            let url = format!(
+                "https://{}/deployment/{dseq}/manifest",
+                provider.gateway_rest_addr
+            );
+            async move {
+                let start = Instant::now();
+                loop {
+                    let response = tenant.http.put(&url).body(body.clone()).send().await;
+                    match response {
+                        Ok(r) if r.status().is_success() => {
+                            return Ok((object_name(tenant.chain.address(), dseq), Instant::now()));
+                        }
+                        Ok(r) if start.elapsed() < Duration::from_secs(120) => {
+                            let status = r.status();
+                            let text = r.text().await.unwrap_or_default();
+                            if status.is_server_error() || status.as_u16() == 404 {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                continue;
+                            }
+                            bail!("manifest {dseq}: {status}: {text}");
+                        }
+                        Ok(r) => bail!("manifest {dseq}: {}", r.status()),
+                        Err(e) if start.elapsed() < Duration::from_secs(120) => {
+                            tracing::warn!("manifest {dseq}: {e}");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        Err(e) => bail!("manifest {dseq}: {e}"),
+                    }
+                }
+            }
+        }))
+        .buffer_unordered(settings.concurrency)
+        .collect()
+        .await;
+    let mut sent = BTreeMap::new();
+    let mut failed = 0;
+    for r in results {
+        match r {
+            Ok((name, at)) => {
+                sent.insert(name, at);
+            }
+            Err(e) => {
+                failed += 1;
+                if failed <= 5 {
+                    eprintln!("  {e:#}");
+                }
+            }
+        }
+    }
+
+    // Ready: every sent lease Active (or give up after 300 s).
+    let wait_start = Instant::now();
+    let latencies_ms = loop {
+        let seen = active.lock().unwrap().clone();
+        let done = sent.keys().filter(|n| seen.contains_key(*n)).count();
+        if done == sent.len() || wait_start.elapsed() > Duration::from_secs(300) {
+            if done < sent.len() {
+                eprintln!(
+                    "  {} of {} leases not Active after 300 s",
+                    sent.len() - done,
+                    sent.len()
+                );
+                failed += sent.len() - done;
+            }
+            break sent
+                .iter()
+                .filter_map(|(n, ok)| {
+                    seen.get(n)
+                        .map(|a| a.saturating_duration_since(*ok).as_secs_f64() * 1e3)
+                })
+                .collect::<Vec<f64>>();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let manifests_secs = manifests_start.elapsed().as_secs_f64();
+    // Let the provider settle before reading its memory.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss_kib, hwm_kib) = memory(pid)?;
+    Ok(Step {
+        leases: target,
+        new,
+        setup_secs,
+        manifests_secs,
+        latencies_ms,
+        failed,
+        rss_kib,
+        hwm_kib,
+    })
+}
+
+impl Step {
+    fn row(&self) -> String {
+        format!(
+            "{:>7} {:>5} {:>9.0} {:>9.0} {:>9.0} {:>7} {:>10.1} {:>10.1} {:>9.0} {:>10.0}",
+            self.leases,
+            self.new,
+            percentile(&self.latencies_ms, 0.5),
+            percentile(&self.latencies_ms, 0.99),
+            percentile(&self.latencies_ms, 1.0),
+            self.failed,
+            self.rss_kib as f64 / 1024.0,
+            self.hwm_kib as f64 / 1024.0,
+            self.setup_secs,
+            self.manifests_secs,
+        )
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{} active leases ({} new): manifest-to-ready p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} ({} failed); RSS {:.1} MiB, peak {:.1} MiB; set-up {:.0} s, manifests to all Active {:.0} s",
+            self.leases,
+            self.new,
+            percentile(&self.latencies_ms, 0.5),
+            percentile(&self.latencies_ms, 0.99),
+            percentile(&self.latencies_ms, 1.0),
+            self.latencies_ms.len(),
+            self.failed,
+            self.rss_kib as f64 / 1024.0,
+            self.hwm_kib as f64 / 1024.0,
+            self.setup_secs,
+            self.manifests_secs,
+        )
+    }
+}
+
+/// The pid of the `akash-provider` whose command line names `metrics_addr`.
+fn provider_pid(metrics_addr: &str) -> anyhow::Result<u32> {
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.first().is_some_and(|a| a.ends_with(b"akash-provider"))
+            && args.contains(&metrics_addr.as_bytes())
+        {
+            return Ok(pid);
+        }
+    }
+    bail!("no akash-provider process with --metrics-addr {metrics_addr}")
+}
+
+/// (VmRSS, VmHWM) in KiB.
+fn memory(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("/proc/{pid}/status: has the provider exited?"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
+}
+
+/// Adds kwok nodes like deploy/nodes.yaml's CPU nodes until the nodes hold `leases` pods with
+/// room to spare (the three nodes of nodes.yaml hold 330).
+async fn add_nodes(client: &kube::Client, leases: usize) -> anyhow::Result<()> {
+    let needed = (leases + 100).div_ceil(PODS_PER_NODE).saturating_sub(3);
+    let api: Api<Node> = Api::all(client.clone());
+    for i in 0..needed {
+        let name = format!("kwok-bench-{i}");
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {
+                    "node.alpha.kubernetes.io/ttl": "0",
+                    "kwok.x-k8s.io/node": "fake",
+                },
+                "labels": {
+                    "kubernetes.io/arch": "amd64",
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/hostname": name,
+                    "node-role.kubernetes.io/agent": "",
+                    "type": "kwok",
+                    "akash.network": "true",
+                    "akash.network/capabilities.storage.class.default": "1",
+                    "akash.network/capabilities.storage.class.beta2": "1",
+                },
+            },
+            "status": {
+                "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "500Gi"},
+                "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "500Gi"},
+                "nodeInfo": {
+                    "architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "fake",
+                    "kernelVersion": "fake", "osImage": "kwok",
+                },
+            },
+        }))?;
+        match api.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e).with_context(|| format!("creating node {name}")),
+        }
+        CREATED.lock().unwrap().0.push(name);
+    }
+    if needed > 0 {
+        eprintln!("manifest_ready: added {needed} kwok nodes");
+    }
+    Ok(())
+}
+
+/// Deletes the lease namespaces the run made and the nodes it added.
+async fn cleanup() {
+    let (nodes, namespaces, client) = {
+        let created = CREATED.lock().unwrap();
+        (created.0.clone(), created.1.clone(), created.2.clone())
+    };
+    let Some(client) = client else {
+        return;
+    };
+    eprintln!(
+        "manifest_ready: deleting {} lease namespaces and {} added nodes",
+        namespaces.len(),
+        nodes.len()
+    );
+    let ns_api: Api<Namespace> = Api::all(client.clone());
+    futures::stream::iter(namespaces.iter().map(|n| {
+        let ns_api = ns_api.clone();
+        async move {
+            let _ = ns_api.delete(n, &DeleteParams::default()).await;
+        }
+    }))
+    .buffer_unordered(32)
+    .collect::<Vec<()>>()
+    .await;
+    // The pods go with their namespaces; wait a little for that before the nodes go.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) {
+        let mut left = 0;
+        for n in &namespaces {
+            if matches!(ns_api.get_opt(n).await, Ok(Some(_))) {
+                left += 1;
+                break;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let node_api: Api<Node> = Api::all(client);
+    for n in &nodes {
+        let _ = node_api.delete(n, &DeleteParams::default()).await;
+    }
+}
+
+/// A chain client for a test mnemonic that notices its transaction's block within 20 ms.
+fn client(devnet: &Devnet, mnemonic: &str) -> anyhow::Result<NodeChain> {
+    let key = Key::from_mnemonic(&Mnemonic::from_phrase(mnemonic)?)?;
+    let mut signer = SignerConfig::new(
+        devnet.chain_id.clone(),
+        FeePolicy::new(GasPrice::parse("0.025uakt")?),
+    );
+    signer.poll_interval = Duration::from_millis(20);
+    signer.inclusion_timeout = Duration::from_secs(60);
+    Ok(NodeChain::new(
+        key,
+        NodeConfig {
+            grpc_url: devnet.grpc_url.clone(),
+            rpc_url: devnet.rpc_url.clone(),
+            request_timeout: Duration::from_secs(30),
+            signer,
+            follow: Default::default(),
+        },
+    )?)
+}
+
+/// The `MsgCreateDeployment` of the SDL as deployment (owner, dseq), with a 5 ACT deposit.
+fn deployment(
+    owner: &str,
+    dseq: u64,
+    sdl: &crds::sdl::Sdl,
+) -> anyhow::Result<dv4::MsgCreateDeployment> {
+    Ok(dv4::MsgCreateDeployment {
+        id: Some(dv1::DeploymentId {
+            owner: owner.to_owned(),
+            dseq,
+        }),
+        groups: operator::chain_groups::to_chain(sdl.groups())?,
+        hash: sdl.manifest_version().to_vec(),
+        deposit: Some(Deposit {
+            amount: Some(Coin {
+                denom: "uact".into(),
+                amount: "5000000".into(),
+            }),
+            sources: vec![Source::Balance as i32],
+        }),
+        reclamation: None,
+    })
+}
+
+/// Builds `akash-provider` and `akash-devnet` with this bench's profile (as `bid_latency` does):
+/// `e2e::binaries` takes them from the directory this binary runs from.
+fn build_binaries() -> anyhow::Result<String> {
+    let exe = std::env::current_exe()?;
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .and_then(|dir| dir.file_name())
+        .and_then(|name| name.to_str())
+        .context("the bench binary is not in <target>/<profile>/deps")?
+        .to_owned();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(e2e::repo_dir()).args(["build", "--quiet"]);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    cmd.args(["-p", "operator", "--bin", "akash-provider"])
+        .args(["-p", "devnet", "--bin", "akash-devnet"]);
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("building akash-provider and akash-devnet ({profile}) failed ({status})");
+    }
+    Ok(profile)
+}
+
+/// Nearest-rank percentile (`p` in 0..=1); 0 for no samples.
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
