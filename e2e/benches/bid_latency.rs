@@ -23,20 +23,13 @@
 //! then the bids are counted by how many blocks after their order they landed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chain_client::Chain;
-use chain_client::akash::base::deposit::v1::{Deposit, Source};
-use chain_client::akash::deployment::{v1 as dv1, v1beta4 as dv4};
 use chain_client::chain::{BidFilters, OrderFilters, PageRequest};
-use chain_client::follow::FollowOptions;
-use chain_client::keys::{Key, Mnemonic};
-use chain_client::node::{NodeChain, NodeConfig};
-use chain_client::signer::SignerConfig;
-use chain_client::tx::{FeePolicy, GasPrice};
-use cosmos_sdk_proto::cosmos::base::v1beta1::Coin;
+use chain_client::node::NodeChain;
 use e2e::devnet::{Devnet, TEST_MNEMONICS};
 use e2e::market::{self, ProviderResource};
 use e2e::provider::{ProviderOptions, ProviderProcess};
@@ -87,44 +80,7 @@ deployment:
 const BID_POLL: Duration = Duration::from_millis(20);
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not: only build then.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("bid_latency: run it with `cargo bench -p e2e --bench bid_latency`");
-        return ExitCode::SUCCESS;
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,kube=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bid_latency: no tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            result = run() => result,
-            // Dropping `run` deletes the namespace and the Provider resource and kills the
-            // processes (their `Drop`s).
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-        }
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bid_latency failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    e2e::bench::main("bid_latency", run, || async {})
 }
 
 struct Settings {
@@ -146,7 +102,7 @@ impl Settings {
                 .collect()
         };
         let block_time = var("BENCH_BLOCK_TIME", "1s");
-        let block = parse_duration(&block_time).context("BENCH_BLOCK_TIME")?;
+        let block = humantime::parse_duration(&block_time).context("BENCH_BLOCK_TIME")?;
         Ok(Self {
             block,
             block_time,
@@ -155,20 +111,6 @@ impl Settings {
             bid_batch_sizes: list("BENCH_BID_BATCH_SIZES", "25,100")?,
         })
     }
-}
-
-/// `1s`, `500ms`, `1.5s`.
-fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 1e-3)
-    } else if let Some(s) = text.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        bail!("{text:?}: expected a duration such as 1s or 500ms");
-    };
-    let value: f64 = number.trim().parse().context("the number")?;
-    Ok(Duration::from_secs_f64(value * scale))
 }
 
 /// Everything one run sets up. Fields drop in order: the provider first, the namespace last.
@@ -189,7 +131,7 @@ struct Bench {
 
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let profile = build_binaries()?;
+    let profile = e2e::bench::build_binaries()?;
     // e2e::binaries runs its own (debug) `cargo build` first; do that now, before the clock.
     e2e::binaries::akash_devnet()?;
     e2e::binaries::akash_provider()?;
@@ -207,11 +149,15 @@ async fn run() -> anyhow::Result<()> {
         ProviderResource::create(&cluster.client(), ns.name(), &[("host", "akash")]).await?;
     let tenants = TENANT_KEYS
         .iter()
-        .map(|&k| client(&devnet, TEST_MNEMONICS[k]))
+        .map(|&k| e2e::bench::client(&devnet, TEST_MNEMONICS[k], Duration::from_secs(10)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let provider_address = client(&devnet, TEST_MNEMONICS[PROVIDER_KEY])?
-        .address()
-        .to_owned();
+    let provider_address = e2e::bench::client(
+        &devnet,
+        TEST_MNEMONICS[PROVIDER_KEY],
+        Duration::from_secs(10),
+    )?
+    .address()
+    .to_owned();
     let mut bench = Bench {
         provider: None,
         resource,
@@ -308,7 +254,7 @@ impl Bench {
         // Warm-up (connections, watch caches, the Provider settings): one order, not counted.
         let dseq = self.take_dseq(0, 1);
         self.tenants[0]
-            .broadcast(vec![chain_client::to_any(&deployment(
+            .broadcast(vec![chain_client::to_any(&e2e::tenant::deployment_msg(
                 self.tenants[0].address(),
                 dseq,
                 &self.sdl,
@@ -389,7 +335,7 @@ impl Bench {
         let mut millis = Vec::new();
         for _ in 0..settings.rounds {
             let dseq = self.take_dseq(0, 1);
-            let msg = chain_client::to_any(&deployment(&owner, dseq, &self.sdl)?);
+            let msg = chain_client::to_any(&e2e::tenant::deployment_msg(&owner, dseq, &self.sdl)?);
             self.tenants[0]
                 .broadcast(vec![msg])
                 .await
@@ -447,7 +393,10 @@ impl Bench {
             let first = self.take_dseq(t, count as u64);
             let owner = self.tenants[t].address().to_owned();
             let msgs = (first..first + count as u64)
-                .map(|dseq| deployment(&owner, dseq, &self.sdl).map(|m| chain_client::to_any(&m)))
+                .map(|dseq| {
+                    e2e::tenant::deployment_msg(&owner, dseq, &self.sdl)
+                        .map(|m| chain_client::to_any(&m))
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             posts.push((t, owner, first..first + count as u64, msgs));
         }
@@ -541,85 +490,6 @@ impl Bench {
     }
 }
 
-/// A chain client for a test mnemonic that notices its transaction's block within 20 ms.
-fn client(devnet: &Devnet, mnemonic: &str) -> anyhow::Result<NodeChain> {
-    let key = Key::from_mnemonic(&Mnemonic::from_phrase(mnemonic)?)?;
-    let mut signer = SignerConfig::new(
-        devnet.chain_id.clone(),
-        FeePolicy::new(GasPrice::parse("0.025uakt")?),
-    );
-    signer.poll_interval = Duration::from_millis(20);
-    signer.inclusion_timeout = Duration::from_secs(60);
-    Ok(NodeChain::new(
-        key,
-        NodeConfig {
-            grpc_url: devnet.grpc_url.clone(),
-            rpc_url: devnet.rpc_url.clone(),
-            request_timeout: Duration::from_secs(10),
-            signer,
-            follow: FollowOptions::default(),
-        },
-    )?)
-}
-
-/// The `MsgCreateDeployment` of the SDL as deployment (owner, dseq), with a 5 ACT deposit.
-fn deployment(
-    owner: &str,
-    dseq: u64,
-    sdl: &crds::sdl::Sdl,
-) -> anyhow::Result<dv4::MsgCreateDeployment> {
-    let msg = dv4::MsgCreateDeployment {
-        id: Some(dv1::DeploymentId {
-            owner: owner.to_owned(),
-            dseq,
-        }),
-        groups: operator::chain_groups::to_chain(sdl.groups())?,
-        hash: sdl.manifest_version().to_vec(),
-        deposit: Some(Deposit {
-            amount: Some(Coin {
-                denom: "uact".into(),
-                amount: "5000000".into(),
-            }),
-            sources: vec![Source::Balance as i32],
-        }),
-        reclamation: None,
-    };
-    Ok(msg)
-}
-
-/// Builds `akash-provider` and `akash-devnet` with this bench's profile: `e2e::binaries` takes them
-/// from the directory this binary runs from (`<target>/release/` under `cargo bench`). Returns
-/// the profile's name.
-fn build_binaries() -> anyhow::Result<String> {
-    let exe = std::env::current_exe()?;
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .and_then(|dir| dir.file_name())
-        .and_then(|name| name.to_str())
-        .context("the bench binary is not in <target>/<profile>/deps")?
-        .to_owned();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(e2e::repo_dir()).args(["build", "--quiet"]);
-    match profile.as_str() {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    cmd.args(["-p", "operator", "--bin", "akash-provider"])
-        .args(["-p", "devnet", "--bin", "akash-devnet"]);
-    let status = cmd.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("building akash-provider and akash-devnet ({profile}) failed ({status})");
-    }
-    Ok(profile)
-}
-
 struct Latency {
     blocks: Vec<f64>,
     millis: Vec<f64>,
@@ -640,12 +510,12 @@ impl Latency {
              ms (tenant's tx included → bid visible to a chain query polled every 20 ms): p50={:.0} p90={:.0} max={:.0}\n  \
              provider's akash_provider_order_to_bid_seconds (order seen → bid included): mean={mean} ms over {} bids; {}",
             self.blocks.len(),
-            percentile(&self.blocks, 0.5),
-            percentile(&self.blocks, 0.9),
-            percentile(&self.blocks, 1.0),
-            percentile(&self.millis, 0.5),
-            percentile(&self.millis, 0.9),
-            percentile(&self.millis, 1.0),
+            e2e::bench::percentile(&self.blocks, 0.5),
+            e2e::bench::percentile(&self.blocks, 0.9),
+            e2e::bench::percentile(&self.blocks, 1.0),
+            e2e::bench::percentile(&self.millis, 0.5),
+            e2e::bench::percentile(&self.millis, 0.9),
+            e2e::bench::percentile(&self.millis, 1.0),
             h.count,
             h.distribution(),
         )
@@ -685,17 +555,6 @@ impl Batch {
             self.bids_sent,
         )
     }
-}
-
-/// Nearest-rank percentile (`p` in 0..=1); 0 for no samples.
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
 }
 
 /// A Prometheus histogram as the text format shows it: cumulative buckets, sum and count.

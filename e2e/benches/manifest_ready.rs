@@ -24,22 +24,16 @@
 //! namespaces, at the end.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chain_client::Chain;
-use chain_client::akash::base::deposit::v1::{Deposit, Source};
-use chain_client::akash::deployment::{v1 as dv1, v1beta4 as dv4};
 use chain_client::akash::market::v1 as mv1;
 use chain_client::akash::market::v1beta5::MsgCreateLease;
 use chain_client::chain::{BidFilters, PageRequest};
-use chain_client::keys::{Key, Mnemonic};
-use chain_client::node::{NodeChain, NodeConfig};
-use chain_client::signer::SignerConfig;
-use chain_client::tx::{FeePolicy, GasPrice};
-use cosmos_sdk_proto::cosmos::base::v1beta1::Coin;
+use chain_client::node::NodeChain;
 use crds::resources::{Lease, LeasePhase};
 use e2e::devnet::{Devnet, TEST_MNEMONICS};
 use e2e::market::{ProviderResource, certificate, object_name};
@@ -97,44 +91,7 @@ deployment:
 "#;
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not: only build then.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("manifest_ready: run it with `cargo bench -p e2e --bench manifest_ready`");
-        return ExitCode::SUCCESS;
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,kube=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("manifest_ready: no tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            result = run() => result,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-        }
-    });
-    // Best effort, whatever happened: the added nodes and the lease namespaces.
-    runtime.block_on(cleanup());
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("manifest_ready failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    e2e::bench::main("manifest_ready", run, cleanup)
 }
 
 struct Settings {
@@ -191,7 +148,7 @@ struct Step {
 
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let profile = build_binaries()?;
+    let profile = e2e::bench::build_binaries()?;
     e2e::binaries::akash_devnet()?;
     e2e::binaries::akash_provider()?;
     let started = Instant::now();
@@ -231,16 +188,20 @@ async fn run() -> anyhow::Result<()> {
     };
     resource.wait_registered().await?;
     let pid = provider_pid(&provider.metrics_addr)?;
-    let me = client(&devnet, TEST_MNEMONICS[PROVIDER_KEY])?
-        .address()
-        .to_owned();
+    let me = e2e::bench::client(
+        &devnet,
+        TEST_MNEMONICS[PROVIDER_KEY],
+        Duration::from_secs(30),
+    )?
+    .address()
+    .to_owned();
     let mut tenants = Vec::new();
     // dseqs no earlier run used: lease namespaces are named after the lease id. Each tenant has
     // its own range: the gateway's manifest URL names the dseq alone, and a dseq two owners share
     // is answered 403 for one of them.
     let base = u64::from(std::process::id()) * 10_000;
     for (t, &k) in TENANT_KEYS.iter().enumerate() {
-        let chain = client(&devnet, TEST_MNEMONICS[k])?;
+        let chain = e2e::bench::client(&devnet, TEST_MNEMONICS[k], Duration::from_secs(30))?;
         let identity = certificate(&chain).await?;
         let http = rest_client(&chain, &me, &identity).await?;
         tenants.push(Tenant {
@@ -375,7 +336,10 @@ async fn bring_to(
             for chunk in dseqs.chunks(MSGS_PER_TX) {
                 let msgs = chunk
                     .iter()
-                    .map(|&d| deployment(chain.address(), d, sdl).map(|m| chain_client::to_any(&m)))
+                    .map(|&d| {
+                        e2e::tenant::deployment_msg(chain.address(), d, sdl)
+                            .map(|m| chain_client::to_any(&m))
+                    })
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 chain
                     .broadcast(msgs)
@@ -559,9 +523,9 @@ impl Step {
             "{:>7} {:>5} {:>9.0} {:>9.0} {:>9.0} {:>7} {:>10.1} {:>10.1} {:>9.0} {:>10.0}",
             self.leases,
             self.new,
-            percentile(&self.latencies_ms, 0.5),
-            percentile(&self.latencies_ms, 0.99),
-            percentile(&self.latencies_ms, 1.0),
+            e2e::bench::percentile(&self.latencies_ms, 0.5),
+            e2e::bench::percentile(&self.latencies_ms, 0.99),
+            e2e::bench::percentile(&self.latencies_ms, 1.0),
             self.failed,
             self.rss_kib as f64 / 1024.0,
             self.hwm_kib as f64 / 1024.0,
@@ -575,9 +539,9 @@ impl Step {
             "{} active leases ({} new): manifest-to-ready p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} ({} failed); RSS {:.1} MiB, peak {:.1} MiB; set-up {:.0} s, manifests to all Active {:.0} s",
             self.leases,
             self.new,
-            percentile(&self.latencies_ms, 0.5),
-            percentile(&self.latencies_ms, 0.99),
-            percentile(&self.latencies_ms, 1.0),
+            e2e::bench::percentile(&self.latencies_ms, 0.5),
+            e2e::bench::percentile(&self.latencies_ms, 0.99),
+            e2e::bench::percentile(&self.latencies_ms, 1.0),
             self.latencies_ms.len(),
             self.failed,
             self.rss_kib as f64 / 1024.0,
@@ -719,92 +683,4 @@ async fn cleanup() {
     for n in &nodes {
         let _ = node_api.delete(n, &DeleteParams::default()).await;
     }
-}
-
-/// A chain client for a test mnemonic that notices its transaction's block within 20 ms.
-fn client(devnet: &Devnet, mnemonic: &str) -> anyhow::Result<NodeChain> {
-    let key = Key::from_mnemonic(&Mnemonic::from_phrase(mnemonic)?)?;
-    let mut signer = SignerConfig::new(
-        devnet.chain_id.clone(),
-        FeePolicy::new(GasPrice::parse("0.025uakt")?),
-    );
-    signer.poll_interval = Duration::from_millis(20);
-    signer.inclusion_timeout = Duration::from_secs(60);
-    Ok(NodeChain::new(
-        key,
-        NodeConfig {
-            grpc_url: devnet.grpc_url.clone(),
-            rpc_url: devnet.rpc_url.clone(),
-            request_timeout: Duration::from_secs(30),
-            signer,
-            follow: Default::default(),
-        },
-    )?)
-}
-
-/// The `MsgCreateDeployment` of the SDL as deployment (owner, dseq), with a 5 ACT deposit.
-fn deployment(
-    owner: &str,
-    dseq: u64,
-    sdl: &crds::sdl::Sdl,
-) -> anyhow::Result<dv4::MsgCreateDeployment> {
-    Ok(dv4::MsgCreateDeployment {
-        id: Some(dv1::DeploymentId {
-            owner: owner.to_owned(),
-            dseq,
-        }),
-        groups: operator::chain_groups::to_chain(sdl.groups())?,
-        hash: sdl.manifest_version().to_vec(),
-        deposit: Some(Deposit {
-            amount: Some(Coin {
-                denom: "uact".into(),
-                amount: "5000000".into(),
-            }),
-            sources: vec![Source::Balance as i32],
-        }),
-        reclamation: None,
-    })
-}
-
-/// Builds `akash-provider` and `akash-devnet` with this bench's profile (as `bid_latency` does):
-/// `e2e::binaries` takes them from the directory this binary runs from.
-fn build_binaries() -> anyhow::Result<String> {
-    let exe = std::env::current_exe()?;
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .and_then(|dir| dir.file_name())
-        .and_then(|name| name.to_str())
-        .context("the bench binary is not in <target>/<profile>/deps")?
-        .to_owned();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(e2e::repo_dir()).args(["build", "--quiet"]);
-    match profile.as_str() {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    cmd.args(["-p", "operator", "--bin", "akash-provider"])
-        .args(["-p", "devnet", "--bin", "akash-devnet"]);
-    let status = cmd.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("building akash-provider and akash-devnet ({profile}) failed ({status})");
-    }
-    Ok(profile)
-}
-
-/// Nearest-rank percentile (`p` in 0..=1); 0 for no samples.
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
 }

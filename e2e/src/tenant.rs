@@ -65,15 +65,15 @@ pub fn testdata_sdl(name: &str) -> anyhow::Result<crds::sdl::Sdl> {
     crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Posts the SDL as deployment `dseq` of the client's account, with a 5 ACT deposit.
-pub async fn create_deployment(
-    tenant: &NodeChain,
-    sdl: &crds::sdl::Sdl,
+/// The `MsgCreateDeployment` of the SDL as deployment (owner, dseq), with a 5 ACT deposit.
+pub fn deployment_msg(
+    owner: &str,
     dseq: u64,
+    sdl: &crds::sdl::Sdl,
 ) -> anyhow::Result<dv4::MsgCreateDeployment> {
-    let msg = dv4::MsgCreateDeployment {
+    Ok(dv4::MsgCreateDeployment {
         id: Some(dv1::DeploymentId {
-            owner: tenant.address().to_owned(),
+            owner: owner.to_owned(),
             dseq,
         }),
         groups: operator::chain_groups::to_chain(sdl.groups())?,
@@ -86,7 +86,16 @@ pub async fn create_deployment(
             sources: vec![Source::Balance as i32],
         }),
         reclamation: None,
-    };
+    })
+}
+
+/// Posts the SDL as deployment `dseq` of the client's account, with a 5 ACT deposit.
+pub async fn create_deployment(
+    tenant: &NodeChain,
+    sdl: &crds::sdl::Sdl,
+    dseq: u64,
+) -> anyhow::Result<dv4::MsgCreateDeployment> {
+    let msg = deployment_msg(tenant.address(), dseq, sdl)?;
     tenant
         .broadcast(vec![chain_client::to_any(&msg)])
         .await
