@@ -196,6 +196,7 @@ fn http(identity: Option<&CertificateKeyPair>) -> reqwest::Client {
 }
 
 struct World {
+    chain: FakeChain,
     source: Arc<MemoryLeaseSource>,
     gateway: GatewayHandle,
     provider: String,
@@ -247,6 +248,7 @@ impl World {
         .await
         .expect("gateway starts");
         Self {
+            chain,
             source,
             gateway,
             provider,
@@ -280,6 +282,42 @@ impl World {
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_with_the_same_dseq_as_another_is_told_it_has_no_lease_here_not_that_it_is_a_stranger()
+ {
+    let world = World::start().await;
+    // The stranger owns a deployment with the same number; only the tenant leased from us.
+    let stranger_addr = {
+        let der = CertificateDer::from_pem_slice(world.stranger.cert_pem.as_bytes()).unwrap();
+        chain_client::cert::claimed_identity(&der).unwrap().owner
+    };
+    world
+        .chain
+        .state()
+        .deployments
+        .push(deployment(&stranger_addr, &sdl(2)));
+    let (status, text) = world
+        .put(Some(&world.stranger), sdl(2).manifest_json().into_bytes())
+        .await;
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("holds no lease"), "{text}");
+    assert_eq!(world.source.write_count(), 0);
+
+    let (status, text) = world
+        .put(Some(&world.tenant), sdl(2).manifest_json().into_bytes())
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        world
+            .source
+            .get(&world.lease_name())
+            .unwrap()
+            .spec
+            .manifest
+            .is_some()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,10 @@ use crate::inventory::InventoryConfig;
 use crate::metrics::Metrics;
 use crate::provider::store::ProviderStore;
 
+/// Ticks (seconds) between passes over the leases, and over every reservation.
+const RECONCILE_LEASES_TICKS: u64 = 30;
+const RECONCILE_ALL_TICKS: u64 = 300;
+
 /// What the cluster looks like now, for the inventory.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterSnapshot {
@@ -134,6 +138,17 @@ impl Engine {
                     if ticks % 5 == 1 {
                         self.update_inventory_metrics();
                     }
+                    // Writes that failed (the API server or the chain away for a while) are
+                    // retried here: leases every 30 s, every reservation every 5 minutes.
+                    if ticks.is_multiple_of(RECONCILE_ALL_TICKS) {
+                        if let Err(e) = self.reconcile().await {
+                            tracing::warn!(error = %e, "periodic reconcile failed; retried later");
+                        }
+                    } else if ticks.is_multiple_of(RECONCILE_LEASES_TICKS)
+                        && let Err(e) = self.reconcile_leases().await
+                    {
+                        tracing::warn!(error = %e, "periodic lease reconcile failed; retried later");
+                    }
                 }
             }
         }
@@ -208,7 +223,7 @@ impl Engine {
                 tracing::info!(order = %order, reason, "bid over; reservation released");
             }
             Err(e) => {
-                tracing::warn!(order = %order, error = %e, "releasing the reservation failed; retried on the next pass")
+                tracing::warn!(order = %order, error = %e, "releasing the reservation failed; the periodic reconcile retries")
             }
         }
     }

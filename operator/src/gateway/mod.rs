@@ -158,6 +158,34 @@ impl Gateway {
             .collect())
     }
 
+    /// Deployment (`owner`, `dseq`) as the chain holds it.
+    async fn deployment(
+        &self,
+        owner: &str,
+        dseq: u64,
+    ) -> Result<Option<chain_client::chain::QueryDeploymentResponse>, Rejection> {
+        Ok(self
+            .chain
+            .deployments(
+                DeploymentFilters {
+                    owner: owner.to_owned(),
+                    dseq,
+                    state: String::new(),
+                },
+                PageRequest::first(1),
+            )
+            .await
+            .map_err(|e| unavailable(format!("cannot read deployment {dseq} on chain: {e}")))?
+            .items
+            .into_iter()
+            .find(|d| {
+                d.deployment
+                    .as_ref()
+                    .and_then(|d| d.id.as_ref())
+                    .is_some_and(|id| id.owner == owner && id.dseq == dseq)
+            }))
+    }
+
     /// Receives a manifest `body` for deployment `dseq` from the client with `certs`; writes it to
     /// the leases it is for when it is accepted (a body over `max` bytes is not). Returns how many
     /// leases got it.
@@ -173,36 +201,18 @@ impl Gateway {
             return Err(Rejection::TooLarge { max });
         }
         let leases = self.live_leases(dseq).await?;
-        // The deployment is the sender's when it has one of our leases; otherwise the deployment
-        // of whoever does, so that a stranger is told it is not theirs.
-        let owner = if leases.iter().any(|l| l.spec.lease_id.owner == peer.owner) {
-            peer.owner.clone()
-        } else {
-            leases
-                .first()
-                .map(|l| l.spec.lease_id.owner.clone())
-                .unwrap_or_else(|| peer.owner.clone())
-        };
-        let deployment = self
-            .chain
-            .deployments(
-                DeploymentFilters {
-                    owner: owner.clone(),
-                    dseq,
-                    state: String::new(),
-                },
-                PageRequest::first(1),
-            )
-            .await
-            .map_err(|e| unavailable(format!("cannot read deployment {dseq} on chain: {e}")))?
-            .items
-            .into_iter()
-            .find(|d| {
-                d.deployment
-                    .as_ref()
-                    .and_then(|d| d.id.as_ref())
-                    .is_some_and(|id| id.owner == owner && id.dseq == dseq)
-            });
+        // Deployment numbers are per owner (usually a block height), so another tenant may have
+        // one of the same number here. The sender's own deployment decides; only when the sender
+        // has none is a lease holder's looked up, so that a stranger is told it is not theirs.
+        let mut deployment = self.deployment(&peer.owner, dseq).await?;
+        if deployment.is_none()
+            && let Some(other) = leases
+                .iter()
+                .map(|l| &l.spec.lease_id.owner)
+                .find(|owner| **owner != peer.owner)
+        {
+            deployment = self.deployment(other, dseq).await?;
+        }
         let accepted = accept(&peer.owner, dseq, body, max, deployment.as_ref(), &leases)?;
         for (name, manifest) in &accepted {
             self.leases

@@ -118,8 +118,18 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
 }
 
 fn error_policy(lease: Arc<Lease>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(lease = %lease.spec.lease_id, error = %error, kind = error.metric_label(), "reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(5))
+    match error {
+        // Mostly a reconcile of a stale copy (the finalizer patch's test failed, or the namespace
+        // is still terminating): the next copy is a moment away.
+        ReconcileError::Finalizer(_) => {
+            tracing::debug!(lease = %lease.spec.lease_id, error = %error, "reconcile deferred");
+            Action::requeue(Duration::from_millis(500))
+        }
+        ReconcileError::Kube(_) => {
+            tracing::warn!(lease = %lease.spec.lease_id, error = %error, kind = error.metric_label(), "reconcile failed; retrying");
+            Action::requeue(Duration::from_secs(5))
+        }
+    }
 }
 
 async fn reconcile(lease: Arc<Lease>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {

@@ -64,6 +64,10 @@ impl Engine {
                     ]
                     .into(),
                 ),
+                // Born with the workload reconciler's finalizer: a Lease is never without it (so
+                // its deletion always removes the lease's namespace), and the reconciler need not
+                // add it with a patch that races the other writers of a new Lease.
+                finalizers: Some(vec![crate::workload::reconcile::FINALIZER.to_owned()]),
                 ..Default::default()
             },
             spec: LeaseSpec {
@@ -91,7 +95,7 @@ impl Engine {
             Ok(false) => {}
             Err(e) => {
                 Metrics::count(&self.metrics.bid_failures, "store");
-                tracing::error!(lease = %lease.spec.lease_id, error = %e, "writing the Lease resource failed; the reconcile pass retries");
+                tracing::error!(lease = %lease.spec.lease_id, error = %e, "writing the Lease resource failed; the periodic reconcile retries");
             }
         }
     }
@@ -105,7 +109,7 @@ impl Engine {
         let leases = match self.store.list_leases().await {
             Ok(leases) => leases,
             Err(e) => {
-                tracing::warn!(lease = name, error = %e, "reading Lease resources failed; the reconcile pass retries");
+                tracing::warn!(lease = name, error = %e, "reading Lease resources failed; the periodic reconcile retries");
                 return;
             }
         };

@@ -148,7 +148,7 @@ impl Engine {
                         self.bids.remove(&name);
                     }
                     Err(e) => {
-                        tracing::warn!(order = %d.order_ref, error = %e, "releasing the reservation failed; retried by the reconcile pass")
+                        tracing::warn!(order = %d.order_ref, error = %e, "releasing the reservation failed; the periodic reconcile retries")
                     }
                 }
             }

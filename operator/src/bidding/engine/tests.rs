@@ -327,6 +327,11 @@ async fn a_won_lease_becomes_a_lease_resource_and_its_close_releases_the_reserva
         .unwrap();
     assert_eq!(lease.spec.price.amount, "2.4096");
     assert_eq!(lease.spec.lease_id.provider, PROVIDER);
+    assert_eq!(
+        lease.metadata.finalizers,
+        Some(vec![crate::workload::reconcile::FINALIZER.to_owned()]),
+        "a Lease is created with the workloads finalizer"
+    );
     assert_eq!(lease.status.unwrap().phase, Some(LeasePhase::Pending));
     assert_eq!(
         phase(&store.bids.lock().unwrap()[&name(TENANT, 4)]),
