@@ -25,9 +25,23 @@ pub fn akash_devnet() -> anyhow::Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
-fn build(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+/// A `cargo` command that does not inherit the variables `cargo test`/`cargo bench` set for the
+/// process running it (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, ...): build scripts that read them
+/// would see a changed environment and every nested build would start from scratch.
+pub fn cargo_command() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO") && !matches!(name, "CARGO_HOME" | "CARGO_TARGET_DIR") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+fn build(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    let status = cargo_command()
         .current_dir(crate::cluster::repo_dir())
         .args(["build", "--quiet", "-p", package, "--bin", bin])
         .status()

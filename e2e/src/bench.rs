@@ -1,0 +1,143 @@
+//! What the end-to-end benchmarks (`e2e/benches/`) share: the `main` that only runs under
+//! `cargo bench`, release builds of the binaries under test, fast-polling chain clients, and
+//! percentiles.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chain_client::keys::{Key, Mnemonic};
+use chain_client::node::{NodeChain, NodeConfig};
+use chain_client::signer::SignerConfig;
+use chain_client::tx::{FeePolicy, GasPrice};
+
+use crate::devnet::Devnet;
+
+/// Runs `run` on a two-thread runtime when invoked by `cargo bench` (which passes `--bench`; `cargo
+/// test --benches` does not, and then the bench only builds), stopping on Ctrl-C; then `cleanup`,
+/// whatever happened.
+pub fn main<R, C>(name: &str, run: impl FnOnce() -> R, cleanup: impl FnOnce() -> C) -> ExitCode
+where
+    R: Future<Output = anyhow::Result<()>>,
+    C: Future<Output = ()>,
+{
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("{name}: run it with `cargo bench -p e2e --bench {name}`");
+        return ExitCode::SUCCESS;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,kube=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: no tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = run() => result,
+            // Dropping `run` deletes what it created and kills the processes (their `Drop`s).
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        }
+    });
+    runtime.block_on(cleanup());
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name} failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds `akash-provider` and `akash-devnet` with the bench's profile: `crate::binaries` takes
+/// them from the directory the bench binary runs from (`<target>/release/` under `cargo bench`).
+/// Returns the profile's name.
+pub fn build_binaries() -> anyhow::Result<String> {
+    let exe = std::env::current_exe()?;
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .and_then(|dir| dir.file_name())
+        .and_then(|name| name.to_str())
+        .context("the bench binary is not in <target>/<profile>/deps")?
+        .to_owned();
+    let mut cmd = crate::binaries::cargo_command();
+    cmd.current_dir(crate::repo_dir())
+        .args(["build", "--quiet"]);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    cmd.args(["-p", "operator", "--bin", "akash-provider"])
+        .args(["-p", "devnet", "--bin", "akash-devnet"]);
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("building akash-provider and akash-devnet ({profile}) failed ({status})");
+    }
+    Ok(profile)
+}
+
+/// A chain client for a test mnemonic that notices its transaction's block within 20 ms.
+pub fn client(
+    devnet: &Devnet,
+    mnemonic: &str,
+    request_timeout: Duration,
+) -> anyhow::Result<NodeChain> {
+    let key = Key::from_mnemonic(&Mnemonic::from_phrase(mnemonic)?)?;
+    let mut signer = SignerConfig::new(
+        devnet.chain_id.clone(),
+        FeePolicy::new(GasPrice::parse("0.025uakt")?),
+    );
+    signer.poll_interval = Duration::from_millis(20);
+    signer.inclusion_timeout = Duration::from_secs(60);
+    Ok(NodeChain::new(
+        key,
+        NodeConfig {
+            grpc_url: devnet.grpc_url.clone(),
+            rpc_url: devnet.rpc_url.clone(),
+            request_timeout,
+            signer,
+            follow: Default::default(),
+        },
+    )?)
+}
+
+/// Nearest-rank percentile (`p` in 0..=1); 0 for no samples.
+pub fn percentile(samples: &[f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples = [5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!(super::percentile(&samples, 0.5), 3.0);
+        assert_eq!(super::percentile(&samples, 0.99), 5.0);
+        assert_eq!(super::percentile(&samples, 0.0), 1.0);
+        assert_eq!(super::percentile(&[], 0.5), 0.0);
+    }
+}
