@@ -20,7 +20,7 @@ use crate::market::bid_key;
 use crate::market::market_err;
 use crate::state::{Coin, State, keys};
 
-fn deployment_err(code: u32, reason: &str) -> SdkError {
+pub(crate) fn deployment_err(code: u32, reason: &str) -> SdkError {
     SdkError {
         code,
         codespace: "deployment",
@@ -67,7 +67,7 @@ pub(crate) fn drain_escrow(state: &mut State, key: &str, to: &str) -> Result<(),
 }
 
 /// Closes the bid at `key` (and its lease, if active) with `reason`; returns the events.
-fn close_bid_at(
+pub(crate) fn close_bid_at(
     state: &mut State,
     key: &str,
     reason: mv1::LeaseClosedReason,
@@ -137,6 +137,33 @@ pub(crate) fn close_order(
     )
 }
 
+/// Opens the order `id` for `spec` at `height`; returns its `EventOrderCreated`.
+pub(crate) fn open_order(
+    state: &mut State,
+    id: mv1::OrderId,
+    spec: Option<dv1beta4::GroupSpec>,
+    reclamation: Option<mv1::DeploymentReclamation>,
+    height: i64,
+    idx: &str,
+) -> Event {
+    let event = Event::typed(
+        "akash.market.v1.EventOrderCreated",
+        &json!({"id": {"owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq, "oseq": id.oseq}}),
+    )
+    .attr("msg_index", idx);
+    state.orders.insert(
+        keys::order(&id.owner, id.dseq, id.gseq, id.oseq),
+        crate::state::Proto(mv1beta5::Order {
+            id: Some(id),
+            state: mv1beta5::order::State::Open as i32,
+            spec,
+            created_at: height,
+            reclamation,
+        }),
+    );
+    event
+}
+
 /// Opens the group's next order (oseq + 1) after the order `oseq`, if the group is open.
 pub(crate) fn reopen_order(
     state: &mut State,
@@ -159,29 +186,20 @@ pub(crate) fn reopen_order(
         .get(&keys::order(owner, dseq, gseq, oseq))?
         .0
         .clone();
-    let next = oseq + 1;
-    state.orders.insert(
-        keys::order(owner, dseq, gseq, next),
-        crate::state::Proto(mv1beta5::Order {
-            id: Some(mv1::OrderId {
-                owner: owner.to_owned(),
-                dseq,
-                gseq,
-                oseq: next,
-            }),
-            state: mv1beta5::order::State::Open as i32,
-            spec: old.spec,
-            created_at: height,
-            reclamation: old.reclamation,
-        }),
-    );
-    Some(
-        Event::typed(
-            "akash.market.v1.EventOrderCreated",
-            &json!({"id": {"owner": owner, "dseq": dseq.to_string(), "gseq": gseq, "oseq": next}}),
-        )
-        .attr("msg_index", idx),
-    )
+    let id = mv1::OrderId {
+        owner: owner.to_owned(),
+        dseq,
+        gseq,
+        oseq: oseq + 1,
+    };
+    Some(open_order(
+        state,
+        id,
+        old.spec,
+        old.reclamation,
+        height,
+        idx,
+    ))
 }
 
 /// The signer of a `MsgCloseLease`: the tenant.

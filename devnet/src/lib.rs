@@ -8,7 +8,8 @@
 //! - [`bank`]: the bank module (`MsgSend`); [`deployment`]: `MsgCreateDeployment` with its groups,
 //!   orders and escrow account; [`provider`]: `MsgCreateProvider`, `MsgUpdateProvider`;
 //!   [`market`]: `MsgCreateBid`; [`lease`]: `MsgCreateLease`;
-//!   [`close`]: `MsgCloseBid`, `MsgCloseDeployment`; [`escrow`]: settlement and `MsgWithdrawLease`;
+//!   [`close`]: `MsgCloseBid`, `MsgCloseLease`, `MsgCloseDeployment`; [`group`]: `MsgCloseGroup`,
+//!   `MsgPauseGroup`, `MsgStartGroup`; [`escrow`]: settlement and `MsgWithdrawLease`;
 //!   [`cert`]: `MsgCreateCertificate`, `MsgRevokeCertificate` and the certificate query;
 //!   [`audit`]: `MsgSignProviderAttributes`, `MsgDeleteProviderAttributes` and the audit queries;
 //! - [`node`]: the mempool and block production;
@@ -31,6 +32,7 @@ pub mod escrow;
 pub mod events;
 pub mod gas;
 pub mod genesis;
+pub mod group;
 pub mod grpc;
 pub mod grpc_akash;
 pub mod lease;

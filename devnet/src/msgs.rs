@@ -9,8 +9,9 @@ use chain_client::akash::cert::v1::{
     MsgRevokeCertificateResponse,
 };
 use chain_client::akash::deployment::v1beta4::{
-    MsgCloseDeployment, MsgCloseDeploymentResponse, MsgUpdateDeployment,
-    MsgUpdateDeploymentResponse,
+    MsgCloseDeployment, MsgCloseDeploymentResponse, MsgCloseGroup, MsgCloseGroupResponse,
+    MsgPauseGroup, MsgPauseGroupResponse, MsgStartGroup, MsgStartGroupResponse,
+    MsgUpdateDeployment, MsgUpdateDeploymentResponse,
 };
 use chain_client::akash::deployment::v1beta4::{MsgCreateDeployment, MsgCreateDeploymentResponse};
 use chain_client::akash::market::v1beta5::{
@@ -42,6 +43,9 @@ pub enum Msg {
     UpdateDeployment(MsgUpdateDeployment),
     WithdrawLease(MsgWithdrawLease),
     CloseDeployment(MsgCloseDeployment),
+    CloseGroup(MsgCloseGroup),
+    PauseGroup(MsgPauseGroup),
+    StartGroup(MsgStartGroup),
     UpdateProvider(MsgUpdateProvider),
     CreateCertificate(MsgCreateCertificate),
     RevokeCertificate(MsgRevokeCertificate),
@@ -104,6 +108,21 @@ impl Msg {
                 MsgCloseDeployment::decode(any.value.as_slice()).map_err(bad)?,
             ));
         }
+        if any.type_url == MsgCloseGroup::type_url() {
+            return Ok(Self::CloseGroup(
+                MsgCloseGroup::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgPauseGroup::type_url() {
+            return Ok(Self::PauseGroup(
+                MsgPauseGroup::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
+        if any.type_url == MsgStartGroup::type_url() {
+            return Ok(Self::StartGroup(
+                MsgStartGroup::decode(any.value.as_slice()).map_err(bad)?,
+            ));
+        }
         if any.type_url == MsgCreateProvider::type_url() {
             return Ok(Self::CreateProvider(
                 MsgCreateProvider::decode(any.value.as_slice()).map_err(bad)?,
@@ -153,6 +172,9 @@ impl Msg {
             Self::UpdateDeployment(m) => crate::deployment::update_signer(m),
             Self::WithdrawLease(m) => crate::escrow::withdraw_signer(m),
             Self::CloseDeployment(m) => crate::close::close_deployment_signer(m),
+            Self::CloseGroup(m) => crate::group::close_signer(m),
+            Self::PauseGroup(m) => crate::group::pause_signer(m),
+            Self::StartGroup(m) => crate::group::start_signer(m),
             Self::UpdateProvider(m) => &m.owner,
             Self::CreateCertificate(m) => &m.owner,
             Self::RevokeCertificate(m) => crate::cert::revoke_signer(m),
@@ -193,6 +215,18 @@ impl Msg {
             Self::CloseDeployment(m) => Ok((
                 crate::close::close_deployment(state, m, index, height)?,
                 any_of(&MsgCloseDeploymentResponse {}),
+            )),
+            Self::CloseGroup(m) => Ok((
+                crate::group::close(state, m, index, height)?,
+                any_of(&MsgCloseGroupResponse {}),
+            )),
+            Self::PauseGroup(m) => Ok((
+                crate::group::pause(state, m, index, height)?,
+                any_of(&MsgPauseGroupResponse {}),
+            )),
+            Self::StartGroup(m) => Ok((
+                crate::group::start(state, m, index, height)?,
+                any_of(&MsgStartGroupResponse {}),
             )),
             Self::CreateProvider(m) => Ok((
                 crate::provider::create(state, m, index)?,
