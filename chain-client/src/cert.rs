@@ -71,6 +71,22 @@ impl CertificateKeyPair {
     }
 }
 
+/// The message that publishes an existing certificate (`cert_pem`, its DER `der`) for `owner`:
+/// for a certificate kept from an earlier run whose publication did not happen.
+pub fn create_msg_for(
+    owner: &str,
+    cert_pem: &str,
+    der: &[u8],
+) -> Result<MsgCreateCertificate, CertError> {
+    let (_, parsed) =
+        X509Certificate::from_der(der).map_err(|e| CertError::Generate(e.to_string()))?;
+    Ok(MsgCreateCertificate {
+        owner: owner.to_string(),
+        cert: cert_pem.as_bytes().to_vec(),
+        pubkey: pem_encode("EC PUBLIC KEY", parsed.public_key().raw).into_bytes(),
+    })
+}
+
 /// Why a certificate could not be made or was refused.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CertError {

@@ -1,13 +1,15 @@
 //! The library behind `akash-provider`: the provider (identity, inventory, bid engine, leases),
-//! and later the gateway, the workload reconciler, the tenant controller and the overlay. The
+//! the gateway, the workload reconciler, the tenant controller, and later the overlay. The
 //! binary (`main.rs`) only parses the command line and calls in here; tests and benchmarks use
 //! the same modules.
 
 pub mod bidding;
+pub mod chain_args;
 pub mod chain_groups;
 pub mod gateway;
 pub mod inventory;
 pub mod keeper;
 pub mod metrics;
 pub mod provider;
+pub mod tenant;
 pub mod workload;

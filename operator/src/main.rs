@@ -1,8 +1,8 @@
 //! `akash-provider`: the Akash provider as a Kubernetes operator.
 //!
-//! Subcommands: `run` (the provider), `crd` (print the custom resource definitions) and `sdl`
-//! (validate an SDL file, print its groups, manifest or version, or a `Manifest` resource);
-//! `tenant` and `overlay` arrive with their issues.
+//! Subcommands: `run` (the provider), `tenant` (the tenant controller, or `tenant deploy|status|
+//! close` from a terminal), `crd` (print the custom resource definitions) and `sdl` (validate an
+//! SDL file, print its groups, manifest or version, or a `Manifest` resource).
 
 use std::process::ExitCode;
 
@@ -24,6 +24,9 @@ struct Cli {
 enum Command {
     /// Run the provider: register on chain, bid on orders that fit the cluster, keep leases.
     Run(Box<operator::provider::config::RunArgs>),
+    /// The tenant controller (`Manifest` resources become deployments), or `tenant deploy FILE`,
+    /// `tenant status DSEQ`, `tenant close DSEQ` from a terminal.
+    Tenant(Box<operator::tenant::config::TenantCommand>),
     /// Print the custom resource definitions of akash.network/v1 (for `kubectl apply -f -`).
     Crd(crd_cmd::CrdArgs),
     /// Validate an SDL file; print its groups, manifest or manifest version.
@@ -33,6 +36,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Some(Command::Run(args)) => run_provider(*args),
+        Some(Command::Tenant(args)) => run_tenant(*args),
         Some(Command::Crd(args)) => crd_cmd::run(&args),
         Some(Command::Sdl(args)) => sdl_cmd::run(&args),
         None => {
@@ -47,6 +51,46 @@ fn main() -> ExitCode {
 
 fn run_provider(args: operator::provider::config::RunArgs) -> ExitCode {
     init_tracing();
+    block_on(operator::provider::run(args), |e| {
+        tracing::error!(error = format!("{e:#}"), "akash-provider stopped");
+    })
+}
+
+fn run_tenant(args: operator::tenant::config::TenantCommand) -> ExitCode {
+    use operator::tenant::config::TenantSubcommand;
+    use operator::tenant::{cli, run};
+    let on_error = |e: anyhow::Error| eprintln!("error: {e:#}");
+    match (args.command, args.controller) {
+        (Some(TenantSubcommand::Deploy(a)), _) => block_on(cli::deploy(a), on_error),
+        (Some(TenantSubcommand::Status(a)), _) => block_on(cli::status(a), on_error),
+        (Some(TenantSubcommand::Close(a)), _) => block_on(cli::close(a), on_error),
+        (None, controller) => {
+            // With no flag on the command line clap leaves the group unset even when the
+            // environment (a Deployment's env) holds every setting: read them from there.
+            let controller = match controller {
+                Some(c) => c,
+                None => TenantEnv::parse_from(["akash-provider tenant"]).args,
+            };
+            init_tracing();
+            block_on(run(controller), |e| {
+                tracing::error!(error = format!("{e:#}"), "the tenant controller stopped");
+            })
+        }
+    }
+}
+
+/// The controller's settings from the environment alone.
+#[derive(Debug, Parser)]
+#[command(name = "akash-provider tenant")]
+struct TenantEnv {
+    #[command(flatten)]
+    args: operator::tenant::config::TenantArgs,
+}
+
+fn block_on(
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+    on_error: impl FnOnce(anyhow::Error),
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,10 +101,10 @@ fn run_provider(args: operator::provider::config::RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(operator::provider::run(args)) {
+    match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "akash-provider stopped");
+            on_error(e);
             ExitCode::FAILURE
         }
     }

@@ -63,6 +63,7 @@ pub fn render(sdl: &Sdl, file: &Path, opts: &ToCrOptions) -> Result<String, Stri
             } else {
                 Distribution::SendToAll
             },
+            dseq: None,
         },
     );
     manifest.metadata.namespace = opts.namespace.clone();

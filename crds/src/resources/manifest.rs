@@ -43,6 +43,11 @@ pub struct ManifestSpec {
     /// it from.
     #[serde(default)]
     pub distribution: Distribution,
+    /// The deployment sequence to post as (default: the chain's height when it is posted, as the
+    /// Akash tools choose it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub dseq: Option<u64>,
 }
 
 fn default_deposit() -> Price {
@@ -113,6 +118,8 @@ pub enum ManifestPhase {
     Degraded,
     /// Closing the deployment on chain.
     Closing,
+    /// The deployment was closed on chain by someone else (or ran out of funds); nothing runs.
+    Closed,
 }
 
 /// What the tenant controller observed.
@@ -149,6 +156,9 @@ pub struct GroupLeaseStatus {
     /// The placement (group) name.
     pub name: String,
     pub gseq: u32,
+    /// The order the lease fills (a new order opens when a lease closes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oseq: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +169,15 @@ pub struct GroupLeaseStatus {
     /// The manifest version that provider runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_version: Option<String>,
+    /// Since when (RFC 3339) the provider has been unreachable or its services not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy_since: Option<String>,
+    /// What went wrong last with this group's provider, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Providers dropped for this group (they failed to serve it); their bids are not taken again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_providers: Vec<String>,
 }
 
 /// One service of the deployment as its provider reports it.

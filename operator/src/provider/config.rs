@@ -14,27 +14,8 @@ pub struct RunArgs {
     #[arg(long, env = "AKASH_KEY_FILE")]
     pub key_file: PathBuf,
 
-    /// Chain id of the network (`akashnet-2` on mainnet).
-    #[arg(long, env = "AKASH_CHAIN_ID")]
-    pub chain_id: String,
-    /// CometBFT RPC endpoint (blocks, events, broadcasts).
-    #[arg(long, env = "AKASH_RPC_URL", default_value = "http://127.0.0.1:26657")]
-    pub rpc_url: String,
-    /// gRPC endpoint (queries, simulation).
-    #[arg(long, env = "AKASH_GRPC_URL", default_value = "http://127.0.0.1:9090")]
-    pub grpc_url: String,
-    /// Gas price for fees, as amount and denom.
-    #[arg(long, env = "AKASH_GAS_PRICE", default_value = "0.025uakt")]
-    pub gas_price: String,
-    /// Gas limit = simulated gas × this factor.
-    #[arg(long, env = "AKASH_GAS_ADJUSTMENT", default_value = "1.5")]
-    pub gas_adjustment: String,
-    /// How long to wait for a transaction to be included in a block.
-    #[arg(long, env = "AKASH_TX_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub tx_timeout: Duration,
-    /// How often to poll the node for new blocks and transaction results.
-    #[arg(long, env = "AKASH_POLL_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
-    pub poll_interval: Duration,
+    #[command(flatten)]
+    pub chain: crate::chain_args::ChainArgs,
 
     /// Namespace of the provider's own objects (`Bid`, `Lease`, leader-election lease, Secrets).
     #[arg(long, env = "AKASH_NAMESPACE", default_value = "akash-provider")]

@@ -14,9 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chain_client::Chain;
 use chain_client::keys::Key;
-use chain_client::node::{NodeChain, NodeConfig};
-use chain_client::signer::SignerConfig;
-use chain_client::tx::{FeePolicy, GasPrice};
+use chain_client::node::NodeChain;
 use cosmos_sdk_proto::cosmos::base::v1beta1::Coin;
 use tokio::sync::watch;
 
@@ -37,7 +35,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading the provider key from {}", args.key_file.display()))?;
     let chain: Arc<dyn Chain> = Arc::new(node_chain(key, &args)?);
     let address = chain.address().to_owned();
-    tracing::info!(provider = %address, chain_id = %args.chain_id, rpc = %args.rpc_url, grpc = %args.grpc_url, "provider key loaded");
+    tracing::info!(provider = %address, chain_id = %args.chain.chain_id, rpc = %args.chain.rpc_url, grpc = %args.chain.grpc_url, "provider key loaded");
     let deposit = parse_coin(&args.bid_deposit).context("--bid-deposit")?;
 
     let client = kube::Client::try_default()
@@ -222,27 +220,7 @@ async fn keep_identity(
 }
 
 fn node_chain(key: Key, args: &RunArgs) -> anyhow::Result<NodeChain> {
-    let gas_price = GasPrice::parse(&args.gas_price).context("--gas-price")?;
-    let mut fee = FeePolicy::new(gas_price);
-    fee.gas_adjustment =
-        chain_client::tx::Dec18::parse(&args.gas_adjustment).context("--gas-adjustment")?;
-    let mut signer = SignerConfig::new(args.chain_id.clone(), fee);
-    signer.inclusion_timeout = args.tx_timeout;
-    signer.poll_interval = args.poll_interval;
-    let follow = chain_client::follow::FollowOptions {
-        poll_interval: args.poll_interval,
-        ..Default::default()
-    };
-    Ok(NodeChain::new(
-        key,
-        NodeConfig {
-            grpc_url: args.grpc_url.clone(),
-            rpc_url: args.rpc_url.clone(),
-            request_timeout: Duration::from_secs(15),
-            signer,
-            follow,
-        },
-    )?)
+    args.chain.connect(key)
 }
 
 fn inventory_config(args: &RunArgs) -> InventoryConfig {

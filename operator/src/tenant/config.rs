@@ -1,0 +1,106 @@
+//! `akash-provider tenant` configuration: the controller's flags, and the CLI's subcommands.
+//! Keys are files or Secrets, never flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use crate::chain_args::ChainArgs;
+
+/// Settings of the tenant controller.
+#[derive(Debug, Clone, Args)]
+pub struct TenantArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Only watch `Manifest` resources in this namespace (default: every namespace).
+    #[arg(long, env = "AKASH_TENANT_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// A provider unreachable, or with services not ready, this long is replaced by another.
+    #[arg(long, env = "AKASH_TENANT_FAILURE_THRESHOLD", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub failure_threshold: Duration,
+    /// How often a running deployment's status is read from its providers.
+    #[arg(long, env = "AKASH_TENANT_STATUS_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub status_interval: Duration,
+    /// About one block: how often to look while waiting for the chain.
+    #[arg(long, env = "AKASH_BLOCK_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub block_interval: Duration,
+    /// Address of `/healthz` and `/readyz`.
+    #[arg(long, env = "AKASH_METRICS_ADDR", default_value = "0.0.0.0:8081")]
+    pub metrics_addr: std::net::SocketAddr,
+}
+
+/// `akash-provider tenant`: the controller, or one of the commands for a terminal.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TenantCommand {
+    #[command(subcommand)]
+    pub command: Option<TenantSubcommand>,
+    #[command(flatten)]
+    pub controller: Option<TenantArgs>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantSubcommand {
+    /// Deploy an SDL file: post it, wait for bids, lease the cheapest, send the manifest, and
+    /// follow it until every service is ready.
+    Deploy(DeployArgs),
+    /// Show a deployment: its leases, providers, and the services' readiness and endpoints.
+    Status(DseqArgs),
+    /// Close a deployment on chain; the escrow's remainder goes back to the tenant.
+    Close(DseqArgs),
+}
+
+/// What every CLI command needs.
+#[derive(Debug, Args)]
+pub struct CliCommon {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// File holding the tenant's BIP-39 mnemonic.
+    #[arg(long, env = "AKASH_KEY_FILE")]
+    pub key_file: PathBuf,
+    /// Where the tenant's certificate and deployment records are kept.
+    #[arg(long, env = "AKASH_TENANT_HOME", default_value_os_t = default_home())]
+    pub home: PathBuf,
+    /// About one block: how often to look while waiting for the chain.
+    #[arg(long, env = "AKASH_BLOCK_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub block_interval: Duration,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".akash-provider/tenant")
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The SDL file (`deploy.yaml`).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub common: CliCommon,
+    /// Escrow deposit posted with the deployment.
+    #[arg(long, default_value = "5000000uact")]
+    pub deposit: String,
+    /// Blocks to collect bids for before the cheapest (earliest on ties) wins.
+    #[arg(long, default_value_t = 5)]
+    pub wait_blocks: u32,
+    /// Give up waiting for every service to be ready after this long (the deployment stays).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Post as this deployment sequence (default: the chain's current height).
+    #[arg(long)]
+    pub dseq: Option<u64>,
+    /// Only take bids from these providers (repeat or comma-separate).
+    #[arg(long = "provider", value_delimiter = ',')]
+    pub providers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DseqArgs {
+    /// The deployment sequence `deploy` printed.
+    pub dseq: u64,
+    #[command(flatten)]
+    pub common: CliCommon,
+}

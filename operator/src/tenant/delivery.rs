@@ -1,0 +1,317 @@
+//! The tenant's calls to a provider's gateway: send the manifest, read a lease's status. Over mTLS
+//! with the tenant's on-chain certificate (see [`crate::gateway::client`]); the `Gateway` trait
+//! lets the flow be tested without a provider.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chain_client::Chain;
+use crds::resources::ServiceEndpoints;
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::gateway::client::{TenantIdentity, rest_client};
+
+/// Why a gateway call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeliveryError {
+    /// The gateway could not be reached, or TLS failed.
+    #[error("gateway {uri} unreachable: {message}")]
+    Unreachable { uri: String, message: String },
+    /// The gateway answered with an error status.
+    #[error("gateway {uri} answered {status}: {body}")]
+    Refused {
+        uri: String,
+        status: u16,
+        body: String,
+    },
+}
+
+/// What a provider says about one lease.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseReport {
+    pub services: Vec<ServiceEndpoints>,
+}
+
+impl LeaseReport {
+    /// Every service has all its replicas ready.
+    pub fn all_ready(&self) -> bool {
+        !self.services.is_empty()
+            && self
+                .services
+                .iter()
+                .all(|s| s.replicas > 0 && s.ready_replicas >= s.replicas)
+    }
+}
+
+/// A provider's gateway as the tenant uses it.
+#[async_trait]
+pub trait Gateway: Send + Sync {
+    async fn send_manifest(
+        &self,
+        provider: &str,
+        host_uri: &str,
+        dseq: u64,
+        manifest_json: &str,
+    ) -> Result<(), DeliveryError>;
+
+    async fn lease_status(
+        &self,
+        provider: &str,
+        host_uri: &str,
+        lease: (u64, u32, u32),
+    ) -> Result<LeaseReport, DeliveryError>;
+}
+
+/// The real gateway client: one HTTPS client per provider, made from the provider's certificates
+/// on chain and dropped after a failure (the provider may have a new certificate).
+pub struct MtlsGateway {
+    chain: Arc<dyn Chain>,
+    identity: TenantIdentity,
+    clients: Mutex<HashMap<String, reqwest::Client>>,
+}
+
+impl MtlsGateway {
+    pub fn new(chain: Arc<dyn Chain>, identity: TenantIdentity) -> Self {
+        Self {
+            chain,
+            identity,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn client(&self, provider: &str, uri: &str) -> Result<reqwest::Client, DeliveryError> {
+        if let Some(client) = self.clients.lock().await.get(provider) {
+            return Ok(client.clone());
+        }
+        let client = rest_client(self.chain.as_ref(), provider, &self.identity)
+            .await
+            .map_err(|e| DeliveryError::Unreachable {
+                uri: uri.to_owned(),
+                message: format!("{e:#}"),
+            })?;
+        self.clients
+            .lock()
+            .await
+            .insert(provider.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    async fn forget(&self, provider: &str) {
+        self.clients.lock().await.remove(provider);
+    }
+
+    async fn call(
+        &self,
+        provider: &str,
+        url: String,
+        request: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<String, DeliveryError> {
+        let client = self.client(provider, &url).await?;
+        let response = match request(&client, &url).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.forget(provider).await;
+                return Err(DeliveryError::Unreachable {
+                    uri: url,
+                    message: error_chain(&e),
+                });
+            }
+        };
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(DeliveryError::Refused {
+                uri: url,
+                status: status.as_u16(),
+                body: body.chars().take(500).collect(),
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl Gateway for MtlsGateway {
+    async fn send_manifest(
+        &self,
+        provider: &str,
+        host_uri: &str,
+        dseq: u64,
+        manifest_json: &str,
+    ) -> Result<(), DeliveryError> {
+        let url = format!("{}/deployment/{dseq}/manifest", base(host_uri));
+        let body = manifest_json.to_owned();
+        self.call(provider, url, |c, u| c.put(u).body(body))
+            .await
+            .map(drop)
+    }
+
+    async fn lease_status(
+        &self,
+        provider: &str,
+        host_uri: &str,
+        (dseq, gseq, oseq): (u64, u32, u32),
+    ) -> Result<LeaseReport, DeliveryError> {
+        let url = format!("{}/lease/{dseq}/{gseq}/{oseq}/status", base(host_uri));
+        let body = self.call(provider, url.clone(), |c, u| c.get(u)).await?;
+        parse_lease_status(&body, &host_of(host_uri)).map_err(|e| DeliveryError::Refused {
+            uri: url,
+            status: 200,
+            body: format!("not a lease status: {e}"),
+        })
+    }
+}
+
+fn base(host_uri: &str) -> &str {
+    host_uri.trim_end_matches('/')
+}
+
+/// The host of a gateway URI (`https://provider.example.com:8443` → `provider.example.com`).
+pub fn host_of(host_uri: &str) -> String {
+    let rest = host_uri.split_once("://").map_or(host_uri, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.to_owned(),
+        _ => authority.to_owned(),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[derive(Deserialize)]
+struct StatusJson {
+    #[serde(default)]
+    services: Option<HashMap<String, ServiceJson>>,
+    #[serde(default)]
+    forwarded_ports: Option<HashMap<String, Vec<PortJson>>>,
+}
+
+#[derive(Deserialize)]
+struct ServiceJson {
+    #[serde(default)]
+    uris: Option<Vec<String>>,
+    #[serde(default)]
+    replicas: i32,
+    #[serde(default)]
+    ready_replicas: i32,
+    #[serde(default)]
+    total: i32,
+    #[serde(default)]
+    available: i32,
+}
+
+#[derive(Deserialize)]
+struct PortJson {
+    #[serde(default)]
+    host: String,
+    port: u32,
+    #[serde(rename = "externalPort")]
+    external_port: u32,
+    #[serde(default)]
+    proto: String,
+}
+
+/// The Go provider's lease status JSON as per-service endpoints; forwarded ports without a host
+/// get the gateway's host, where the provider's node ports are reached.
+pub fn parse_lease_status(
+    body: &str,
+    gateway_host: &str,
+) -> Result<LeaseReport, serde_json::Error> {
+    let json: StatusJson = serde_json::from_str(body)?;
+    let mut ports = json.forwarded_ports.unwrap_or_default();
+    let mut services: Vec<ServiceEndpoints> = json
+        .services
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, s)| {
+            let forwarded = ports
+                .remove(&name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| {
+                    let host = if p.host.is_empty() {
+                        gateway_host
+                    } else {
+                        &p.host
+                    };
+                    let proto = if p.proto.is_empty() {
+                        "TCP".to_owned()
+                    } else {
+                        p.proto.to_uppercase()
+                    };
+                    format!("{host}:{} -> {}/{proto}", p.external_port, p.port)
+                })
+                .collect();
+            ServiceEndpoints {
+                replicas: s.replicas.max(s.total),
+                ready_replicas: s.ready_replicas.max(s.available),
+                uris: s.uris.unwrap_or_default(),
+                forwarded_ports: forwarded,
+                name,
+            }
+        })
+        .collect();
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(LeaseReport { services })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_go_lease_status_becomes_service_endpoints_with_the_gateway_host() {
+        let body = r#"{
+          "services": {
+            "web": {"name":"web","available":1,"total":2,"uris":["abc.ingress.example.com"],
+                    "replicas":2,"ready_replicas":1,"available_replicas":1},
+            "db": {"name":"db","available":1,"total":1,"uris":null,"replicas":1,"ready_replicas":1}
+          },
+          "forwarded_ports": {
+            "db": [{"host":"","port":5432,"externalPort":31234,"proto":"TCP","name":"db"}]
+          },
+          "ips": null
+        }"#;
+        let report = parse_lease_status(body, "provider.example.com").unwrap();
+        assert_eq!(report.services.len(), 2);
+        assert_eq!(report.services[0].name, "db");
+        assert_eq!(
+            report.services[0].forwarded_ports,
+            ["provider.example.com:31234 -> 5432/TCP"]
+        );
+        assert_eq!(report.services[1].uris, ["abc.ingress.example.com"]);
+        assert_eq!(
+            (
+                report.services[1].ready_replicas,
+                report.services[1].replicas
+            ),
+            (1, 2)
+        );
+        assert!(!report.all_ready());
+    }
+
+    #[test]
+    fn a_status_with_no_services_is_not_ready() {
+        let report = parse_lease_status(r#"{"services":null}"#, "h").unwrap();
+        assert!(!report.all_ready());
+    }
+
+    #[test]
+    fn host_of_drops_scheme_port_and_path() {
+        assert_eq!(host_of("https://p.example.com:8443"), "p.example.com");
+        assert_eq!(host_of("https://p.example.com/"), "p.example.com");
+        assert_eq!(host_of("127.0.0.1:8443"), "127.0.0.1");
+    }
+}

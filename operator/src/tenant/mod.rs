@@ -1,0 +1,43 @@
+//! The tenant controller (`akash-provider tenant`): `Manifest` resources become deployments on
+//! the marketplace. The flow ([`flow`]) is shared by the controller ([`controller`]) and the
+//! command line ([`cli`]); validation ([`plan`]) and bid selection ([`select`]) are pure.
+
+pub mod cli;
+pub mod config;
+pub mod controller;
+pub mod delivery;
+pub mod flow;
+pub mod identity;
+pub mod plan;
+pub mod select;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::metrics::{Health, Metrics};
+
+/// Runs the controller: health endpoints, then `Manifest` reconciles until a signal stops it.
+pub async fn run(args: config::TenantArgs) -> anyhow::Result<()> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (in-cluster or KUBECONFIG)")?;
+    let health = Arc::new(Health::default());
+    let router = crate::metrics::router(Arc::new(Metrics::new()), health.clone());
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .with_context(|| format!("--metrics-addr {}", args.metrics_addr))?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "the health endpoint stopped");
+        }
+    });
+    tracing::info!(
+        chain_id = %args.chain.chain_id,
+        namespace = args.watch_namespace.as_deref().unwrap_or("(all)"),
+        "tenant controller started"
+    );
+    health.set_ready(true);
+    controller::run(Arc::new(controller::Context::new(client, args))).await;
+    Ok(())
+}
