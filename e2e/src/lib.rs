@@ -17,7 +17,7 @@ pub mod scenario;
 pub mod tenant;
 pub mod wait;
 
-pub use cluster::{Cluster, repo_dir};
+pub use cluster::{Cluster, repo_dir, tool_path};
 pub use namespace::TestNamespace;
 
 /// Logs to the test's output (shown on failure), once per test binary.

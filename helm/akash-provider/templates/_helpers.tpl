@@ -85,6 +85,12 @@ app.kubernetes.io/component: tenant
   value: {{ required "chain.grpcUrl: the gRPC endpoint of an Akash node is required" .Values.chain.grpcUrl | quote }}
 - name: AKASH_GAS_PRICE
   value: {{ .Values.chain.gasPrice | quote }}
+- name: AKASH_GAS_ADJUSTMENT
+  value: {{ .Values.chain.gasAdjustment | toString | quote }}
+- name: AKASH_TX_TIMEOUT
+  value: {{ .Values.chain.txTimeout | quote }}
+- name: AKASH_POLL_INTERVAL
+  value: {{ .Values.chain.pollInterval | quote }}
 {{- end }}
 
 {{/* Logging, for both controllers. */}}
