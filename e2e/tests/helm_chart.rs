@@ -698,6 +698,7 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
                 "endpoint": 0, "ip": 0,
             } },
         },
+        "tenant": { "enabled": true },
     });
     let dir = tempfile::tempdir()?;
     let file = values_file(dir.path(), &values)?;
@@ -728,26 +729,32 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
         "{notes}"
     );
 
-    // The controller-manager creates the chart's pod under the restricted profile (kwok runs it).
-    until(
-        "the chart's pod admitted",
-        Duration::from_secs(60),
-        || async {
-            let pods =
-                ns.api::<Pod>()
-                    .list(&ListParams::default().labels(
-                        "app.kubernetes.io/instance=akp,app.kubernetes.io/component=provider",
-                    ))
+    // The controller-manager creates the chart's pods under the restricted profile (kwok runs them).
+    for (component, deployment) in [
+        ("provider", "akp-akash-provider"),
+        ("tenant", "akp-akash-provider-tenant"),
+    ] {
+        until(
+            &format!("the chart's {component} pod admitted"),
+            Duration::from_secs(60),
+            || async {
+                let selector = format!(
+                    "app.kubernetes.io/instance=akp,app.kubernetes.io/component={component}"
+                );
+                let pods = ns
+                    .api::<Pod>()
+                    .list(&ListParams::default().labels(&selector))
                     .await?;
-            Ok(if pods.items.is_empty() {
-                let d = ns.api::<Deployment>().get("akp-akash-provider").await?;
-                Poll::Pending(format!("{:?}", d.status.and_then(|s| s.conditions)))
-            } else {
-                Poll::Ready(())
-            })
-        },
-    )
-    .await?;
+                Ok(if pods.items.is_empty() {
+                    let d = ns.api::<Deployment>().get(deployment).await?;
+                    Poll::Pending(format!("{:?}", d.status.and_then(|s| s.conditions)))
+                } else {
+                    Poll::Ready(())
+                })
+            },
+        )
+        .await?;
+    }
 
     // The real provider, out of cluster, with nothing but the chart ServiceAccount's token.
     let token = cluster
@@ -856,12 +863,13 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
 
     // And what it must not do, it cannot.
     let account = format!("system:serviceaccount:{namespace}:akp-akash-provider");
-    let can = |args: &[&str]| -> anyhow::Result<String> {
+    let tenant_account = format!("{account}-tenant");
+    let can_as = |account: &str, args: &[&str]| -> anyhow::Result<String> {
         let out = cluster
             .kubectl()
             .args(["auth", "can-i"])
             .args(args)
-            .args(["--as", &account])
+            .args(["--as", account])
             .output()?;
         let answer = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         ensure!(
@@ -871,6 +879,7 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
         );
         Ok(answer)
     };
+    let can = |args: &[&str]| can_as(&account, args);
     for args in [
         &["delete", "nodes"][..],
         &["get", "secrets", "-n", "kube-system"],
@@ -901,6 +910,36 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
         &["patch", "deployments.apps", "-n", "any-lease-namespace"],
     ] {
         assert_eq!(can(args)?, "yes", "can-i {args:?}");
+    }
+    // The tenant controller: Manifests and the Secrets beside them, nothing of the provider's.
+    for (args, answer) in [
+        (
+            &["patch", "manifests.akash.network", "-n", "team-x"][..],
+            "yes",
+        ),
+        (
+            &[
+                "patch",
+                "manifests.akash.network",
+                "--subresource",
+                "status",
+                "-n",
+                "team-x",
+            ],
+            "yes",
+        ),
+        (&["get", "secrets/tenant-key", "-n", "team-x"], "yes"),
+        (&["list", "secrets", "-n", "team-x"], "no"),
+        (&["delete", "manifests.akash.network", "-n", "team-x"], "no"),
+        (&["get", "leases.akash.network", "-n", &namespace], "no"),
+        (&["create", "deployments.apps", "-n", "team-x"], "no"),
+        (&["delete", "nodes"], "no"),
+    ] {
+        assert_eq!(
+            can_as(&tenant_account, args)?,
+            answer,
+            "tenant can-i {args:?}"
+        );
     }
     drop(provider);
     drop(release);
