@@ -11,6 +11,7 @@ mod cluster;
 pub mod crds;
 pub mod devnet;
 pub mod market;
+pub mod marketplace;
 mod namespace;
 pub mod provider;
 pub mod scenario;

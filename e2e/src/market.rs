@@ -46,10 +46,22 @@ impl ProviderResource {
         name: &str,
         attributes: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        let host_uri = format!("https://{name}.provider.test:8443");
+        Self::create_with(client, name, &host_uri, attributes, scale_rates()).await
+    }
+
+    /// A `Provider` at `host_uri` with these scale rates.
+    pub async fn create_with(
+        client: &kube::Client,
+        name: &str,
+        host_uri: &str,
+        attributes: &[(&str, &str)],
+        rates: ScalePricing,
+    ) -> anyhow::Result<Self> {
         let provider = Provider::new(
             name,
             ProviderSpec {
-                host_uri: format!("https://{name}.provider.test:8443"),
+                host_uri: host_uri.to_owned(),
                 attributes: attributes
                     .iter()
                     .map(|(k, v)| Attribute {
@@ -58,7 +70,7 @@ impl ProviderResource {
                     })
                     .collect(),
                 info: None,
-                pricing: Some(PricingStrategy::Scale(scale_rates())),
+                pricing: Some(PricingStrategy::Scale(rates)),
             },
         );
         Api::<Provider>::all(client.clone())

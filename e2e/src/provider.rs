@@ -41,6 +41,17 @@ impl ProviderProcess {
         devnet: &Devnet,
         options: ProviderOptions,
     ) -> anyhow::Result<Self> {
+        Self::start_with_gateway(kubeconfig, devnet, options, None)
+    }
+
+    /// Starts with the REST gateway on `rest_port` (when the `Provider` resource's host URI
+    /// must name it before the process starts).
+    pub fn start_with_gateway(
+        kubeconfig: &Path,
+        devnet: &Devnet,
+        options: ProviderOptions,
+        rest_port: Option<u16>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let key_file = dir.path().join("mnemonic");
         std::fs::write(&key_file, &options.mnemonic)?;
@@ -51,13 +62,12 @@ impl ProviderProcess {
         )?;
         static INSTANCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let free_port = || -> std::io::Result<u16> {
-            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port())
-        };
         let port = free_port()?;
-        let (rest_port, grpc_port) = (free_port()?, free_port()?);
+        let rest_port = match rest_port {
+            Some(p) => p,
+            None => free_port()?,
+        };
+        let grpc_port = free_port()?;
         let mut process = Self {
             child: None,
             dir,
@@ -151,6 +161,13 @@ impl ProviderProcess {
             .as_mut()
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl Drop for ProviderProcess {

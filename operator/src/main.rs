@@ -64,13 +64,12 @@ fn run_tenant(args: operator::tenant::config::TenantCommand) -> ExitCode {
         (Some(TenantSubcommand::Deploy(a)), _) => block_on(cli::deploy(a), on_error),
         (Some(TenantSubcommand::Status(a)), _) => block_on(cli::status(a), on_error),
         (Some(TenantSubcommand::Close(a)), _) => block_on(cli::close(a), on_error),
-        (None, controller) => {
-            // With no flag on the command line clap leaves the group unset even when the
-            // environment (a Deployment's env) holds every setting: read them from there.
-            let controller = match controller {
-                Some(c) => c,
-                None => TenantEnv::parse_from(["akash-provider tenant"]).args,
-            };
+        (None, _) => {
+            // clap leaves an optional flattened group unset when its settings come from the
+            // environment (a Deployment's env) or from a nested group: parse the controller's
+            // settings on their own, from the same command line and environment.
+            let controller =
+                TenantEnv::parse_from(std::env::args_os().skip_while(|a| a != "tenant")).args;
             init_tracing();
             block_on(run(controller), |e| {
                 tracing::error!(error = format!("{e:#}"), "the tenant controller stopped");
@@ -79,7 +78,7 @@ fn run_tenant(args: operator::tenant::config::TenantCommand) -> ExitCode {
     }
 }
 
-/// The controller's settings from the environment alone.
+/// The controller's settings alone.
 #[derive(Debug, Parser)]
 #[command(name = "akash-provider tenant")]
 struct TenantEnv {

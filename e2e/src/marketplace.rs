@@ -1,0 +1,258 @@
+//! The tenant controller's scenarios: one devnet, two providers (their own keys, namespaces,
+//! `Provider` resources with their real gateway address and their own prices), and an
+//! `akash-provider tenant` process watching a tenant namespace that holds the tenant's key Secret.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use crds::resources::{Manifest, ManifestSpec, Price, ScalePricing, SecretKeyRef};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{ObjectMeta, PostParams};
+
+use crate::devnet::{Devnet, TEST_MNEMONICS};
+use crate::market::{ProviderResource, scale_rates};
+use crate::provider::{ProviderOptions, ProviderProcess, free_port};
+use crate::scenario::{COMPETITOR_KEY, PROVIDER_KEY, TENANT_KEY};
+
+/// One provider: its namespace, resource and process.
+pub struct Site {
+    pub address: String,
+    pub process: ProviderProcess,
+    pub _resource: ProviderResource,
+    pub ns: crate::TestNamespace,
+}
+
+/// The devnet, two providers, the tenant namespace and the tenant controller.
+pub struct Marketplace {
+    pub devnet: Devnet,
+    pub sites: Vec<Site>,
+    pub tenant_ns: crate::TestNamespace,
+    pub tenant: chain_client::node::NodeChain,
+    pub controller: TenantController,
+}
+
+/// Rates at `factor` times [`scale_rates`].
+pub fn rates(factor: f64) -> ScalePricing {
+    let base = scale_rates();
+    ScalePricing {
+        cpu: base.cpu * factor,
+        memory: base.memory * factor,
+        storage: base
+            .storage
+            .into_iter()
+            .map(|(k, v)| (k, v * factor))
+            .collect(),
+        ..base
+    }
+}
+
+impl Marketplace {
+    /// Starts everything; `price_factors[i]` scales provider i's rates (provider 0 signs with the
+    /// devnet's test key 1, provider 1 with key 3). `controller_args` go to `akash-provider tenant`.
+    pub async fn start(
+        name: &str,
+        price_factors: [f64; 2],
+        controller_args: &[&str],
+    ) -> anyhow::Result<Self> {
+        crate::init_tracing();
+        let cluster = crate::Cluster::shared().await?;
+        crate::crds::install(&cluster).await?;
+        let devnet = Devnet::start(&format!("e2e-{name}"), "200ms")?;
+        let mut sites = Vec::new();
+        for (i, (key, factor)) in [PROVIDER_KEY, COMPETITOR_KEY]
+            .into_iter()
+            .zip(price_factors)
+            .enumerate()
+        {
+            sites.push(Self::site(&cluster, &devnet, &format!("{name}-p{i}"), key, factor).await?);
+        }
+        let tenant_ns = cluster.namespace(&format!("{name}-tenant")).await?;
+        create_key_secret(
+            &cluster.client(),
+            tenant_ns.name(),
+            TEST_MNEMONICS[TENANT_KEY],
+        )
+        .await?;
+        let controller = TenantController::start(
+            cluster.kubeconfig(),
+            &devnet,
+            tenant_ns.name(),
+            controller_args,
+        )?;
+        Ok(Self {
+            tenant: crate::tenant::client(&devnet, TEST_MNEMONICS[TENANT_KEY])?,
+            devnet,
+            sites,
+            tenant_ns,
+            controller,
+        })
+    }
+
+    /// A provider: namespace, `Provider` resource pointing at its gateway, process; registered.
+    pub async fn site(
+        cluster: &crate::Cluster,
+        devnet: &Devnet,
+        name: &str,
+        key: usize,
+        factor: f64,
+    ) -> anyhow::Result<Site> {
+        let ns = cluster.namespace(name).await?;
+        let rest_port = free_port()?;
+        let resource = ProviderResource::create_with(
+            &cluster.client(),
+            ns.name(),
+            &format!("https://127.0.0.1:{rest_port}"),
+            &[("host", "akash")],
+            rates(factor),
+        )
+        .await?;
+        let process = ProviderProcess::start_with_gateway(
+            cluster.kubeconfig(),
+            devnet,
+            ProviderOptions {
+                namespace: ns.name().to_owned(),
+                provider_resource: resource.name.clone(),
+                mnemonic: TEST_MNEMONICS[key].to_owned(),
+                extra_args: vec![],
+            },
+            Some(rest_port),
+        )?;
+        resource.wait_registered().await?;
+        let address = chain_client::keys::Key::from_mnemonic(
+            &chain_client::keys::Mnemonic::from_phrase(TEST_MNEMONICS[key])?,
+        )?
+        .address()
+        .to_string();
+        Ok(Site {
+            address,
+            process,
+            _resource: resource,
+            ns,
+        })
+    }
+
+    pub fn manifests(&self) -> Api<Manifest> {
+        self.tenant_ns.api()
+    }
+
+    /// The site of provider `address`.
+    pub fn site_of(&self, address: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.address == address)
+    }
+}
+
+/// The Secret `tenant-key` holding `mnemonic`.
+pub async fn create_key_secret(
+    client: &kube::Client,
+    namespace: &str,
+    mnemonic: &str,
+) -> anyhow::Result<()> {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("tenant-key".into()),
+            ..Default::default()
+        },
+        data: Some(
+            [(
+                "mnemonic".to_owned(),
+                ByteString(mnemonic.as_bytes().to_vec()),
+            )]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .context("creating the tenant key Secret")?;
+    Ok(())
+}
+
+/// A `Manifest` named `name` for the testdata SDL `sdl_file`, deployed as `dseq`.
+pub fn manifest(
+    name: &str,
+    sdl_file: &str,
+    dseq: u64,
+    wait_blocks: u32,
+) -> anyhow::Result<Manifest> {
+    let sdl = crate::tenant::testdata_sdl(sdl_file)?;
+    Ok(Manifest::new(
+        name,
+        ManifestSpec {
+            sdl: sdl.document().clone(),
+            deposit: Price {
+                denom: "uact".into(),
+                amount: "5000000".into(),
+            },
+            wait_duration_blocks: wait_blocks,
+            key_secret: SecretKeyRef {
+                name: "tenant-key".into(),
+                key: "mnemonic".into(),
+            },
+            bid_filter: None,
+            distribution: Default::default(),
+            dseq: Some(dseq),
+        },
+    ))
+}
+
+/// An `akash-provider tenant` process; SIGKILLed on drop, its log printed if the test failed.
+pub struct TenantController {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl TenantController {
+    pub fn start(
+        kubeconfig: &Path,
+        devnet: &Devnet,
+        namespace: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let log = std::fs::File::create(dir.path().join("tenant.log"))?;
+        let metrics = format!("127.0.0.1:{}", free_port()?);
+        let child = Command::new(crate::binaries::akash_provider()?)
+            .arg("tenant")
+            .args(["--chain-id", &devnet.chain_id])
+            .args(["--rpc-url", &devnet.rpc_url, "--grpc-url", &devnet.grpc_url])
+            .args(["--watch-namespace", namespace])
+            .args(["--metrics-addr", &metrics])
+            .args(["--poll-interval", "100ms", "--tx-timeout", "20s"])
+            .args(["--block-interval", "200ms", "--status-interval", "1s"])
+            .args(extra)
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info,kube=warn,hyper=warn,tower=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting akash-provider tenant")?;
+        Ok(Self {
+            child: Some(child),
+            dir,
+        })
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tenant.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TenantController {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("akash-provider tenant logs:\n{}", self.logs());
+        }
+    }
+}
+
+/// Polls often enough for 200 ms blocks.
+pub const POLL: Duration = Duration::from_millis(300);
