@@ -279,7 +279,10 @@ impl Printer {
                     return;
                 }
                 self.last_wait = Some((*gseq, *blocks_left));
-                format!("group {gseq}: waiting for bids ({blocks_left} blocks left)")
+                format!(
+                    "group {gseq}: waiting for bids ({blocks_left} block{} left)",
+                    if *blocks_left == 1 { "" } else { "s" }
+                )
             }
             Progress::BidsReceived { gseq, bids } => {
                 let mut text = format!("group {gseq}: {} bids", bids.len());
