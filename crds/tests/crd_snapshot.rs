@@ -103,3 +103,24 @@ fn lease_is_reachable_as_aleases_because_leases_belongs_to_coordination() {
         );
     }
 }
+
+#[test]
+fn lease_keeps_the_whole_deployment_manifest_as_an_optional_string_for_peers() {
+    let lease = crds::resources::all()
+        .into_iter()
+        .find(|c| c.spec.names.kind == "Lease")
+        .expect("a Lease CRD");
+    let schema = lease.spec.versions[0]
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .expect("a schema");
+    let spec = &schema.properties.as_ref().unwrap()["spec"];
+    let field = &spec.properties.as_ref().unwrap()["deploymentManifest"];
+    assert_eq!(field.type_.as_deref(), Some("string"));
+    let required = spec.required.clone().unwrap_or_default();
+    assert!(
+        !required.contains(&"deploymentManifest".to_string()),
+        "optional: Leases written before it exist: {required:?}"
+    );
+}

@@ -27,6 +27,7 @@ fn lease(name: &str, dseq: u64) -> Lease {
             },
             created_at: Some(42),
             manifest: None,
+            deployment_manifest: None,
         },
     )
 }

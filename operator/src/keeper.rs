@@ -222,6 +222,7 @@ mod tests {
                 },
                 created_at: None,
                 manifest: None,
+                deployment_manifest: None,
             },
         );
         lease.metadata.creation_timestamp = Some(Time(

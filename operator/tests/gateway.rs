@@ -125,6 +125,7 @@ fn lease(owner: &str, provider: &str) -> Lease {
             },
             created_at: Some(3),
             manifest: None,
+            deployment_manifest: None,
         },
     )
 }

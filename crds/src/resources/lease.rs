@@ -40,6 +40,12 @@ pub struct LeaseSpec {
     /// against the deployment's hash on chain. The workload reconciler runs what is here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<LeaseManifest>,
+    /// The tenant's whole manifest (every group of the deployment), JSON exactly as it was
+    /// verified: its version is `manifest.version`, the deployment's hash on chain. The gateway
+    /// serves it to the deployment's other providers (peer-to-peer distribution); nothing else
+    /// reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_manifest: Option<String>,
 }
 
 /// A verified manifest group.

@@ -209,6 +209,7 @@ mod tests {
                 },
                 created_at: None,
                 manifest: None,
+                deployment_manifest: None,
             },
         )
     }

@@ -81,6 +81,7 @@ impl Engine {
                 price,
                 created_at,
                 manifest: None,
+                deployment_manifest: None,
             },
             status: Some(LeaseStatus {
                 phase: Some(LeasePhase::Pending),

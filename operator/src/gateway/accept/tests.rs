@@ -92,6 +92,7 @@ fn lease(owner: &str, gseq: u32) -> Lease {
             },
             created_at: Some(3),
             manifest: None,
+            deployment_manifest: None,
         },
     )
 }
