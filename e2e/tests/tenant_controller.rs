@@ -402,3 +402,67 @@ async fn an_invalid_manifest_is_rejected_in_status_with_the_field_path_and_nothi
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_killed_while_bids_are_collected_resumes_without_posting_twice()
+-> anyhow::Result<()> {
+    let mut m = Marketplace::start("tc-restart", [1.0, 2.0], &[]).await?;
+    let dseq = unique_dseq(45);
+    let first = with_logs(&m, async {
+        m.manifests()
+            .create(
+                &PostParams::default(),
+                &manifest("again", "openspeedtest.yaml", dseq, 25)?,
+            )
+            .await?;
+        wait_phase(&m, "again", ManifestPhase::Bidding, |mf| {
+            mf.status.as_ref().and_then(|s| s.dseq) == Some(dseq)
+        })
+        .await?;
+        Ok(())
+    })
+    .await;
+    first?;
+    // SIGKILL (the old process is dropped) and a new controller in its place.
+    let cluster = e2e::Cluster::shared().await?;
+    m.controller = e2e::marketplace::TenantController::start(
+        cluster.kubeconfig(),
+        &m.devnet,
+        m.tenant_ns.name(),
+        &[],
+    )?;
+    with_logs(&m, async {
+        let running = wait_phase(&m, "again", ManifestPhase::Running, |_| true).await?;
+        let st = running.status.unwrap();
+        assert_eq!(st.dseq, Some(dseq));
+        assert_eq!(
+            st.groups[0].provider.as_deref(),
+            Some(m.sites[0].address.as_str())
+        );
+        let deployments = m
+            .tenant
+            .deployments(
+                dv4::DeploymentFilters {
+                    owner: m.tenant.address().to_owned(),
+                    ..Default::default()
+                },
+                PageRequest::first(10),
+            )
+            .await?;
+        assert_eq!(deployments.items.len(), 1, "one deployment on chain");
+        let leases = m
+            .tenant
+            .leases(
+                chain_client::akash::market::v1::LeaseFilters {
+                    owner: m.tenant.address().to_owned(),
+                    dseq,
+                    ..Default::default()
+                },
+                PageRequest::first(10),
+            )
+            .await?;
+        assert_eq!(leases.items.len(), 1, "one lease: {:?}", leases.items);
+        Ok(())
+    })
+    .await
+}
