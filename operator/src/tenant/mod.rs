@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::metrics::{Health, Metrics};
+use crate::metrics::Health;
 
 /// Runs the controller: health endpoints, then `Manifest` reconciles until a signal stops it.
 pub async fn run(args: config::TenantArgs) -> anyhow::Result<()> {
@@ -23,7 +23,7 @@ pub async fn run(args: config::TenantArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to the Kubernetes API (in-cluster or KUBECONFIG)")?;
     let health = Arc::new(Health::default());
-    let router = crate::metrics::router(Arc::new(Metrics::new()), health.clone());
+    let router = crate::metrics::health_router(health.clone());
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("--metrics-addr {}", args.metrics_addr))?;
