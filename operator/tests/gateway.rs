@@ -238,6 +238,8 @@ impl World {
                 max_manifest_bytes: MAX,
                 provider_address: provider.clone(),
                 namespace: "akash-provider".into(),
+                peer_serve_limit: 4,
+                peer_fetch: None,
             },
             ServerIdentity {
                 cert_pem: server.cert_pem.clone(),

@@ -46,6 +46,9 @@ pub enum Rejection {
     /// The chain or the cluster could not be asked; try again.
     #[error("{0}")]
     Unavailable(String),
+    /// Serving as many peers as allowed at once; ask another holder, or again later.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl Rejection {
@@ -59,6 +62,7 @@ impl Rejection {
             Self::NotFound(_) => 404,
             Self::Mismatch(_) => 422,
             Self::Unavailable(_) => 503,
+            Self::Busy(_) => 429,
         }
     }
 
@@ -72,6 +76,7 @@ impl Rejection {
             Self::NotFound(_) => tonic::Code::NotFound,
             Self::Mismatch(_) => tonic::Code::FailedPrecondition,
             Self::Unavailable(_) => tonic::Code::Unavailable,
+            Self::Busy(_) => tonic::Code::ResourceExhausted,
         }
     }
 }

@@ -9,11 +9,16 @@
 //! The server certificate is the provider's on-chain certificate. Tenants authenticate with theirs
 //! (mTLS), checked against the chain per request ([`auth`]). A manifest is accepted only by
 //! [`accept::accept`]; only then are the `Lease` resources' `spec.manifest` written ([`source`]).
+//!
+//! Providers of one deployment pass its manifest to one another ([`peer`]):
+//! `GET /deployment/{owner}/{dseq}/manifest` serves it to the deployment's other providers, and
+//! the fetcher asks them for a manifest this provider lacks.
 
 pub mod accept;
 pub mod auth;
 pub mod client;
 mod grpc;
+pub mod peer;
 mod rest;
 pub mod source;
 pub mod tls;
@@ -52,6 +57,10 @@ pub struct GatewayConfig {
     pub provider_address: String,
     /// The namespace of the `Lease` resources (for messages; the [`LeaseSource`] reads there).
     pub namespace: String,
+    /// At most this many peers are served the manifest of one deployment at once.
+    pub peer_serve_limit: usize,
+    /// Fetch missing manifests from the deployments' other providers (`None`: only from tenants).
+    pub peer_fetch: Option<peer::FetchConfig>,
 }
 
 /// The default size limit of a request: 4 MiB.
@@ -104,8 +113,10 @@ pub async fn serve(
     let rest_addr = rest_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
 
+    let fetch = config.peer_fetch.clone();
     let gateway = Arc::new(Gateway {
         auth: auth::Authenticator::new(chain.clone(), auth::CACHE_TTL),
+        serve_limit: peer::ServeLimit::new(config.peer_serve_limit),
         config,
         chain,
         leases,
@@ -113,7 +124,21 @@ pub async fn serve(
     let (stop, stopped) = watch::channel(false);
     let rest_incoming = tls::spawn_acceptor(rest_listener, rest_tls, stopped.clone(), "rest");
     let grpc_incoming = tls::spawn_acceptor(grpc_listener, grpc_tls, stopped.clone(), "grpc");
-    let tasks = vec![
+    let mut tasks = Vec::new();
+    if let Some(fetch) = fetch {
+        // The provider's certificate is also a client certificate: peers check it on chain.
+        let identity = client::TenantIdentity {
+            cert_pem: tls.cert_pem.clone(),
+            key_pem: tls.key_pem.clone(),
+        };
+        tasks.push(tokio::spawn(peer::run_fetcher(
+            gateway.clone(),
+            identity,
+            fetch,
+            stopped.clone(),
+        )));
+    }
+    tasks.extend([
         tokio::spawn(rest::run(
             gateway.clone(),
             rest_incoming,
@@ -121,7 +146,7 @@ pub async fn serve(
             stopped.clone(),
         )),
         tokio::spawn(grpc::run(gateway, grpc_incoming, stopped)),
-    ];
+    ]);
     tracing::info!(%rest_addr, %grpc_addr, "provider gateway listening");
     Ok(GatewayHandle {
         rest_addr,
@@ -137,6 +162,7 @@ pub(crate) struct Gateway {
     chain: Arc<dyn Chain>,
     leases: Arc<dyn LeaseSource>,
     auth: auth::Authenticator,
+    serve_limit: peer::ServeLimit,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Rejection {
@@ -213,15 +239,131 @@ impl Gateway {
         {
             deployment = self.deployment(other, dseq).await?;
         }
-        let accepted = accept(&peer.owner, dseq, body, max, deployment.as_ref(), &leases)?;
+        let from = "the tenant";
+        self.accept_and_write(
+            (&peer.owner, dseq),
+            body,
+            max,
+            deployment.as_ref(),
+            &leases,
+            from,
+        )
+        .await
+    }
+
+    /// Receives the manifest `body` of deployment (`owner`, `dseq`) that `from` (a peer) served,
+    /// exactly as if its tenant had sent it.
+    pub(crate) async fn receive(
+        &self,
+        owner: &str,
+        dseq: u64,
+        body: &[u8],
+        deployment: Option<&chain_client::chain::QueryDeploymentResponse>,
+        from: &str,
+    ) -> Result<usize, Rejection> {
+        let leases = self.live_leases(dseq).await?;
+        let max = self.config.max_manifest_bytes;
+        self.accept_and_write((owner, dseq), body, max, deployment, &leases, from)
+            .await
+    }
+
+    /// [`accept`], then every accepted manifest written, with the whole manifest beside it.
+    async fn accept_and_write(
+        &self,
+        (owner, dseq): (&str, u64),
+        body: &[u8],
+        max: usize,
+        deployment: Option<&chain_client::chain::QueryDeploymentResponse>,
+        leases: &[Lease],
+        from: &str,
+    ) -> Result<usize, Rejection> {
+        let accepted = accept(owner, dseq, body, max, deployment, leases)?;
+        // Valid JSON (accept parsed it), so UTF-8.
+        let whole = String::from_utf8_lossy(body);
         for (name, manifest) in &accepted {
             self.leases
-                .write_manifest(name, manifest)
+                .write_manifest(name, manifest, &whole)
                 .await
                 .map_err(unavailable)?;
-            tracing::info!(lease = name, version = %manifest.version, group = %manifest.group.name, "manifest accepted");
+            tracing::info!(lease = name, version = %manifest.version, group = %manifest.group.name, from, "manifest accepted");
         }
         Ok(accepted.len())
+    }
+
+    /// The providers holding an active lease on deployment (`owner`, `dseq`), from the chain.
+    async fn lease_holders(&self, owner: &str, dseq: u64) -> Result<Vec<String>, Rejection> {
+        use chain_client::akash::market::v1 as mv1;
+        let all = chain_client::chain::collect_all(100, |page| {
+            self.chain.leases(
+                mv1::LeaseFilters {
+                    owner: owner.to_owned(),
+                    dseq,
+                    ..Default::default()
+                },
+                page,
+            )
+        })
+        .await
+        .map_err(|e| {
+            unavailable(format!(
+                "cannot read the leases of {owner}/{dseq} on chain: {e}"
+            ))
+        })?;
+        let mut holders: Vec<String> = all
+            .into_iter()
+            .filter_map(|r| r.lease)
+            .filter(|l| {
+                l.state == mv1::lease::State::Active as i32
+                    && l.id
+                        .as_ref()
+                        .is_some_and(|id| id.owner == owner && id.dseq == dseq)
+            })
+            .filter_map(|l| l.id.map(|id| id.provider))
+            .collect();
+        holders.sort();
+        holders.dedup();
+        Ok(holders)
+    }
+
+    /// The manifest of deployment (`owner`, `dseq`) for the peer with `certs`, with the permit
+    /// that counts it among the peers being served (hold it until the answer is sent).
+    async fn peer_manifest(
+        &self,
+        certs: &[Vec<u8>],
+        owner: &str,
+        dseq: u64,
+    ) -> Result<(String, tokio::sync::OwnedSemaphorePermit), Rejection> {
+        let peer = self.auth.authenticate(certs).await?;
+        let me = self.config.provider_address.as_str();
+        // The tenant is refused before anything is looked up.
+        let holders = if peer.owner == owner {
+            Vec::new()
+        } else {
+            self.lease_holders(owner, dseq).await?
+        };
+        let participants = holders.contains(&peer.owner) && holders.iter().any(|h| h == me);
+        let (deployment, local) = if participants {
+            let local = self
+                .leases
+                .leases(Some(owner), dseq)
+                .await
+                .map_err(unavailable)?;
+            (self.deployment(owner, dseq).await?, local)
+        } else {
+            (None, Vec::new())
+        };
+        let json = peer::authorize(
+            &peer.owner,
+            me,
+            owner,
+            dseq,
+            &holders,
+            deployment.as_ref(),
+            &local,
+        )?;
+        let permit = self.serve_limit.try_acquire(owner, dseq)?;
+        tracing::info!(peer = %peer.owner, %owner, dseq, bytes = json.len(), "manifest served to peer");
+        Ok((json, permit))
     }
 
     /// The lease `dseq/gseq/oseq` of this provider, if the client with `certs` owns it.

@@ -90,6 +90,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/address", get(address))
         .route("/status", get(status))
         .route("/deployment/{dseq}/manifest", put(send_manifest))
+        .route("/deployment/{owner}/{dseq}/manifest", get(peer_manifest))
         .route("/lease/{dseq}/{gseq}/{oseq}/status", get(lease_status))
         .route("/lease/{dseq}/{gseq}/{oseq}/manifest", get(lease_manifest))
         .layer(DefaultBodyLimit::max(limit))
@@ -183,6 +184,38 @@ async fn send_manifest(
     }
 }
 
+/// A deployment's manifest for one of its other providers (peer-to-peer distribution).
+async fn peer_manifest(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    Path((owner, dseq)): Path<(String, String)>,
+) -> Result<Response, Rejection> {
+    let dseq: u64 = path_number("dseq", &dseq)?;
+    match gateway.peer_manifest(&peer.certs, &owner, dseq).await {
+        Ok((json, permit)) => {
+            // The permit goes with the body: the peer counts as served until it was sent.
+            let whole = Bytes::from(json);
+            let chunks: Vec<Bytes> = (0..whole.len())
+                .step_by(64 << 10)
+                .map(|at| whole.slice(at..whole.len().min(at + (64 << 10))))
+                .collect();
+            let stream = futures::stream::iter(chunks.into_iter().map(move |chunk| {
+                let _held = &permit;
+                Ok::<_, std::convert::Infallible>(chunk)
+            }));
+            Ok((
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                axum::body::Body::from_stream(stream),
+            )
+                .into_response())
+        }
+        Err(e) => {
+            tracing::info!(remote = %peer.remote, %owner, dseq, error = %e, "manifest not served to peer");
+            Err(e)
+        }
+    }
+}
+
 type LeasePath = Path<(String, String, String)>;
 
 async fn lease_of(
@@ -252,6 +285,9 @@ pub(crate) fn lease_status_json(lease: &crds::resources::Lease) -> serde_json::V
         "services": services,
         "forwarded_ports": forwarded,
         "ips": null,
+        // Not in the Go provider: the manifest version this lease runs, for tenants that let
+        // providers pass the manifest to one another.
+        "manifest_version": lease.spec.manifest.as_ref().map(|m| m.version.clone()),
     })
 }
 

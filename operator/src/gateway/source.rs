@@ -28,9 +28,14 @@ pub trait LeaseSource: Send + Sync {
     async fn leases(&self, owner: Option<&str>, dseq: u64) -> Result<Vec<Lease>, SourceError>;
     /// Every Lease resource (for the provider's status).
     async fn all(&self) -> Result<Vec<Lease>, SourceError>;
-    /// Sets `spec.manifest` of the Lease resource `name`.
-    async fn write_manifest(&self, name: &str, manifest: &LeaseManifest)
-    -> Result<(), SourceError>;
+    /// Sets `spec.manifest` of the Lease resource `name`, and `spec.deploymentManifest` to
+    /// `deployment_manifest` (the whole manifest, JSON, as verified).
+    async fn write_manifest(
+        &self,
+        name: &str,
+        manifest: &LeaseManifest,
+        deployment_manifest: &str,
+    ) -> Result<(), SourceError>;
 }
 
 /// Whether the lease still runs (or waits for its manifest): not closing, not closed.
@@ -87,9 +92,13 @@ impl LeaseSource for KubeLeaseSource {
         &self,
         name: &str,
         manifest: &LeaseManifest,
+        deployment_manifest: &str,
     ) -> Result<(), SourceError> {
-        // A merge patch of spec.manifest alone: the lease's other fields are the bid engine's.
-        let patch = serde_json::json!({ "spec": { "manifest": manifest } });
+        // A merge patch of the manifest fields alone: the lease's other fields are the bid engine's.
+        let patch = serde_json::json!({ "spec": {
+            "manifest": manifest,
+            "deploymentManifest": deployment_manifest,
+        } });
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..Default::default()
@@ -168,12 +177,14 @@ impl LeaseSource for MemoryLeaseSource {
         &self,
         name: &str,
         manifest: &LeaseManifest,
+        deployment_manifest: &str,
     ) -> Result<(), SourceError> {
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
         let lease = leases
             .get_mut(name)
             .ok_or_else(|| SourceError(format!("no Lease {name}")))?;
         lease.spec.manifest = Some(manifest.clone());
+        lease.spec.deployment_manifest = Some(deployment_manifest.to_owned());
         self.writes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -284,7 +295,7 @@ mod tests {
             },
         };
         source
-            .write_manifest("akash1tenant-7-1-1", &manifest)
+            .write_manifest("akash1tenant-7-1-1", &manifest, "[]")
             .await
             .unwrap();
 
@@ -317,7 +328,7 @@ mod tests {
             serde_json::json!({ "spec": { "manifest": {
                 "version": "ab".repeat(32),
                 "group": { "name": "dc", "services": [] },
-            } } })
+            }, "deploymentManifest": "[]" } })
         );
     }
 }

@@ -93,6 +93,17 @@ pub struct RunArgs {
     /// The largest manifest (request body or gRPC message) the gateway accepts, in bytes.
     #[arg(long, env = "AKASH_MAX_MANIFEST_BYTES", default_value_t = 4 << 20)]
     pub max_manifest_bytes: usize,
+    /// At most this many peers (other providers of a deployment) are served one deployment's
+    /// manifest at once; more are told to ask another provider (429).
+    #[arg(long, env = "AKASH_PEER_SERVE_LIMIT", default_value_t = crate::gateway::peer::DEFAULT_SERVE_LIMIT)]
+    pub peer_serve_limit: usize,
+    /// How often leases without a manifest (or with an older version than the chain's) are
+    /// looked at, to fetch it from the deployment's other providers.
+    #[arg(long, env = "AKASH_PEER_FETCH_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub peer_fetch_interval: Duration,
+    /// Fetch manifests from the deployment's other providers (`false`: only tenants send them).
+    #[arg(long, env = "AKASH_PEER_FETCH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub peer_fetch: bool,
 
     /// Domain of the automatic ingress hosts (`<hash>.<domain>`).
     #[arg(

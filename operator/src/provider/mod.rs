@@ -131,6 +131,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             max_manifest_bytes: args.max_manifest_bytes,
             provider_address: chain.address().to_owned(),
             namespace: args.namespace.clone(),
+            peer_serve_limit: args.peer_serve_limit,
+            peer_fetch: args.peer_fetch.then(|| crate::gateway::peer::FetchConfig {
+                interval: args.peer_fetch_interval,
+                // A newer version on chain is looked for less often than a missing one.
+                update_check: args.peer_fetch_interval * 5,
+            }),
         },
         tls,
         chain.clone(),
