@@ -98,7 +98,11 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
             allowed_providers: args.providers.clone(),
             ..Default::default()
         }),
-        distribution: Default::default(),
+        distribution: if args.seed_one {
+            crds::resources::Distribution::SeedOne
+        } else {
+            crds::resources::Distribution::SendToAll
+        },
         dseq: args.dseq,
     };
     let plan = plan(&spec).map_err(|issues| {

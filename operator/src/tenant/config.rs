@@ -95,6 +95,9 @@ pub struct DeployArgs {
     /// Only take bids from these providers (repeat or comma-separate).
     #[arg(long = "provider", value_delimiter = ',')]
     pub providers: Vec<String>,
+    /// Send the manifest to one provider only; the others fetch it from their peers.
+    #[arg(long)]
+    pub seed_one: bool,
 }
 
 #[derive(Debug, Args)]

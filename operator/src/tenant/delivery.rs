@@ -32,6 +32,9 @@ pub enum DeliveryError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaseReport {
     pub services: Vec<ServiceEndpoints>,
+    /// The manifest version the lease runs, when the provider says (ours does; the Go provider
+    /// does not).
+    pub version: Option<String>,
 }
 
 impl LeaseReport {
@@ -196,6 +199,8 @@ struct StatusJson {
     services: Option<HashMap<String, ServiceJson>>,
     #[serde(default)]
     forwarded_ports: Option<HashMap<String, Vec<PortJson>>>,
+    #[serde(default)]
+    manifest_version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -229,10 +234,11 @@ pub fn parse_lease_status(
     body: &str,
     gateway_host: &str,
 ) -> Result<LeaseReport, serde_json::Error> {
-    let json: StatusJson = serde_json::from_str(body)?;
-    let mut ports = json.forwarded_ports.unwrap_or_default();
+    let mut json: StatusJson = serde_json::from_str(body)?;
+    let mut ports = json.forwarded_ports.take().unwrap_or_default();
     let mut services: Vec<ServiceEndpoints> = json
         .services
+        .take()
         .unwrap_or_default()
         .into_iter()
         .map(|(name, s)| {
@@ -264,7 +270,10 @@ pub fn parse_lease_status(
         })
         .collect();
     services.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(LeaseReport { services })
+    Ok(LeaseReport {
+        services,
+        version: json.manifest_version.filter(|v| !v.is_empty()),
+    })
 }
 
 #[cfg(test)]
@@ -300,6 +309,19 @@ mod tests {
             (1, 2)
         );
         assert!(!report.all_ready());
+        assert_eq!(report.version, None, "the Go provider does not say");
+    }
+
+    #[test]
+    fn our_lease_status_says_which_manifest_version_runs() {
+        let body = format!(
+            r#"{{"services":{{}},"forwarded_ports":{{}},"ips":null,"manifest_version":"{}"}}"#,
+            "ab".repeat(32)
+        );
+        let report = parse_lease_status(&body, "h").unwrap();
+        assert_eq!(report.version, Some("ab".repeat(32)));
+        let none = parse_lease_status(r#"{"services":{},"manifest_version":null}"#, "h").unwrap();
+        assert_eq!(none.version, None);
     }
 
     #[test]

@@ -210,7 +210,8 @@ pub async fn step(
     }
 
     deliver(ctx, plan, status, &leases, dseq, progress).await?;
-    follow(ctx, status, &leases, dseq).await?;
+    let seed_one = plan.distribution == crds::resources::Distribution::SeedOne;
+    follow(ctx, status, &leases, dseq, seed_one).await?;
     if drop_failed(ctx, status, &leases, progress).await? {
         return Ok(Next::Again);
     }
@@ -633,7 +634,18 @@ fn display_price(c: &Candidate) -> String {
     format!("{amount}{}", c.denom)
 }
 
-/// Sends the manifest to every provider that holds a lease and does not run this version yet.
+/// With `SeedOne`: the provider the manifest is sent to, the others fetching it from their peers.
+/// None when a provider of the deployment (`holders`) runs it already (it passes it on);
+/// otherwise the lowest address, so that every round picks the same one.
+pub fn seed_choice(holders: &BTreeSet<String>, running: &BTreeSet<String>) -> Option<String> {
+    if holders.iter().any(|h| running.contains(h)) {
+        return None;
+    }
+    holders.first().cloned()
+}
+
+/// Sends the manifest to every provider that holds a lease and does not run this version yet
+/// (`SendToAll`), or to one of them (`SeedOne`, see [`seed_choice`]).
 async fn deliver(
     ctx: &Ctx<'_>,
     plan: &Plan,
@@ -653,6 +665,19 @@ async fn deliver(
     if providers.is_empty() {
         return Ok(());
     }
+    let providers = match plan.distribution {
+        crds::resources::Distribution::SendToAll => providers,
+        crds::resources::Distribution::SeedOne => {
+            let holders: BTreeSet<String> = status
+                .groups
+                .iter()
+                .filter(|g| leases.contains_key(&g.gseq))
+                .filter_map(|g| g.provider.clone())
+                .collect();
+            let running: BTreeSet<String> = holders.difference(&providers).cloned().collect();
+            seed_choice(&holders, &running).into_iter().collect()
+        }
+    };
     let manifest = plan.sdl.manifest_json();
     for provider in providers {
         let outcome = match host_uri(ctx.chain, &provider).await? {
@@ -701,19 +726,25 @@ async fn host_uri(chain: &dyn Chain, provider: &str) -> Result<Option<String>, C
     Ok(chain.provider(provider).await?.map(|p| p.host_uri))
 }
 
-/// Reads each delivered lease's status from its provider.
+/// Reads each delivered lease's status from its provider (with `seed_one`, every leased
+/// group's: the providers not sent to fetch the manifest from their peers), and the manifest
+/// version it runs when the provider says.
 async fn follow(
     ctx: &Ctx<'_>,
     status: &mut ManifestStatus,
     leases: &BTreeMap<u32, mv1::Lease>,
     dseq: u64,
+    seed_one: bool,
 ) -> Result<(), ChainError> {
     let mut services: Vec<ServiceEndpoints> = Vec::new();
     let now = ctx.now.to_string();
     for g in status.groups.iter_mut() {
-        let (Some(provider), Some(_)) = (g.provider.clone(), g.running_version.as_ref()) else {
+        let Some(provider) = g.provider.clone() else {
             continue;
         };
+        if g.running_version.is_none() && !seed_one {
+            continue;
+        }
         let Some(lease) = leases.get(&g.gseq) else {
             continue;
         };
@@ -733,6 +764,9 @@ async fn follow(
         };
         match report {
             Ok((report, _host)) => {
+                if report.version.is_some() {
+                    g.running_version = report.version.clone();
+                }
                 if report.all_ready() {
                     g.unhealthy_since = None;
                     g.message = None;
@@ -851,4 +885,27 @@ fn summarize(status: &mut ManifestStatus, progress: &mut Vec<Progress>) {
     };
     status.phase = Some(phase);
     status.ready = Some(text);
+}
+
+#[cfg(test)]
+mod seed_tests {
+    use super::*;
+
+    fn set(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn seed_one_sends_to_the_lowest_address_once_and_not_while_one_runs_it() {
+        let holders = set(&["akash1c", "akash1a", "akash1b"]);
+        assert_eq!(seed_choice(&holders, &set(&[])).as_deref(), Some("akash1a"));
+        // The same choice every round.
+        assert_eq!(
+            seed_choice(&holders, &BTreeSet::new()),
+            seed_choice(&holders, &BTreeSet::new())
+        );
+        // One provider runs this version: the others fetch it from there.
+        assert_eq!(seed_choice(&holders, &set(&["akash1c"])), None);
+        assert_eq!(seed_choice(&BTreeSet::new(), &BTreeSet::new()), None);
+    }
 }

@@ -28,6 +28,8 @@ pub struct Plan {
     pub filter: Filter,
     /// The dseq the spec pins, if any.
     pub dseq: Option<u64>,
+    /// To every provider, or to one that passes it on to the others.
+    pub distribution: crds::resources::Distribution,
 }
 
 impl Plan {
@@ -111,6 +113,7 @@ pub fn plan(spec: &ManifestSpec) -> Result<Plan, Vec<SpecIssue>> {
             wait_blocks: u64::from(spec.wait_duration_blocks),
             filter,
             dseq: spec.dseq,
+            distribution: spec.distribution,
         }),
         _ => Err(issues),
     }
