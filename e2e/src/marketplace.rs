@@ -1,13 +1,14 @@
-//! The tenant controller's scenarios: one devnet, two providers (their own keys, namespaces,
-//! `Provider` resources with their real gateway address and their own prices), and an
-//! `akash-provider tenant` process watching a tenant namespace that holds the tenant's key Secret.
+//! The tenant controller's scenarios: one devnet, two or more providers (their own keys,
+//! namespaces, `Provider` resources with their real gateway address, their own prices and
+//! attributes), and an `akash-provider tenant` process watching a tenant namespace that holds the
+//! tenant's key Secret.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
-use crds::resources::{Manifest, ManifestSpec, Price, ScalePricing, SecretKeyRef};
+use crds::resources::{Distribution, Manifest, ManifestSpec, Price, ScalePricing, SecretKeyRef};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -16,7 +17,50 @@ use kube::api::{ObjectMeta, PostParams};
 use crate::devnet::{Devnet, TEST_MNEMONICS};
 use crate::market::{ProviderResource, scale_rates};
 use crate::provider::{ProviderOptions, ProviderProcess, free_port};
-use crate::scenario::{COMPETITOR_KEY, PROVIDER_KEY, TENANT_KEY};
+use crate::scenario::{COMPETITOR_KEY, PROVIDER_KEY, STRANGER_KEY, TENANT_KEY};
+
+/// How one provider of a marketplace is set up.
+#[derive(Debug, Clone)]
+pub struct SiteSpec {
+    /// Index of its devnet test mnemonic.
+    pub key: usize,
+    /// Its rates, as a multiple of [`scale_rates`].
+    pub factor: f64,
+    /// Its attributes on chain (placement requirements match them).
+    pub attributes: Vec<(String, String)>,
+    /// More flags of `akash-provider run`.
+    pub extra_args: Vec<String>,
+}
+
+impl SiteSpec {
+    /// Provider `i` (0..3: the devnet's keys other than the tenant's) with attribute `host: akash`.
+    pub fn nth(i: usize, factor: f64) -> Self {
+        Self {
+            key: [PROVIDER_KEY, COMPETITOR_KEY, STRANGER_KEY][i],
+            factor,
+            attributes: vec![("host".into(), "akash".into())],
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// With one more attribute.
+    pub fn with_attribute(mut self, key: &str, value: &str) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Signing with devnet key `key`.
+    pub fn keyed(mut self, key: usize) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// With more flags.
+    pub fn with_args(mut self, args: &[&str]) -> Self {
+        self.extra_args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+}
 
 /// One provider: its namespace, resource and process.
 pub struct Site {
@@ -58,17 +102,28 @@ impl Marketplace {
         price_factors: [f64; 2],
         controller_args: &[&str],
     ) -> anyhow::Result<Self> {
+        let specs: Vec<SiteSpec> = price_factors
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| SiteSpec::nth(i, f))
+            .collect();
+        Self::start_sites(name, &specs, controller_args).await
+    }
+
+    /// Starts everything with one provider per spec (at most three: the devnet has four keys,
+    /// one of them the tenant's).
+    pub async fn start_sites(
+        name: &str,
+        specs: &[SiteSpec],
+        controller_args: &[&str],
+    ) -> anyhow::Result<Self> {
         crate::init_tracing();
         let cluster = crate::Cluster::shared().await?;
         crate::crds::install(&cluster).await?;
         let devnet = Devnet::start(&format!("e2e-{name}"), "200ms")?;
         let mut sites = Vec::new();
-        for (i, (key, factor)) in [PROVIDER_KEY, COMPETITOR_KEY]
-            .into_iter()
-            .zip(price_factors)
-            .enumerate()
-        {
-            sites.push(Self::site(&cluster, &devnet, &format!("{name}-p{i}"), key, factor).await?);
+        for (i, spec) in specs.iter().enumerate() {
+            sites.push(Self::site_with(&cluster, &devnet, &format!("{name}-p{i}"), spec).await?);
         }
         let tenant_ns = cluster.namespace(&format!("{name}-tenant")).await?;
         create_key_secret(
@@ -100,14 +155,30 @@ impl Marketplace {
         key: usize,
         factor: f64,
     ) -> anyhow::Result<Site> {
+        Self::site_with(cluster, devnet, name, &SiteSpec::nth(0, factor).keyed(key)).await
+    }
+
+    /// A provider as `spec` says.
+    pub async fn site_with(
+        cluster: &crate::Cluster,
+        devnet: &Devnet,
+        name: &str,
+        spec: &SiteSpec,
+    ) -> anyhow::Result<Site> {
+        let key = spec.key;
         let ns = cluster.namespace(name).await?;
         let rest_port = free_port()?;
+        let attributes: Vec<(&str, &str)> = spec
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let resource = ProviderResource::create_with(
             &cluster.client(),
             ns.name(),
             &format!("https://127.0.0.1:{rest_port}"),
-            &[("host", "akash")],
-            rates(factor),
+            &attributes,
+            rates(spec.factor),
         )
         .await?;
         let process = ProviderProcess::start_with_gateway(
@@ -117,7 +188,7 @@ impl Marketplace {
                 namespace: ns.name().to_owned(),
                 provider_resource: resource.name.clone(),
                 mnemonic: TEST_MNEMONICS[key].to_owned(),
-                extra_args: vec![],
+                extra_args: spec.extra_args.clone(),
             },
             Some(rest_port),
         )?;
@@ -137,6 +208,11 @@ impl Marketplace {
 
     pub fn manifests(&self) -> Api<Manifest> {
         self.tenant_ns.api()
+    }
+
+    /// The site of provider `address`.
+    pub fn site_index(&self, address: &str) -> Option<usize> {
+        self.sites.iter().position(|s| s.address == address)
     }
 
     /// The site of provider `address`.
@@ -180,7 +256,24 @@ pub fn manifest(
     wait_blocks: u32,
 ) -> anyhow::Result<Manifest> {
     let sdl = crate::tenant::testdata_sdl(sdl_file)?;
-    Ok(Manifest::new(
+    Ok(manifest_of(
+        name,
+        &sdl,
+        dseq,
+        wait_blocks,
+        Distribution::SendToAll,
+    ))
+}
+
+/// A `Manifest` named `name` for `sdl`, deployed as `dseq`, distributed as `distribution`.
+pub fn manifest_of(
+    name: &str,
+    sdl: &crds::sdl::Sdl,
+    dseq: u64,
+    wait_blocks: u32,
+    distribution: Distribution,
+) -> Manifest {
+    Manifest::new(
         name,
         ManifestSpec {
             sdl: sdl.document().clone(),
@@ -194,10 +287,32 @@ pub fn manifest(
                 key: "mnemonic".into(),
             },
             bid_filter: None,
-            distribution: Default::default(),
+            distribution,
             dseq: Some(dseq),
         },
-    ))
+    )
+}
+
+impl Site {
+    /// The provider's own certificate and key (the Secret it keeps them in), to act as it.
+    pub async fn certificate(
+        &self,
+        client: &kube::Client,
+    ) -> anyhow::Result<operator::gateway::client::TenantIdentity> {
+        let secret = Api::<Secret>::namespaced(client.clone(), self.ns.name())
+            .get("akash-provider-certificate")
+            .await
+            .context("reading the provider's certificate Secret")?;
+        let data = secret.data.unwrap_or_default();
+        let text = |key: &str| -> anyhow::Result<String> {
+            let bytes = data.get(key).with_context(|| format!("no {key}"))?;
+            Ok(String::from_utf8(bytes.0.clone())?)
+        };
+        Ok(operator::gateway::client::TenantIdentity {
+            cert_pem: text("tls.crt")?,
+            key_pem: text("tls.key")?,
+        })
+    }
 }
 
 /// An `akash-provider tenant` process; SIGKILLed on drop, its log printed if the test failed.
