@@ -272,7 +272,7 @@ async fn with_equal_prices_the_earlier_bid_wins() -> anyhow::Result<()> {
 async fn a_stopped_provider_is_replaced_by_the_other_and_the_status_says_so() -> anyhow::Result<()>
 {
     let mut m =
-        Marketplace::start("tc-failover", [1.0, 2.0], &["--failure-threshold", "4s"]).await?;
+        Marketplace::start("tc-failover", [1.0, 2.0], &["--failure-threshold", "15s"]).await?;
     let dseq = unique_dseq(42);
     let first = m.sites[0].address.clone();
     let second = m.sites[1].address.clone();
