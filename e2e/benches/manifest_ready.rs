@@ -14,7 +14,7 @@
 //! the deployments (many `MsgCreateDeployment` per transaction), wait for the provider's bids,
 //! lease them (many `MsgCreateLease` per transaction), then send the manifests over mTLS to the
 //! gateway, `BENCH_CONCURRENCY` at a time. *Manifest-to-ready* runs from the gateway's 200 to the
-//! first time a list of the `Lease` resources (polled every 50 ms) shows the lease `Active`; the
+//! first time a watch of the `Lease` resources shows the lease `Active`; the
 //! percentiles of a step are over that step's new leases (the first step's 100, then the 900 sent
 //! while 100 to 1,000 leases were active). Memory is the provider process's `VmRSS` once the step's
 //! leases are all active, and its peak `VmHWM` so far (from `/proc/<pid>/status`).
@@ -41,6 +41,7 @@ use e2e::provider::{ProviderOptions, ProviderProcess};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{DeleteParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use operator::gateway::client::rest_client;
 
@@ -52,8 +53,6 @@ const TENANT_KEYS: [usize; 3] = [2, 0, 3];
 const MSGS_PER_TX: usize = 50;
 /// Pods per added kwok node, as in deploy/nodes.yaml.
 const PODS_PER_NODE: usize = 110;
-/// How often the `Lease` resources are listed.
-const LEASE_POLL: Duration = Duration::from_millis(50);
 
 /// A tiny deployment: 0.01 CPU, 32 MiB memory and storage, one global port 80. At the Provider
 /// resource's scale rates (1 uact per millicore and per MiB) it is priced 10 + 32 + 32 = 74 uact.
@@ -178,6 +177,9 @@ async fn run() -> anyhow::Result<()> {
                 "24h".into(),
                 "--bid-timeout".into(),
                 "30m".into(),
+                // Sending 900 manifests takes minutes here; none may time out meanwhile.
+                "--manifest-timeout".into(),
+                "1h".into(),
             ],
         },
     )?;
@@ -213,23 +215,27 @@ async fn run() -> anyhow::Result<()> {
     let sdl = crds::sdl::Sdl::parse(SDL).map_err(|e| anyhow::anyhow!("the bench's SDL: {e}"))?;
     let leases: Api<Lease> = ns.api();
 
-    // The lease watcher: the first time each Lease is seen Active.
+    // The lease watcher: the first time each Lease is seen Active. A watch, not repeated lists:
+    // listing 1,000 Leases every few milliseconds loads the API server more than the provider does.
     let active: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let watcher = {
         let active = active.clone();
         let leases = leases.clone();
         tokio::spawn(async move {
-            loop {
-                if let Ok(list) = leases.list(&Default::default()).await {
+            let stream = watcher::watcher(leases, watcher::Config::default())
+                .default_backoff()
+                .applied_objects();
+            let mut stream = std::pin::pin!(stream);
+            while let Some(item) = stream.next().await {
+                let Ok(lease) = item else { continue };
+                if lease.status.as_ref().and_then(|s| s.phase) == Some(LeasePhase::Active) {
                     let now = Instant::now();
-                    let mut seen = active.lock().unwrap();
-                    for l in list.items {
-                        if l.status.as_ref().and_then(|s| s.phase) == Some(LeasePhase::Active) {
-                            seen.entry(l.name_any()).or_insert(now);
-                        }
-                    }
+                    active
+                        .lock()
+                        .unwrap()
+                        .entry(lease.name_any())
+                        .or_insert(now);
                 }
-                tokio::time::sleep(LEASE_POLL).await;
             }
         })
     };
