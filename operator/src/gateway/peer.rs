@@ -309,6 +309,11 @@ async fn fetch_one(
                     refusals.push(format!("{peer}: {e}"));
                     continue;
                 }
+                // The tenant (or another round) may have delivered it while peers were asked:
+                // then there is nothing to accept again.
+                if current(gateway, owner, dseq, &want).await {
+                    return Ok(());
+                }
                 let from = format!("peer {peer}");
                 match gateway
                     .receive(owner, dseq, &body, deployment.as_ref(), &from)
@@ -325,6 +330,26 @@ async fn fetch_one(
         }
     }
     Err(refusals.join("; "))
+}
+
+/// Whether this provider's live leases of deployment (`owner`, `dseq`), read again now, all run
+/// version `want` already (false when they cannot be read).
+async fn current(gateway: &Gateway, owner: &str, dseq: u64, want: &str) -> bool {
+    let me = gateway.config.provider_address.as_str();
+    gateway
+        .leases
+        .leases(Some(owner), dseq)
+        .await
+        .is_ok_and(|leases| {
+            let mine: Vec<&Lease> = leases
+                .iter()
+                .filter(|l| l.spec.lease_id.provider == me && source::is_live(l))
+                .collect();
+            !mine.is_empty()
+                && mine
+                    .iter()
+                    .all(|l| l.spec.manifest.as_ref().is_some_and(|m| m.version == want))
+        })
 }
 
 /// `GET {host}/deployment/{owner}/{dseq}/manifest` at `peer`'s gateway.
