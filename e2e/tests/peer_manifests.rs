@@ -1,7 +1,8 @@
 //! Peer-to-peer manifest distribution end to end: the devnet, the real control plane, real
 //! providers and the tenant controller. With `distribution: SeedOne` the tenant sends the
 //! manifest to one provider and the others fetch it from their peers, verify it against the
-//! hash on chain and run their groups; a provider of another deployment and the tenant itself
+//! hash on chain and run their groups, and an update sent to the one reaches the others the
+//! same way; a provider of another deployment and the tenant itself
 //! are refused the manifest at a provider's gateway.
 
 use std::future::Future;
@@ -12,11 +13,16 @@ use crds::resources::{Distribution, Lease, LeasePhase, Manifest, ManifestPhase};
 use e2e::market::{certificate, unique_dseq};
 use e2e::marketplace::{Marketplace, SiteSpec, manifest_of};
 use e2e::wait::{Poll, until};
-use kube::api::PostParams;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
 use operator::gateway::client::rest_client;
 
 /// Peers looked at often, for a short test.
 const FAST_FETCH: &[&str] = &["--peer-fetch-interval", "300ms"];
+
+/// The image of every service after the update (kwok runs no containers: nothing is pulled).
+const NEW_IMAGE: &str = "nginx:1.28";
 
 /// One group per site, pinned by the placement attribute `site: pN`; tiny services.
 fn pinned_sdl(sites: &[usize]) -> String {
@@ -98,7 +104,7 @@ fn lines_with(logs: &str, words: &[&str]) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_seed_one_the_tenant_sends_to_one_provider_and_two_fetch_it_from_peers()
+async fn with_seed_one_the_tenant_sends_to_one_provider_and_two_fetch_it_and_its_update_from_peers()
 -> anyhow::Result<()> {
     let specs: Vec<SiteSpec> = (0..3)
         .map(|i| {
@@ -189,6 +195,81 @@ async fn with_seed_one_the_tenant_sends_to_one_provider_and_two_fetch_it_from_pe
             lines_with(&tenant_logs, &["ManifestSent"]),
             lines_with(&tenant_logs, &["ManifestSent", seed_address]),
             "the tenant sent to the seed only"
+        );
+
+        // An update (a new image for every service): the tenant sends the new version to the
+        // seed again, and the two others, still on the old one, fetch it from a peer.
+        let mut spec = running.spec.clone();
+        for service in spec.sdl.services.values_mut() {
+            service.image = NEW_IMAGE.into();
+        }
+        m.manifests()
+            .patch(
+                "three",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "spec": spec })),
+            )
+            .await?;
+        let updated = until("the update everywhere", Duration::from_secs(90), || async {
+            let st = m.manifests().get("three").await?.status.unwrap_or_default();
+            let new = st.version.is_some() && st.version.as_deref() != Some(version.as_str());
+            Ok(
+                if new && st.groups.iter().all(|g| g.running_version == st.version) {
+                    Poll::Ready(st.version.unwrap())
+                } else {
+                    Poll::Pending(format!("{:?} {:?}", st.version, st.groups))
+                },
+            )
+        })
+        .await?;
+        let cluster = e2e::Cluster::shared().await?;
+        for site in 0..3 {
+            let lease = lease_of(&m, site, dseq).await?.expect("the lease");
+            assert_eq!(
+                lease.spec.manifest.as_ref().map(|mf| mf.version.clone()),
+                Some(updated.clone()),
+                "provider {site}"
+            );
+            // The lease's namespace runs the new image.
+            let id = &lease.spec.lease_id;
+            let namespace = crds::sdl::names::lease_namespace(&crds::sdl::names::LeaseId {
+                owner: id.owner.clone(),
+                dseq: id.dseq,
+                gseq: id.gseq,
+                oseq: id.oseq,
+                provider: id.provider.clone(),
+            });
+            let deployments = Api::<Deployment>::namespaced(cluster.client(), &namespace);
+            let service = format!("web{site}");
+            until(
+                &format!("provider {site}'s Deployment on {NEW_IMAGE}"),
+                Duration::from_secs(60),
+                || async {
+                    let image = deployments
+                        .get_opt(&service)
+                        .await?
+                        .map(|d| d.spec)
+                        .and_then(|s| s.template.spec)
+                        .and_then(|p| p.containers.first().and_then(|c| c.image.clone()));
+                    Ok(if image.as_deref() == Some(NEW_IMAGE) {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending(format!("image {image:?}"))
+                    })
+                },
+            )
+            .await?;
+        }
+        for (i, site) in m.sites.iter().enumerate() {
+            let logs = site.process.logs();
+            let fetched = lines_with(&logs, &["manifest fetched from peer"]);
+            assert_eq!(fetched, if i == seed { 0 } else { 2 }, "provider {i}");
+        }
+        let tenant_logs = m.controller.logs();
+        assert_eq!(
+            lines_with(&tenant_logs, &["ManifestSent"]),
+            lines_with(&tenant_logs, &["ManifestSent", seed_address]),
+            "the tenant sent the update to the seed only"
         );
         Ok(())
     })
