@@ -11,5 +11,6 @@ pub mod inventory;
 pub mod keeper;
 pub mod metrics;
 pub mod provider;
+pub mod report;
 pub mod tenant;
 pub mod workload;

@@ -110,7 +110,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
             "{}",
             issues
                 .iter()
-                .map(|i| format!("{}: {}", i.path.replacen("spec.sdl.", "", 1), i.message))
+                .map(|i| format!("{}: {}", cli_field(&args.file, &i.path), i.message))
                 .collect::<Vec<_>>()
                 .join("\n")
         )
@@ -246,6 +246,24 @@ pub async fn close(args: DseqArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A spec field as the command line names it: the SDL file's own path, or the flag.
+fn cli_field(file: &Path, path: &str) -> String {
+    if let Some(sdl) = path.strip_prefix("spec.sdl.") {
+        return format!("{}: {sdl}", file.display());
+    }
+    let flag = match path.split(['.', '[']).nth(1).unwrap_or_default() {
+        "deposit" => "--deposit",
+        "waitDurationBlocks" => "--wait-blocks",
+        "bidFilter" => "--provider",
+        "dseq" => "--dseq",
+        _ => return path.to_owned(),
+    };
+    match path.find('[') {
+        Some(i) => format!("{flag}{}", &path[i..]),
+        None => flag.to_owned(),
+    }
+}
+
 fn split_coin(text: &str) -> anyhow::Result<(String, String)> {
     let digits = text.chars().take_while(char::is_ascii_digit).count();
     let (amount, denom) = text.split_at(digits);
@@ -261,6 +279,27 @@ fn say(line: &str) {
 }
 
 /// Prints progress, once per change for the repeated ones.
+#[cfg(test)]
+mod tests {
+    use super::cli_field;
+    use std::path::Path;
+
+    #[test]
+    fn spec_fields_are_named_as_the_command_line_names_them() {
+        let file = Path::new("deploy.yaml");
+        assert_eq!(cli_field(file, "spec.deposit.denom"), "--deposit");
+        assert_eq!(cli_field(file, "spec.waitDurationBlocks"), "--wait-blocks");
+        assert_eq!(
+            cli_field(file, "spec.bidFilter.allowedProviders[0]"),
+            "--provider[0]"
+        );
+        assert_eq!(
+            cli_field(file, "spec.sdl.services.web.image"),
+            "deploy.yaml: services.web.image"
+        );
+    }
+}
+
 #[derive(Default)]
 struct Printer {
     last_wait: Option<(u32, u64)>,
@@ -289,7 +328,11 @@ impl Printer {
                 )
             }
             Progress::BidsReceived { gseq, bids } => {
-                let mut text = format!("group {gseq}: {} bids", bids.len());
+                let mut text = format!(
+                    "group {gseq}: {} bid{}",
+                    bids.len(),
+                    if bids.len() == 1 { "" } else { "s" }
+                );
                 for (provider, price) in bids {
                     text.push_str(&format!("\n    {provider}  {price}/block"));
                 }

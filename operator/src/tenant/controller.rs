@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use chain_client::Chain;
 use chain_client::keys::{Key, Mnemonic};
-use crds::resources::{Condition, Manifest, ManifestPhase, ManifestStatus};
+use crds::resources::{Manifest, ManifestPhase, ManifestStatus};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::Mutex;
 
 use super::config::TenantArgs;
@@ -373,21 +373,15 @@ fn set_condition(
     reason: &str,
     message: &str,
 ) {
-    let previous = status.conditions.iter().find(|c| c.type_ == type_).cloned();
-    let condition = Condition {
-        type_: type_.into(),
-        status: value.into(),
-        reason: reason.into(),
-        message: message.chars().take(2000).collect(),
-        last_transition_time: match &previous {
-            Some(p) if p.status == value => p.last_transition_time.clone(),
-            _ => Some(jiff::Timestamp::now().to_string()),
-        },
-        observed_generation: manifest.metadata.generation,
-    };
-    status.conditions.retain(|c| c.type_ != type_);
-    status.conditions.push(condition);
-    status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    let generation = manifest.metadata.generation;
+    crate::report::set_condition(
+        &mut status.conditions,
+        generation,
+        type_,
+        value,
+        reason,
+        message,
+    );
 }
 
 /// Writes the status if it changed.
@@ -503,18 +497,5 @@ fn short(version: &str) -> &str {
 }
 
 async fn publish(ctx: &Context, manifest: &Manifest, type_: EventType, reason: &str, note: &str) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx
-        .recorder
-        .publish(&event, &manifest.object_ref(&()))
-        .await
-    {
-        tracing::debug!(error = %e, "publishing an event failed");
-    }
+    crate::report::publish(&ctx.recorder, manifest, type_, reason, note).await;
 }

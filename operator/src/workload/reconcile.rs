@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crds::resources::{Condition, Lease, LeasePhase, LeaseStatus};
+use crds::resources::{Lease, LeasePhase, LeaseStatus};
 use crds::sdl::names::{LeaseId, lease_namespace};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -15,11 +15,11 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::apply;
@@ -315,22 +315,15 @@ fn set_condition(
     reason: &str,
     message: &str,
 ) {
-    let now = jiff::Timestamp::now().to_string();
-    let previous = status.conditions.iter().find(|c| c.type_ == type_).cloned();
-    let condition = Condition {
-        type_: type_.into(),
-        status: value.into(),
-        reason: reason.into(),
-        message: message.into(),
-        last_transition_time: match &previous {
-            Some(p) if p.status == value => p.last_transition_time.clone(),
-            _ => Some(now),
-        },
-        observed_generation: lease.metadata.generation,
-    };
-    status.conditions.retain(|c| c.type_ != type_);
-    status.conditions.push(condition);
-    status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    let generation = lease.metadata.generation;
+    crate::report::set_condition(
+        &mut status.conditions,
+        generation,
+        type_,
+        value,
+        reason,
+        message,
+    );
 }
 
 /// Writes the status computed by `change` from the current one, only if it changed, guarded by
@@ -370,14 +363,5 @@ async fn write_status(
 }
 
 async fn publish(ctx: &Context, lease: &Lease, type_: EventType, reason: &str, note: &str) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &lease.object_ref(&())).await {
-        tracing::debug!(error = %e, "publishing an event failed");
-    }
+    crate::report::publish(&ctx.recorder, lease, type_, reason, note).await;
 }
