@@ -242,7 +242,9 @@ async fn with_equal_prices_the_earlier_bid_wins() -> anyhow::Result<()> {
         m.manifests()
             .create(
                 &PostParams::default(),
-                &manifest("tie", "openspeedtest.yaml", dseq, 50)?,
+                // A long wait (20 s of 200 ms blocks): the late provider restarts, catches up and
+                // bids within it even when CI runs the other tests of this file beside it.
+                &manifest("tie", "openspeedtest.yaml", dseq, 100)?,
             )
             .await?;
         let owner = m.tenant.address().to_owned();
@@ -252,16 +254,20 @@ async fn with_equal_prices_the_earlier_bid_wins() -> anyhow::Result<()> {
     .await;
     m.sites[late].process.restart()?;
     result?;
+    let late_address = m.sites[late].address.clone();
+    let owner = m.tenant.address().to_owned();
     with_logs(&m, async {
+        e2e::market::wait_chain_bid(&m.tenant, &owner, dseq, &late_address).await?;
         let running = wait_phase(&m, "tie", ManifestPhase::Running, |_| true).await?;
         let st = running.status.unwrap();
-        assert_eq!(
-            st.groups[0].bids_seen, 2,
+        // `ensure!` rather than `assert!`, so that a failure prints the processes' logs.
+        anyhow::ensure!(
+            st.groups[0].bids_seen == 2,
             "both bid before the wait ended: {st:?}"
         );
-        assert_eq!(
-            st.groups[0].provider.as_deref(),
-            Some(early_address.as_str())
+        anyhow::ensure!(
+            st.groups[0].provider.as_deref() == Some(early_address.as_str()),
+            "the earlier bid won: {st:?}"
         );
         Ok(())
     })

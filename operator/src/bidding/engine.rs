@@ -111,6 +111,11 @@ impl Engine {
         let start_height =
             retry_chain(|| self.chain.latest_height(), "reading the chain height").await;
         self.reconcile().await?;
+        // Orders are judged by the `Provider` resource's settings, which exist once registration
+        // passed; a catch-up before then would skip every open order for good.
+        if !self.wait_for_settings(&mut stop).await {
+            return Ok(());
+        }
         self.catch_up().await?;
         let mut events = self.chain.events(start_height + 1);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -148,6 +153,26 @@ impl Engine {
                         && let Err(e) = self.reconcile_leases().await
                     {
                         tracing::warn!(error = %e, "periodic lease reconcile failed; retried later");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the bid settings exist; false when leadership ended first.
+    async fn wait_for_settings(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
+        if self.settings.borrow().is_some() {
+            return true;
+        }
+        tracing::info!("waiting for the provider's registration before the start-up catch-up");
+        let mut settings = self.settings.clone();
+        loop {
+            tokio::select! {
+                ready = settings.wait_for(Option::is_some) => return ready.is_ok(),
+                changed = stop.changed() => {
+                    if changed.is_err() || !*stop.borrow() {
+                        tracing::warn!("stopping the bid engine: no longer leading");
+                        return false;
                     }
                 }
             }

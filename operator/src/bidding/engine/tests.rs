@@ -476,3 +476,39 @@ async fn inventory_gauges_show_what_bids_hold() {
     };
     assert_eq!(line(&before) - line(&after), 2000);
 }
+
+#[tokio::test]
+async fn start_up_catch_up_waits_for_registration_instead_of_skipping_open_orders() {
+    let chain = FakeChain::new(PROVIDER);
+    chain.state().orders.push(open_order(TENANT, 8, "web"));
+    let store = Arc::new(MemoryStore::default());
+    let (settings_tx, settings_rx) = watch::channel(None);
+    let mut engine = engine(&chain, &store);
+    engine.settings = settings_rx;
+    let (stop_tx, stop_rx) = watch::channel(true);
+    let running = tokio::spawn(engine.run(stop_rx));
+
+    // Registration still running: nothing is decided, so nothing is sent.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(chain.broadcast_msgs::<MsgCreateBid>().is_empty());
+
+    settings_tx
+        .send(Some(Arc::new(BidSettings {
+            policy: policy(),
+            pricing: Pricing::Scale(scale()),
+        })))
+        .unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        sent = chain.broadcast_msgs::<MsgCreateBid>();
+        if !sent.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sent.len(), 1, "the open order is bid on once registered");
+    assert_eq!(sent[0].id, Some(bid_id(PROVIDER, TENANT, 8)));
+
+    stop_tx.send(false).unwrap();
+    running.await.unwrap().unwrap();
+}
