@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod inventory;
 pub mod keeper;
 pub mod metrics;
+pub mod overlay;
 pub mod provider;
 pub mod report;
 pub mod tenant;

@@ -1,0 +1,31 @@
+//! The cross-datacenter overlay. This part is its data plane, a pure library: mTLS tunnels between
+//! providers, each side presenting a short-lived tunnel certificate signed by the key of its
+//! provider's on-chain certificate (see [`tunnel_cert`]); the server authorizes each request after
+//! the handshake and only then connects the target (see [`server`], [`client`], [`wire`]).
+
+pub mod client;
+pub mod counters;
+pub mod error;
+pub mod server;
+pub mod tls;
+pub mod tunnel_cert;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{
+    ClientHandle, OnChainServerVerifier, ServerVerifier, TunnelClient, TunnelClientConfig,
+};
+pub use counters::{Counters, StatsSnapshot, TunnelStats};
+pub use error::OverlayError;
+pub use server::{
+    AuthorizedTarget, Authorizer, IssuingServerCerts, Refusal, ServerCerts, TunnelServer,
+};
+pub use tunnel_cert::{Side, TunnelCert, TunnelClaim, VerifiedTunnelPeer};
+pub use wire::{TunnelRequest, TunnelResponse, pair_sni};
+
+/// Lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
