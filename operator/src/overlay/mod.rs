@@ -8,6 +8,7 @@ pub mod counters;
 pub mod error;
 pub mod server;
 pub mod tls;
+pub mod topology;
 pub mod tunnel_cert;
 pub mod wire;
 
