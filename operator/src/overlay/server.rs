@@ -306,7 +306,7 @@ impl Connection {
         wire::write_frame(&mut tls, &TunnelResponse::ok()).await?;
 
         let stats = self.counters.stats(&target.tunnel_key);
-        let leaf = chain.first().map(|l| Sha256::digest(l)).unwrap_or_default();
+        let leaf = chain.first().map(Sha256::digest).unwrap_or_default();
         let _active = stats.opened(&super::hex(&leaf));
         let mut tunnel = Counted::new(tls, stats.clone());
         let copied = tokio::io::copy_bidirectional_with_sizes(
