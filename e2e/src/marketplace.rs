@@ -30,6 +30,8 @@ pub struct SiteSpec {
     pub attributes: Vec<(String, String)>,
     /// More flags of `akash-provider run`.
     pub extra_args: Vec<String>,
+    /// A mnemonic of its own (an account funded by the test) instead of the devnet's key `key`.
+    pub mnemonic: Option<String>,
 }
 
 impl SiteSpec {
@@ -40,6 +42,7 @@ impl SiteSpec {
             factor,
             attributes: vec![("host".into(), "akash".into())],
             extra_args: Vec::new(),
+            mnemonic: None,
         }
     }
 
@@ -52,6 +55,12 @@ impl SiteSpec {
     /// Signing with devnet key `key`.
     pub fn keyed(mut self, key: usize) -> Self {
         self.key = key;
+        self
+    }
+
+    /// Signing with `mnemonic` (its account must be funded).
+    pub fn with_mnemonic(mut self, mnemonic: &str) -> Self {
+        self.mnemonic = Some(mnemonic.to_owned());
         self
     }
 
@@ -165,7 +174,10 @@ impl Marketplace {
         name: &str,
         spec: &SiteSpec,
     ) -> anyhow::Result<Site> {
-        let key = spec.key;
+        let mnemonic = spec
+            .mnemonic
+            .clone()
+            .unwrap_or_else(|| TEST_MNEMONICS[spec.key].to_owned());
         let ns = cluster.namespace(name).await?;
         let rest_port = free_port()?;
         let attributes: Vec<(&str, &str)> = spec
@@ -187,14 +199,14 @@ impl Marketplace {
             ProviderOptions {
                 namespace: ns.name().to_owned(),
                 provider_resource: resource.name.clone(),
-                mnemonic: TEST_MNEMONICS[key].to_owned(),
+                mnemonic: mnemonic.clone(),
                 extra_args: spec.extra_args.clone(),
             },
             Some(rest_port),
         )?;
         resource.wait_registered().await?;
         let address = chain_client::keys::Key::from_mnemonic(
-            &chain_client::keys::Mnemonic::from_phrase(TEST_MNEMONICS[key])?,
+            &chain_client::keys::Mnemonic::from_phrase(&mnemonic)?,
         )?
         .address()
         .to_string();
