@@ -14,7 +14,7 @@
 //! version. Then the deployment is closed. Settings, from the environment:
 //! - `BENCH_PROVIDERS`: the provider counts (default `2,8,32`);
 //! - `BENCH_SERVICES`: services in the deployment, spread over its groups (default 64);
-//! - `BENCH_ENV`: environment variables per service (default 4), each `BENCH_ENV_BYTES` long (4096);
+//! - `BENCH_ENV`: environment variables per service (default 4), each `BENCH_ENV_BYTES` long (1024: a `Lease` resource holds the manifest twice, and etcd refuses objects over 1.5 MiB);
 //! - `BENCH_ROUNDS`: measurements per N and mode (default 2; the table shows the median);
 //! - `BENCH_PEER_FETCH_INTERVAL`: the providers' `--peer-fetch-interval` (their default, 2s).
 
@@ -87,7 +87,7 @@ impl Settings {
             providers,
             services,
             env: number("BENCH_ENV", "4")?,
-            env_bytes: number("BENCH_ENV_BYTES", "4096")?,
+            env_bytes: number("BENCH_ENV_BYTES", "1024")?,
             rounds: number("BENCH_ROUNDS", "2")?.max(1),
             fetch_interval: var("BENCH_PEER_FETCH_INTERVAL", "2s"),
         })
@@ -95,8 +95,9 @@ impl Settings {
 }
 
 /// `services` services over `groups` groups (service s in group s mod groups), group i placed
-/// with `site: p<i>`; every service with `env` variables of `env_bytes` characters.
-fn large_sdl(groups: usize, services: usize, env: usize, env_bytes: usize) -> String {
+/// with `site: <site><i>` and named `dc<ii>` (zero-padded: the chain numbers groups in name order, so
+/// group `dc<ii>` is gseq i + 1); every service with `env` variables of `env_bytes` characters.
+fn large_sdl(site: &str, groups: usize, services: usize, env: usize, env_bytes: usize) -> String {
     let mut out = String::from("version: \"2.0\"\nservices:\n");
     for s in 0..services {
         out.push_str(&format!("  svc{s}:\n    image: nginx:1.27\n    env:\n"));
@@ -118,7 +119,7 @@ fn large_sdl(groups: usize, services: usize, env: usize, env_bytes: usize) -> St
     out.push_str("  placement:\n");
     for g in 0..groups {
         out.push_str(&format!(
-            "    dc{g}:\n      attributes:\n        site: p{g}\n      pricing:\n"
+            "    dc{g:02}:\n      attributes:\n        site: {site}{g}\n      pricing:\n"
         ));
         for s in (g..services).step_by(groups) {
             out.push_str(&format!(
@@ -130,7 +131,7 @@ fn large_sdl(groups: usize, services: usize, env: usize, env_bytes: usize) -> St
     for s in 0..services {
         let g = s % groups;
         out.push_str(&format!(
-            "  svc{s}:\n    dc{g}:\n      profile: svc{s}\n      count: 1\n"
+            "  svc{s}:\n    dc{g:02}:\n      profile: svc{s}\n      count: 1\n"
         ));
     }
     out
@@ -175,8 +176,11 @@ async fn run() -> anyhow::Result<()> {
     let tenant = e2e::bench::client(&devnet, TEST_MNEMONICS[TENANT_KEY], Duration::from_secs(60))?;
     let funder = e2e::bench::client(&devnet, TEST_MNEMONICS[FUNDER_KEY], Duration::from_secs(60))?;
 
-    eprintln!("manifest_peers: ({profile}) funding {max} provider accounts");
-    let mnemonics: Vec<String> = (0..max).map(provider_mnemonic).collect();
+    // Two sets of `max` providers: `a<i>` with peer fetching off (today's Akash: only the tenant
+    // sends) for SendToAll, `b<i>` with it on for SeedOne.
+    let total = 2 * max;
+    eprintln!("manifest_peers: ({profile}) funding {total} provider accounts");
+    let mnemonics: Vec<String> = (0..total).map(provider_mnemonic).collect();
     let sends = mnemonics
         .iter()
         .map(|m| {
@@ -201,31 +205,37 @@ async fn run() -> anyhow::Result<()> {
         .await
         .context("funding the providers (MsgSend)")?;
 
-    eprintln!("manifest_peers: starting {max} providers");
+    eprintln!("manifest_peers: starting {total} providers");
     let mut sites: Vec<Site> = Vec::new();
-    for chunk in (0..max).collect::<Vec<_>>().chunks(8) {
-        let started =
-            futures::future::try_join_all(chunk.iter().map(|&i| {
-                let spec = SiteSpec::nth(0, 1.0)
-                    .with_mnemonic(&mnemonics[i])
-                    .with_attribute("site", &format!("p{i}"))
-                    .with_args(&[
-                        "--peer-fetch-interval",
-                        &settings.fetch_interval,
-                        "--manifest-timeout",
-                        "1h",
-                    ]);
-                let cluster = &cluster;
-                let devnet = &devnet;
-                async move {
-                    Marketplace::site_with(cluster, devnet, &format!("peers-p{i}"), &spec).await
-                }
-            }))
-            .await?;
+    for chunk in (0..total).collect::<Vec<_>>().chunks(8) {
+        let started = futures::future::try_join_all(chunk.iter().map(|&i| {
+            let (set, index, fetch) = if i < max {
+                ("a", i, "false")
+            } else {
+                ("b", i - max, "true")
+            };
+            let spec = SiteSpec::nth(0, 1.0)
+                .with_mnemonic(&mnemonics[i])
+                .with_attribute("site", &format!("{set}{index}"))
+                .with_args(&[
+                    "--peer-fetch",
+                    fetch,
+                    "--peer-fetch-interval",
+                    &settings.fetch_interval,
+                    "--manifest-timeout",
+                    "1h",
+                ]);
+            let cluster = &cluster;
+            let devnet = &devnet;
+            async move {
+                Marketplace::site_with(cluster, devnet, &format!("peers-{set}{index}"), &spec).await
+            }
+        }))
+        .await?;
         sites.extend(started);
     }
     eprintln!(
-        "manifest_peers: {max} providers registered after {:.0}s",
+        "manifest_peers: {total} providers registered after {:.0}s",
         started.elapsed().as_secs_f64()
     );
 
@@ -271,10 +281,13 @@ async fn run() -> anyhow::Result<()> {
     let mut next_dseq = u64::from(std::process::id()) * 1000;
     let outcome: anyhow::Result<()> = async {
         for &n in &settings.providers {
-            let sdl_text = large_sdl(n, settings.services, settings.env, settings.env_bytes);
-            let sdl = crds::sdl::Sdl::parse(&sdl_text)
-                .map_err(|e| anyhow::anyhow!("the bench's SDL: {e}"))?;
-            let manifest = sdl.manifest_json();
+            // The same services for both modes; only the placement's site attribute differs.
+            let parse = |site: &str| {
+                let text = large_sdl(site, n, settings.services, settings.env, settings.env_bytes);
+                crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("the bench's SDL: {e}"))
+            };
+            let (sdl_all, sdl_seed) = (parse("a")?, parse("b")?);
+            let (manifest_all, manifest_seed) = (sdl_all.manifest_json(), sdl_seed.manifest_json());
             let mut results: BTreeMap<&'static str, Vec<Measurement>> = BTreeMap::new();
             for round in 0..settings.rounds {
                 // Alternating which mode goes first, so that neither always runs on a warmer system.
@@ -285,8 +298,12 @@ async fn run() -> anyhow::Result<()> {
                 };
                 for mode in order {
                     next_dseq += 1;
+                    let (sites, sdl, manifest) = match mode {
+                        Mode::SendToAll => (&sites[..n], &sdl_all, &manifest_all),
+                        Mode::SeedOne => (&sites[max..max + n], &sdl_seed, &manifest_seed),
+                    };
                     let m = measure(
-                        &tenant, &gateway, &sites[..n], &sdl, &manifest, next_dseq, mode, &arrivals,
+                        &tenant, &gateway, sites, sdl, manifest, next_dseq, mode, &arrivals,
                     )
                     .await?;
                     eprintln!(
@@ -304,7 +321,7 @@ async fn run() -> anyhow::Result<()> {
                         .push(m);
                 }
             }
-            rows.push((n, manifest.len(), results));
+            rows.push((n, manifest_all.len(), results));
         }
         Ok(())
     }
