@@ -221,12 +221,7 @@ impl Inner {
             .connect(self.sni.clone(), tcp)
             .await
             .map_err(|e| OverlayError::Tls(e.to_string()))?;
-        let chain: Vec<Vec<u8>> = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .map(|c| c.iter().map(|c| c.as_ref().to_vec()).collect())
-            .unwrap_or_default();
+        let chain = super::tls::peer_chain(tls.get_ref().1);
         let peer = self.verifier.verify(&chain).await?;
         wire::write_frame(&mut tls, &self.request).await?;
         let response: TunnelResponse = wire::read_frame(&mut tls).await?;

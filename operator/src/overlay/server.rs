@@ -250,12 +250,7 @@ impl Connection {
                 .accept(tcp)
                 .await
                 .map_err(|e| OverlayError::Tls(e.to_string()))?;
-            let chain: Vec<Vec<u8>> = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .map(|c| c.iter().map(|c| c.as_ref().to_vec()).collect())
-                .unwrap_or_default();
+            let chain = super::tls::peer_chain(tls.get_ref().1);
             match wire::read_frame::<_, TunnelRequest>(&mut tls).await {
                 Ok(request) => Ok((tls, chain, request)),
                 Err(e) => {
