@@ -218,6 +218,21 @@ impl Marketplace {
         })
     }
 
+    /// Runs `test`; on failure prints the tenant controller's and every provider's log.
+    pub async fn with_logs<T>(
+        &self,
+        test: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let result = test.await;
+        if result.is_err() {
+            eprintln!("akash-provider tenant logs:\n{}", self.controller.logs());
+            for site in &self.sites {
+                eprintln!("provider {} logs:\n{}", site.address, site.process.logs());
+            }
+        }
+        result
+    }
+
     pub fn manifests(&self) -> Api<Manifest> {
         self.tenant_ns.api()
     }

@@ -5,7 +5,6 @@
 //! same way; a provider of another deployment and the tenant itself
 //! are refused the manifest at a provider's gateway.
 
-use std::future::Future;
 use std::time::Duration;
 
 use chain_client::Chain;
@@ -47,20 +46,6 @@ fn pinned_sdl(sites: &[usize]) -> String {
     format!(
         "version: \"2.0\"\nservices:\n{services}profiles:\n  compute:\n{compute}  placement:\n{placement}deployment:\n{deployment}"
     )
-}
-
-async fn with_logs<F>(m: &Marketplace, test: F) -> anyhow::Result<()>
-where
-    F: Future<Output = anyhow::Result<()>>,
-{
-    let result = test.await;
-    if result.is_err() {
-        eprintln!("akash-provider tenant logs:\n{}", m.controller.logs());
-        for site in &m.sites {
-            eprintln!("provider {} logs:\n{}", site.address, site.process.logs());
-        }
-    }
-    result
 }
 
 async fn wait_running(m: &Marketplace, name: &str) -> anyhow::Result<Manifest> {
@@ -114,7 +99,7 @@ async fn with_seed_one_the_tenant_sends_to_one_provider_and_two_fetch_it_and_its
         })
         .collect();
     let m = Marketplace::start_sites("pm-three", &specs, &[]).await?;
-    with_logs(&m, async {
+    m.with_logs(async {
         let dseq = unique_dseq(50);
         let sdl = crds::sdl::Sdl::parse(&pinned_sdl(&[0, 1, 2]))?;
         let version = sdl.manifest_version_hex();
@@ -287,7 +272,7 @@ async fn providers_of_other_deployments_and_tenants_are_refused_the_manifest() -
         })
         .collect();
     let m = Marketplace::start_sites("pm-refused", &specs, &[]).await?;
-    with_logs(&m, async {
+    m.with_logs(async {
         // Deployment A runs on provider 0 only; deployment B on provider 1 only.
         let (a, b) = (unique_dseq(51), unique_dseq(52));
         let sdl_a = crds::sdl::Sdl::parse(&pinned_sdl(&[0]))?;

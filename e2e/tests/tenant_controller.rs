@@ -3,7 +3,6 @@
 //! `akash-provider tenant` choosing between them, delivering over mTLS, following, updating,
 //! replacing a stopped provider and closing on delete.
 
-use std::future::Future;
 use std::time::Duration;
 
 use chain_client::Chain;
@@ -16,21 +15,6 @@ use e2e::wait::{Poll, until};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-
-/// Runs `test`; on failure prints the controller's and providers' logs.
-async fn with_logs<F>(m: &Marketplace, test: F) -> anyhow::Result<()>
-where
-    F: Future<Output = anyhow::Result<()>>,
-{
-    let result = test.await;
-    if result.is_err() {
-        eprintln!("akash-provider tenant logs:\n{}", m.controller.logs());
-        for site in &m.sites {
-            eprintln!("provider {} logs:\n{}", site.address, site.process.logs());
-        }
-    }
-    result
-}
 
 async fn wait_phase(
     m: &Marketplace,
@@ -69,7 +53,7 @@ async fn the_cheaper_provider_runs_the_manifest_an_update_reaches_it_and_delete_
 -> anyhow::Result<()> {
     // Provider 1 asks half of what provider 0 asks.
     let m = Marketplace::start("tc-cheap", [2.0, 1.0], &[]).await?;
-    with_logs(&m, async {
+    m.with_logs(async {
         let dseq = unique_dseq(40);
         let cheaper = m.sites[1].address.clone();
         m.manifests()
@@ -256,7 +240,7 @@ async fn with_equal_prices_the_earlier_bid_wins() -> anyhow::Result<()> {
     result?;
     let late_address = m.sites[late].address.clone();
     let owner = m.tenant.address().to_owned();
-    with_logs(&m, async {
+    m.with_logs(async {
         e2e::market::wait_chain_bid(&m.tenant, &owner, dseq, &late_address).await?;
         let running = wait_phase(&m, "tie", ManifestPhase::Running, |_| true).await?;
         let st = running.status.unwrap();
@@ -282,22 +266,23 @@ async fn a_stopped_provider_is_replaced_by_the_other_and_the_status_says_so() ->
     let dseq = unique_dseq(42);
     let first = m.sites[0].address.clone();
     let second = m.sites[1].address.clone();
-    let step1 = with_logs(&m, async {
-        m.manifests()
-            .create(
-                &PostParams::default(),
-                &manifest("move", "openspeedtest.yaml", dseq, 3)?,
-            )
-            .await?;
-        let running = wait_phase(&m, "move", ManifestPhase::Running, |_| true).await?;
-        let st = running.status.unwrap();
-        assert_eq!(st.groups[0].provider.as_deref(), Some(first.as_str()));
-        Ok(())
-    })
-    .await;
+    let step1 = m
+        .with_logs(async {
+            m.manifests()
+                .create(
+                    &PostParams::default(),
+                    &manifest("move", "openspeedtest.yaml", dseq, 3)?,
+                )
+                .await?;
+            let running = wait_phase(&m, "move", ManifestPhase::Running, |_| true).await?;
+            let st = running.status.unwrap();
+            assert_eq!(st.groups[0].provider.as_deref(), Some(first.as_str()));
+            Ok(())
+        })
+        .await;
     step1?;
     m.sites[0].process.kill();
-    with_logs(&m, async {
+    m.with_logs(async {
         let moved = wait_phase(&m, "move", ManifestPhase::Running, |mf| {
             let st = mf.status.clone().unwrap_or_default();
             st.groups[0].provider.as_deref() == Some(second.as_str())
@@ -354,7 +339,7 @@ async fn a_stopped_provider_is_replaced_by_the_other_and_the_status_says_so() ->
 async fn an_invalid_manifest_is_rejected_in_status_with_the_field_path_and_nothing_is_posted()
 -> anyhow::Result<()> {
     let m = Marketplace::start("tc-invalid", [1.0, 1.0], &[]).await?;
-    with_logs(&m, async {
+    m.with_logs(async {
         let mut bad = manifest("bad", "openspeedtest.yaml", unique_dseq(43), 3)?;
         for placements in bad.spec.sdl.deployment.values_mut() {
             for placement in placements.values_mut() {
@@ -414,20 +399,21 @@ async fn a_controller_killed_while_bids_are_collected_resumes_without_posting_tw
 -> anyhow::Result<()> {
     let mut m = Marketplace::start("tc-restart", [1.0, 2.0], &[]).await?;
     let dseq = unique_dseq(45);
-    let first = with_logs(&m, async {
-        m.manifests()
-            .create(
-                &PostParams::default(),
-                &manifest("again", "openspeedtest.yaml", dseq, 25)?,
-            )
+    let first = m
+        .with_logs(async {
+            m.manifests()
+                .create(
+                    &PostParams::default(),
+                    &manifest("again", "openspeedtest.yaml", dseq, 25)?,
+                )
+                .await?;
+            wait_phase(&m, "again", ManifestPhase::Bidding, |mf| {
+                mf.status.as_ref().and_then(|s| s.dseq) == Some(dseq)
+            })
             .await?;
-        wait_phase(&m, "again", ManifestPhase::Bidding, |mf| {
-            mf.status.as_ref().and_then(|s| s.dseq) == Some(dseq)
+            Ok(())
         })
-        .await?;
-        Ok(())
-    })
-    .await;
+        .await;
     first?;
     // SIGKILL (the old process is dropped) and a new controller in its place.
     let cluster = e2e::Cluster::shared().await?;
@@ -437,7 +423,7 @@ async fn a_controller_killed_while_bids_are_collected_resumes_without_posting_tw
         m.tenant_ns.name(),
         &[],
     )?;
-    with_logs(&m, async {
+    m.with_logs(async {
         let running = wait_phase(&m, "again", ManifestPhase::Running, |_| true).await?;
         let st = running.status.unwrap();
         assert_eq!(st.dseq, Some(dseq));
