@@ -16,6 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crds::sdl::manifest::{ManifestExpose, ManifestGroup};
 
+/// Which end of a [`Connection`] a provider runs (the same sides as a tunnel certificate's).
+pub use super::tunnel_cert::Side;
+
 /// The transport of an exposed port, as the manifest says. The tunnels carry TCP only; a UDP
 /// connection is listed so that the caller can decide what to do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,25 +62,6 @@ pub struct Connection {
     /// The serving service's container port (`expose.port`).
     pub port: u16,
     pub proto: Proto,
-}
-
-/// Which end of a [`Connection`] a provider runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Side {
-    /// This provider holds the caller's group: it dials the peer.
-    Client,
-    /// This provider holds the server's group: it accepts and forwards to its own service.
-    Server,
-}
-
-impl Side {
-    /// `c` or `s`, as in [`tunnel_name`].
-    pub fn letter(self) -> char {
-        match self {
-            Side::Client => 'c',
-            Side::Server => 's',
-        }
-    }
 }
 
 /// The gseq of each manifest group that is a group on chain (one with at least one service):

@@ -27,8 +27,8 @@ pub const CLAIM_SCHEME: &str = "akash-tunnel://";
 /// Clock skew tolerated between providers: a leaf is valid from this long before it was made.
 const BACKDATE: Duration = Duration::from_secs(300);
 
-/// Which end of the tunnel a certificate is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which end of the tunnel a certificate (or a provider, for one connection) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {
     /// Dials the peer (its workloads call the peer's service).
     Client,
@@ -41,6 +41,14 @@ impl Side {
         match self {
             Side::Client => "client",
             Side::Server => "server",
+        }
+    }
+
+    /// `c` or `s`, as in [`super::topology::tunnel_name`].
+    pub fn letter(self) -> char {
+        match self {
+            Side::Client => 'c',
+            Side::Server => 's',
         }
     }
 }
