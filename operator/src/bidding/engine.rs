@@ -113,7 +113,7 @@ impl Engine {
         self.reconcile().await?;
         // Orders are judged by the `Provider` resource's settings, which exist once registration
         // passed; a catch-up before then would skip every open order for good.
-        if !self.wait_for_settings(&mut stop).await {
+        if !self.wait_for_settings(&mut stop).await? {
             return Ok(());
         }
         self.catch_up().await?;
@@ -159,20 +159,27 @@ impl Engine {
         }
     }
 
-    /// Waits until the bid settings exist; false when leadership ended first.
-    async fn wait_for_settings(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
+    /// Waits until the bid settings exist; false when leadership ended first, an error when the
+    /// registration task is gone (nothing would ever bid: the caller fails loudly instead).
+    async fn wait_for_settings(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<bool> {
         if self.settings.borrow().is_some() {
-            return true;
+            return Ok(true);
         }
         tracing::info!("waiting for the provider's registration before the start-up catch-up");
         let mut settings = self.settings.clone();
         loop {
             tokio::select! {
-                ready = settings.wait_for(Option::is_some) => return ready.is_ok(),
+                ready = settings.wait_for(Option::is_some) => {
+                    ready.map_err(|_| anyhow::anyhow!("the registration task ended before the provider was registered"))?;
+                    return Ok(true);
+                }
                 changed = stop.changed() => {
                     if changed.is_err() || !*stop.borrow() {
                         tracing::warn!("stopping the bid engine: no longer leading");
-                        return false;
+                        return Ok(false);
                     }
                 }
             }
