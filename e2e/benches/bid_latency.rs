@@ -133,8 +133,6 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let profile = e2e::bench::build_binaries()?;
     // e2e::binaries runs its own (debug) `cargo build` first; do that now, before the clock.
-    e2e::binaries::akash_devnet()?;
-    e2e::binaries::akash_provider()?;
     let started = Instant::now();
     eprintln!(
         "bid_latency: akash-provider and akash-devnet ({profile}) built; setting up (block time {})",

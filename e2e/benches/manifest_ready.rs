@@ -148,8 +148,6 @@ struct Step {
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let profile = e2e::bench::build_binaries()?;
-    e2e::binaries::akash_devnet()?;
-    e2e::binaries::akash_provider()?;
     let started = Instant::now();
     eprintln!(
         "manifest_ready: akash-provider and akash-devnet ({profile}) built; setting up (block time {})",

@@ -6,7 +6,6 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use chain_client::keys::{Key, Mnemonic};
 use chain_client::node::{NodeChain, NodeConfig};
 use chain_client::signer::SignerConfig;
@@ -61,37 +60,13 @@ where
     }
 }
 
-/// Builds `akash-provider` and `akash-devnet` with the bench's profile: `crate::binaries` takes
-/// them from the directory the bench binary runs from (`<target>/release/` under `cargo bench`).
+/// Builds `akash-provider` and `akash-devnet` with the bench's profile (`crate::binaries` takes
+/// them from the directory the bench binary runs from, `<target>/release/` under `cargo bench`).
 /// Returns the profile's name.
 pub fn build_binaries() -> anyhow::Result<String> {
-    let exe = std::env::current_exe()?;
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .and_then(|dir| dir.file_name())
-        .and_then(|name| name.to_str())
-        .context("the bench binary is not in <target>/<profile>/deps")?
-        .to_owned();
-    let mut cmd = crate::binaries::cargo_command();
-    cmd.current_dir(crate::repo_dir())
-        .args(["build", "--quiet"]);
-    match profile.as_str() {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
-        }
-        other => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    cmd.args(["-p", "operator", "--bin", "akash-provider"])
-        .args(["-p", "devnet", "--bin", "akash-devnet"]);
-    let status = cmd.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("building akash-provider and akash-devnet ({profile}) failed ({status})");
-    }
-    Ok(profile)
+    crate::binaries::akash_provider()?;
+    crate::binaries::akash_devnet()?;
+    crate::binaries::profile()
 }
 
 /// A chain client for a test mnemonic that notices its transaction's block within 20 ms.

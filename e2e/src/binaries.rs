@@ -40,16 +40,40 @@ pub fn cargo_command() -> Command {
     cmd
 }
 
+/// The cargo profile the running test or bench was built with: the name of `<target>/<profile>/`
+/// it runs from (`debug` under `cargo test`, `release` under `cargo bench`).
+pub fn profile() -> anyhow::Result<String> {
+    let exe = std::env::current_exe()?;
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .and_then(|dir| dir.file_name())
+        .and_then(|name| name.to_str())
+        .map(str::to_owned)
+        .context("the test binary is not in <target>/<profile>/deps")
+}
+
+/// Builds `bin` with the running test's profile, so that the binary beside it is current.
 fn build(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
-    let status = cargo_command()
-        .current_dir(crate::cluster::repo_dir())
-        .args(["build", "--quiet", "-p", package, "--bin", bin])
+    let profile = profile()?;
+    let mut cmd = cargo_command();
+    cmd.current_dir(crate::cluster::repo_dir())
+        .args(["build", "--quiet", "-p", package, "--bin", bin]);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let status = cmd
         .status()
         .with_context(|| format!("running cargo build for {bin}"))?;
     if !status.success() {
-        bail!("cargo build -p {package} --bin {bin} failed ({status})");
+        bail!("cargo build -p {package} --bin {bin} ({profile}) failed ({status})");
     }
-    // Tests run from <target>/debug/deps/; the binaries are in <target>/debug/.
+    // Tests run from <target>/<profile>/deps/; the binaries are in <target>/<profile>/.
     let exe = std::env::current_exe()?;
     let profile_dir = exe
         .parent()
