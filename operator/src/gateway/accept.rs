@@ -28,6 +28,13 @@ pub enum Rejection {
     /// The request body is larger than the gateway accepts.
     #[error("the request body is larger than {max} bytes")]
     TooLarge { max: usize },
+    /// Accepted, but too large to keep: a `Lease` resource holds its group's part and the whole
+    /// manifest, and the API server's store refuses larger objects.
+    #[error(
+        "the manifest needs {size} bytes in a Lease resource (its group's part and the whole manifest); \
+         the cluster stores at most {max}"
+    )]
+    TooLargeToStore { size: usize, max: usize },
     /// The body is not JSON, or not manifest groups.
     #[error("{0}")]
     Malformed(String),
@@ -56,7 +63,7 @@ impl Rejection {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Unauthenticated(_) => 401,
-            Self::TooLarge { .. } => 413,
+            Self::TooLarge { .. } | Self::TooLargeToStore { .. } => 413,
             Self::Malformed(_) | Self::VersionMismatch { .. } => 400,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
@@ -70,7 +77,7 @@ impl Rejection {
     pub fn grpc_code(&self) -> tonic::Code {
         match self {
             Self::Unauthenticated(_) => tonic::Code::Unauthenticated,
-            Self::TooLarge { .. } => tonic::Code::ResourceExhausted,
+            Self::TooLarge { .. } | Self::TooLargeToStore { .. } => tonic::Code::ResourceExhausted,
             Self::Malformed(_) | Self::VersionMismatch { .. } => tonic::Code::InvalidArgument,
             Self::Forbidden(_) => tonic::Code::PermissionDenied,
             Self::NotFound(_) => tonic::Code::NotFound,
@@ -83,6 +90,29 @@ impl Rejection {
 
 /// What an accepted manifest writes: per Lease resource (by name), its verified group.
 pub type Accepted = Vec<(String, LeaseManifest)>;
+
+/// The manifest bytes one `Lease` resource may hold: etcd refuses requests over 1.5 MiB by default,
+/// and the rest of the object (metadata, managed fields, status) needs some of that.
+pub const LEASE_MANIFEST_BUDGET: usize = 1_400_000;
+
+/// Refuses, before anything is written, a manifest whose Lease resources would be too large to
+/// store (`whole_len`: the whole manifest's bytes, kept beside each group's part). Checked for
+/// every lease first, so that a deployment is never stored for some of its leases only.
+pub fn check_storable(accepted: &Accepted, whole_len: usize) -> Result<(), Rejection> {
+    for (_, manifest) in accepted {
+        let group = serde_json::to_vec(manifest)
+            .map_err(|e| Rejection::Malformed(format!("the manifest cannot be stored: {e}")))?
+            .len();
+        let size = group + whole_len;
+        if size > LEASE_MANIFEST_BUDGET {
+            return Err(Rejection::TooLargeToStore {
+                size,
+                max: LEASE_MANIFEST_BUDGET,
+            });
+        }
+    }
+    Ok(())
+}
 
 /// Decides on a manifest `body` that `sender` sent for its deployment `dseq`.
 ///

@@ -280,6 +280,7 @@ impl Gateway {
         let accepted = accept(owner, dseq, body, max, deployment, leases)?;
         // Valid JSON (accept parsed it), so UTF-8.
         let whole = String::from_utf8_lossy(body);
+        accept::check_storable(&accepted, whole.len())?;
         for (name, manifest) in &accepted {
             self.leases
                 .write_manifest(name, manifest, &whole)

@@ -135,6 +135,26 @@ fn an_oversized_body_is_413() {
 }
 
 #[test]
+fn a_manifest_too_large_for_a_lease_resource_is_413_before_anything_is_written() {
+    let (sdl, dep, leases) = good();
+    let body = sdl.manifest_json();
+    let accepted = accept(TENANT, 7, body.as_bytes(), MAX, Some(&dep), &leases).expect("accepted");
+    assert_eq!(check_storable(&accepted, body.len()), Ok(()));
+    // The same groups beside a whole manifest that leaves no room for them.
+    let err = check_storable(&accepted, LEASE_MANIFEST_BUDGET).unwrap_err();
+    match &err {
+        Rejection::TooLargeToStore { size, max } => {
+            assert!(size > max, "{err}");
+            assert_eq!(*max, LEASE_MANIFEST_BUDGET);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("Lease resource"), "{err}");
+    assert_eq!(err.http_status(), 413);
+    assert_eq!(err.grpc_code(), tonic::Code::ResourceExhausted);
+}
+
+#[test]
 fn a_body_that_is_not_json_is_400() {
     let (_, dep, leases) = good();
     let err = accept(TENANT, 7, b"[{", MAX, Some(&dep), &leases).unwrap_err();
