@@ -161,6 +161,7 @@ async fn main() {
         to_gseq: 2,
         to_service: "db".into(),
         port: 5432,
+        probe: false,
     };
     let certs = Arc::new(IssuingServerCerts::new(&a.cert_pem, a.key_pem(), HOUR));
     certs.allow(&req);

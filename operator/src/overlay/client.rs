@@ -125,9 +125,18 @@ impl TunnelClient {
 
     /// Opens one tunnel connection: dial, handshake, check the server, request, expect ok.
     pub async fn open(&self) -> Result<(TlsStream<TcpStream>, VerifiedTunnelPeer), OverlayError> {
-        tokio::time::timeout(SETUP_TIMEOUT, self.inner.open())
+        tokio::time::timeout(SETUP_TIMEOUT, self.inner.exchange(false))
             .await
             .map_err(|_| OverlayError::Timeout("tunnel setup"))?
+    }
+
+    /// Checks the whole path without connecting the target: dial, handshake, check the server,
+    /// and have it authorize this pair. The peer it verified on success.
+    pub async fn probe(&self) -> Result<VerifiedTunnelPeer, OverlayError> {
+        tokio::time::timeout(SETUP_TIMEOUT, self.inner.exchange(true))
+            .await
+            .map_err(|_| OverlayError::Timeout("tunnel probe"))?
+            .map(|(_, peer)| peer)
     }
 
     /// Accepts local connections on `local` and carries each through its own tunnel connection,
@@ -204,7 +213,10 @@ impl TunnelClient {
 }
 
 impl Inner {
-    async fn open(&self) -> Result<(TlsStream<TcpStream>, VerifiedTunnelPeer), OverlayError> {
+    async fn exchange(
+        &self,
+        probe: bool,
+    ) -> Result<(TlsStream<TcpStream>, VerifiedTunnelPeer), OverlayError> {
         let tcp = TcpStream::connect(&self.peer)
             .await
             .map_err(|e| OverlayError::Target {
@@ -223,7 +235,11 @@ impl Inner {
             .map_err(|e| OverlayError::Tls(e.to_string()))?;
         let chain = super::tls::peer_chain(tls.get_ref().1);
         let peer = self.verifier.verify(&chain).await?;
-        wire::write_frame(&mut tls, &self.request).await?;
+        let request = TunnelRequest {
+            probe,
+            ..self.request.clone()
+        };
+        wire::write_frame(&mut tls, &request).await?;
         let response: TunnelResponse = wire::read_frame(&mut tls).await?;
         if !response.ok {
             return Err(OverlayError::Refused(

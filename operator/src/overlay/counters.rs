@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Counters of one tunnel (one connection pair), over all its connections.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TunnelStats {
     /// Payload bytes sent to the peer through the tunnel.
     sent: AtomicU64,
@@ -20,6 +20,8 @@ pub struct TunnelStats {
     active: AtomicU64,
     failures: AtomicU64,
     state: Mutex<State>,
+    /// Turns true when the tunnel is taken down; its open connections watch it.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -47,7 +49,26 @@ pub struct StatsSnapshot {
     pub last_error: Option<String>,
 }
 
+impl Default for TunnelStats {
+    fn default() -> Self {
+        Self {
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            state: Mutex::new(State::default()),
+            closed: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
 impl TunnelStats {
+    /// Watches whether the tunnel was taken down ([`Counters::close`]).
+    pub(crate) fn closed_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let state = self.lock().clone();
         StatsSnapshot {
@@ -136,6 +157,17 @@ impl Counters {
     pub fn remove(&self, key: &str) {
         let mut tunnels = self.tunnels.lock().unwrap_or_else(|p| p.into_inner());
         tunnels.remove(key);
+    }
+
+    /// Takes a tunnel down: forgets it and ends its open connections.
+    pub fn close(&self, key: &str) {
+        let removed = {
+            let mut tunnels = self.tunnels.lock().unwrap_or_else(|p| p.into_inner());
+            tunnels.remove(key)
+        };
+        if let Some(stats) = removed {
+            stats.closed.send_replace(true);
+        }
     }
 }
 

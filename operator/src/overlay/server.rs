@@ -271,6 +271,9 @@ impl Connection {
                 .authorize(&chain, &request)
                 .await
                 .map_err(|r| OverlayError::Refused(r.reason))?;
+            if request.probe {
+                return Ok((target, None));
+            }
             let stream =
                 TcpStream::connect(&target.target)
                     .await
@@ -278,11 +281,11 @@ impl Connection {
                         target: target.target.clone(),
                         error: e.to_string(),
                     })?;
-            Ok::<_, OverlayError>((target, stream))
+            Ok::<_, OverlayError>((target, Some(stream)))
         })
         .await
         .unwrap_or(Err(OverlayError::Timeout("tunnel authorization")));
-        let (target, mut stream) = match authorized {
+        let (target, stream) = match authorized {
             Ok(pair) => pair,
             Err(e) => {
                 let reason = match &e {
@@ -297,21 +300,29 @@ impl Connection {
                 return Err(e);
             }
         };
-        let _ = stream.set_nodelay(true);
         wire::write_frame(&mut tls, &TunnelResponse::ok()).await?;
+        let Some(mut stream) = stream else {
+            // A probe: authorized, and nothing connected.
+            let _ = tls.shutdown().await;
+            return Ok(());
+        };
+        let _ = stream.set_nodelay(true);
 
         let stats = self.counters.stats(&target.tunnel_key);
+        let mut closed = stats.closed_signal();
         let leaf = chain.first().map(Sha256::digest).unwrap_or_default();
         let _active = stats.opened(&super::hex(&leaf));
         let mut tunnel = Counted::new(tls, stats.clone());
-        let copied = tokio::io::copy_bidirectional_with_sizes(
-            &mut tunnel,
-            &mut stream,
-            COPY_BUFFER,
-            COPY_BUFFER,
-        )
-        .await;
-        copied?;
+        tokio::select! {
+            copied = tokio::io::copy_bidirectional_with_sizes(
+                &mut tunnel,
+                &mut stream,
+                COPY_BUFFER,
+                COPY_BUFFER,
+            ) => { copied?; }
+            // The tunnel was taken down (its lease closed): its open connections end too.
+            _ = closed.wait_for(|c| *c) => {}
+        }
         Ok(())
     }
 }

@@ -67,6 +67,7 @@ fn request(owner: &str) -> TunnelRequest {
         to_gseq: 2,
         to_service: "db".into(),
         port: 5432,
+        probe: false,
     }
 }
 

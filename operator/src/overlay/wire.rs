@@ -27,6 +27,9 @@ pub struct TunnelRequest {
     pub to_gseq: u32,
     pub to_service: String,
     pub port: u16,
+    /// A health check: the server authorizes the request and answers, but connects nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe: bool,
 }
 
 impl TunnelRequest {
@@ -82,6 +85,7 @@ impl TunnelRequest {
             to_gseq,
             to_service: to_service.clone(),
             port: claim.port,
+            probe: false,
         }
     }
 }
