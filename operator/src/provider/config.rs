@@ -132,6 +132,11 @@ pub struct RunArgs {
     /// RuntimeClass of lease pods (`gvisor` in production; empty: the cluster's default).
     #[arg(long, env = "AKASH_RUNTIME_CLASS", default_value = "")]
     pub runtime_class: String,
+    /// The overlay sidecar runs beside this provider (`akash-provider overlay`): lease pods may
+    /// connect to this provider's namespace, where it serves the Services of services that
+    /// other providers run.
+    #[arg(long, env = "AKASH_OVERLAY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub overlay: bool,
     /// NetworkPolicies that deny what a manifest does not allow.
     #[arg(long, env = "AKASH_NETWORK_POLICIES", default_value_t = true, action = clap::ArgAction::Set)]
     pub network_policies: bool,

@@ -78,6 +78,9 @@ pub struct WorkloadConfig {
     pub required_node_label: Option<String>,
     /// Sanity limit on the replicas of all services of one lease together.
     pub max_replicas: u32,
+    /// Lease pods may connect to the provider's namespace, where the overlay sidecar serves the
+    /// Services of services other providers run (`--overlay`).
+    pub overlay: bool,
 }
 
 impl Default for WorkloadConfig {
@@ -93,6 +96,7 @@ impl Default for WorkloadConfig {
             overcommit_pct: Overcommit::default(),
             required_node_label: None,
             max_replicas: 1000,
+            overlay: false,
         }
     }
 }

@@ -232,30 +232,7 @@ pub(crate) fn policies(ctx: &Ctx, group: &ManifestGroup) -> Vec<NetworkPolicy> {
                 from(namespace_named(&ctx.config.ingress_controller_namespace)),
                 from(namespace_named(&ctx.config.gateway_namespace)),
             ]),
-            egress: Some(vec![
-                NetworkPolicyEgressRule {
-                    to: Some(vec![same_namespace()]),
-                    ..NetworkPolicyEgressRule::default()
-                },
-                NetworkPolicyEgressRule {
-                    to: Some(vec![namespace_named("kube-system")]),
-                    ports: Some(vec![port(53, "UDP"), port(53, "TCP")]),
-                },
-                NetworkPolicyEgressRule {
-                    to: Some(vec![NetworkPolicyPeer {
-                        ip_block: Some(IPBlock {
-                            cidr: "0.0.0.0/0".into(),
-                            except: Some(vec![
-                                "10.0.0.0/8".into(),
-                                "172.16.0.0/12".into(),
-                                "192.168.0.0/16".into(),
-                            ]),
-                        }),
-                        ..NetworkPolicyPeer::default()
-                    }]),
-                    ..NetworkPolicyEgressRule::default()
-                },
-            ]),
+            egress: Some(egress(ctx)),
         }),
     }];
     for svc in &group.services {
@@ -296,4 +273,40 @@ pub(crate) fn policies(ctx: &Ctx, group: &ManifestGroup) -> Vec<NetworkPolicy> {
         });
     }
     out
+}
+
+/// The egress rules of every lease pod: its own namespace, DNS, the public internet, and with
+/// the overlay the provider's namespace (the sidecar behind the Services of remote services).
+fn egress(ctx: &Ctx) -> Vec<NetworkPolicyEgressRule> {
+    let mut rules = vec![
+        NetworkPolicyEgressRule {
+            to: Some(vec![same_namespace()]),
+            ..NetworkPolicyEgressRule::default()
+        },
+        NetworkPolicyEgressRule {
+            to: Some(vec![namespace_named("kube-system")]),
+            ports: Some(vec![port(53, "UDP"), port(53, "TCP")]),
+        },
+        NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                ip_block: Some(IPBlock {
+                    cidr: "0.0.0.0/0".into(),
+                    except: Some(vec![
+                        "10.0.0.0/8".into(),
+                        "172.16.0.0/12".into(),
+                        "192.168.0.0/16".into(),
+                    ]),
+                }),
+                ..NetworkPolicyPeer::default()
+            }]),
+            ..NetworkPolicyEgressRule::default()
+        },
+    ];
+    if ctx.config.overlay {
+        rules.push(NetworkPolicyEgressRule {
+            to: Some(vec![namespace_named(&ctx.config.gateway_namespace)]),
+            ..NetworkPolicyEgressRule::default()
+        });
+    }
+    rules
 }

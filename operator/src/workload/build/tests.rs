@@ -955,9 +955,9 @@ fn bad_manifests_are_refused_with_the_field_at_fault() {
     });
     let e = refused("multi", "services[db].expose[0].service", |g| {
         let db = g.services.iter_mut().find(|s| s.name == "db").expect("db");
-        db.expose[0].service = "cache".into();
+        db.expose[0].service = "Not_A_Service".into();
     });
-    assert!(e.reason.contains("cache"), "{e}");
+    assert!(e.reason.contains("Not_A_Service"), "{e}");
     refused("http", "services[web].expose[0].port", |g| {
         g.services[0].expose[0].port = 0
     });
@@ -1028,4 +1028,43 @@ fn base64_matches_the_standard_alphabet_and_padding() {
     assert_eq!(super::base64(b"fo"), "Zm8=");
     assert_eq!(super::base64(b"foo"), "Zm9v");
     assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+}
+
+#[test]
+fn with_the_overlay_lease_pods_may_reach_the_provider_namespace_and_only_then() {
+    let to_provider = |o: &LeaseObjects| {
+        policy(o, "akash-deployment-restrictions")
+            .spec
+            .as_ref()
+            .and_then(|s| s.egress.as_ref())
+            .expect("egress")
+            .iter()
+            .any(|r| {
+                r.to.iter().flatten().any(|peer| {
+                    peer.namespace_selector
+                        .as_ref()
+                        .and_then(|s| s.match_labels.as_ref())
+                        .is_some_and(|l| {
+                            l.get("kubernetes.io/metadata.name").map(String::as_str)
+                                == Some("akash-provider")
+                        })
+                })
+            })
+    };
+    let plain = build(&lease(), &group("http"), &config()).expect("build");
+    assert!(!to_provider(&plain));
+    let overlay = WorkloadConfig {
+        overlay: true,
+        ..config()
+    };
+    let with = build(&lease(), &group("http"), &overlay).expect("build");
+    assert!(to_provider(&with));
+}
+
+#[test]
+fn an_expose_to_a_service_of_another_group_is_accepted_for_the_overlay() {
+    let mut g = group("multi");
+    let db = g.services.iter_mut().find(|s| s.name == "db").expect("db");
+    db.expose[0].service = "web-in-another-group".into();
+    build(&lease(), &g, &config()).expect("a service of another group is a valid caller");
 }

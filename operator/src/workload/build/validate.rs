@@ -307,10 +307,17 @@ fn service<'a>(
                 format!("protocol \"{}\" is neither TCP nor UDP", expose.proto),
             ));
         }
-        if !expose.service.is_empty() && !names.contains(expose.service.as_str()) {
+        // A service of another group is allowed: the overlay connects it across providers.
+        if !expose.service.is_empty()
+            && !names.contains(expose.service.as_str())
+            && !is_dns_label(&expose.service)
+        {
             return Err(BuildError::new(
                 format!("{field}.service"),
-                format!("no service \"{}\" in the group", expose.service),
+                format!(
+                    "\"{}\" is not a service name (a DNS-1123 label)",
+                    expose.service
+                ),
             ));
         }
         for (j, host) in expose.hosts.iter().flatten().enumerate() {
