@@ -13,6 +13,8 @@ pub mod devnet;
 pub mod market;
 pub mod marketplace;
 mod namespace;
+pub mod netns;
+pub mod overlay;
 pub mod provider;
 pub mod scenario;
 pub mod tenant;

@@ -382,6 +382,14 @@ impl TenantController {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("tenant.log")).unwrap_or_default()
     }
+
+    /// SIGKILL: the tenant's deployments stay as they are on chain, nothing reacts to them.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Drop for TenantController {

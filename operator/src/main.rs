@@ -1,7 +1,7 @@
 //! `akash-provider`: the Akash provider as a Kubernetes operator.
 //!
 //! Subcommands: `run` (the provider), `tenant` (the tenant controller, or `tenant deploy|status|
-//! close` from a terminal), `crd` (print the custom resource definitions) and `sdl` (validate an
+//! close` from a terminal), `overlay` (the cross-provider tunnel sidecar), `crd` (print the custom resource definitions) and `sdl` (validate an
 //! SDL file, print its groups, manifest or version, or a `Manifest` resource).
 
 use std::process::ExitCode;
@@ -27,6 +27,9 @@ enum Command {
     /// The tenant controller (`Manifest` resources become deployments), or `tenant deploy FILE`,
     /// `tenant status DSEQ`, `tenant close DSEQ` from a terminal.
     Tenant(Box<operator::tenant::config::TenantCommand>),
+    /// The overlay sidecar: tunnels between this provider's workloads and the ones other providers
+    /// run for the same deployment.
+    Overlay(Box<operator::overlay::sidecar::OverlayArgs>),
     /// Print the custom resource definitions of akash.network/v1 (for `kubectl apply -f -`).
     Crd(crd_cmd::CrdArgs),
     /// Validate an SDL file; print its groups, manifest or manifest version.
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Some(Command::Run(args)) => run_provider(*args),
         Some(Command::Tenant(args)) => run_tenant(*args),
+        Some(Command::Overlay(args)) => run_overlay(*args),
         Some(Command::Crd(args)) => crd_cmd::run(&args),
         Some(Command::Sdl(args)) => sdl_cmd::run(&args),
         None => {
@@ -53,6 +57,13 @@ fn run_provider(args: operator::provider::config::RunArgs) -> ExitCode {
     init_tracing();
     block_on(operator::provider::run(args), |e| {
         tracing::error!(error = format!("{e:#}"), "akash-provider stopped");
+    })
+}
+
+fn run_overlay(args: operator::overlay::sidecar::OverlayArgs) -> ExitCode {
+    init_tracing();
+    block_on(operator::overlay::sidecar::run(args), |e| {
+        tracing::error!(error = format!("{e:#}"), "the overlay stopped");
     })
 }
 

@@ -28,7 +28,21 @@ pub struct ResourceLabel {
     pub resource: String,
 }
 
-/// Everything the provider counts.
+/// A label set naming one tunnel end.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TunnelLabel {
+    pub tunnel: String,
+    pub role: String,
+}
+
+/// A label set of tunnel ends by role and whether they are established.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TunnelState {
+    pub role: String,
+    pub established: String,
+}
+
+/// Everything the provider (and its overlay sidecar) counts.
 pub struct Metrics {
     registry: Registry,
     pub orders_seen: Counter,
@@ -46,6 +60,10 @@ pub struct Metrics {
     pub reserved: Family<ResourceLabel, Gauge>,
     pub available: Family<ResourceLabel, Gauge>,
     pub chain_errors: Family<Reason, Counter>,
+    pub tunnels: Family<TunnelState, Gauge>,
+    pub tunnel_bytes_sent: Family<TunnelLabel, Counter>,
+    pub tunnel_bytes_received: Family<TunnelLabel, Counter>,
+    pub tunnel_refusals: Family<Reason, Counter>,
 }
 
 impl Metrics {
@@ -69,6 +87,10 @@ impl Metrics {
             reserved: Family::default(),
             available: Family::default(),
             chain_errors: Family::default(),
+            tunnels: Family::default(),
+            tunnel_bytes_sent: Family::default(),
+            tunnel_bytes_received: Family::default(),
+            tunnel_refusals: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -141,6 +163,26 @@ impl Metrics {
             "chain_errors",
             "Failed chain calls, by error kind",
             metrics.chain_errors.clone(),
+        );
+        registry.register(
+            "overlay_tunnels",
+            "Overlay tunnel ends this sidecar runs, by role and whether they are established",
+            metrics.tunnels.clone(),
+        );
+        registry.register(
+            "overlay_tunnel_bytes_sent",
+            "Payload bytes sent to the peer provider, per tunnel end",
+            metrics.tunnel_bytes_sent.clone(),
+        );
+        registry.register(
+            "overlay_tunnel_bytes_received",
+            "Payload bytes received from the peer provider, per tunnel end",
+            metrics.tunnel_bytes_received.clone(),
+        );
+        registry.register(
+            "overlay_tunnel_refusals",
+            "Tunnel requests refused by the serving side, by reason",
+            metrics.tunnel_refusals.clone(),
         );
         Self {
             registry,

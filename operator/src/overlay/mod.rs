@@ -1,12 +1,17 @@
-//! The cross-datacenter overlay. This part is its data plane, a pure library: mTLS tunnels between
-//! providers, each side presenting a short-lived tunnel certificate signed by the key of its
-//! provider's on-chain certificate (see [`tunnel_cert`]); the server authorizes each request after
-//! the handshake and only then connects the target (see [`server`], [`client`], [`wire`]).
+//! The cross-datacenter overlay. The data plane: mTLS tunnels between providers, each side
+//! presenting a short-lived tunnel certificate signed by the key of its provider's on-chain
+//! certificate (see [`tunnel_cert`]); the server authorizes each request after the handshake and
+//! only then connects the target (see [`server`], [`client`], [`wire`]). The control plane:
+//! [`sidecar`] (`akash-provider overlay`) decides from the leases, the manifest and the chain
+//! which tunnels run ([`topology`], [`peers`], [`admission`]).
 
+pub mod admission;
 pub mod client;
 pub mod counters;
 pub mod error;
+pub mod peers;
 pub mod server;
+pub mod sidecar;
 pub mod tls;
 pub mod topology;
 pub mod tunnel_cert;

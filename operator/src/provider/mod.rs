@@ -192,6 +192,7 @@ fn workload_config(args: &RunArgs) -> crate::workload::build::WorkloadConfig {
         network_policies: args.network_policies,
         ingress_controller_namespace: args.ingress_namespace.clone(),
         gateway_namespace: args.namespace.clone(),
+        overlay: args.overlay,
         ..Default::default()
     }
 }
@@ -262,7 +263,7 @@ pub fn parse_coin(text: &str) -> anyhow::Result<Coin> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

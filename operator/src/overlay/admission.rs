@@ -1,0 +1,159 @@
+//! The serving side's authorization: a tunnel request is let in only for a connection pair the
+//! controller admitted (our lease runs the served group, the manifest allows the call, and the
+//! chain shows the peer's active lease for the calling group), from that peer provider, whose
+//! tunnel certificate chains to its on-chain certificate and claims exactly this pair.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use super::peers::Peers;
+use super::server::{AuthorizedTarget, Authorizer, Refusal};
+use super::tunnel_cert::claimed_provider;
+use super::wire::{TunnelRequest, pair_sni};
+
+/// A connection pair this provider serves.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The pair (never a probe).
+    pub request: TunnelRequest,
+    /// The provider holding the calling group's lease.
+    pub peer_provider: String,
+    /// Where its connections go, `host:port`.
+    pub target: String,
+    /// Counter key and `Tunnel` name.
+    pub tunnel_key: String,
+}
+
+/// What the serving side saw of one pair, for its `Tunnel` status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// The last time the peer was let in (a probe or a connection).
+    pub last_ok: Option<SystemTime>,
+    /// The peer's tunnel leaf, SHA-256 hex.
+    pub peer_sha256: Option<String>,
+    /// The last refusal of a request for this pair.
+    pub last_refusal: Option<String>,
+    pub refusals: u64,
+}
+
+#[derive(Default)]
+struct Table {
+    admitted: HashMap<String, Admitted>,
+    seen: HashMap<String, Seen>,
+}
+
+/// Authorizes against the admitted pairs and the chain.
+pub struct ChainAuthorizer {
+    peers: Arc<Peers>,
+    table: Mutex<Table>,
+    refusals: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl ChainAuthorizer {
+    /// `on_refusal` is told a short reason label for every refusal (metrics).
+    pub fn new(peers: Arc<Peers>, on_refusal: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Self {
+            peers,
+            table: Mutex::new(Table::default()),
+            refusals: Box::new(on_refusal),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Serves `pair` from now on (or updates it).
+    pub fn admit(&self, pair: Admitted) {
+        let sni = pair_sni(&pair.request);
+        self.lock().admitted.insert(sni, pair);
+    }
+
+    /// Stops serving `request`'s pair.
+    pub fn revoke(&self, request: &TunnelRequest) {
+        let sni = pair_sni(request);
+        let mut table = self.lock();
+        table.admitted.remove(&sni);
+        table.seen.remove(&sni);
+    }
+
+    /// What was seen of `request`'s pair.
+    pub fn seen(&self, request: &TunnelRequest) -> Seen {
+        self.lock()
+            .seen
+            .get(&pair_sni(request))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn refuse(&self, sni: Option<&str>, label: &str, reason: String) -> Refusal {
+        (self.refusals)(label);
+        if let Some(sni) = sni {
+            let mut table = self.lock();
+            if table.admitted.contains_key(sni) {
+                let seen = table.seen.entry(sni.to_owned()).or_default();
+                seen.refusals += 1;
+                seen.last_refusal = Some(reason.clone());
+            }
+        }
+        Refusal { reason }
+    }
+}
+
+#[async_trait::async_trait]
+impl Authorizer for ChainAuthorizer {
+    async fn authorize(
+        &self,
+        peer_chain: &[Vec<u8>],
+        req: &TunnelRequest,
+    ) -> Result<AuthorizedTarget, Refusal> {
+        let pair = TunnelRequest {
+            probe: false,
+            ..req.clone()
+        };
+        let sni = pair_sni(&pair);
+        let Some(admitted) = self.lock().admitted.get(&sni).cloned() else {
+            return Err(self.refuse(
+                None,
+                "not_served",
+                "this provider serves no such connection: no lease of ours lets that service be called from there".into(),
+            ));
+        };
+        let (claimed, _) = claimed_provider(peer_chain)
+            .map_err(|e| self.refuse(Some(&sni), "certificate", e.to_string()))?;
+        if claimed != admitted.peer_provider {
+            return Err(self.refuse(
+                Some(&sni),
+                "not_lease_holder",
+                format!(
+                    "{claimed} does not hold the lease of group {} of {}/{}",
+                    pair.from_gseq, pair.owner, pair.dseq
+                ),
+            ));
+        }
+        let peer = self
+            .peers
+            .verify(&claimed, peer_chain)
+            .await
+            .map_err(|e| self.refuse(Some(&sni), e.metric_label(), e.to_string()))?;
+        if peer.claim != pair.client_claim() {
+            return Err(self.refuse(
+                Some(&sni),
+                "claim",
+                format!(
+                    "the certificate claims {}, not this connection",
+                    peer.claim.to_uri()
+                ),
+            ));
+        }
+        let mut table = self.lock();
+        let seen = table.seen.entry(sni).or_default();
+        seen.last_ok = Some(SystemTime::now());
+        seen.peer_sha256 = Some(peer.leaf_sha256_hex);
+        Ok(AuthorizedTarget {
+            target: admitted.target,
+            tunnel_key: admitted.tunnel_key,
+        })
+    }
+}

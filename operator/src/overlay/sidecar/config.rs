@@ -1,0 +1,93 @@
+//! `akash-provider overlay` configuration: every setting is a flag with an environment variable.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Settings of `akash-provider overlay`, the sidecar that runs the cross-provider tunnels.
+#[derive(Debug, Clone, Args)]
+pub struct OverlayArgs {
+    /// File holding the provider's BIP-39 mnemonic (the provider's own key Secret): it names
+    /// this provider. The overlay signs no transaction.
+    #[arg(long, env = "AKASH_KEY_FILE")]
+    pub key_file: PathBuf,
+
+    #[command(flatten)]
+    pub chain: crate::chain_args::ChainArgs,
+
+    /// Namespace of the provider's objects (`Lease`, `Tunnel`, the certificate Secret).
+    #[arg(long, env = "AKASH_NAMESPACE", default_value = "akash-provider")]
+    pub namespace: String,
+    /// Secret (in `--namespace`) with the provider's on-chain certificate and key, which signs
+    /// the tunnel certificates. The provider makes it when it registers.
+    #[arg(
+        long,
+        env = "AKASH_CERTIFICATE_SECRET",
+        default_value = "akash-provider-certificate"
+    )]
+    pub certificate_secret: String,
+
+    /// Where other providers' overlays connect (publish it as the provider attribute
+    /// `overlay-endpoint`, `host:port`, when it is not the host URI's host on port 8445).
+    #[arg(long, env = "AKASH_OVERLAY_LISTEN", default_value = "0.0.0.0:8445")]
+    pub listen: SocketAddr,
+    /// This pod's IP: the calling side's Services point their endpoints here.
+    #[arg(long, env = "POD_IP")]
+    pub pod_ip: IpAddr,
+    /// Where the serving side connects a tunnel: `{service}`, `{namespace}` (the lease's) and
+    /// `{port}` are filled in.
+    #[arg(
+        long,
+        env = "AKASH_OVERLAY_TARGET",
+        default_value = "{service}.{namespace}.svc.cluster.local:{port}"
+    )]
+    pub target: String,
+    /// The overlay port of a provider that publishes no `overlay-endpoint` attribute.
+    #[arg(long, env = "AKASH_OVERLAY_DEFAULT_PORT", default_value_t = crate::overlay::peers::DEFAULT_PORT)]
+    pub default_port: u16,
+    /// How often leases, the chain and the tunnels are looked at.
+    #[arg(long, env = "AKASH_OVERLAY_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Lifetime of the tunnel certificates (renewed at half of it).
+    #[arg(long, env = "AKASH_OVERLAY_CERT_LIFETIME", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub cert_lifetime: Duration,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    #[arg(
+        long,
+        env = "AKASH_OVERLAY_METRICS_ADDR",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub metrics_addr: SocketAddr,
+}
+
+/// The serving side's target for `service` of the lease namespace `namespace` on `port`.
+pub fn target_of(template: &str, service: &str, namespace: &str, port: u16) -> String {
+    template
+        .replace("{service}", service)
+        .replace("{namespace}", namespace)
+        .replace("{port}", &port.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_template_fills_service_namespace_and_port() {
+        assert_eq!(
+            target_of(
+                "{service}.{namespace}.svc.cluster.local:{port}",
+                "db",
+                "abc",
+                5432
+            ),
+            "db.abc.svc.cluster.local:5432"
+        );
+        assert_eq!(
+            target_of("127.0.0.1:{port}", "db", "abc", 80),
+            "127.0.0.1:80"
+        );
+    }
+}

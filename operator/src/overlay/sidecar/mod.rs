@@ -1,0 +1,132 @@
+//! `akash-provider overlay`: the sidecar that runs this provider's ends of the cross-provider
+//! tunnels. Every `--interval` it reads our `Lease` resources and the chain's leases, works out
+//! which tunnels should exist ([`desired`]), starts and stops them, keeps the calling side's
+//! Services and the `Tunnel` resources in step ([`objects`]), and probes each tunnel for its
+//! status. It holds no state of its own: after a restart the same tunnels come back.
+
+pub mod config;
+pub mod desired;
+pub mod objects;
+mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chain_client::Chain;
+use chain_client::keys::Key;
+use tokio::sync::watch;
+
+pub use config::OverlayArgs;
+
+use crate::metrics::{Health, Metrics};
+use crate::overlay::admission::ChainAuthorizer;
+use crate::overlay::peers::Peers;
+use crate::overlay::{Counters, IssuingServerCerts, TunnelServer};
+
+/// Runs the overlay sidecar until SIGTERM or Ctrl-C.
+pub async fn run(args: OverlayArgs) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    crate::metrics::serve(args.metrics_addr, metrics.clone(), health.clone()).await?;
+
+    let key = Key::from_mnemonic_file(&args.key_file)
+        .with_context(|| format!("reading the provider key from {}", args.key_file.display()))?;
+    let chain: Arc<dyn Chain> = Arc::new(args.chain.connect(key)?);
+    let me = chain.address().to_owned();
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (KUBECONFIG or the in-cluster service account)")?;
+    tracing::info!(provider = %me, listen = %args.listen, pod_ip = %args.pod_ip, "overlay starting");
+
+    let identity = tokio::select! {
+        identity = wait_for_certificate(&client, &args) => identity,
+        () = crate::provider::shutdown_signal() => return Ok(()),
+    };
+    let peers = Arc::new(Peers::new(chain.clone(), args.default_port));
+    let refusals = metrics.clone();
+    let authorizer = Arc::new(ChainAuthorizer::new(peers.clone(), move |reason| {
+        Metrics::count(&refusals.tunnel_refusals, reason);
+    }));
+    let certs = Arc::new(IssuingServerCerts::new(
+        &identity.cert_pem,
+        &identity.key_pem,
+        args.cert_lifetime,
+    ));
+    let counters = Counters::new();
+    let server = TunnelServer::bind(args.listen, certs.clone(), authorizer.clone())
+        .await
+        .with_context(|| format!("binding the overlay listener {}", args.listen))?
+        .with_counters(counters.clone());
+    tracing::info!(addr = %server.local_addr()?, "serving tunnels");
+    let (stop, stopped) = watch::channel(false);
+    let server_task = tokio::spawn(server.run(stopped));
+
+    let mut overlay = state::Overlay {
+        client,
+        me,
+        args: args.clone(),
+        identity,
+        peers,
+        authorizer,
+        certs,
+        counters,
+        metrics,
+        running: Default::default(),
+        service_namespaces: Default::default(),
+    };
+    health.set_ready(true);
+    let mut ticker = tokio::time::interval(args.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => overlay.reconcile().await,
+            () = crate::provider::shutdown_signal() => break,
+        }
+    }
+    tracing::info!("overlay shutting down; its Services and Tunnels stay for the next start");
+    overlay.stop_all().await;
+    let _ = stop.send(true);
+    let _ = server_task.await;
+    Ok(())
+}
+
+/// The provider's certificate and key, once the provider has made them.
+async fn wait_for_certificate(
+    client: &kube::Client,
+    args: &OverlayArgs,
+) -> crate::gateway::ServerIdentity {
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), &args.namespace);
+    let mut said = String::new();
+    loop {
+        let problem = match secrets.get_opt(&args.certificate_secret).await {
+            Ok(Some(secret)) => {
+                let data = secret.data.unwrap_or_default();
+                let text = |k: &str| {
+                    data.get(k)
+                        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+                };
+                match (text("tls.crt"), text("tls.key")) {
+                    (Some(cert_pem), Some(key_pem)) => {
+                        return crate::gateway::ServerIdentity { cert_pem, key_pem };
+                    }
+                    _ => format!(
+                        "Secret {} has no tls.crt and tls.key yet",
+                        args.certificate_secret
+                    ),
+                }
+            }
+            Ok(None) => format!(
+                "Secret {}/{} does not exist yet: the provider makes it when it registers",
+                args.namespace, args.certificate_secret
+            ),
+            Err(e) => format!("reading Secret {}: {e}", args.certificate_secret),
+        };
+        if problem != said {
+            tracing::info!(problem = %problem, "waiting for the provider's certificate");
+            said = problem;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
