@@ -115,6 +115,7 @@ impl Authorizer for Allow {
         Ok(AuthorizedTarget {
             target: self.1.clone(),
             tunnel_key: "bench".into(),
+            wireguard: None,
         })
     }
 }
@@ -162,6 +163,7 @@ async fn main() {
         to_service: "db".into(),
         port: 5432,
         probe: false,
+        wireguard: None,
     };
     let certs = Arc::new(IssuingServerCerts::new(&a.cert_pem, a.key_pem(), HOUR));
     certs.allow(&req);

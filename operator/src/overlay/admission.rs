@@ -11,6 +11,7 @@ use super::peers::Peers;
 use super::server::{AuthorizedTarget, Authorizer, Refusal};
 use super::tunnel_cert::claimed_provider;
 use super::wire::{TunnelRequest, pair_sni};
+use super::wireguard::WireGuard;
 
 /// A connection pair this provider serves.
 #[derive(Debug, Clone)]
@@ -48,6 +49,7 @@ pub struct ChainAuthorizer {
     peers: Arc<Peers>,
     table: Mutex<Table>,
     refusals: Box<dyn Fn(&str) + Send + Sync>,
+    wireguard: Option<Arc<WireGuard>>,
 }
 
 impl ChainAuthorizer {
@@ -57,7 +59,54 @@ impl ChainAuthorizer {
             peers,
             table: Mutex::new(Table::default()),
             refusals: Box::new(on_refusal),
+            wireguard: None,
         }
+    }
+
+    /// Answers WireGuard offers of admitted peers with this interface (WireGuard mode).
+    pub fn with_wireguard(mut self, wg: Arc<WireGuard>) -> Self {
+        self.wireguard = Some(wg);
+        self
+    }
+
+    /// Authorizes a connection that came through WireGuard from `provider`'s peer: WireGuard
+    /// vouches for the sender, so only the pair and its peer are checked.
+    pub fn authorize_peer(
+        &self,
+        provider: &str,
+        req: &TunnelRequest,
+    ) -> Result<AuthorizedTarget, Refusal> {
+        let pair = TunnelRequest {
+            probe: false,
+            wireguard: None,
+            ..req.clone()
+        };
+        let sni = pair_sni(&pair);
+        let Some(admitted) = self.lock().admitted.get(&sni).cloned() else {
+            return Err(self.refuse(
+                None,
+                "not_served",
+                "this provider serves no such connection".into(),
+            ));
+        };
+        if admitted.peer_provider != provider {
+            return Err(self.refuse(
+                Some(&sni),
+                "not_lease_holder",
+                format!(
+                    "{provider} does not hold the lease of group {} of {}/{}",
+                    pair.from_gseq, pair.owner, pair.dseq
+                ),
+            ));
+        }
+        let mut table = self.lock();
+        let seen = table.seen.entry(sni).or_default();
+        seen.last_ok = Some(SystemTime::now());
+        Ok(AuthorizedTarget {
+            target: admitted.target,
+            tunnel_key: admitted.tunnel_key,
+            wireguard: None,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -110,6 +159,7 @@ impl Authorizer for ChainAuthorizer {
     ) -> Result<AuthorizedTarget, Refusal> {
         let pair = TunnelRequest {
             probe: false,
+            wireguard: None,
             ..req.clone()
         };
         let sni = pair_sni(&pair);
@@ -147,6 +197,18 @@ impl Authorizer for ChainAuthorizer {
                 ),
             ));
         }
+        // A probe offering WireGuard: the peer's key is now vouched for by its certificate.
+        let wireguard = match (&self.wireguard, &req.wireguard) {
+            (Some(wg), Some(offer)) if req.probe => match wg.add_peer(&peer.provider, offer, false)
+            {
+                Ok(()) => Some(wg.offer()),
+                Err(e) => {
+                    tracing::warn!(provider = %peer.provider, error = %e, "cannot add the WireGuard peer; the pair stays on mTLS");
+                    None
+                }
+            },
+            _ => None,
+        };
         let mut table = self.lock();
         let seen = table.seen.entry(sni).or_default();
         seen.last_ok = Some(SystemTime::now());
@@ -154,6 +216,7 @@ impl Authorizer for ChainAuthorizer {
         Ok(AuthorizedTarget {
             target: admitted.target,
             tunnel_key: admitted.tunnel_key,
+            wireguard,
         })
     }
 }

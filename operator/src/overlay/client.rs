@@ -17,7 +17,7 @@ use super::counters::{Counted, Counters, TunnelStats};
 use super::error::OverlayError;
 use super::server::{COPY_BUFFER, DEFAULT_MAX_CONNECTIONS};
 use super::tunnel_cert::{self, TunnelCert, VerifiedTunnelPeer};
-use super::wire::{self, TunnelRequest, TunnelResponse, pair_sni};
+use super::wire::{self, TunnelRequest, TunnelResponse, WireGuardOffer, pair_sni};
 use crate::gateway::tls::stopped;
 
 /// How long dialing, the handshake, the server check and the preamble may take together.
@@ -88,6 +88,8 @@ struct Inner {
     verifier: Arc<dyn ServerVerifier>,
     stats: Arc<TunnelStats>,
     max_connections: usize,
+    /// Where connections go inside WireGuard, once the pair uses it (none: over mTLS).
+    wireguard_route: RwLock<Option<SocketAddr>>,
 }
 
 impl TunnelClient {
@@ -104,6 +106,7 @@ impl TunnelClient {
                 verifier: config.verifier,
                 stats: config.counters.stats(&config.tunnel_key),
                 max_connections: DEFAULT_MAX_CONNECTIONS,
+                wireguard_route: RwLock::new(None),
             }),
         })
     }
@@ -119,24 +122,57 @@ impl TunnelClient {
         Ok(())
     }
 
+    /// Carries new connections through WireGuard to `route` (the server's overlay address and
+    /// data port), or over mTLS again with `None`.
+    pub fn set_wireguard_route(&self, route: Option<SocketAddr>) {
+        *self
+            .inner
+            .wireguard_route
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = route;
+    }
+
+    pub fn wireguard_route(&self) -> Option<SocketAddr> {
+        *self
+            .inner
+            .wireguard_route
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks the WireGuard path of the pair: the server authorizes a probe sent through it.
+    pub async fn probe_wireguard(&self, route: SocketAddr) -> Result<(), OverlayError> {
+        let request = TunnelRequest {
+            probe: true,
+            ..self.inner.request.clone()
+        };
+        super::wg_data::open(route, &request).await.map(|_| ())
+    }
+
     pub fn stats(&self) -> Arc<TunnelStats> {
         self.inner.stats.clone()
     }
 
     /// Opens one tunnel connection: dial, handshake, check the server, request, expect ok.
     pub async fn open(&self) -> Result<(TlsStream<TcpStream>, VerifiedTunnelPeer), OverlayError> {
-        tokio::time::timeout(SETUP_TIMEOUT, self.inner.exchange(false))
+        tokio::time::timeout(SETUP_TIMEOUT, self.inner.exchange(false, None))
             .await
             .map_err(|_| OverlayError::Timeout("tunnel setup"))?
+            .map(|(tls, peer, _)| (tls, peer))
     }
 
     /// Checks the whole path without connecting the target: dial, handshake, check the server,
     /// and have it authorize this pair. The peer it verified on success.
-    pub async fn probe(&self) -> Result<VerifiedTunnelPeer, OverlayError> {
-        tokio::time::timeout(SETUP_TIMEOUT, self.inner.exchange(true))
+    /// With `wireguard`, this side's WireGuard details go along, and the server's come back if
+    /// it runs WireGuard.
+    pub async fn probe(
+        &self,
+        wireguard: Option<WireGuardOffer>,
+    ) -> Result<(VerifiedTunnelPeer, Option<WireGuardOffer>), OverlayError> {
+        tokio::time::timeout(SETUP_TIMEOUT, self.inner.exchange(true, wireguard))
             .await
             .map_err(|_| OverlayError::Timeout("tunnel probe"))?
-            .map(|(_, peer)| peer)
+            .map(|(_, peer, theirs)| (peer, theirs))
     }
 
     /// Accepts local connections on `local` and carries each through its own tunnel connection,
@@ -189,6 +225,26 @@ impl TunnelClient {
     async fn carry(&self, mut local: TcpStream) {
         let _ = local.set_nodelay(true);
         let stats = &self.inner.stats;
+        if let Some(route) = self.wireguard_route() {
+            let remote = match super::wg_data::open(route, &self.inner.request).await {
+                Ok(remote) => remote,
+                Err(e) => {
+                    tracing::info!(peer = %self.inner.peer, %route, error = %e, reason = e.metric_label(), "WireGuard connection failed");
+                    stats.failed(e.to_string());
+                    return;
+                }
+            };
+            let _active = stats.opened(&format!("wireguard:{route}"));
+            let mut tunnel = Counted::new(remote, stats.clone());
+            let _ = tokio::io::copy_bidirectional_with_sizes(
+                &mut local,
+                &mut tunnel,
+                COPY_BUFFER,
+                COPY_BUFFER,
+            )
+            .await;
+            return;
+        }
         let (tls, peer) = match self.open().await {
             Ok(pair) => pair,
             Err(e) => {
@@ -216,7 +272,15 @@ impl Inner {
     async fn exchange(
         &self,
         probe: bool,
-    ) -> Result<(TlsStream<TcpStream>, VerifiedTunnelPeer), OverlayError> {
+        wireguard: Option<WireGuardOffer>,
+    ) -> Result<
+        (
+            TlsStream<TcpStream>,
+            VerifiedTunnelPeer,
+            Option<WireGuardOffer>,
+        ),
+        OverlayError,
+    > {
         let tcp = TcpStream::connect(&self.peer)
             .await
             .map_err(|e| OverlayError::Target {
@@ -237,6 +301,7 @@ impl Inner {
         let peer = self.verifier.verify(&chain).await?;
         let request = TunnelRequest {
             probe,
+            wireguard,
             ..self.request.clone()
         };
         wire::write_frame(&mut tls, &request).await?;
@@ -246,7 +311,7 @@ impl Inner {
                 response.error.unwrap_or_else(|| "no reason given".into()),
             ));
         }
-        Ok((tls, peer))
+        Ok((tls, peer, response.wireguard))
     }
 }
 

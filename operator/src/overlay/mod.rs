@@ -15,7 +15,9 @@ pub mod sidecar;
 pub mod tls;
 pub mod topology;
 pub mod tunnel_cert;
+pub mod wg_data;
 pub mod wire;
+pub mod wireguard;
 
 #[cfg(test)]
 mod tests;
@@ -29,7 +31,7 @@ pub use server::{
     AuthorizedTarget, Authorizer, IssuingServerCerts, Refusal, ServerCerts, TunnelServer,
 };
 pub use tunnel_cert::{Side, TunnelCert, TunnelClaim, VerifiedTunnelPeer};
-pub use wire::{TunnelRequest, TunnelResponse, pair_sni};
+pub use wire::{TunnelRequest, TunnelResponse, WireGuardOffer, pair_sni};
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -40,6 +40,8 @@ pub struct AuthorizedTarget {
     pub target: String,
     /// The key its bytes are counted under in [`Counters`].
     pub tunnel_key: String,
+    /// This side's WireGuard details, answering a probe that offered the caller's.
+    pub wireguard: Option<super::wire::WireGuardOffer>,
 }
 
 /// Why a tunnel request is refused; the reason is sent to the peer.
@@ -300,7 +302,11 @@ impl Connection {
                 return Err(e);
             }
         };
-        wire::write_frame(&mut tls, &TunnelResponse::ok()).await?;
+        let response = TunnelResponse {
+            wireguard: target.wireguard.clone(),
+            ..TunnelResponse::ok()
+        };
+        wire::write_frame(&mut tls, &response).await?;
         let Some(mut stream) = stream else {
             // A probe: authorized, and nothing connected.
             let _ = tls.shutdown().await;

@@ -68,6 +68,7 @@ fn request(owner: &str) -> TunnelRequest {
         to_service: "db".into(),
         port: 5432,
         probe: false,
+        wireguard: None,
     }
 }
 
@@ -122,6 +123,7 @@ impl Authorizer for FakeAuthorizer {
         Ok(AuthorizedTarget {
             target: self.target.clone(),
             tunnel_key: format!("{}/{}/{}", req.owner, req.dseq, req.to_service),
+            wireguard: None,
         })
     }
 }

@@ -30,6 +30,24 @@ pub struct TunnelRequest {
     /// A health check: the server authorizes the request and answers, but connects nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub probe: bool,
+    /// On a probe: the caller's WireGuard peer details, to be carried over WireGuard instead;
+    /// a server that runs WireGuard answers with its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wireguard: Option<WireGuardOffer>,
+}
+
+/// One side's WireGuard peer details, exchanged over the authenticated mTLS channel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireGuardOffer {
+    /// Curve25519 public key, base64.
+    pub public_key: String,
+    /// The side's overlay address inside the WireGuard network.
+    pub address: std::net::Ipv6Addr,
+    /// Where its WireGuard listens (UDP), `ip:port`; the caller may leave it out (the server
+    /// learns it from the handshake).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<std::net::SocketAddr>,
 }
 
 impl TunnelRequest {
@@ -86,6 +104,7 @@ impl TunnelRequest {
             to_service: to_service.clone(),
             port: claim.port,
             probe: false,
+            wireguard: None,
         }
     }
 }
@@ -116,6 +135,9 @@ pub struct TunnelResponse {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The server's WireGuard details, answering a caller's offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wireguard: Option<WireGuardOffer>,
 }
 
 impl TunnelResponse {
@@ -123,6 +145,7 @@ impl TunnelResponse {
         Self {
             ok: true,
             error: None,
+            wireguard: None,
         }
     }
 
@@ -130,6 +153,7 @@ impl TunnelResponse {
         Self {
             ok: false,
             error: Some(reason.into()),
+            wireguard: None,
         }
     }
 }

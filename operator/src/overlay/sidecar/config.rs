@@ -53,6 +53,32 @@ pub struct OverlayArgs {
     /// Lifetime of the tunnel certificates (renewed at half of it).
     #[arg(long, env = "AKASH_OVERLAY_CERT_LIFETIME", default_value = "1h", value_parser = humantime::parse_duration)]
     pub cert_lifetime: Duration,
+    /// Carry the pairs over WireGuard where the peer's sidecar runs it too (the keys are
+    /// exchanged over the mTLS channel; pairs whose peer does not stay on mTLS).
+    #[arg(long, env = "AKASH_OVERLAY_WIREGUARD", default_value_t = false, action = clap::ArgAction::Set)]
+    pub wireguard: bool,
+    /// The WireGuard interface (one per sidecar; distinct per sidecar on one host).
+    #[arg(
+        long,
+        env = "AKASH_OVERLAY_WIREGUARD_INTERFACE",
+        default_value = "akash-wg0"
+    )]
+    pub wireguard_interface: String,
+    /// Kernel WireGuard, userspace (`wireguard-go`, or `$WG_USERSPACE_IMPLEMENTATION`), or the
+    /// kernel's where available.
+    #[arg(
+        long,
+        env = "AKASH_OVERLAY_WIREGUARD_BACKEND",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub wireguard_backend: crate::overlay::wireguard::BackendChoice,
+    /// WireGuard's UDP port.
+    #[arg(long, env = "AKASH_OVERLAY_WIREGUARD_PORT", default_value_t = 51820)]
+    pub wireguard_port: u16,
+    /// Where peers send WireGuard packets, `ip:port` (default: the pod IP and the port).
+    #[arg(long, env = "AKASH_OVERLAY_WIREGUARD_ENDPOINT")]
+    pub wireguard_endpoint: Option<SocketAddr>,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(
         long,

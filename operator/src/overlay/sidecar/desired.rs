@@ -126,6 +126,7 @@ pub fn tunnels_of(
                 to_service: c.server_service.clone(),
                 port: c.port,
                 probe: false,
+                wireguard: None,
             },
             connection: c,
             peer_provider: peer.clone(),

@@ -9,6 +9,7 @@ pub mod desired;
 pub mod objects;
 mod state;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ pub use config::OverlayArgs;
 use crate::metrics::{Health, Metrics};
 use crate::overlay::admission::ChainAuthorizer;
 use crate::overlay::peers::Peers;
+use crate::overlay::wireguard::WireGuard;
 use crate::overlay::{Counters, IssuingServerCerts, TunnelServer};
 
 /// Runs the overlay sidecar until SIGTERM or Ctrl-C.
@@ -45,9 +47,29 @@ pub async fn run(args: OverlayArgs) -> anyhow::Result<()> {
     };
     let peers = Arc::new(Peers::new(chain.clone(), args.default_port));
     let refusals = metrics.clone();
-    let authorizer = Arc::new(ChainAuthorizer::new(peers.clone(), move |reason| {
+    let mut authorizer = ChainAuthorizer::new(peers.clone(), move |reason| {
         Metrics::count(&refusals.tunnel_refusals, reason);
-    }));
+    });
+    let wireguard = if args.wireguard {
+        let endpoint = args
+            .wireguard_endpoint
+            .unwrap_or_else(|| SocketAddr::new(args.pod_ip, args.wireguard_port));
+        let (interface, backend, me) = (
+            args.wireguard_interface.clone(),
+            args.wireguard_backend,
+            me.clone(),
+        );
+        let wg = tokio::task::spawn_blocking(move || {
+            WireGuard::start(&interface, backend, endpoint, &me)
+        })
+        .await??;
+        let wg = Arc::new(wg);
+        authorizer = authorizer.with_wireguard(wg.clone());
+        Some(wg)
+    } else {
+        None
+    };
+    let authorizer = Arc::new(authorizer);
     let certs = Arc::new(IssuingServerCerts::new(
         &identity.cert_pem,
         &identity.key_pem,
@@ -60,7 +82,21 @@ pub async fn run(args: OverlayArgs) -> anyhow::Result<()> {
         .with_counters(counters.clone());
     tracing::info!(addr = %server.local_addr()?, "serving tunnels");
     let (stop, stopped) = watch::channel(false);
-    let server_task = tokio::spawn(server.run(stopped));
+    let server_task = tokio::spawn(server.run(stopped.clone()));
+    if let Some(wg) = &wireguard {
+        let addr = SocketAddr::new(wg.address().into(), crate::overlay::wg_data::DATA_PORT);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the WireGuard data address {addr}"))?;
+        tracing::info!(%addr, "serving connections inside WireGuard");
+        tokio::spawn(crate::overlay::wg_data::serve(
+            listener,
+            wg.clone(),
+            authorizer.clone(),
+            counters.clone(),
+            stopped,
+        ));
+    }
 
     let mut overlay = state::Overlay {
         client,
@@ -72,6 +108,7 @@ pub async fn run(args: OverlayArgs) -> anyhow::Result<()> {
         certs,
         counters,
         metrics,
+        wireguard,
         running: Default::default(),
         service_namespaces: Default::default(),
     };

@@ -26,7 +26,12 @@ fn labels() -> BTreeMap<String, String> {
 }
 
 /// The `Tunnel` resource of one end, owned by our `Lease` resource (so it goes with it).
-pub fn tunnel(d: &DesiredTunnel, namespace: &str, peer_endpoint: Option<&str>) -> Tunnel {
+pub fn tunnel(
+    d: &DesiredTunnel,
+    namespace: &str,
+    peer_endpoint: Option<&str>,
+    mode: TunnelMode,
+) -> Tunnel {
     let (lease_name, lease_uid) = &d.lease_resource;
     let mut t = Tunnel::new(
         &d.name,
@@ -41,7 +46,7 @@ pub fn tunnel(d: &DesiredTunnel, namespace: &str, peer_endpoint: Option<&str>) -
             peer_provider: d.peer_provider.clone(),
             peer_endpoint: peer_endpoint.map(str::to_owned),
             peer_service: d.peer_service().to_owned(),
-            mode: TunnelMode::Mtls,
+            mode,
         },
     );
     t.metadata = ObjectMeta {

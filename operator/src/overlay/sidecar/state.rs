@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crds::resources::{Condition, Lease, Tunnel, TunnelStatus};
+use crds::resources::{Condition, Lease, Tunnel, TunnelMode, TunnelStatus};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
@@ -19,9 +19,11 @@ use crate::metrics::Metrics;
 use crate::overlay::admission::{Admitted, ChainAuthorizer};
 use crate::overlay::peers::{ChainServerVerifier, Peers};
 use crate::overlay::topology::Side;
+use crate::overlay::wireguard::WireGuard;
 use crate::overlay::{
     ClientHandle, Counters, IssuingServerCerts, TunnelClient, TunnelClientConfig, tunnel_cert,
 };
+use crate::overlay::{WireGuardOffer, wg_data};
 
 pub(super) struct Overlay {
     pub client: kube::Client,
@@ -33,6 +35,7 @@ pub(super) struct Overlay {
     pub certs: Arc<IssuingServerCerts>,
     pub counters: Arc<Counters>,
     pub metrics: Arc<Metrics>,
+    pub wireguard: Option<Arc<WireGuard>>,
     pub running: BTreeMap<String, Running>,
     /// Lease namespaces that may hold Services of ours: those of our live leases and those we
     /// applied Services in (a closed lease's stay until its Services are gone).
@@ -50,6 +53,9 @@ pub(super) struct Running {
     /// Bytes already reported to the metrics.
     reported: (u64, u64),
     status_written: Option<TunnelStatus>,
+    /// How its connections travel now, and what the `Tunnel` spec says.
+    mode: TunnelMode,
+    spec_written: Option<TunnelMode>,
 }
 
 struct ClientSide {
@@ -87,6 +93,18 @@ impl Overlay {
             if !self.running.contains_key(&name) {
                 let started = self.start(d).await;
                 self.running.insert(name, started);
+            }
+        }
+        if let Some(wg) = &self.wireguard {
+            let needed: BTreeSet<&String> = self
+                .running
+                .values()
+                .map(|r| &r.desired.peer_provider)
+                .collect();
+            for provider in wg.peer_providers() {
+                if !needed.contains(&provider) {
+                    wg.remove_peer(&provider);
+                }
             }
         }
         self.renew_and_repair().await;
@@ -155,6 +173,8 @@ impl Overlay {
             problem: None,
             reported: (0, 0),
             status_written: None,
+            mode: TunnelMode::Mtls,
+            spec_written: None,
         };
         match d.side {
             Side::Server => {
@@ -297,19 +317,49 @@ impl Overlay {
 
     /// Client ends probe the whole path; server ends are up while their peer's probes arrive.
     async fn probe(&mut self) {
+        let offer = self.wireguard.as_ref().map(|wg| wg.offer());
         let probes = self.running.iter().filter_map(|(name, r)| {
-            r.client
-                .as_ref()
-                .map(|side| (name.clone(), side.tunnel.clone()))
+            r.client.as_ref().map(|side| {
+                (
+                    name.clone(),
+                    r.desired.peer_provider.clone(),
+                    side.tunnel.clone(),
+                )
+            })
         });
-        let results = futures::future::join_all(
-            probes.map(|(name, tunnel)| async move { (name, tunnel.probe().await) }),
-        )
+        let wireguard = self.wireguard.clone();
+        let results = futures::future::join_all(probes.map(|(name, provider, tunnel)| {
+            let (offer, wireguard) = (offer.clone(), wireguard.clone());
+            async move {
+                let result = tunnel.probe(offer).await;
+                let mode = match (&result, wireguard) {
+                    (Ok((_, Some(theirs))), Some(wg)) => {
+                        Some(wireguard_path(&wg, &tunnel, &provider, theirs.clone()).await)
+                    }
+                    _ => {
+                        tunnel.set_wireguard_route(None);
+                        None
+                    }
+                };
+                (name, result.map(|(peer, _)| peer), mode)
+            }
+        }))
         .await;
         let now = SystemTime::now();
-        for (name, result) in results {
+        for (name, result, wireguard) in results {
             let Some(r) = self.running.get_mut(&name) else {
                 continue;
+            };
+            r.mode = match &wireguard {
+                Some(Ok(())) => TunnelMode::WireGuard,
+                _ => TunnelMode::Mtls,
+            };
+            let result = match (result, wireguard) {
+                (Ok(_), Some(Err(e))) => {
+                    Err(format!("over mTLS: the WireGuard path does not work: {e}"))
+                }
+                (Ok(peer), _) => Ok(peer),
+                (Err(e), _) => Err(e.to_string()),
             };
             match result {
                 Ok(peer) => {
@@ -321,11 +371,11 @@ impl Overlay {
                     r.problem = None;
                 }
                 Err(e) => {
-                    if r.up_since.is_some() || r.problem.as_deref() != Some(&e.to_string()) {
+                    if r.up_since.is_some() || r.problem.as_deref() != Some(e.as_str()) {
                         tracing::info!(tunnel = %name, peer = %r.desired.peer_provider, error = %e, "tunnel not established");
                     }
                     r.up_since = None;
-                    r.problem = Some(e.to_string());
+                    r.problem = Some(e);
                 }
             }
         }
@@ -337,6 +387,12 @@ impl Overlay {
             .filter(|r| r.desired.side == Side::Server)
         {
             let seen = self.authorizer.seen(&r.desired.request);
+            r.mode = match &self.wireguard {
+                Some(wg) if wg.peer_providers().contains(&r.desired.peer_provider) => {
+                    TunnelMode::WireGuard
+                }
+                _ => TunnelMode::Mtls,
+            };
             let fresh = seen
                 .last_ok
                 .is_some_and(|t| now.duration_since(t).unwrap_or_default() < window);
@@ -451,9 +507,10 @@ impl Overlay {
         let params = PatchParams::apply(FIELD_MANAGER).force();
         for (name, r) in self.running.iter_mut() {
             let endpoint = r.client.as_ref().map(|s| s.endpoint.as_str());
-            let tunnel = objects::tunnel(&r.desired, &self.args.namespace, endpoint);
-            if r.status_written.is_none() {
+            if r.spec_written != Some(r.mode) {
+                let tunnel = objects::tunnel(&r.desired, &self.args.namespace, endpoint, r.mode);
                 api.patch(name, &params, &Patch::Apply(&tunnel)).await?;
+                r.spec_written = Some(r.mode);
             }
             let stats = self.counters.get(name).unwrap_or_default();
             let status = TunnelStatus {
@@ -554,4 +611,31 @@ fn condition(r: &Running, before: &Option<TunnelStatus>) -> Condition {
 
 fn not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == 404)
+}
+
+/// Takes the server's WireGuard offer: makes it a peer and checks the path with a probe through
+/// it. On success new connections go through WireGuard; otherwise they stay on mTLS.
+async fn wireguard_path(
+    wg: &Arc<WireGuard>,
+    tunnel: &TunnelClient,
+    provider: &str,
+    theirs: WireGuardOffer,
+) -> Result<(), String> {
+    let route = SocketAddr::new(theirs.address.into(), wg_data::DATA_PORT);
+    let wg2 = wg.clone();
+    let provider = provider.to_owned();
+    tokio::task::spawn_blocking(move || wg2.add_peer(&provider, &theirs, true))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    match tunnel.probe_wireguard(route).await {
+        Ok(()) => {
+            tunnel.set_wireguard_route(Some(route));
+            Ok(())
+        }
+        Err(e) => {
+            tunnel.set_wireguard_route(None);
+            Err(e.to_string())
+        }
+    }
 }

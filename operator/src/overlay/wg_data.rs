@@ -1,0 +1,153 @@
+//! The connections of WireGuard mode: plain TCP inside the WireGuard network, to the serving
+//! sidecar's overlay address, with the same request/response preamble as the mTLS tunnels.
+//! WireGuard authenticates the source address (a peer can only send from its own), and a peer
+//! exists only for a provider whose on-chain certificate vouched for its key.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use super::admission::ChainAuthorizer;
+use super::counters::{Counted, Counters};
+use super::error::OverlayError;
+use super::server::{AUTHORIZE_TIMEOUT, COPY_BUFFER, DEFAULT_MAX_CONNECTIONS, SETUP_TIMEOUT};
+use super::wire::{self, TunnelRequest, TunnelResponse};
+use super::wireguard::WireGuard;
+use crate::gateway::tls::stopped;
+
+/// The port the serving side listens on, on its overlay address.
+pub const DATA_PORT: u16 = 8446;
+
+/// Opens one connection of `request`'s pair through WireGuard to `route`.
+pub async fn open(route: SocketAddr, request: &TunnelRequest) -> Result<TcpStream, OverlayError> {
+    tokio::time::timeout(SETUP_TIMEOUT, async {
+        let mut tcp = TcpStream::connect(route)
+            .await
+            .map_err(|e| OverlayError::Target {
+                target: route.to_string(),
+                error: e.to_string(),
+            })?;
+        let _ = tcp.set_nodelay(true);
+        wire::write_frame(&mut tcp, request).await?;
+        let response: TunnelResponse = wire::read_frame(&mut tcp).await?;
+        if !response.ok {
+            return Err(OverlayError::Refused(
+                response.error.unwrap_or_else(|| "no reason given".into()),
+            ));
+        }
+        Ok(tcp)
+    })
+    .await
+    .map_err(|_| OverlayError::Timeout("WireGuard connection setup"))?
+}
+
+/// Serves the pairs `authorizer` admits to WireGuard peers, on `listener` (bound to this side's
+/// overlay address), until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    wg: Arc<WireGuard>,
+    authorizer: Arc<ChainAuthorizer>,
+    counters: Arc<Counters>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(DEFAULT_MAX_CONNECTIONS));
+    loop {
+        let slot = tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+        };
+        let (tcp, remote) = tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a WireGuard connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let (wg, authorizer, counters) = (wg.clone(), authorizer.clone(), counters.clone());
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            tokio::select! {
+                _ = stopped(&mut shutdown) => {}
+                result = serve_one(tcp, remote, &wg, &authorizer, &counters) => if let Err(e) = result {
+                    tracing::debug!(%remote, error = %e, "WireGuard connection ended");
+                }
+            }
+        });
+    }
+}
+
+async fn serve_one(
+    mut tcp: TcpStream,
+    remote: SocketAddr,
+    wg: &WireGuard,
+    authorizer: &ChainAuthorizer,
+    counters: &Counters,
+) -> Result<(), OverlayError> {
+    let _ = tcp.set_nodelay(true);
+    let Some(provider) = wg.provider_at(remote.ip()) else {
+        return Err(OverlayError::Refused(format!(
+            "{} is no WireGuard peer's address",
+            remote.ip()
+        )));
+    };
+    let request: TunnelRequest = tokio::time::timeout(SETUP_TIMEOUT, wire::read_frame(&mut tcp))
+        .await
+        .map_err(|_| OverlayError::Timeout("WireGuard connection request"))??;
+    let authorized = tokio::time::timeout(AUTHORIZE_TIMEOUT, async {
+        let target = authorizer
+            .authorize_peer(&provider, &request)
+            .map_err(|r| OverlayError::Refused(r.reason))?;
+        if request.probe {
+            return Ok((target, None));
+        }
+        let stream =
+            TcpStream::connect(&target.target)
+                .await
+                .map_err(|e| OverlayError::Target {
+                    target: target.target.clone(),
+                    error: e.to_string(),
+                })?;
+        Ok::<_, OverlayError>((target, Some(stream)))
+    })
+    .await
+    .unwrap_or(Err(OverlayError::Timeout("WireGuard authorization")));
+    let (target, stream) = match authorized {
+        Ok(pair) => pair,
+        Err(e) => {
+            let reason = match &e {
+                OverlayError::Target { .. } => "the tunnel target is unreachable".into(),
+                other => other.to_string(),
+            };
+            let _ = wire::write_frame(&mut tcp, &TunnelResponse::refused(reason)).await;
+            let _ = tcp.shutdown().await;
+            return Err(e);
+        }
+    };
+    wire::write_frame(&mut tcp, &TunnelResponse::ok()).await?;
+    let Some(mut stream) = stream else {
+        let _ = tcp.shutdown().await;
+        return Ok(());
+    };
+    let _ = stream.set_nodelay(true);
+    let stats = counters.stats(&target.tunnel_key);
+    let mut closed = stats.closed_signal();
+    let _active = stats.opened(&format!("wireguard:{provider}"));
+    let mut tunnel = Counted::new(tcp, stats.clone());
+    tokio::select! {
+        copied = tokio::io::copy_bidirectional_with_sizes(&mut tunnel, &mut stream, COPY_BUFFER, COPY_BUFFER) => { copied?; }
+        _ = closed.wait_for(|c| *c) => {}
+    }
+    Ok(())
+}
