@@ -25,6 +25,28 @@ pub fn akash_devnet() -> anyhow::Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
+/// Path of a userspace WireGuard (`wireguard-go`), built by `deploy/build-wireguard-go.sh` and
+/// cached, for the overlay's WireGuard mode.
+pub fn wireguard_go() -> anyhow::Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(crate::cluster::repo_dir().join("deploy/build-wireguard-go.sh"))
+                .output()
+                .map_err(|e| format!("running deploy/build-wireguard-go.sh: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "deploy/build-wireguard-go.sh failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
 /// A `cargo` command that does not inherit the variables `cargo test`/`cargo bench` set for the
 /// process running it (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, ...): build scripts that read them
 /// would see a changed environment and every nested build would start from scratch.

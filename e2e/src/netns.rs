@@ -67,24 +67,29 @@ pub struct NetPair {
     pub b: String,
     pub a_ip: Ipv4Addr,
     pub b_ip: Ipv4Addr,
+    tag: String,
     forwarders: Vec<Forwarder>,
+    wireguard_interfaces: Vec<String>,
 }
 
 impl NetPair {
-    /// Namespaces `<tag>-<pid>-a` and `-b`, with 10.77.0.1 and 10.77.0.2 on the veth ends.
+    /// Namespaces `<tag>-<pid>-a` and `-b`, with 10.77.0.1 and 10.77.0.2 on the veth ends;
+    /// `tag` is at most 8 characters (interface names are short).
     pub fn create(tag: &str) -> anyhow::Result<Self> {
         let id = std::process::id() % 100_000;
         let a = format!("{tag}-{id}-a");
         let b = format!("{tag}-{id}-b");
         // Interface names are at most 15 bytes; they live inside the namespaces, so they need
         // not be unique on the host once moved.
-        let (va, vb) = (format!("v{id}a"), format!("v{id}b"));
+        let (va, vb) = (format!("{tag}{id}a"), format!("{tag}{id}b"));
         let pair = Self {
             a: a.clone(),
             b: b.clone(),
             a_ip: Ipv4Addr::new(10, 77, 0, 1),
             b_ip: Ipv4Addr::new(10, 77, 0, 2),
+            tag: tag.to_owned(),
             forwarders: Vec::new(),
+            wireguard_interfaces: Vec::new(),
         };
         for ns in [&a, &b] {
             let _ = ip(&["netns", "del", ns]);
@@ -99,6 +104,14 @@ impl NetPair {
             ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
         Ok(pair)
+    }
+
+    /// A WireGuard interface name for side `side` (`a` or `b`), unique on the host (the
+    /// userspace sockets share /var/run/wireguard); its daemon is stopped on drop.
+    pub fn wireguard_interface(&mut self, side: char) -> String {
+        let name = format!("w{}{}{side}", self.tag, std::process::id() % 100_000);
+        self.wireguard_interfaces.push(name.clone());
+        name
     }
 
     /// In both namespaces, 127.0.0.1:`port` leads to the host's 127.0.0.1:`port`.
@@ -128,6 +141,13 @@ impl Drop for NetPair {
     fn drop(&mut self) {
         for f in &self.forwarders {
             f.stop.store(true, Ordering::SeqCst);
+        }
+        for iface in &self.wireguard_interfaces {
+            // A userspace WireGuard daemonizes and outlives the sidecar that started it.
+            let _ = Command::new("pkill")
+                .args(["-f", &format!("wireguard-go-.* {iface}$")])
+                .status();
+            let _ = std::fs::remove_file(format!("/var/run/wireguard/{iface}.sock"));
         }
         for ns in [&self.a, &self.b] {
             let _ = ip(&["netns", "del", ns]);

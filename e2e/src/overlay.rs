@@ -22,6 +22,8 @@ pub struct OverlayOptions {
     /// The serving side's target template.
     pub target: String,
     pub extra_args: Vec<String>,
+    /// Extra environment (such as `WG_USERSPACE_IMPLEMENTATION`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running sidecar.
@@ -92,6 +94,7 @@ impl OverlayProcess {
             .args(["--metrics-addr", &self.metrics_addr])
             .args(["--interval", "500ms", "--poll-interval", "100ms"])
             .args(&self.options.extra_args)
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,kube=warn,hyper=warn,tower=warn")
             .stdout(Stdio::null())
@@ -171,4 +174,27 @@ pub fn apiserver_port(kubeconfig: &Path) -> anyhow::Result<u16> {
         .as_str()
         .context("the kubeconfig names no server")?;
     url_port(server).with_context(|| format!("no port in server URL {server}"))
+}
+
+/// Bytes (received, sent) over all peers of userspace WireGuard interface `iface`, read from its
+/// configuration socket: proof that traffic went through WireGuard.
+pub fn wireguard_transfer(iface: &str) -> anyhow::Result<(u64, u64)> {
+    use std::io::{BufRead, Write};
+    let mut sock =
+        std::os::unix::net::UnixStream::connect(format!("/var/run/wireguard/{iface}.sock"))
+            .with_context(|| format!("opening the WireGuard socket of {iface}"))?;
+    sock.write_all(b"get=1\n\n")?;
+    let (mut rx, mut tx) = (0, 0);
+    for line in std::io::BufReader::new(sock).lines() {
+        let line = line?;
+        if line.is_empty() {
+            break;
+        }
+        match line.split_once('=') {
+            Some(("rx_bytes", v)) => rx += v.parse::<u64>()?,
+            Some(("tx_bytes", v)) => tx += v.parse::<u64>()?,
+            _ => {}
+        }
+    }
+    Ok((rx, tx))
 }

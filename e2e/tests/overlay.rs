@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chain_client::Chain;
-use crds::resources::{Distribution, Lease, ManifestPhase, Tunnel, TunnelRole};
+use crds::resources::{Distribution, Lease, ManifestPhase, Tunnel, TunnelMode, TunnelRole};
 use crds::sdl::names::{LeaseId, lease_namespace};
 use e2e::market::unique_dseq;
 use e2e::marketplace::{Marketplace, SiteSpec, manifest_of};
@@ -91,10 +91,12 @@ struct World {
     sidecars: Vec<OverlayProcess>,
     db: EchoServer,
     client: kube::Client,
+    /// The WireGuard interfaces of sides a and b (WireGuard mode).
+    wireguard: Vec<String>,
 }
 
 impl World {
-    async fn start(name: &str) -> anyhow::Result<Self> {
+    async fn start(name: &str, wireguard: bool) -> anyhow::Result<Self> {
         let mut net = NetPair::create(name)?;
         let specs = [
             SiteSpec::nth(0, 1.0)
@@ -121,11 +123,36 @@ impl World {
             &net.b,
             SocketAddr::from(([127, 0, 0, 1], DB_PORT)),
         )?)?;
+        let mut modes = Vec::new();
+        let mut interfaces = Vec::new();
+        for side in ['a', 'b'] {
+            modes.push(if wireguard {
+                let iface = net.wireguard_interface(side);
+                interfaces.push(iface.clone());
+                (
+                    vec![
+                        "--wireguard".to_owned(),
+                        "true".to_owned(),
+                        "--wireguard-interface".to_owned(),
+                        iface,
+                        "--wireguard-backend".to_owned(),
+                        "userspace".to_owned(),
+                    ],
+                    vec![(
+                        "WG_USERSPACE_IMPLEMENTATION".to_owned(),
+                        e2e::binaries::wireguard_go()?.display().to_string(),
+                    )],
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            });
+        }
         let mut sidecars = Vec::new();
         for (site, (ns, ip)) in [(&net.a, net.a_ip), (&net.b, net.b_ip)]
             .into_iter()
             .enumerate()
         {
+            let (extra_args, env) = modes[site].clone();
             sidecars.push(OverlayProcess::start(
                 cluster.kubeconfig(),
                 &m.devnet,
@@ -138,7 +165,8 @@ impl World {
                     // No cluster DNS under kwok: the database listens on the namespace's
                     // loopback, on the service's port.
                     target: "127.0.0.1:{port}".into(),
-                    extra_args: Vec::new(),
+                    extra_args,
+                    env,
                 },
             )?);
         }
@@ -148,6 +176,7 @@ impl World {
             sidecars,
             db,
             client: cluster.client(),
+            wireguard: interfaces,
         })
     }
 
@@ -315,15 +344,22 @@ async fn web_reaches_db(w: &World, web_ns: &str, len: usize, seed: u64) -> anyho
     .await
 }
 
-async fn established(w: &World, site: usize, role: TunnelRole) -> anyhow::Result<Tunnel> {
+async fn established(
+    w: &World,
+    site: usize,
+    role: TunnelRole,
+    mode: TunnelMode,
+) -> anyhow::Result<Tunnel> {
     until(
-        &format!("site {site}'s {role:?} Tunnel established"),
+        &format!("site {site}'s {role:?} Tunnel established in {mode:?} mode"),
         Duration::from_secs(90),
         || async {
             let list = w.tunnels(site).list(&ListParams::default()).await?.items;
-            let found = list
-                .iter()
-                .find(|t| t.spec.role == role && t.status.as_ref().is_some_and(|s| s.established));
+            let found = list.iter().find(|t| {
+                t.spec.role == role
+                    && t.spec.mode == mode
+                    && t.status.as_ref().is_some_and(|s| s.established)
+            });
             Ok(match found {
                 Some(t) => Poll::Ready(t.clone()),
                 None => Poll::Pending(format!(
@@ -355,10 +391,30 @@ impl ServerVerifier for AnyServer {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn web_reaches_db_across_providers_strangers_are_refused_restarts_recover_and_a_closed_lease_takes_it_down()
+async fn in_mtls_mode_web_reaches_db_strangers_are_refused_restarts_recover_and_a_closed_lease_takes_it_down()
 -> anyhow::Result<()> {
-    let mut w = World::start("ovl").await?;
-    let dseq = unique_dseq(62);
+    scenario(
+        World::start("ovl", false).await?,
+        unique_dseq(62),
+        TunnelMode::Mtls,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_wireguard_mode_web_reaches_db_strangers_are_refused_restarts_recover_and_a_closed_lease_takes_it_down()
+-> anyhow::Result<()> {
+    scenario(
+        World::start("ovw", true).await?,
+        unique_dseq(63),
+        TunnelMode::WireGuard,
+    )
+    .await
+}
+
+/// The whole story in one mode: up, byte for byte, a stranger refused, both sidecars restarted,
+/// the db lease closed.
+async fn scenario(mut w: World, dseq: u64, mode: TunnelMode) -> anyhow::Result<()> {
     let w_ref = &w;
     let (web_ns, request) = w_ref
         .with_logs(async {
@@ -395,8 +451,8 @@ async fn web_reaches_db_across_providers_strangers_are_refused_restarts_recover_
             );
 
             // Both ends up, each naming the other.
-            let client = established(w_ref, 0, TunnelRole::Client).await?;
-            let server = established(w_ref, 1, TunnelRole::Server).await?;
+            let client = established(w_ref, 0, TunnelRole::Client, mode).await?;
+            let server = established(w_ref, 1, TunnelRole::Server, mode).await?;
             assert_eq!(client.spec.peer_provider, w_ref.m.sites[1].address);
             assert_eq!(server.spec.peer_provider, w_ref.m.sites[0].address);
             assert_eq!(
@@ -427,6 +483,14 @@ async fn web_reaches_db_across_providers_strangers_are_refused_restarts_recover_
             let before = w_ref.db.accepted.load(Ordering::SeqCst);
             web_reaches_db(w_ref, &web_ns, 1 << 20, 1).await?;
             assert!(w_ref.db.accepted.load(Ordering::SeqCst) > before);
+            if mode == TunnelMode::WireGuard {
+                // The MiB went through the WireGuard interface, both ways.
+                let (rx, tx) = e2e::overlay::wireguard_transfer(&w_ref.wireguard[0])?;
+                assert!(
+                    rx >= 1 << 20 && tx >= 1 << 20,
+                    "WireGuard carried {rx} / {tx} bytes"
+                );
+            }
             let carried = until(
                 "the bytes in the Tunnel status",
                 Duration::from_secs(30),
@@ -470,6 +534,7 @@ async fn web_reaches_db_across_providers_strangers_are_refused_restarts_recover_
                 to_service: "db".into(),
                 port: DB_PORT,
                 probe: false,
+                wireguard: None,
             };
             Ok((web_ns, request))
         })
@@ -500,7 +565,10 @@ async fn web_reaches_db_across_providers_strangers_are_refused_restarts_recover_
                 tunnel_key: "stranger".into(),
                 counters: operator::overlay::Counters::new(),
             })?;
-            for attempt in [intruder.probe().await.err(), intruder.open().await.err()] {
+            for attempt in [
+                intruder.probe(None).await.err(),
+                intruder.open().await.err(),
+            ] {
                 let e = attempt.expect("the stranger must be refused");
                 assert!(
                     matches!(&e, OverlayError::Refused(r) if r.contains("does not hold the lease")),
@@ -531,8 +599,8 @@ async fn web_reaches_db_across_providers_strangers_are_refused_restarts_recover_
         w_ref
             .with_logs(async {
                 web_reaches_db(w_ref, &web_ns, 64 << 10, 10 + site as u64).await?;
-                established(w_ref, 0, TunnelRole::Client).await?;
-                established(w_ref, 1, TunnelRole::Server).await?;
+                established(w_ref, 0, TunnelRole::Client, mode).await?;
+                established(w_ref, 1, TunnelRole::Server, mode).await?;
                 Ok(())
             })
             .await?;
