@@ -15,6 +15,7 @@ pub mod marketplace;
 mod namespace;
 pub mod netns;
 pub mod overlay;
+pub mod overlay_world;
 pub mod provider;
 pub mod scenario;
 pub mod tenant;

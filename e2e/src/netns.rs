@@ -222,37 +222,45 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 /// counts the connections it accepted.
 pub struct EchoServer {
     pub accepted: Arc<std::sync::atomic::AtomicU64>,
+    pub local_addr: SocketAddr,
     stop: Arc<AtomicBool>,
 }
 
 impl EchoServer {
     pub fn start(listener: TcpListener) -> anyhow::Result<Self> {
-        listener.set_nonblocking(true)?;
+        // Blocking accepts: no polling delay in the connection setup that benchmarks measure.
+        listener.set_nonblocking(false)?;
+        let local_addr = listener.local_addr()?;
         let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (count, stopped) = (accepted.clone(), stop.clone());
         std::thread::spawn(move || {
-            while !stopped.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        count.fetch_add(1, Ordering::SeqCst);
-                        std::thread::spawn(move || {
-                            let _ = conn.set_nonblocking(false);
-                            if let Ok(back) = conn.try_clone() {
-                                pipe(conn, back);
-                            }
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
                 }
+                let Ok(conn) = conn else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let _ = conn.set_nodelay(true);
+                    if let Ok(back) = conn.try_clone() {
+                        pipe(conn, back);
+                    }
+                });
             }
         });
-        Ok(Self { accepted, stop })
+        Ok(Self {
+            accepted,
+            local_addr,
+            stop,
+        })
     }
 }
 
 impl Drop for EchoServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accepting thread (reachable when it listens in this namespace).
+        let _ = TcpStream::connect_timeout(&self.local_addr, Duration::from_millis(100));
     }
 }
