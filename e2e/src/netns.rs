@@ -40,6 +40,28 @@ pub fn connect_in(ns: &str, addr: SocketAddr) -> anyhow::Result<TcpStream> {
     .with_context(|| format!("connecting {addr} from network namespace {ns}"))
 }
 
+/// A TCP connection made from inside `ns`, from source address `source`.
+pub fn connect_in_from(
+    ns: &str,
+    source: SocketAddr,
+    addr: SocketAddr,
+) -> anyhow::Result<TcpStream> {
+    in_netns(ns, || -> anyhow::Result<TcpStream> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let stream = runtime.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(source)?;
+            socket.connect(addr).await
+        })?;
+        let stream = stream.into_std()?;
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    })?
+    .with_context(|| format!("connecting {addr} from {source} in network namespace {ns}"))
+}
+
 /// A TCP listener bound inside `ns`.
 pub fn bind_in(ns: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     in_netns(ns, || TcpListener::bind(addr))?

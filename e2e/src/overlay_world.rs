@@ -144,7 +144,9 @@ impl World {
             .into_iter()
             .enumerate()
         {
-            let (extra_args, env) = modes[site].clone();
+            let (mut extra_args, env) = modes[site].clone();
+            // The client standing in for the web pod connects from the namespace's address.
+            extra_args.extend(["--allow-source".to_owned(), ip.to_string()]);
             sidecars.push(OverlayProcess::start(
                 cluster.kubeconfig(),
                 &m.devnet,

@@ -106,6 +106,32 @@ async fn scenario(mut w: World, dseq: u64, mode: TunnelMode) -> anyhow::Result<(
                 "each side sees the other's own tunnel certificate"
             );
 
+            // A source that is no pod of the lease (another lease's pod that found the port) is
+            // cut off before anything is forwarded.
+            let stranger_pod = until("db's endpoint", Duration::from_secs(60), || async {
+                resolve(&w_ref.client, &namespace_of(&web_lease), "db", DB_PORT).await
+            })
+            .await?;
+            let before = w_ref.db.accepted.load(Ordering::SeqCst);
+            let ns = w_ref.net.a.clone();
+            let cut = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+                let mut conn = e2e::netns::connect_in_from(
+                    &ns,
+                    SocketAddr::from(([127, 0, 0, 1], 0)),
+                    stranger_pod,
+                )?;
+                conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+                let _ = std::io::Write::write_all(&mut conn, b"hello");
+                let mut buf = [0u8; 8];
+                Ok(conn.read(&mut buf).unwrap_or(0))
+            })
+            .await??;
+            assert_eq!(
+                cut, 0,
+                "the connection from a stranger source must be closed"
+            );
+            assert_eq!(w_ref.db.accepted.load(Ordering::SeqCst), before);
+
             // The web pod's view: `db:5432` in its own namespace, 1 MiB byte for byte.
             let web_ns = namespace_of(&web_lease);
             let before = w_ref.db.accepted.load(Ordering::SeqCst);

@@ -1,7 +1,8 @@
 //! The calling side of one tunnel (connection pair): a local listener the workloads connect to;
 //! each local connection becomes one TLS connection to the peer provider's tunnel server.
 
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -90,6 +91,8 @@ struct Inner {
     max_connections: usize,
     /// Where connections go inside WireGuard, once the pair uses it (none: over mTLS).
     wireguard_route: RwLock<Option<SocketAddr>>,
+    /// Who may connect locally (the lease's pods); `None`: anyone.
+    allowed_sources: RwLock<Option<Arc<HashSet<IpAddr>>>>,
 }
 
 impl TunnelClient {
@@ -107,6 +110,7 @@ impl TunnelClient {
                 stats: config.counters.stats(&config.tunnel_key),
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 wireguard_route: RwLock::new(None),
+                allowed_sources: RwLock::new(None),
             }),
         })
     }
@@ -130,6 +134,28 @@ impl TunnelClient {
             .wireguard_route
             .write()
             .unwrap_or_else(|p| p.into_inner()) = route;
+    }
+
+    /// Lets only `sources` connect locally from now on (`None`: anyone).
+    pub fn set_allowed_sources(&self, sources: Option<Arc<HashSet<IpAddr>>>) {
+        *self
+            .inner
+            .allowed_sources
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = sources;
+    }
+
+    fn source_allowed(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.inner
+            .allowed_sources
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_none_or(|set| set.contains(&ip))
     }
 
     pub fn wireguard_route(&self) -> Option<SocketAddr> {
@@ -195,7 +221,13 @@ impl TunnelClient {
                 let local = tokio::select! {
                     _ = stopped(&mut shutdown) => return,
                     accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => stream,
+                        Ok((stream, from)) if client.source_allowed(from.ip()) => stream,
+                        Ok((_, from)) => {
+                            // Another lease's pod (or anything else) that found the port.
+                            tracing::warn!(%from, peer = %client.inner.peer, "refused a local connection from a source that is not one of the lease's pods");
+                            client.inner.stats.failed(format!("local connection from {from} refused: not a pod of the lease"));
+                            continue;
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "accepting a local tunnel connection failed");
                             tokio::time::sleep(Duration::from_millis(50)).await;

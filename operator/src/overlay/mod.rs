@@ -20,6 +20,8 @@ pub mod wire;
 pub mod wireguard;
 
 #[cfg(test)]
+mod admission_tests;
+#[cfg(test)]
 mod tests;
 
 pub use client::{

@@ -16,15 +16,15 @@ use super::tunnel_cert::{self, claimed_provider, issue, sign_leaf, verify};
 use super::wire::{self, MAX_PREAMBLE, TunnelRequest, TunnelResponse, pair_sni};
 use super::*;
 
-const HOUR: Duration = Duration::from_secs(3600);
+pub(super) const HOUR: Duration = Duration::from_secs(3600);
 
-struct Provider {
-    address: String,
-    pair: CertificateKeyPair,
+pub(super) struct Provider {
+    pub(super) address: String,
+    pub(super) pair: CertificateKeyPair,
 }
 
 impl Provider {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let address = address();
         let pair = generate(
             &address,
@@ -37,7 +37,7 @@ impl Provider {
         Self { address, pair }
     }
 
-    fn on_chain(&self, valid: bool) -> OnChainCertificate {
+    pub(super) fn on_chain(&self, valid: bool) -> OnChainCertificate {
         OnChainCertificate {
             owner: self.address.clone(),
             serial: self.pair.serial.clone(),
@@ -46,19 +46,19 @@ impl Provider {
         }
     }
 
-    fn issue(&self, claim: &TunnelClaim) -> TunnelCert {
+    pub(super) fn issue(&self, claim: &TunnelClaim) -> TunnelCert {
         issue(&self.pair.cert_pem, self.pair.key_pem(), claim, HOUR).expect("tunnel cert")
     }
 }
 
-fn address() -> String {
+pub(super) fn address() -> String {
     chain_client::keys::Key::random("akash")
         .expect("key")
         .address()
         .to_string()
 }
 
-fn request(owner: &str) -> TunnelRequest {
+pub(super) fn request(owner: &str) -> TunnelRequest {
     TunnelRequest {
         owner: owner.to_owned(),
         dseq: 42,

@@ -44,6 +44,14 @@ pub struct OverlayArgs {
         default_value = "{service}.{namespace}.svc.cluster.local:{port}"
     )]
     pub target: String,
+    /// Sources allowed to use the calling side's Services besides the lease's own pods (such as
+    /// a node address when kube-proxy masquerades), as IP addresses; repeatable.
+    #[arg(
+        long = "allow-source",
+        env = "AKASH_OVERLAY_ALLOW_SOURCES",
+        value_delimiter = ','
+    )]
+    pub allow_sources: Vec<IpAddr>,
     /// The overlay port of a provider that publishes no `overlay-endpoint` attribute.
     #[arg(long, env = "AKASH_OVERLAY_DEFAULT_PORT", default_value_t = crate::overlay::peers::DEFAULT_PORT)]
     pub default_port: u16,

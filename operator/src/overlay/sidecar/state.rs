@@ -1,12 +1,13 @@
 //! The sidecar's running tunnels and one reconcile pass over them.
 
+use std::collections::HashSet;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crds::resources::{Condition, Lease, Tunnel, TunnelMode, TunnelStatus};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
@@ -108,6 +109,7 @@ impl Overlay {
             }
         }
         self.renew_and_repair().await;
+        self.restrict_sources().await;
         self.probe().await;
         if let Err(e) = self.apply_services().await {
             tracing::warn!(error = %e, "updating the overlay Services failed");
@@ -227,6 +229,10 @@ impl Overlay {
             tunnel_key: d.name.clone(),
             counters: self.counters.clone(),
         })?;
+        // Nobody but `--allow-source` until the lease's pods are known.
+        tunnel.set_allowed_sources(Some(Arc::new(
+            self.args.allow_sources.iter().copied().collect(),
+        )));
         let handle = tunnel.listen(SocketAddr::new(self.args.pod_ip, 0)).await?;
         Ok(ClientSide {
             tunnel,
@@ -311,6 +317,44 @@ impl Overlay {
                     }
                 }
                 Some(_) => {}
+            }
+        }
+    }
+
+    /// Only the pods of a client tunnel's lease (and `--allow-source`) may use it: any lease pod
+    /// may reach the sidecar, and must not reach another lease's tunnels.
+    async fn restrict_sources(&self) {
+        let mut by_namespace: BTreeMap<&str, Option<Arc<HashSet<IpAddr>>>> = BTreeMap::new();
+        for r in self.running.values().filter(|r| r.client.is_some()) {
+            by_namespace.insert(&r.desired.lease_namespace, None);
+        }
+        for (ns, sources) in by_namespace.iter_mut() {
+            let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+            let mut set: HashSet<IpAddr> = self.args.allow_sources.iter().copied().collect();
+            match pods.list(&ListParams::default()).await {
+                Ok(list) => {
+                    for pod in list.items {
+                        for ip in pod.status.and_then(|s| s.pod_ips).unwrap_or_default() {
+                            if let Ok(ip) = ip.ip.parse() {
+                                set.insert(ip);
+                            }
+                        }
+                    }
+                }
+                // Unknown pods: keep the previous set (a failed read must not open the door).
+                Err(e) => {
+                    tracing::warn!(namespace = %ns, error = %e, "listing the lease's pods failed");
+                    continue;
+                }
+            }
+            *sources = Some(Arc::new(set));
+        }
+        for r in self.running.values() {
+            if let (Some(side), Some(Some(set))) = (
+                &r.client,
+                by_namespace.get(r.desired.lease_namespace.as_str()),
+            ) {
+                side.tunnel.set_allowed_sources(Some(set.clone()));
             }
         }
     }
