@@ -190,8 +190,11 @@ fn assert_restricted(deployment: &Value) {
         }
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "{name}");
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{name}");
-        assert_eq!(c["livenessProbe"]["httpGet"]["port"], "metrics", "{name}");
-        assert_eq!(c["readinessProbe"]["httpGet"]["port"], "metrics", "{name}");
+        // Each container's own metrics port (`metrics`, `overlay-metrics`).
+        for probe in ["livenessProbe", "readinessProbe"] {
+            let port = c[probe]["httpGet"]["port"].as_str().unwrap_or_default();
+            assert!(port.ends_with("metrics"), "{name}: {probe} on {port:?}");
+        }
     }
     assert!(
         pod["hostNetwork"].is_null() && pod["hostPID"].is_null(),
@@ -988,5 +991,77 @@ async fn the_rendered_objects_pass_the_api_servers_strict_schema_check() -> anyh
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    Ok(())
+}
+
+#[test]
+fn overlay_enabled_adds_the_sidecar_its_service_and_only_its_rights() -> anyhow::Result<()> {
+    let plain = render(&base_values())?;
+    let objects = render(&merged(
+        base_values(),
+        &json!({ "overlay": { "enabled": true } }),
+    ))?;
+    let deployment = find(&objects, "Deployment", "akp-akash-provider");
+    assert_restricted(deployment);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 2);
+    let provider_env = env_of(&containers[0]);
+    assert_eq!(provider_env["AKASH_OVERLAY"]["value"], "true");
+    let sidecar = &containers[1];
+    assert_eq!(sidecar["args"], json!(["overlay"]));
+    let env = env_of(sidecar);
+    assert_eq!(
+        env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"],
+        "status.podIP"
+    );
+    let known = env_names("overlay")?;
+    for name in env.keys().filter(|n| n.starts_with("AKASH_")) {
+        assert!(
+            known.contains(name),
+            "{name} is not a setting of `akash-provider overlay`"
+        );
+    }
+    assert_eq!(env["AKASH_OVERLAY_LISTEN"]["value"], "0.0.0.0:8445");
+    assert_eq!(env["AKASH_OVERLAY_WIREGUARD"]["value"], "false");
+    assert!(
+        sidecar["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "key" && m["readOnly"] == true)
+    );
+    let service = find(&objects, "Service", "akp-akash-provider-overlay");
+    assert_eq!(service["spec"]["ports"][0]["port"], 8445);
+
+    // Rights: the Tunnels and EndpointSlices only with the overlay.
+    let rules = |objects: &[Value]| serde_json::to_string(objects).unwrap_or_default();
+    for needle in ["endpointslices", "tunnels"] {
+        assert!(
+            !rules(&plain).contains(needle),
+            "{needle} without the overlay"
+        );
+        assert!(
+            rules(&objects).contains(needle),
+            "{needle} with the overlay"
+        );
+    }
+
+    // WireGuard: NET_ADMIN for the sidecar alone, and the UDP port.
+    let objects = render(&merged(
+        base_values(),
+        &json!({ "overlay": { "enabled": true, "wireguard": { "enabled": true } } }),
+    ))?;
+    let deployment = find(&objects, "Deployment", "akp-akash-provider");
+    let containers = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert!(containers[0]["securityContext"]["capabilities"]["add"].is_null());
+    assert_eq!(
+        containers[1]["securityContext"]["capabilities"]["add"],
+        json!(["NET_ADMIN"])
+    );
+    let service = find(&objects, "Service", "akp-akash-provider-overlay");
+    assert_eq!(service["spec"]["ports"][1]["protocol"], "UDP");
     Ok(())
 }
