@@ -42,8 +42,8 @@ pub struct LeaseSpec {
     pub manifest: Option<LeaseManifest>,
     /// The tenant's whole manifest (every group of the deployment), JSON exactly as it was
     /// verified: its version is `manifest.version`, the deployment's hash on chain. The gateway
-    /// serves it to the deployment's other providers (peer-to-peer distribution); nothing else
-    /// reads it.
+    /// serves it to the deployment's other providers (peer-to-peer distribution), and the overlay
+    /// reads the calls between groups from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_manifest: Option<String>,
 }
