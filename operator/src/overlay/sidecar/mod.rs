@@ -6,7 +6,9 @@
 
 pub mod config;
 pub mod desired;
+mod health;
 pub mod objects;
+mod publish;
 mod state;
 
 use std::net::SocketAddr;
