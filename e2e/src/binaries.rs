@@ -51,7 +51,14 @@ pub fn wireguard_go() -> anyhow::Result<PathBuf> {
 /// process running it (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, ...): build scripts that read them
 /// would see a changed environment and every nested build would start from scratch.
 pub fn cargo_command() -> Command {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Under rustup, `CARGO` may name another toolchain's cargo than the one rust-toolchain.toml
+    // picked (the same version from another directory still rebuilds everything): go through
+    // the rustup proxy, which honours RUSTUP_TOOLCHAIN.
+    let cargo = if std::env::var_os("RUSTUP_TOOLCHAIN").is_some() {
+        "cargo".into()
+    } else {
+        std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+    };
     let mut cmd = Command::new(cargo);
     for (name, _) in std::env::vars_os() {
         let Some(name) = name.to_str() else { continue };
