@@ -385,10 +385,7 @@ impl TenantController {
 
     /// SIGKILL: the tenant's deployments stay as they are on chain, nothing reacts to them.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::provider::kill_child(&mut self.child);
     }
 }
 

@@ -107,10 +107,7 @@ impl OverlayProcess {
 
     /// SIGKILL, as a crash would.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::provider::kill_child(&mut self.child);
     }
 
     /// SIGKILL, then start again with the same settings.
@@ -125,16 +122,7 @@ impl OverlayProcess {
 
     /// Every start's log so far.
     pub fn logs(&self) -> String {
-        (1..=self.starts)
-            .map(|n| {
-                let path = self.dir.path().join(format!("overlay-{n}.log"));
-                format!(
-                    "--- start {n} ---\n{}",
-                    std::fs::read_to_string(path).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::provider::start_logs(self.dir.path(), "overlay", self.starts)
     }
 
     /// The metrics text (fetched from inside its network namespace), when it answers.

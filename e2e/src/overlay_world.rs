@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crds::resources::{Distribution, Lease, ManifestPhase, Tunnel, TunnelMode, TunnelRole};
-use crds::sdl::names::{LeaseId, lease_namespace};
+
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
@@ -221,14 +221,7 @@ pub fn m_key(site: usize) -> usize {
 }
 
 pub fn namespace_of(lease: &Lease) -> String {
-    let id = &lease.spec.lease_id;
-    lease_namespace(&LeaseId {
-        owner: id.owner.clone(),
-        dseq: id.dseq,
-        gseq: id.gseq,
-        oseq: id.oseq,
-        provider: id.provider.clone(),
-    })
+    lease.spec.lease_id.namespace()
 }
 
 /// Where Service `service` port `port` in `ns` leads: its EndpointSlice's address and the

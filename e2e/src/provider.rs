@@ -117,10 +117,7 @@ impl ProviderProcess {
 
     /// SIGKILL, as a crash or an OOM kill would.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     /// SIGKILL, then start again with the same settings.
@@ -137,16 +134,7 @@ impl ProviderProcess {
 
     /// Every start's log so far, for a failing test's output.
     pub fn logs(&self) -> String {
-        (1..=self.starts)
-            .map(|n| {
-                let path = self.dir.path().join(format!("provider-{n}.log"));
-                format!(
-                    "--- start {n} ---\n{}",
-                    std::fs::read_to_string(path).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        start_logs(self.dir.path(), "provider", self.starts)
     }
 
     /// The metrics text, when the endpoint answers.
@@ -161,6 +149,28 @@ impl ProviderProcess {
             .as_mut()
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
+}
+
+/// SIGKILLs the child, if running, and reaps it.
+pub(crate) fn kill_child(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Every start's log so far: `<prefix>-<n>.log` in `dir`, for n in 1..=starts.
+pub(crate) fn start_logs(dir: &Path, prefix: &str, starts: u32) -> String {
+    (1..=starts)
+        .map(|n| {
+            let path = dir.join(format!("{prefix}-{n}.log"));
+            format!(
+                "--- start {n} ---\n{}",
+                std::fs::read_to_string(path).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A loopback port nothing listens on right now.

@@ -22,6 +22,19 @@ pub struct LeaseRef {
     pub provider: String,
 }
 
+impl LeaseRef {
+    /// The namespace the lease's workloads run in.
+    pub fn namespace(&self) -> String {
+        crate::sdl::names::lease_namespace(&crate::sdl::names::LeaseId {
+            owner: self.owner.clone(),
+            dseq: self.dseq,
+            gseq: self.gseq,
+            oseq: self.oseq,
+            provider: self.provider.clone(),
+        })
+    }
+}
+
 impl std::fmt::Display for LeaseRef {
     /// `owner/dseq/gseq/oseq/provider`, the form the Akash tools print.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use super::peers::Peers;
 use super::server::{AuthorizedTarget, Authorizer, Refusal};
 use super::tunnel_cert::claimed_provider;
-use super::wire::{TunnelRequest, pair_sni};
+use super::wire::{TunnelRequest, WireGuardOffer, pair_sni};
 use super::wireguard::WireGuard;
 
 /// A connection pair this provider serves.
@@ -76,6 +76,16 @@ impl ChainAuthorizer {
         provider: &str,
         req: &TunnelRequest,
     ) -> Result<AuthorizedTarget, Refusal> {
+        let (_, sni, admitted) = self.admitted_for(req, provider)?;
+        Ok(self.let_in(sni, None, admitted, None))
+    }
+
+    /// The admitted pair of `req` (probe and offer aside) and its SNI, if `provider` is its peer.
+    fn admitted_for(
+        &self,
+        req: &TunnelRequest,
+        provider: &str,
+    ) -> Result<(TunnelRequest, String, Admitted), Refusal> {
         let pair = TunnelRequest {
             probe: false,
             wireguard: None,
@@ -86,7 +96,7 @@ impl ChainAuthorizer {
             return Err(self.refuse(
                 None,
                 "not_served",
-                "this provider serves no such connection".into(),
+                "this provider serves no such connection: no lease of ours lets that service be called from there".into(),
             ));
         };
         if admitted.peer_provider != provider {
@@ -99,14 +109,28 @@ impl ChainAuthorizer {
                 ),
             ));
         }
+        Ok((pair, sni, admitted))
+    }
+
+    /// Records that the peer was let in, and where it goes.
+    fn let_in(
+        &self,
+        sni: String,
+        peer_sha256: Option<String>,
+        admitted: Admitted,
+        wireguard: Option<WireGuardOffer>,
+    ) -> AuthorizedTarget {
         let mut table = self.lock();
         let seen = table.seen.entry(sni).or_default();
         seen.last_ok = Some(SystemTime::now());
-        Ok(AuthorizedTarget {
+        if peer_sha256.is_some() {
+            seen.peer_sha256 = peer_sha256;
+        }
+        AuthorizedTarget {
             target: admitted.target,
             tunnel_key: admitted.tunnel_key,
-            wireguard: None,
-        })
+            wireguard,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -157,31 +181,15 @@ impl Authorizer for ChainAuthorizer {
         peer_chain: &[Vec<u8>],
         req: &TunnelRequest,
     ) -> Result<AuthorizedTarget, Refusal> {
-        let pair = TunnelRequest {
-            probe: false,
-            wireguard: None,
-            ..req.clone()
-        };
-        let sni = pair_sni(&pair);
-        let Some(admitted) = self.lock().admitted.get(&sni).cloned() else {
-            return Err(self.refuse(
-                None,
-                "not_served",
-                "this provider serves no such connection: no lease of ours lets that service be called from there".into(),
-            ));
-        };
-        let (claimed, _) = claimed_provider(peer_chain)
-            .map_err(|e| self.refuse(Some(&sni), "certificate", e.to_string()))?;
-        if claimed != admitted.peer_provider {
-            return Err(self.refuse(
-                Some(&sni),
-                "not_lease_holder",
-                format!(
-                    "{claimed} does not hold the lease of group {} of {}/{}",
-                    pair.from_gseq, pair.owner, pair.dseq
-                ),
-            ));
-        }
+        let (claimed, _) = claimed_provider(peer_chain).map_err(|e| {
+            let sni = pair_sni(&TunnelRequest {
+                probe: false,
+                wireguard: None,
+                ..req.clone()
+            });
+            self.refuse(Some(&sni), "certificate", e.to_string())
+        })?;
+        let (pair, sni, admitted) = self.admitted_for(req, &claimed)?;
         let peer = self
             .peers
             .verify(&claimed, peer_chain)
@@ -199,24 +207,27 @@ impl Authorizer for ChainAuthorizer {
         }
         // A probe offering WireGuard: the peer's key is now vouched for by its certificate.
         let wireguard = match (&self.wireguard, &req.wireguard) {
-            (Some(wg), Some(offer)) if req.probe => match wg.add_peer(&peer.provider, offer, false)
-            {
-                Ok(()) => Some(wg.offer()),
-                Err(e) => {
-                    tracing::warn!(provider = %peer.provider, error = %e, "cannot add the WireGuard peer; the pair stays on mTLS");
-                    None
+            (Some(wg), Some(offer)) if req.probe => {
+                let (wg, offer, provider) = (wg.clone(), offer.clone(), peer.provider.clone());
+                // Configuring the interface is a blocking call (netlink or the UAPI socket).
+                let added = tokio::task::spawn_blocking(move || {
+                    wg.add_peer(&provider, &offer, false).map(|()| wg.offer())
+                })
+                .await;
+                match added {
+                    Ok(Ok(ours)) => Some(ours),
+                    Ok(Err(e)) => {
+                        tracing::warn!(provider = %peer.provider, error = %e, "cannot add the WireGuard peer; the pair stays on mTLS");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "adding the WireGuard peer panicked; the pair stays on mTLS");
+                        None
+                    }
                 }
-            },
+            }
             _ => None,
         };
-        let mut table = self.lock();
-        let seen = table.seen.entry(sni).or_default();
-        seen.last_ok = Some(SystemTime::now());
-        seen.peer_sha256 = Some(peer.leaf_sha256_hex);
-        Ok(AuthorizedTarget {
-            target: admitted.target,
-            tunnel_key: admitted.tunnel_key,
-            wireguard,
-        })
+        Ok(self.let_in(sni, Some(peer.leaf_sha256_hex), admitted, wireguard))
     }
 }

@@ -246,7 +246,7 @@ struct Connection {
 impl Connection {
     async fn serve(self, tcp: TcpStream) -> Result<(), OverlayError> {
         let _ = tcp.set_nodelay(true);
-        let (mut tls, chain, request) = tokio::time::timeout(SETUP_TIMEOUT, async {
+        let (tls, chain, request) = tokio::time::timeout(SETUP_TIMEOUT, async {
             let mut tls = self
                 .acceptor
                 .accept(tcp)
@@ -267,68 +267,89 @@ impl Connection {
         .await
         .map_err(|_| OverlayError::Timeout("tunnel handshake and request"))??;
 
-        let authorized = tokio::time::timeout(AUTHORIZE_TIMEOUT, async {
-            let target = self
-                .authorizer
-                .authorize(&chain, &request)
-                .await
-                .map_err(|r| OverlayError::Refused(r.reason))?;
-            if request.probe {
-                return Ok((target, None));
-            }
-            let stream =
-                TcpStream::connect(&target.target)
-                    .await
-                    .map_err(|e| OverlayError::Target {
-                        target: target.target.clone(),
-                        error: e.to_string(),
-                    })?;
-            Ok::<_, OverlayError>((target, Some(stream)))
-        })
-        .await
-        .unwrap_or(Err(OverlayError::Timeout("tunnel authorization")));
-        let (target, stream) = match authorized {
-            Ok(pair) => pair,
-            Err(e) => {
-                let reason = match &e {
-                    OverlayError::Refused(reason) => reason.clone(),
-                    // The peer learns that the target is down, not where it is.
-                    OverlayError::Target { .. } => "the tunnel target is unreachable".into(),
-                    other => other.to_string(),
-                };
-                tracing::info!(owner = %request.owner, dseq = request.dseq, error = %e, "tunnel refused");
-                let _ = wire::write_frame(&mut tls, &TunnelResponse::refused(reason)).await;
-                let _ = tls.shutdown().await;
-                return Err(e);
-            }
-        };
-        let response = TunnelResponse {
-            wireguard: target.wireguard.clone(),
-            ..TunnelResponse::ok()
-        };
-        wire::write_frame(&mut tls, &response).await?;
-        let Some(mut stream) = stream else {
-            // A probe: authorized, and nothing connected.
-            let _ = tls.shutdown().await;
-            return Ok(());
-        };
-        let _ = stream.set_nodelay(true);
-
-        let stats = self.counters.stats(&target.tunnel_key);
-        let mut closed = stats.closed_signal();
         let leaf = chain.first().map(Sha256::digest).unwrap_or_default();
-        let _active = stats.opened(&super::hex(&leaf));
-        let mut tunnel = Counted::new(tls, stats.clone());
-        tokio::select! {
-            copied = tokio::io::copy_bidirectional_with_sizes(
-                &mut tunnel,
-                &mut stream,
-                COPY_BUFFER,
-                COPY_BUFFER,
-            ) => { copied?; }
-            // The tunnel was taken down (its lease closed): its open connections end too.
-            _ = closed.wait_for(|c| *c) => {}
-        }
-        Ok(())
+        answer_and_carry(
+            tls,
+            &request,
+            self.authorizer.authorize(&chain, &request),
+            &self.counters,
+            &super::hex(&leaf),
+        )
+        .await
     }
+}
+
+/// After a peer's request: authorize it, connect the target (not for a probe), answer, and
+/// carry bytes both ways until either side ends or the tunnel is taken down. Shared by the mTLS
+/// server and the WireGuard data path; `peer` labels the peer in the counters.
+pub(crate) async fn answer_and_carry<S>(
+    mut conn: S,
+    request: &TunnelRequest,
+    authorize: impl std::future::Future<Output = Result<AuthorizedTarget, Refusal>>,
+    counters: &Counters,
+    peer: &str,
+) -> Result<(), OverlayError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let authorized = tokio::time::timeout(AUTHORIZE_TIMEOUT, async {
+        let target = authorize
+            .await
+            .map_err(|r| OverlayError::Refused(r.reason))?;
+        if request.probe {
+            return Ok((target, None));
+        }
+        let stream =
+            TcpStream::connect(&target.target)
+                .await
+                .map_err(|e| OverlayError::Target {
+                    target: target.target.clone(),
+                    error: e.to_string(),
+                })?;
+        Ok::<_, OverlayError>((target, Some(stream)))
+    })
+    .await
+    .unwrap_or(Err(OverlayError::Timeout("tunnel authorization")));
+    let (target, stream) = match authorized {
+        Ok(pair) => pair,
+        Err(e) => {
+            let reason = match &e {
+                OverlayError::Refused(reason) => reason.clone(),
+                // The peer learns that the target is down, not where it is.
+                OverlayError::Target { .. } => "the tunnel target is unreachable".into(),
+                other => other.to_string(),
+            };
+            tracing::info!(owner = %request.owner, dseq = request.dseq, error = %e, "tunnel refused");
+            let _ = wire::write_frame(&mut conn, &TunnelResponse::refused(reason)).await;
+            let _ = conn.shutdown().await;
+            return Err(e);
+        }
+    };
+    let response = TunnelResponse {
+        wireguard: target.wireguard.clone(),
+        ..TunnelResponse::ok()
+    };
+    wire::write_frame(&mut conn, &response).await?;
+    let Some(mut stream) = stream else {
+        // A probe: authorized, and nothing connected.
+        let _ = conn.shutdown().await;
+        return Ok(());
+    };
+    let _ = stream.set_nodelay(true);
+
+    let stats = counters.stats(&target.tunnel_key);
+    let mut closed = stats.closed_signal();
+    let _active = stats.opened(peer);
+    let mut tunnel = Counted::new(conn, stats.clone());
+    tokio::select! {
+        copied = tokio::io::copy_bidirectional_with_sizes(
+            &mut tunnel,
+            &mut stream,
+            COPY_BUFFER,
+            COPY_BUFFER,
+        ) => { copied?; }
+        // The tunnel was taken down (its lease closed): its open connections end too.
+        _ = closed.wait_for(|c| *c) => {}
+    }
+    Ok(())
 }

@@ -7,14 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use super::admission::ChainAuthorizer;
-use super::counters::{Counted, Counters};
+use super::counters::Counters;
 use super::error::OverlayError;
-use super::server::{AUTHORIZE_TIMEOUT, COPY_BUFFER, DEFAULT_MAX_CONNECTIONS, SETUP_TIMEOUT};
+use super::server::{DEFAULT_MAX_CONNECTIONS, SETUP_TIMEOUT};
 use super::wire::{self, TunnelRequest, TunnelResponse};
 use super::wireguard::WireGuard;
 use crate::gateway::tls::stopped;
@@ -105,49 +104,12 @@ async fn serve_one(
     let request: TunnelRequest = tokio::time::timeout(SETUP_TIMEOUT, wire::read_frame(&mut tcp))
         .await
         .map_err(|_| OverlayError::Timeout("WireGuard connection request"))??;
-    let authorized = tokio::time::timeout(AUTHORIZE_TIMEOUT, async {
-        let target = authorizer
-            .authorize_peer(&provider, &request)
-            .map_err(|r| OverlayError::Refused(r.reason))?;
-        if request.probe {
-            return Ok((target, None));
-        }
-        let stream =
-            TcpStream::connect(&target.target)
-                .await
-                .map_err(|e| OverlayError::Target {
-                    target: target.target.clone(),
-                    error: e.to_string(),
-                })?;
-        Ok::<_, OverlayError>((target, Some(stream)))
-    })
+    super::server::answer_and_carry(
+        tcp,
+        &request,
+        async { authorizer.authorize_peer(&provider, &request) },
+        counters,
+        &format!("wireguard:{provider}"),
+    )
     .await
-    .unwrap_or(Err(OverlayError::Timeout("WireGuard authorization")));
-    let (target, stream) = match authorized {
-        Ok(pair) => pair,
-        Err(e) => {
-            let reason = match &e {
-                OverlayError::Target { .. } => "the tunnel target is unreachable".into(),
-                other => other.to_string(),
-            };
-            let _ = wire::write_frame(&mut tcp, &TunnelResponse::refused(reason)).await;
-            let _ = tcp.shutdown().await;
-            return Err(e);
-        }
-    };
-    wire::write_frame(&mut tcp, &TunnelResponse::ok()).await?;
-    let Some(mut stream) = stream else {
-        let _ = tcp.shutdown().await;
-        return Ok(());
-    };
-    let _ = stream.set_nodelay(true);
-    let stats = counters.stats(&target.tunnel_key);
-    let mut closed = stats.closed_signal();
-    let _active = stats.opened(&format!("wireguard:{provider}"));
-    let mut tunnel = Counted::new(tcp, stats.clone());
-    tokio::select! {
-        copied = tokio::io::copy_bidirectional_with_sizes(&mut tunnel, &mut stream, COPY_BUFFER, COPY_BUFFER) => { copied?; }
-        _ = closed.wait_for(|c| *c) => {}
-    }
-    Ok(())
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crds::resources::{Lease, LeasePhase, LeaseStatus};
-use crds::sdl::names::{LeaseId, lease_namespace};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
@@ -149,14 +148,7 @@ async fn reconcile(lease: Arc<Lease>, ctx: Arc<Context>) -> Result<Action, Recon
 }
 
 fn namespace_of(lease: &Lease) -> String {
-    let id = &lease.spec.lease_id;
-    lease_namespace(&LeaseId {
-        owner: id.owner.clone(),
-        dseq: id.dseq,
-        gseq: id.gseq,
-        oseq: id.oseq,
-        provider: id.provider.clone(),
-    })
+    lease.spec.lease_id.namespace()
 }
 
 /// The `Lease` is being deleted: its namespace goes first.

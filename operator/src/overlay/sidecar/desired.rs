@@ -45,17 +45,6 @@ impl DesiredTunnel {
     }
 }
 
-/// The namespace of lease `id`.
-pub fn namespace_of(id: &LeaseRef) -> String {
-    crds::sdl::names::lease_namespace(&crds::sdl::names::LeaseId {
-        owner: id.owner.clone(),
-        dseq: id.dseq,
-        gseq: id.gseq,
-        oseq: id.oseq,
-        provider: id.provider.clone(),
-    })
-}
-
 /// This provider's (`me`) live leases that hold a manifest, by deployment (owner, dseq).
 pub fn deployments<'a>(me: &str, leases: &'a [Lease]) -> BTreeMap<(String, u64), Vec<&'a Lease>> {
     let mut out: BTreeMap<(String, u64), Vec<&Lease>> = BTreeMap::new();
@@ -135,7 +124,7 @@ pub fn tunnels_of(
                 lease.metadata.name.clone().unwrap_or_default(),
                 lease.metadata.uid.clone(),
             ),
-            lease_namespace: namespace_of(id),
+            lease_namespace: id.namespace(),
         });
     }
     Ok((tunnels, udp))

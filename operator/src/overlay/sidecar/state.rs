@@ -129,7 +129,7 @@ impl Overlay {
         let mut out = BTreeMap::new();
         let mut namespaces = BTreeSet::new();
         for ((owner, dseq), held) in desired::deployments(&self.me, &leases) {
-            namespaces.extend(held.iter().map(|l| desired::namespace_of(&l.spec.lease_id)));
+            namespaces.extend(held.iter().map(|l| l.spec.lease_id.namespace()));
             let holders = match self.peers.holders(&owner, dseq).await {
                 Ok(h) => h,
                 Err(e) => {
