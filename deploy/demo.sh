@@ -19,7 +19,7 @@
 #   DEMO_REUSE_BUILD=1      build nothing; take the binaries from DEMO_BIN_DIR [$CARGO_TARGET_DIR/debug]
 #   DEMO_NAMESPACE          the chart's namespace                  [akash-provider]
 #   DEMO_TENANT_NAMESPACE   the Manifest's namespace               [demo]
-#   DEMO_SDL                the SDL deployed                       [../shared/testdata/sdl/awesome-akash/openspeedtest.yaml]
+#   DEMO_SDL                the SDL deployed                       [testdata/sdl/awesome-akash/openspeedtest.yaml]
 #   DEMO_BLOCK_TIME         the devnet's block time                [1s]
 #   DEMO_DSEQ               the deployment sequence                [the chain height]
 #   DEMO_RPC_PORT, DEMO_GRPC_PORT                    devnet        [26657, 9090]
@@ -48,7 +48,7 @@ step() { log "== $*"; }
 load_settings() {
   NAMESPACE=${DEMO_NAMESPACE:-akash-provider}
   TENANT_NAMESPACE=${DEMO_TENANT_NAMESPACE:-demo}
-  SDL=${DEMO_SDL:-$REPO_DIR/../shared/testdata/sdl/awesome-akash/openspeedtest.yaml}
+  SDL=${DEMO_SDL:-$REPO_DIR/testdata/sdl/awesome-akash/openspeedtest.yaml}
   BLOCK_TIME=${DEMO_BLOCK_TIME:-1s}
   DSEQ=${DEMO_DSEQ:-}
   CHAIN_ID=akash-devnet-1

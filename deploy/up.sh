@@ -26,7 +26,7 @@ The control plane is up on https://127.0.0.1:$APISERVER_PORT with the akash.netw
   export KUBECONFIG=$kubeconfig
   export PATH=$(tool_dir):\$PATH      # kubectl, helm, kwok at the pinned versions
   kubectl get nodes
-  $provider sdl to-cr ../shared/testdata/sdl/awesome-akash/AI-Image-App.yaml | kubectl apply -f -
+  $provider sdl to-cr testdata/sdl/awesome-akash/AI-Image-App.yaml | kubectl apply -f -
   kubectl get manifests.akash.network
 Stop it with: deploy/down.sh   (add --purge to delete its state too)
 MSG

@@ -1,5 +1,5 @@
 //! SDL files per second: parse + validate + groups + manifest + version, over every file of
-//! `../shared/testdata/sdl/awesome-akash`, for this crate and for the official TypeScript SDK
+//! `testdata/sdl/awesome-akash`, for this crate and for the official TypeScript SDK
 //! (`sdk-ref/sdl-bench.mjs`) on the same files in the same run.
 //!
 //! Run with `cargo bench -p crds --bench sdl_throughput`. Set `SDL_BENCH_SECONDS` (default 3) for
@@ -13,7 +13,7 @@ use crds::sdl::Sdl;
 
 fn main() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = repo.join("../shared/testdata/sdl/awesome-akash");
+    let dir = repo.join("testdata/sdl/awesome-akash");
     let min_seconds: f64 = std::env::var("SDL_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

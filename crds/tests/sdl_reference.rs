@@ -1,6 +1,6 @@
-//! Agreement with the official Akash TypeScript SDK on SDL files: every file under
-//! `../shared/testdata/sdl/` (real deployments) and under `crds/tests/sdl-edge/` (hand-written
-//! corner cases).
+//! Agreement with the official Akash TypeScript SDK on SDL files: every file under `testdata/sdl/`
+//! (real deployments), under `../shared/testdata/sdl/` when that folder exists beside the clone and
+//! holds files the repository does not, and under `crds/tests/sdl-edge/` (hand-written corner cases).
 //!
 //! The SDK (installed in `sdk-ref/`) writes one record per file through `sdk-ref/sdl-reference.mjs`:
 //! accepted or rejected, groups, manifest, the exact JSON it hashes and the manifest version. For every
@@ -65,27 +65,9 @@ const EDGE_KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("crds sits inside the repository")
-        .to_path_buf()
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            yaml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
-    }
-}
+#[path = "../../testdata/sdl_files.rs"]
+mod sdl_files;
+use sdl_files::{all_sdl_files, repo_root, repo_sdl_dir, shared_sdl_dir, yaml_files};
 
 /// The first place where two JSON values differ, as `path: ours … vs sdk …`.
 fn first_difference(path: &str, ours: &Value, sdk: &Value) -> Option<String> {
@@ -177,8 +159,7 @@ fn check_dir(
     known: &[(&str, &str, &str)],
 ) -> Result<String, String> {
     let root = repo_root();
-    let mut files = Vec::new();
-    yaml_files(dir, &mut files);
+    let files = yaml_files(dir);
     assert!(!files.is_empty(), "no SDL files under {}", dir.display());
 
     let out = tempfile::tempdir().expect("temp dir");
@@ -254,9 +235,25 @@ fn check_dir(
 }
 
 #[test]
-fn every_shared_sdl_file_agrees_with_the_official_sdk() {
-    let dir = repo_root().join("../shared/testdata/sdl");
-    match check_dir(&dir, SDK_TYPE_ERRORS, &[]) {
+fn every_real_sdl_file_agrees_with_the_official_sdk() {
+    match check_dir(&repo_sdl_dir(), SDK_TYPE_ERRORS, &[]) {
+        Ok(summary) => eprintln!("{summary}"),
+        Err(report) => panic!("{report}"),
+    }
+}
+
+/// The extra cases of `../shared/testdata/sdl/`, when it exists and has files the repository lacks.
+#[test]
+fn extra_shared_sdl_files_agree_with_the_official_sdk() {
+    let Some(shared) = shared_sdl_dir() else {
+        eprintln!("no ../shared/testdata/sdl beside the clone: nothing extra to check");
+        return;
+    };
+    if !all_sdl_files().iter().any(|f| f.starts_with(&shared)) {
+        eprintln!("{} holds no file the repository lacks", shared.display());
+        return;
+    }
+    match check_dir(&shared, SDK_TYPE_ERRORS, &[]) {
         Ok(summary) => eprintln!("{summary}"),
         Err(report) => panic!("{report}"),
     }

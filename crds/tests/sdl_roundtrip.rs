@@ -5,22 +5,13 @@ use std::path::{Path, PathBuf};
 
 use crds::sdl::{Sdl, SdlDocument};
 
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read directory") {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            yaml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
-    }
-}
+#[path = "../../testdata/sdl_files.rs"]
+mod sdl_files;
 
 fn all_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    yaml_files(&root.join("../../shared/testdata/sdl"), &mut files);
-    yaml_files(&root.join("tests/sdl-edge"), &mut files);
+    let mut files = sdl_files::all_sdl_files();
+    files.extend(sdl_files::yaml_files(&root.join("tests/sdl-edge")));
     files.sort();
     files
 }

@@ -1,5 +1,5 @@
 //! The official Akash TypeScript SDK (`@akashnetwork/chain-sdk`, under `sdk-ref/`, unmodified) as a
-//! tenant: it reads a real SDL (from `../shared/testdata/sdl/`), builds the groups and manifest
+//! tenant: it reads a real SDL (from `testdata/sdl/`), builds the groups and manifest
 //! version with its SDL class, sends `MsgCreateDeployment` with a deposit through its CosmJS signer,
 //! and reads the order back over gRPC.
 //!
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 const CHAIN: &str = "devnet-sdk-deploy";
 /// A web SDL priced in `uact`: one placement `westcoast` (attribute host=akash), 0.1 CPU, 512 Mi
 /// memory and storage, a global HTTP endpoint.
-const SDL: &str = "shared/testdata/sdl/awesome-akash/nextjs.yaml";
+const SDL: &str = "testdata/sdl/awesome-akash/nextjs.yaml";
 
 fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -24,7 +24,7 @@ fn workspace_root() -> &'static Path {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_typescript_sdk_deploys_an_sdl_and_the_order_is_open() {
-    let sdl = workspace_root().parent().unwrap().join(SDL);
+    let sdl = workspace_root().join(SDL);
     assert!(sdl.exists(), "{} is missing", sdl.display());
     let home = tempfile::tempdir().unwrap();
     let config = NodeConfig {

@@ -55,10 +55,10 @@ pub fn client_for(
     )?)
 }
 
-/// The testdata SDL file `name` (under `../shared/testdata/sdl/awesome-akash/`).
+/// The testdata SDL file `name` (under `testdata/sdl/awesome-akash/`).
 pub fn testdata_sdl(name: &str) -> anyhow::Result<crds::sdl::Sdl> {
     let path = crate::repo_dir()
-        .join("../shared/testdata/sdl/awesome-akash")
+        .join("testdata/sdl/awesome-akash")
         .join(name);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

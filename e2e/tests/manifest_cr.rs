@@ -12,7 +12,7 @@ use kube::core::{ApiResource, DynamicObject};
 
 fn testdata(name: &str) -> PathBuf {
     e2e::repo_dir()
-        .join("../shared/testdata/sdl/awesome-akash")
+        .join("testdata/sdl/awesome-akash")
         .join(name)
 }
 

@@ -143,7 +143,7 @@ async fn post(
 }
 
 fn openspeedtest_with(replace: &[(&str, &str)]) -> anyhow::Result<crds::sdl::Sdl> {
-    let path = e2e::repo_dir().join("../shared/testdata/sdl/awesome-akash/openspeedtest.yaml");
+    let path = e2e::repo_dir().join("testdata/sdl/awesome-akash/openspeedtest.yaml");
     let mut text = std::fs::read_to_string(path)?;
     for (from, to) in replace {
         assert!(text.contains(from), "{from:?} not in openspeedtest.yaml");

@@ -37,7 +37,7 @@ async fn the_typescript_sdk_as_tenant_sends_the_manifest_over_mtls_and_reads_the
     // Lease namespaces are cluster-wide and named after the lease id; every scenario's tenant and
     // provider keys are the same: a dseq no other test of any run uses at the same time.
     let dseq = u64::from(std::process::id()) * 100 + 50;
-    let sdl = workspace_root().join("../shared/testdata/sdl/awesome-akash/openspeedtest.yaml");
+    let sdl = workspace_root().join("testdata/sdl/awesome-akash/openspeedtest.yaml");
     let cluster = e2e::Cluster::shared().await?;
 
     let out = tokio::time::timeout(

@@ -45,7 +45,7 @@ async fn tenant_deploy_shows_bids_winner_and_endpoints_then_status_and_close_wor
     let key = dir.path().join("mnemonic");
     std::fs::write(&key, e2e::devnet::TEST_MNEMONICS[e2e::scenario::TENANT_KEY])?;
     let home = dir.path().join("home");
-    let sdl = e2e::repo_dir().join("../shared/testdata/sdl/awesome-akash/openspeedtest.yaml");
+    let sdl = e2e::repo_dir().join("testdata/sdl/awesome-akash/openspeedtest.yaml");
     let dseq = unique_dseq(44);
     let dseq_text = dseq.to_string();
     let cheaper = m.sites[0].address.clone();

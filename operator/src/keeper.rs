@@ -230,7 +230,7 @@ mod tests {
         ));
         if with_manifest {
             let sdl = crds::sdl::Sdl::parse(include_str!(
-                "../../../shared/testdata/sdl/awesome-akash/openspeedtest.yaml"
+                "../../testdata/sdl/awesome-akash/openspeedtest.yaml"
             ))
             .unwrap();
             lease.spec.manifest = Some(crds::resources::LeaseManifest {

@@ -1,6 +1,6 @@
 //! The official SDK's manifests as it sends them over gRPC (`SendManifest`: protobuf groups) turned
 //! back into manifest JSON by the gateway hash to the version the SDK computed, for every SDL of
-//! `../shared/testdata/sdl` the SDK accepts. Otherwise a tenant using the SDK would be told its
+//! `testdata/sdl` (and `../shared/testdata/sdl`, when present) the SDK accepts. Otherwise a tenant using the SDK would be told its
 //! manifest does not match its deployment.
 //!
 //! Needs Node 20+ and `sdk-ref/node_modules` (as chain-client's gateway test does).
@@ -42,28 +42,18 @@ fn unhex(text: &str) -> Vec<u8> {
         .collect()
 }
 
-fn sdl_files(dir: &std::path::Path, out: &mut Vec<String>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("testdata")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            sdl_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path.display().to_string());
-        }
-    }
-}
+#[path = "../../testdata/sdl_files.rs"]
+mod sdl_files;
 
 #[test]
 fn sdk_protobuf_manifests_hash_to_the_sdk_version() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root");
-    let mut files = Vec::new();
-    sdl_files(&root.join("../shared/testdata/sdl"), &mut files);
+    let files: Vec<String> = sdl_files::all_sdl_files()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     assert!(!files.is_empty(), "no SDL test files");
     let output = std::process::Command::new("node")
         .arg("--input-type=module")

@@ -209,8 +209,7 @@ mod tests {
     use super::*;
     use crds::resources::SecretKeyRef;
 
-    const SDL: &str =
-        include_str!("../../../../shared/testdata/sdl/awesome-akash/openspeedtest.yaml");
+    const SDL: &str = include_str!("../../../testdata/sdl/awesome-akash/openspeedtest.yaml");
 
     fn spec() -> ManifestSpec {
         ManifestSpec {
