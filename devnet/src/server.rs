@@ -35,11 +35,18 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 /// Binds both listeners (port 0 picks a free port) and starts serving and producing blocks.
+///
+/// A fresh chain commits its first block before either interface opens: a real node answers RPC
+/// only once it has one, and clients such as CosmJS refuse a status without a block hash.
 pub async fn start(
     node: Arc<Node>,
     rpc_laddr: SocketAddr,
     grpc_laddr: SocketAddr,
 ) -> anyhow::Result<Running> {
+    if node.height() == 0 {
+        let first = node.clone();
+        tokio::task::spawn_blocking(move || first.produce_block()).await??;
+    }
     let rpc_listener = TcpListener::bind(rpc_laddr)
         .await
         .map_err(|e| anyhow::anyhow!("binding RPC {rpc_laddr}: {e}"))?;

@@ -70,6 +70,26 @@ async fn rpc_post(addr: SocketAddr, method: &str, params: Value) -> Value {
     v
 }
 
+/// Clients such as CosmJS refuse a status without a block hash, and a real node answers RPC only
+/// after its first block: a fresh devnet's first answer already names block 1 and its hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_chain_answers_status_with_its_first_block() {
+    let home = tempfile::tempdir().unwrap();
+    let running = start_node(home.path()).await;
+    let status = rpc_get(running.rpc_addr, "/status").await;
+    let sync = &status["result"]["sync_info"];
+    let height: u64 = sync["latest_block_height"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(height >= 1, "status before the first block: {sync}");
+    let hash = sync["latest_block_hash"].as_str().unwrap();
+    assert_eq!(hash.len(), 64, "latest_block_hash {hash:?}");
+    assert_eq!(sync["earliest_block_height"], "1");
+    running.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bank_send_over_grpc_and_rpc() {
     let home = tempfile::tempdir().unwrap();
