@@ -43,4 +43,4 @@ if [ -z "${AKASH_E2E_KUBECONFIG:-}" ]; then
 fi
 
 step "cargo test (unit and e2e)"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
