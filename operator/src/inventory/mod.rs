@@ -57,9 +57,9 @@ pub struct InventoryConfig {
     pub overcommit_pct: Overcommit,
     /// GPU vendor (`nvidia`) to the node's extended resource (`nvidia.com/gpu`).
     pub gpu_resources: BTreeMap<String, String>,
-    /// When set, only nodes with this label set to `"true"` are offered (the Go provider gives
-    /// lease pods a node affinity on `akash.network=true`). `None`: every node.
-    pub required_node_label: Option<String>,
+    /// Only nodes with every one of these labels are offered (`--node-selector`; the Go provider
+    /// requires `akash.network=true`). Empty: every node.
+    pub node_selector: BTreeMap<String, String>,
 }
 
 impl Default for InventoryConfig {
@@ -73,7 +73,7 @@ impl Default for InventoryConfig {
                 .into_iter()
                 .map(|(v, r)| (v.to_owned(), r.to_owned()))
                 .collect(),
-            required_node_label: None,
+            node_selector: BTreeMap::new(),
         }
     }
 }

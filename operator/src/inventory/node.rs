@@ -127,15 +127,15 @@ pub fn counts_on(pod: &Pod, node: &str) -> bool {
 
 /// Why a node is not offered, or `None` when it is.
 pub fn not_offered(node: &Node, config: &InventoryConfig) -> Option<String> {
-    if let Some(label) = &config.required_node_label {
+    for (label, value) in &config.node_selector {
         let labelled = node
             .metadata
             .labels
             .as_ref()
             .and_then(|l| l.get(label))
-            .is_some_and(|v| v == "true");
+            .is_some_and(|v| v == value);
         if !labelled {
-            return Some(format!("not labelled {label}=true"));
+            return Some(format!("not labelled {label}={value}"));
         }
     }
     if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {

@@ -71,9 +71,9 @@ fn unschedulable_not_ready_and_tainted_nodes_are_not_offered() {
 }
 
 #[test]
-fn a_required_node_label_limits_the_offer() {
+fn a_node_selector_limits_the_offer() {
     let mut labelled = config();
-    labelled.required_node_label = Some("akash.network".into());
+    labelled.node_selector = [("akash.network".to_owned(), "true".to_owned())].into();
     let inv = inventory_with(&[], &labelled);
     let offered: Vec<&str> = inv.nodes().iter().map(|n| n.name.as_str()).collect();
     assert_eq!(offered, ["cpu-a"]);

@@ -58,6 +58,16 @@ pub struct RunArgs {
     /// Persistent storage offered per class, as CLASS=SIZE (e.g. `beta2=2Ti`); repeatable.
     #[arg(long = "storage-class", env = "AKASH_STORAGE_CLASSES", value_delimiter = ',', value_parser = parse_storage_class)]
     pub storage_classes: Vec<(String, u64)>,
+    /// Only nodes with every one of these labels are offered and run lease workloads, as
+    /// KEY=VALUE (e.g. `akash.network=true`, as the Go provider requires); repeatable. None: every
+    /// schedulable node.
+    #[arg(long = "node-selector", env = "AKASH_NODE_SELECTOR", value_delimiter = ',', value_parser = parse_node_label)]
+    pub node_selector: Vec<(String, String)>,
+    /// Addresses lease pods may not reach, as IPv4 CIDRs (e.g. a public range of the provider's
+    /// own); repeatable. Private, link-local, carrier-grade NAT and reserved ranges are always
+    /// denied, and the nodes' and the API server's addresses are added at start.
+    #[arg(long = "deny-egress-cidr", env = "AKASH_DENY_EGRESS_CIDRS", value_delimiter = ',', value_parser = parse_ipv4_cidr)]
+    pub deny_egress_cidrs: Vec<String>,
     /// Node ports offered to leases (global ports other than 80).
     #[arg(long, env = "AKASH_NODE_PORTS", default_value_t = 1000)]
     pub node_ports: u32,
@@ -173,9 +183,74 @@ fn parse_storage_class(text: &str) -> Result<(String, u64), String> {
     Ok((class.to_owned(), bytes as u64))
 }
 
+/// An IPv4 CIDR such as `203.0.113.0/24` (a bare address is a /32), in canonical form.
+fn parse_ipv4_cidr(text: &str) -> Result<String, String> {
+    let (addr, prefix) = text.trim().split_once('/').unwrap_or((text.trim(), "32"));
+    let addr: std::net::Ipv4Addr = addr
+        .parse()
+        .map_err(|_| format!("{text:?}: {addr:?} is not an IPv4 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32)
+        .ok_or_else(|| format!("{text:?}: the prefix must be 0 to 32"))?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    let network = std::net::Ipv4Addr::from(u32::from(addr) & mask);
+    Ok(format!("{network}/{prefix}"))
+}
+
+/// `KEY=VALUE` of `--node-selector`: a label key (optionally `prefix/`) and a label value.
+fn parse_node_label(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected KEY=VALUE, such as akash.network=true"))?;
+    let (key, value) = (key.trim(), value.trim());
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let label_chars = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if name.is_empty() || name.len() > 63 || !label_chars(name) || key.len() > 253 + 1 + 63 {
+        return Err(format!("{text:?}: {key:?} is not a label key"));
+    }
+    if value.len() > 63 || !label_chars(value) {
+        return Err(format!("{text:?}: {value:?} is not a label value"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deny_egress_cidrs_are_ipv4_networks() {
+        assert_eq!(parse_ipv4_cidr("203.0.113.7").unwrap(), "203.0.113.7/32");
+        assert_eq!(parse_ipv4_cidr("203.0.113.7/24").unwrap(), "203.0.113.0/24");
+        assert_eq!(parse_ipv4_cidr("0.0.0.0/0").unwrap(), "0.0.0.0/0");
+        assert!(parse_ipv4_cidr("2001:db8::1").unwrap_err().contains("IPv4"));
+        assert!(
+            parse_ipv4_cidr("10.0.0.0/33")
+                .unwrap_err()
+                .contains("prefix")
+        );
+    }
+
+    #[test]
+    fn node_selector_takes_label_equals_value() {
+        assert_eq!(
+            parse_node_label("akash.network=true").unwrap(),
+            ("akash.network".to_owned(), "true".to_owned())
+        );
+        assert_eq!(parse_node_label("type=").unwrap().1, "");
+        assert!(parse_node_label("type").unwrap_err().contains("KEY=VALUE"));
+        assert!(parse_node_label("=x").unwrap_err().contains("label key"));
+        assert!(
+            parse_node_label("a=b c")
+                .unwrap_err()
+                .contains("label value")
+        );
+    }
 
     #[test]
     fn storage_classes_take_class_equals_size() {

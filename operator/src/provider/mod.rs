@@ -108,10 +108,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         metrics,
     );
+    let mut workload_config = workload_config(&args);
+    workload_config
+        .egress_deny
+        .extend(infrastructure_addresses(&client).await);
     let workloads = Arc::new(crate::workload::reconcile::Context::new(
         client.clone(),
         &args.namespace,
-        workload_config(&args),
+        workload_config,
         &identity,
     ));
     tokio::spawn(crate::workload::reconcile::run(workloads, leading.clone()));
@@ -193,8 +197,69 @@ fn workload_config(args: &RunArgs) -> crate::workload::build::WorkloadConfig {
         ingress_controller_namespace: args.ingress_namespace.clone(),
         gateway_namespace: args.namespace.clone(),
         overlay: args.overlay,
+        node_selector: args.node_selector.iter().cloned().collect(),
+        egress_deny: args.deny_egress_cidrs.clone(),
         ..Default::default()
     }
+}
+
+/// The nodes' and the API server's public IPv4 addresses, as /32: lease pods must not reach the
+/// provider's machines even where they are public (private ones are denied anyway). Read once at
+/// start; a node added later is covered after a restart. What cannot be read is logged and left
+/// out.
+async fn infrastructure_addresses(client: &kube::Client) -> Vec<String> {
+    use k8s_openapi::api::core::v1::Node;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let mut found = std::collections::BTreeSet::new();
+    match kube::Api::<Node>::all(client.clone())
+        .list(&Default::default())
+        .await
+    {
+        Ok(nodes) => found.extend(
+            nodes
+                .items
+                .into_iter()
+                .flat_map(|n| n.status.and_then(|s| s.addresses).unwrap_or_default())
+                .map(|a| a.address),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list nodes: their addresses are not denied to lease pods")
+        }
+    }
+    let slices = kube::Api::<EndpointSlice>::namespaced(client.clone(), "default")
+        .list(&kube::api::ListParams::default().labels("kubernetes.io/service-name=kubernetes"))
+        .await;
+    match slices {
+        Ok(slices) => found.extend(
+            slices
+                .items
+                .into_iter()
+                .flat_map(|s| s.endpoints.into_iter().flatten())
+                .flat_map(|endpoint| endpoint.addresses),
+        ),
+        Err(e) => tracing::debug!(error = %e, "cannot read the API server's endpoints"),
+    }
+    found
+        .into_iter()
+        .filter_map(|a| a.parse::<std::net::Ipv4Addr>().ok())
+        .filter(|a| !is_non_public(*a))
+        .map(|a| format!("{a}/32"))
+        .collect()
+}
+
+/// Whether the address is in one of the ranges lease pods are always denied.
+fn is_non_public(addr: std::net::Ipv4Addr) -> bool {
+    crate::workload::build::NON_PUBLIC_RANGES
+        .iter()
+        .any(|range| {
+            let (net, prefix) = range.split_once('/').expect("a CIDR");
+            let (net, prefix): (std::net::Ipv4Addr, u32) = (
+                net.parse().expect("an address"),
+                prefix.parse().expect("a prefix"),
+            );
+            let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+            u32::from(addr) & mask == u32::from(net)
+        })
 }
 
 /// Registers the provider, then re-checks every minute (and publishes settings changes of the
@@ -234,6 +299,7 @@ fn inventory_config(args: &RunArgs) -> InventoryConfig {
     InventoryConfig {
         storage_classes: args.storage_classes.iter().cloned().collect(),
         node_ports: args.node_ports,
+        node_selector: args.node_selector.iter().cloned().collect(),
         overcommit_pct: crate::inventory::Overcommit {
             cpu: args.overcommit_cpu_pct,
             memory: args.overcommit_memory_pct,

@@ -15,6 +15,7 @@
 //! [`validate`] runs first and refuses a manifest that would fail half-way through an apply.
 
 mod network;
+pub use network::NON_PUBLIC_RANGES;
 mod pod;
 mod validate;
 
@@ -73,9 +74,12 @@ pub struct WorkloadConfig {
     /// Requests are the limits scaled down by `100 / (100 + pct)` (`--overcommit-pct-*`); zero
     /// keeps requests equal to limits.
     pub overcommit_pct: Overcommit,
-    /// When set, pods need a node with this label set to `"true"` (the Go provider uses
-    /// `akash.network`; match `InventoryConfig::required_node_label`).
-    pub required_node_label: Option<String>,
+    /// Pods need a node with every one of these labels (`--node-selector`; the Go provider uses
+    /// `akash.network=true`; matches `InventoryConfig::node_selector`).
+    pub node_selector: BTreeMap<String, String>,
+    /// Addresses lease pods may not reach although public: the nodes' and the API server's, and
+    /// `--deny-egress-cidr` (beside `network::NON_PUBLIC_RANGES`, always denied).
+    pub egress_deny: Vec<String>,
     /// Sanity limit on the replicas of all services of one lease together.
     pub max_replicas: u32,
     /// Lease pods may connect to the provider's namespace, where the overlay sidecar serves the
@@ -94,7 +98,8 @@ impl Default for WorkloadConfig {
             ingress_controller_namespace: "ingress-nginx".into(),
             gateway_namespace: "akash-provider".into(),
             overcommit_pct: Overcommit::default(),
-            required_node_label: None,
+            node_selector: BTreeMap::new(),
+            egress_deny: Vec::new(),
             max_replicas: 1000,
             overlay: false,
         }

@@ -275,6 +275,22 @@ pub(crate) fn policies(ctx: &Ctx, group: &ManifestGroup) -> Vec<NetworkPolicy> {
     out
 }
 
+/// What "the internet" of a lease pod leaves out: private networks, and the ranges that reach the
+/// provider's own infrastructure rather than the internet (cloud metadata at 169.254.169.254,
+/// carrier-grade NAT space, loopback, "this network", multicast and reserved space).
+pub const NON_PUBLIC_RANGES: [&str; 10] = [
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+];
+
 /// The egress rules of every lease pod: its own namespace, DNS, the public internet, and with
 /// the overlay the provider's namespace (the sidecar behind the Services of remote services).
 fn egress(ctx: &Ctx) -> Vec<NetworkPolicyEgressRule> {
@@ -291,11 +307,13 @@ fn egress(ctx: &Ctx) -> Vec<NetworkPolicyEgressRule> {
             to: Some(vec![NetworkPolicyPeer {
                 ip_block: Some(IPBlock {
                     cidr: "0.0.0.0/0".into(),
-                    except: Some(vec![
-                        "10.0.0.0/8".into(),
-                        "172.16.0.0/12".into(),
-                        "192.168.0.0/16".into(),
-                    ]),
+                    except: Some(
+                        NON_PUBLIC_RANGES
+                            .iter()
+                            .map(|r| (*r).to_owned())
+                            .chain(ctx.config.egress_deny.iter().cloned())
+                            .collect(),
+                    ),
                 }),
                 ..NetworkPolicyPeer::default()
             }]),

@@ -357,15 +357,15 @@ fn gt_zero(key: String) -> NodeSelectorRequirement {
     }
 }
 
-/// Nodes that can run the service: the provider's node label, each persistent storage class,
+/// Nodes that can run the service: the provider's node selector, each persistent storage class,
 /// and one of the GPU models asked for (one selector term per model; terms are alternatives).
 fn affinity(ctx: &Ctx, plan: &ServicePlan) -> Option<Affinity> {
     let mut base = Vec::new();
-    if let Some(label) = &ctx.config.required_node_label {
+    for (label, value) in &ctx.config.node_selector {
         base.push(NodeSelectorRequirement {
             key: label.clone(),
             operator: "In".into(),
-            values: Some(vec!["true".into()]),
+            values: Some(vec![value.clone()]),
         });
     }
     let mut classes: Vec<&str> = plan

@@ -828,16 +828,35 @@ fn services_that_talk_to_each_other_get_cluster_ip_services_and_namespace_polici
         .as_ref()
         .expect("ipBlock");
     assert_eq!(block.cidr, "0.0.0.0/0");
-    assert_eq!(
-        block.except.as_deref(),
-        Some(
-            &[
-                "10.0.0.0/8".to_owned(),
-                "172.16.0.0/12".to_owned(),
-                "192.168.0.0/16".to_owned()
-            ][..]
-        )
-    );
+    let except = block.except.clone().unwrap_or_default();
+    for range in [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+    ] {
+        assert!(
+            except.iter().any(|e| e == range),
+            "{range} not in {except:?}"
+        );
+    }
+    // Public addresses of the provider's own machines are denied when configured.
+    let guarded = WorkloadConfig {
+        egress_deny: vec!["203.0.113.7/32".into()],
+        ..config()
+    };
+    let o2 = build(&lease(), &group("ram"), &guarded).expect("build");
+    let except2 = o2.network_policies[0]
+        .spec
+        .as_ref()
+        .and_then(|s| s.egress.as_ref())
+        .and_then(|e| e[2].to.as_ref())
+        .and_then(|t| t[0].ip_block.as_ref())
+        .and_then(|b| b.except.clone())
+        .unwrap_or_default();
+    assert!(except2.iter().any(|e| e == "203.0.113.7/32"), "{except2:?}");
 
     // 3 × 500m + 2 × 250m + 1 × 1000m; 3 × 512Mi + 2 × 256Mi + 1Gi.
     let hard = o
@@ -898,7 +917,7 @@ fn runtime_class_node_label_and_policies_follow_the_config() {
     let configured = WorkloadConfig {
         runtime_class: Some("gvisor".into()),
         network_policies: false,
-        required_node_label: Some("akash.network".into()),
+        node_selector: [("akash.network".to_owned(), "true".to_owned())].into(),
         ..config()
     };
     let o = build(&lease(), &group("ram"), &configured).expect("build");
