@@ -3,12 +3,17 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes),
 #   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3).
 # A binary already in the cache is not rebuilt. Prints one line per binary with its build time.
-# Usage: deploy/build-k8s.sh [NAME...]   (default: all)
+# With `node`, the real node's binaries instead: kubelet, kube-proxy (k8s.io/kubernetes), containerd,
+# containerd-shim-runc-v2, ctr, coredns, traefik, kube-router, local-path-provisioner; `all` builds both.
+# Usage: deploy/build-k8s.sh [NAME...|node|all]   (default: the control plane)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 command -v go >/dev/null || die "go is not installed (needed to build the control plane)"
 mkdir -p "$K8S_BIN_CACHE" "$(tool_dir)"
+# One build at a time: a second caller waits, then finds the binaries cached.
+exec 8>"$K8S_BIN_CACHE/.build.lock"
+flock 8
 export GOFLAGS="-trimpath -mod=mod"
 export GOTOOLCHAIN=local
 WORK=$(mktemp -d)
@@ -77,10 +82,67 @@ plain_wrapper() {
   echo "$dir"
 }
 
+# A module that requires MODULE at VERSION and copies that module's own replace lines (which Go
+# ignores in a dependency), for tools that build only with their forks (traefik).
+replacing_wrapper() {
+  local name=$1 module=$2 version=$3
+  local dir gomod
+  dir=$(plain_wrapper "$name" "$module" "$version")
+  gomod=$(go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [ -f "$gomod" ] || die "the Go module proxy did not serve $module@$version"
+  awk '/^replace \(/ {inside=1; next} inside && /^\)/ {inside=0; next}
+       inside && /=>/ {print "replace " $0; next}
+       /^replace .*=>/ {print}' "$gomod" >>"$dir/go.mod"
+  echo "$dir"
+}
+
+# Tools that go into images with nothing beside them are static (CGO_ENABLED=0); containerd too
+# (its optional cgo parts need headers this machine lacks).
+static_build() { CGO_ENABLED=0 build "$@"; }
+
+CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+NODE=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr coredns traefik kube-router local-path-provisioner)
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+[ ${#wanted[@]} -gt 0 ] || wanted=("${CONTROL_PLANE[@]}")
+[ "${wanted[*]}" = node ] && wanted=("${NODE[@]}")
+[ "${wanted[*]}" = all ] && wanted=("${CONTROL_PLANE[@]}" "${NODE[@]}")
 for name in "${wanted[@]}"; do
   case $name in
+    kubelet|kube-proxy)
+      out=$(cached_bin "$name" "$KUBERNETES_VERSION")
+      if [ -x "$out" ]; then build "$name" "$KUBERNETES_VERSION" /nonexistent x; continue; fi
+      # Host processes, built like the control plane so that they reuse its compiled packages.
+      build "$name" "$KUBERNETES_VERSION" "$(k8s_wrapper)" "k8s.io/kubernetes/cmd/$name" "$(k8s_ldflags)" ;;
+    containerd|containerd-shim-runc-v2|ctr)
+      if [ -x "$(cached_bin "$name" "$CONTAINERD_VERSION")" ]; then build "$name" "$CONTAINERD_VERSION" /nonexistent x; continue; fi
+      static_build "$name" "$CONTAINERD_VERSION" \
+        "$(plain_wrapper containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION")" \
+        "github.com/containerd/containerd/v2/cmd/$name" \
+        "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" ;;
+    coredns)
+      if [ -x "$(cached_bin coredns "$COREDNS_VERSION")" ]; then build coredns "$COREDNS_VERSION" /nonexistent x; continue; fi
+      static_build coredns "$COREDNS_VERSION" \
+        "$(plain_wrapper coredns github.com/coredns/coredns "$COREDNS_VERSION")" github.com/coredns/coredns ;;
+    traefik)
+      if [ -x "$(cached_bin traefik "$TRAEFIK_VERSION")" ]; then build traefik "$TRAEFIK_VERSION" /nonexistent x; continue; fi
+      static_build traefik "$TRAEFIK_VERSION" \
+        "$(replacing_wrapper traefik github.com/traefik/traefik/v3 "$TRAEFIK_VERSION")" \
+        github.com/traefik/traefik/v3/cmd/traefik \
+        "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" ;;
+    kube-router)
+      if [ -x "$(cached_bin kube-router "$KUBE_ROUTER_VERSION")" ]; then build kube-router "$KUBE_ROUTER_VERSION" /nonexistent x; continue; fi
+      dir=$WORK/kube-router
+      mkdir -p "$dir"
+      # The fork's go.mod names the upstream module: require that name, replace it with the fork.
+      printf 'module akash-provider.local/kube-router-build\n\ngo 1.24\n\nrequire github.com/cloudnativelabs/kube-router/v2 v2.6.3\n\nreplace github.com/cloudnativelabs/kube-router/v2 => github.com/k3s-io/kube-router/v2 %s\n' \
+        "$KUBE_ROUTER_VERSION" >"$dir/go.mod"
+      static_build kube-router "$KUBE_ROUTER_VERSION" "$dir" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router ;;
+    local-path-provisioner)
+      v=$LOCAL_PATH_PROVISIONER_VERSION
+      if [ -x "$(cached_bin local-path-provisioner "$v")" ]; then build local-path-provisioner "$v" /nonexistent x; continue; fi
+      static_build local-path-provisioner "$v" \
+        "$(plain_wrapper local-path-provisioner github.com/rancher/local-path-provisioner "$v")" \
+        github.com/rancher/local-path-provisioner ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
       out=$(cached_bin "$name" "$KUBERNETES_VERSION")
       if [ -x "$out" ]; then build "$name" "$KUBERNETES_VERSION" /nonexistent x; continue; fi
@@ -112,7 +174,7 @@ for name in "${wanted[@]}"; do
       [ -x "$(cached_bin helm "$HELM_VERSION")" ] && { build helm "$HELM_VERSION" /nonexistent x; continue; }
       build helm "$HELM_VERSION" "$(plain_wrapper helm helm.sh/helm/v3 "$HELM_VERSION")" helm.sh/helm/v3/cmd/helm \
         "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
-    *) die "unknown binary '$name' (known: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)" ;;
+    *) die "unknown binary '$name' (known: ${CONTROL_PLANE[*]} ${NODE[*]}; or node, all)" ;;
   esac
 done
 log "binaries are in $(tool_dir)"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops the local control plane started by deploy/cluster-up.sh, by PID: TERM, then KILL after 10s.
+# Stops the local control plane started by deploy/cluster-up.sh, and its real node (deploy/node-down.sh),
+# by PID: TERM, then KILL after 10s.
 # --purge also deletes its state (etcd data, certificates, logs, kubeconfig).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -13,16 +14,19 @@ for a in "$@"; do
 done
 say() { $quiet || log "$@"; }
 
+# The real node first (it only stops what it finds running).
+node_args=()
+$quiet && node_args+=(--quiet)
+$purge && node_args+=(--purge)
+"$DEPLOY_DIR/node-down.sh" "${node_args[@]}" || log "stopping the real node failed; stopping the control plane anyway"
+
 pids=$CLUSTER_DIR/pids
 # Reverse start order: the nodes' simulator first, etcd last.
 for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-  f=$pids/$c
   if pid=$(component_pid "$c"); then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; say "killed $c (pid $pid)"; else say "stopped $c (pid $pid)"; fi
+    if $quiet; then stop_pid "$c" "$pid" quiet; else stop_pid "$c" "$pid"; fi
   fi
-  rm -f "$f"
+  rm -f "$pids/$c"
 done
 if $purge; then
   rm -rf "$CLUSTER_DIR" "$KUBECONFIG_PATH"

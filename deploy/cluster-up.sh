@@ -40,7 +40,26 @@ trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed; stopping what was started
 
 rm -rf "$CLUSTER_DIR/etcd-data" "$logs" "$pids"
 mkdir -p "$logs" "$pids"
-"$DEPLOY_DIR/pki.sh" "$pki"
+if real_node_enabled; then
+  # The node's network comes first: the API server advertises the node's address to pods.
+  "$DEPLOY_DIR/node-network.sh" up
+  NODE_IP=$NODE_IP NODE_NAME=$NODE_NAME "$DEPLOY_DIR/pki.sh" "$pki"
+  apiserver_node_args=(
+    # Pods reach the API server through the `kubernetes` Service at the node's address.
+    --bind-address 0.0.0.0 --advertise-address "$NODE_IP"
+    --authorization-mode Node,RBAC
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
+    --kubelet-client-key "$pki/apiserver-kubelet-client.key"
+    --kubelet-certificate-authority "$pki/ca.crt"
+    --kubelet-preferred-address-types InternalIP
+  )
+  admission=,NodeRestriction
+else
+  "$DEPLOY_DIR/pki.sh" "$pki"
+  apiserver_node_args=(--bind-address 127.0.0.1 --advertise-address 127.0.0.1
+    --authorization-mode RBAC --endpoint-reconciler-type none)
+  admission=
+fi
 
 # write_kubeconfig FILE CLIENT-CERT-NAME
 write_kubeconfig() {
@@ -105,16 +124,15 @@ start etcd \
 wait_for etcd 60 curl -sf --max-time 2 "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
 
 start kube-apiserver \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+  "${apiserver_node_args[@]}" --secure-port "$APISERVER_PORT" \
   --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
   --client-ca-file "$pki/ca.crt" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-  --service-cluster-ip-range 10.96.0.0/16 \
-  --authorization-mode RBAC --allow-privileged=true \
-  --endpoint-reconciler-type none \
-  --enable-admission-plugins NamespaceLifecycle,ServiceAccount,PodSecurity,ResourceQuota,LimitRanger,DefaultStorageClass
+  --service-cluster-ip-range "$SERVICE_CIDR" \
+  --allow-privileged=true \
+  --enable-admission-plugins "NamespaceLifecycle,ServiceAccount,PodSecurity,ResourceQuota,LimitRanger,DefaultStorageClass$admission"
 wait_for kube-apiserver 120 apiserver_ready
 
 start kube-controller-manager \
@@ -154,5 +172,10 @@ wait_for "kwok nodes" 90 nodes_ready
 # The service-account controller creates `default` in each namespace; Pods need it.
 sa_ready() { kubectl get serviceaccount default -n default -o name >/dev/null 2>&1; }
 wait_for "controller-manager" 90 sa_ready
+if real_node_enabled; then
+  "$DEPLOY_DIR/node-up.sh"
+else
+  log "no real node (AKASH_REAL_NODE=0 or not root): kwok nodes only"
+fi
 kubectl get nodes -o wide >&2
 echo "$KUBECONFIG_PATH" >&3

@@ -32,22 +32,55 @@ tool_dir() { echo "$AKASH_CACHE/bin"; }
 # shellcheck source=cluster.env
 . "$DEPLOY_DIR/cluster.env"
 
-# The PID of a running control-plane component, from its PID file; fails if it is not running.
-# The command line is checked too, so that a PID reused by another process is never signalled.
-component_pid() {
-  local f=$CLUSTER_DIR/pids/$1 pid
+# The PID of a running process from its PID file DIR/NAME; fails if it is not running. The command
+# line must name MATCH (default NAME), so that a PID reused by another process is never signalled.
+pid_from() {
+  local f=$1/$2 match=${3:-$2} pid
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
-  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$1" || return 1
+  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$match" || return 1
   echo "$pid"
 }
 
-# True when every control-plane process is alive and the API server answers /readyz.
+# The PID of a running control-plane component.
+component_pid() { pid_from "$CLUSTER_DIR/pids" "$1"; }
+
+# The PID of a running part of the real node (registry, containerd, kubelet, kube-proxy, kube-router).
+node_component_pid() {
+  local match=$1
+  [ "$1" = registry ] && match=docker-registry
+  pid_from "$NODE_DIR/pids" "$1" "$match"
+}
+
+# stop_pid NAME PID [QUIET]: TERM, then KILL after 10 s.
+stop_pid() {
+  local name=$1 pid=$2
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    [ -n "${3:-}" ] || log "killed $name (pid $pid)"
+  else
+    [ -n "${3:-}" ] || log "stopped $name (pid $pid)"
+  fi
+}
+
+# Whether this run has a real node: asked for (AKASH_REAL_NODE, default 1) and root.
+real_node_enabled() { [ "${AKASH_REAL_NODE:-1}" != 0 ] && [ "$(id -u)" = 0 ]; }
+
+# The real node's host processes, in start order.
+NODE_COMPONENTS=(registry containerd kubelet kube-proxy kube-router)
+
+# True when every control-plane process (and the real node's, when it is enabled) is alive and the
+# API server answers /readyz.
 cluster_running() {
   local c pki=$CLUSTER_DIR/pki
   for c in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
     component_pid "$c" >/dev/null || return 1
   done
+  if real_node_enabled; then
+    for c in "${NODE_COMPONENTS[@]}"; do node_component_pid "$c" >/dev/null || return 1; done
+  fi
   curl -sf --max-time 2 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
     "https://127.0.0.1:$APISERVER_PORT/readyz" >/dev/null 2>&1
 }
