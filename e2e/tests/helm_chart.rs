@@ -50,7 +50,7 @@ fn base_values() -> Value {
             "attributes": [{ "key": "host", "value": "akash" }],
         },
         "bidding": { "allowOwners": [SOME_TENANT], "denyOwners": [SOME_TENANT] },
-        "inventory": { "storageClasses": { "beta2": "2Ti" } },
+        "inventory": { "storageClasses": { "beta2": "2Ti" }, "nodeSelector": { "akash.network": "true" } },
     })
 }
 
@@ -318,6 +318,7 @@ fn chart_lints_and_renders_the_operator_restricted_with_the_key_only_referenced(
     );
     assert_eq!(env["AKASH_CHAIN_ID"]["value"], "testnet-1");
     assert_eq!(env["AKASH_STORAGE_CLASSES"]["value"], "beta2=2Ti");
+    assert_eq!(env["AKASH_NODE_SELECTOR"]["value"], "akash.network=true");
     assert_eq!(env["AKASH_MAX_MANIFEST_BYTES"]["value"], "4194304");
     // Every setting of `akash-provider run` is there, and nothing it does not know.
     let names: BTreeSet<String> = env

@@ -104,6 +104,7 @@ app.kubernetes.io/component: tenant
 {{- end }}
 
 {{/* storage classes as CLASS=SIZE,CLASS=SIZE (AKASH_STORAGE_CLASSES), in name order. */}}
+{{/* A map as KEY=VALUE pairs joined by commas (storage classes, node labels). */}}
 {{- define "akash-provider.storageClasses" -}}
 {{- $pairs := list }}
 {{- range $class, $size := . }}
