@@ -20,12 +20,15 @@ use crate::wait::{Poll, until};
 use chain_client::cert::CertificateRole;
 use operator::gateway::client::TenantIdentity;
 
-/// Scale rates of the scenarios: 1 uact per millicore, MiB of memory and MiB of ephemeral storage.
+/// Scale rates of the scenarios: 1 uact per millicore, MiB of memory and MiB of storage (ephemeral,
+/// `beta2` and `ram`).
 pub fn scale_rates() -> ScalePricing {
     ScalePricing {
         cpu: 1.0,
         memory: 1.0,
-        storage: [("ephemeral".to_owned(), 1.0)].into(),
+        storage: [("ephemeral", 1.0), ("beta2", 1.0), ("ram", 1.0)]
+            .map(|(class, rate)| (class.to_owned(), rate))
+            .into(),
         ..Default::default()
     }
 }
@@ -285,10 +288,15 @@ pub fn unique_dseq(n: u64) -> u64 {
 
 /// Deploys openspeedtest as `dseq` and leases the provider's bid; returns the lease namespace.
 pub async fn leased(s: &Scenario, dseq: u64) -> anyhow::Result<String> {
+    let sdl = crate::tenant::testdata_sdl("openspeedtest.yaml")?;
+    leased_sdl(s, dseq, &sdl).await
+}
+
+/// Deploys `sdl` (one group) as `dseq` and leases the provider's bid; returns the lease namespace.
+pub async fn leased_sdl(s: &Scenario, dseq: u64, sdl: &crds::sdl::Sdl) -> anyhow::Result<String> {
     let me = s.provider_address();
     let owner = s.tenant.address().to_owned();
-    let sdl = crate::tenant::testdata_sdl("openspeedtest.yaml")?;
-    crate::tenant::create_deployment(&s.tenant, &sdl, dseq).await?;
+    crate::tenant::create_deployment(&s.tenant, sdl, dseq).await?;
     wait_bid_phase(&s.bids(), &object_name(&owner, dseq), BidPhase::Open).await?;
     lease(&s.tenant, dseq, &me).await?;
     wait_lease(&s.leases(), &object_name(&owner, dseq)).await?;

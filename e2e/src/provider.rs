@@ -103,6 +103,7 @@ impl ProviderProcess {
             .args(["--gateway-rest-addr", &self.gateway_rest_addr])
             .args(["--gateway-grpc-addr", &self.gateway_grpc_addr])
             .args(["--poll-interval", "100ms", "--tx-timeout", "20s"])
+            .args(node_selector(&self.options.extra_args))
             .args(&self.options.extra_args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("POD_NAME", &self.identity)
@@ -151,6 +152,17 @@ impl ProviderProcess {
     }
 }
 
+/// Lease workloads go to the kwok nodes unless a test chooses its nodes (`--node-selector
+/// type=real` for the real node): the real node runs real containers, and the images most test
+/// SDLs name are not there.
+fn node_selector(extra_args: &[String]) -> Vec<&'static str> {
+    if extra_args.iter().any(|a| a.starts_with("--node-selector")) {
+        Vec::new()
+    } else {
+        vec!["--node-selector", "type=kwok"]
+    }
+}
+
 /// SIGKILLs the child, if running, and reaps it.
 pub(crate) fn kill_child(child: &mut Option<Child>) {
     if let Some(mut child) = child.take() {
@@ -183,7 +195,8 @@ pub fn free_port() -> std::io::Result<u16> {
 impl Drop for ProviderProcess {
     fn drop(&mut self) {
         self.kill();
-        if std::thread::panicking() {
+        // A test that fails by returning an error does not panic: AKASH_E2E_LOGS=1 shows them too.
+        if std::thread::panicking() || std::env::var_os("AKASH_E2E_LOGS").is_some() {
             eprintln!("akash-provider logs:\n{}", self.logs());
         }
     }

@@ -1,0 +1,164 @@
+//! The real node (`deploy/node-up.sh`): kubelet, containerd and runc run the pods scheduled on it,
+//! Traefik answers on the node's address, CoreDNS resolves cluster names, kube-router enforces
+//! NetworkPolicies. Tests reach it the way clients would: HTTP to the node's address with a host
+//! name, commands in a pod through the API server's exec, connection attempts from inside pods.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Output;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+
+use crate::Cluster;
+
+/// The provider flags that put lease workloads on the real node and let its ingress controller
+/// (Traefik, in namespace `traefik`) reach them.
+pub const PROVIDER_ARGS: [&str; 4] = [
+    "--node-selector",
+    "type=real",
+    "--ingress-namespace",
+    "traefik",
+];
+
+/// The test workload's image (deploy/build-images.sh): busybox with `serve`, answering HTTP on
+/// each port of `$PORTS` with `$MESSAGE`, its host name and `$SERVICE_NAME`.
+pub fn workload_image() -> String {
+    format!("{}/akash/workload:1", registry())
+}
+
+/// The local registry the node pulls from (`REGISTRY_PORT`, as deploy/cluster.env has it).
+pub fn registry() -> String {
+    let port = std::env::var("REGISTRY_PORT").unwrap_or_else(|_| "5000".into());
+    format!("localhost:{port}")
+}
+
+/// The running real node.
+#[derive(Clone)]
+pub struct RealNode {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    cluster: Cluster,
+}
+
+impl RealNode {
+    /// The node `deploy/node-up.sh` started (`NODE_NAME`, default `akash-node-0`), once Ready.
+    pub async fn get(cluster: &Cluster) -> anyhow::Result<Self> {
+        let name = std::env::var("NODE_NAME").unwrap_or_else(|_| "akash-node-0".into());
+        let node = Api::<Node>::all(cluster.client())
+            .get_opt(&name)
+            .await?
+            .with_context(|| {
+                format!(
+                    "the real node {name} is not in the cluster: deploy/cluster-up.sh starts it when run as root \
+                     (AKASH_REAL_NODE=0 turns it off, and these tests then cannot run)"
+                )
+            })?;
+        let status = node.status.unwrap_or_default();
+        let ready = status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        if !ready {
+            bail!("the real node {name} is not Ready");
+        }
+        let ip = status
+            .addresses
+            .unwrap_or_default()
+            .iter()
+            .find(|a| a.type_ == "InternalIP")
+            .map(|a| a.address.parse::<Ipv4Addr>())
+            .transpose()?
+            .with_context(|| format!("the real node {name} has no InternalIP"))?;
+        Ok(Self {
+            name,
+            ip,
+            cluster: cluster.clone(),
+        })
+    }
+
+    /// The ingress controller's address: port 80 of the node.
+    pub fn ingress(&self) -> SocketAddr {
+        SocketAddr::from((self.ip, 80))
+    }
+
+    /// GET `http://<host><path>` through the ingress controller: status and body.
+    pub async fn http_via_ingress(&self, host: &str, path: &str) -> anyhow::Result<(u16, String)> {
+        let client = reqwest::Client::builder()
+            .resolve(host, self.ingress())
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()?;
+        let response = client
+            .get(format!("http://{host}{path}"))
+            .send()
+            .await
+            .with_context(|| format!("GET http://{host}{path} through {}", self.ingress()))?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
+    /// `kubectl exec` of `command` in the pod's first container: its output, whatever the exit code.
+    pub fn exec(&self, namespace: &str, pod: &str, command: &[&str]) -> anyhow::Result<Output> {
+        self.cluster
+            .kubectl()
+            .args(["exec", "-n", namespace, pod, "--"])
+            .args(command)
+            .output()
+            .with_context(|| format!("kubectl exec in {namespace}/{pod}"))
+    }
+
+    /// Whether a TCP connection from inside the pod to `host:port` succeeds within 3 seconds
+    /// (busybox `nc`, which exits 0 once connected and its empty input is sent, 1 when refused or
+    /// timed out). `host` may be a name the pod resolves through cluster DNS.
+    pub fn can_connect(
+        &self,
+        namespace: &str,
+        pod: &str,
+        host: &str,
+        port: u16,
+    ) -> anyhow::Result<bool> {
+        let probe = format!("timeout 8 nc -w 3 {host} {port} </dev/null");
+        let out = self.exec(namespace, pod, &["sh", "-c", &probe])?;
+        // kubectl itself failing (no such pod, no exec) is an error, not "blocked".
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("Error from server") || stderr.contains("error:") {
+            bail!("exec in {namespace}/{pod} failed: {stderr}");
+        }
+        Ok(out.status.success())
+    }
+}
+
+/// Deletes a lease namespace when dropped, so that a failing test leaves no containers running on
+/// the real node (its provider, which would remove them, is gone by then).
+pub struct LeaseNamespaceGuard {
+    cluster: Cluster,
+    namespace: String,
+}
+
+impl LeaseNamespaceGuard {
+    pub fn new(cluster: &Cluster, namespace: &str) -> Self {
+        Self {
+            cluster: cluster.clone(),
+            namespace: namespace.to_owned(),
+        }
+    }
+}
+
+impl Drop for LeaseNamespaceGuard {
+    fn drop(&mut self) {
+        let _ = self
+            .cluster
+            .kubectl()
+            .args([
+                "delete",
+                "namespace",
+                &self.namespace,
+                "--ignore-not-found",
+                "--wait=false",
+            ])
+            .output();
+    }
+}

@@ -1,0 +1,604 @@
+//! Tenants' containers on the real node (kubelet, containerd, runc; `deploy/node-up.sh`): a lease's
+//! manifest becomes running containers that answer HTTP through the ingress controller (Traefik) by
+//! their hostnames and on their node ports, reach each other by cluster DNS name, keep files on
+//! `beta2` volumes across pod restarts, and report real readiness, up to the `unstable` close of a
+//! lease whose container keeps crashing. The provider runs as a host process here; `real_node_chart`
+//! runs it as a pod.
+
+use std::time::Duration;
+
+use chain_client::Chain;
+
+use crds::resources::{Lease, LeasePhase};
+use e2e::market::{self, certificate, leased_sdl, object_name, unique_dseq};
+use e2e::real_node::{self, LeaseNamespaceGuard, RealNode};
+use e2e::scenario::{Scenario, scenario};
+use e2e::wait::{Poll, until};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use operator::gateway::client::rest_client;
+
+/// A real-node scenario: the provider puts lease workloads on the real node only.
+async fn real_scenario(name: &str, extra: &[&str]) -> anyhow::Result<Scenario> {
+    let mut args: Vec<String> = real_node::PROVIDER_ARGS.map(String::from).to_vec();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    scenario(name, &[("host", "akash")], args).await
+}
+
+/// Sends the SDL's manifest to the provider's gateway as the tenant.
+async fn send_manifest(s: &Scenario, dseq: u64, sdl: &crds::sdl::Sdl) -> anyhow::Result<()> {
+    let identity = certificate(&s.tenant).await?;
+    let http = rest_client(&s.tenant, &s.provider_address(), &identity).await?;
+    let url = format!(
+        "https://{}/deployment/{dseq}/manifest",
+        s.provider.gateway_rest_addr
+    );
+    let response = http.put(&url).body(sdl.manifest_json()).send().await?;
+    let status = response.status();
+    anyhow::ensure!(status.is_success(), "{status}: {}", response.text().await?);
+    Ok(())
+}
+
+/// Waits until the lease is Active with every service ready.
+async fn wait_active(s: &Scenario, dseq: u64) -> anyhow::Result<Lease> {
+    let name = object_name(s.tenant.address(), dseq);
+    until("the lease Active", Duration::from_secs(180), || async {
+        let lease = s.leases().get(&name).await?;
+        let st = lease.status.clone().unwrap_or_default();
+        Ok(if st.phase == Some(LeasePhase::Active) {
+            Poll::Ready(lease)
+        } else {
+            Poll::Pending(format!("phase {:?}, ready {:?}", st.phase, st.ready))
+        })
+    })
+    .await
+}
+
+/// The Running pod of `service` in the lease namespace.
+async fn running_pod(
+    cluster: &e2e::Cluster,
+    namespace: &str,
+    service: &str,
+) -> anyhow::Result<Pod> {
+    let pods = Api::<Pod>::namespaced(cluster.client(), namespace);
+    let selector = format!("akash.network/manifest-service={service}");
+    until(
+        &format!("a Running pod of {service}"),
+        Duration::from_secs(120),
+        || async {
+            let list = pods.list(&ListParams::default().labels(&selector)).await?;
+            let running = list.items.into_iter().find(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            });
+            Ok(match running {
+                Some(p) => Poll::Ready(p),
+                None => Poll::Pending("none yet".into()),
+            })
+        },
+    )
+    .await
+}
+
+fn pod_name(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
+/// A two-service SDL on the test workload: `web` serves HTTP on 8080 as port 80 (with `accept`
+/// host `host`) and on 9000 as a global node port; `api` serves 8080 to `web` only.
+fn web_and_api_sdl(message: &str, host: &str) -> anyhow::Result<crds::sdl::Sdl> {
+    let image = real_node::workload_image();
+    let text = format!(
+        r#"
+version: "2.0"
+services:
+  web:
+    image: {image}
+    env: ["MESSAGE={message}", "PORTS=8080 9000", "SERVICE_NAME=web"]
+    expose:
+      - port: 8080
+        as: 80
+        accept: ["{host}"]
+        to: [{{global: true}}]
+      - port: 9000
+        as: 9000
+        to: [{{global: true}}]
+  api:
+    image: {image}
+    env: ["MESSAGE=api of {message}", "PORTS=8080", "SERVICE_NAME=api"]
+    expose:
+      - port: 8080
+        as: 8080
+        to: [{{service: web}}]
+profiles:
+  compute:
+    small:
+      resources:
+        cpu: {{units: 0.1}}
+        memory: {{size: 64Mi}}
+        storage: {{size: 64Mi}}
+  placement:
+    dc:
+      attributes: {{host: akash}}
+      pricing:
+        small: {{denom: uact, amount: 1000}}
+deployment:
+  web: {{dc: {{profile: small, count: 1}}}}
+  api: {{dc: {{profile: small, count: 1}}}}
+"#
+    );
+    crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("test SDL: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_container_answers_on_its_hostnames_its_node_port_and_by_cluster_dns()
+-> anyhow::Result<()> {
+    let cluster = e2e::Cluster::shared().await?;
+    let node = RealNode::get(&cluster).await?;
+    let s = real_scenario("realweb", &[]).await?;
+    let dseq = unique_dseq(1);
+    let host = format!("web-{dseq}.tenant.test");
+    let sdl = web_and_api_sdl("hello from the real node", &host)?;
+    let namespace = leased_sdl(&s, dseq, &sdl).await?;
+    let _cleanup_namespace = LeaseNamespaceGuard::new(&cluster, &namespace);
+    send_manifest(&s, dseq, &sdl).await?;
+    let lease = wait_active(&s, dseq).await?;
+    let status = lease.status.unwrap_or_default();
+    assert_eq!(status.ready.as_deref(), Some("2/2"), "{status:?}");
+    let web = status
+        .services
+        .iter()
+        .find(|svc| svc.name == "web")
+        .expect("web in the status");
+    let automatic = web
+        .uris
+        .iter()
+        .find(|u| u.ends_with(".ingress.localhost"))
+        .unwrap_or_else(|| panic!("no automatic host in {:?}", web.uris))
+        .clone();
+    assert!(web.uris.contains(&host), "{:?}", web.uris);
+
+    // Both hostnames reach the container through Traefik on the node's port 80. The ingress may
+    // need a moment after the pod is ready to pick up the route.
+    for name in [automatic.as_str(), host.as_str()] {
+        let body = until(
+            &format!("HTTP 200 from {name} through the ingress"),
+            Duration::from_secs(60),
+            || async {
+                let (code, body) = node.http_via_ingress(name, "/").await?;
+                Ok(if code == 200 {
+                    Poll::Ready(body)
+                } else {
+                    Poll::Pending(format!("{code}: {body}"))
+                })
+            },
+        )
+        .await?;
+        assert!(body.starts_with("hello from the real node\n"), "{body}");
+        assert!(body.contains("service=web"), "{body}");
+    }
+    // A host no lease claims is not routed to it.
+    let (code, _) = node.http_via_ingress("nobody.tenant.test", "/").await?;
+    assert_eq!(code, 404);
+
+    // The global port 9000 answers on the node's address at its node port.
+    let services = Api::<Service>::namespaced(cluster.client(), &namespace);
+    let node_port = services
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|svc| svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("NodePort"))
+        .flat_map(|svc| {
+            svc.spec
+                .clone()
+                .unwrap_or_default()
+                .ports
+                .unwrap_or_default()
+        })
+        .find(|p| p.port == 9000)
+        .and_then(|p| p.node_port)
+        .expect("a node port for 9000");
+    assert!(
+        web.forwarded_ports
+            .iter()
+            .any(|f| f.starts_with(&format!("{node_port}:"))),
+        "{:?}",
+        web.forwarded_ports
+    );
+    let body = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()?
+        .get(format!("http://{}:{node_port}/", node.ip))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(body.contains("service=web"), "{body}");
+
+    // web reaches api by its name, through cluster DNS and kube-proxy.
+    let web_pod = running_pod(&cluster, &namespace, "web").await?;
+    let out = node.exec(
+        &namespace,
+        &pod_name(&web_pod),
+        // (busybox's wget crashes with -q or -T here; `timeout` bounds it instead.)
+        &["timeout", "10", "wget", "-O", "-", "http://api:8080/"],
+    )?;
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        answer.contains("service=api"),
+        "{answer} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Closing the deployment removes everything.
+    market::close_deployment(&s.tenant, dseq).await?;
+    market::wait_namespace_gone(&cluster.client(), &namespace).await?;
+    Ok(())
+}
+
+/// A pod of the test workload in `namespace`, outside any lease (no NetworkPolicy applies to it).
+async fn plain_pod(cluster: &e2e::Cluster, namespace: &str, name: &str) -> anyhow::Result<Pod> {
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "nodeSelector": {"type": "real"},
+            "containers": [{
+                "name": "serve",
+                "image": real_node::workload_image(),
+                "env": [{"name": "PORTS", "value": "8443 8080"}, {"name": "SERVICE_NAME", "value": name}],
+                "securityContext": {"allowPrivilegeEscalation": false, "runAsNonRoot": true,
+                    "runAsUser": 65532, "capabilities": {"drop": ["ALL"]},
+                    "seccompProfile": {"type": "RuntimeDefault"}},
+            }],
+        },
+    }))?;
+    let pods = Api::<Pod>::namespaced(cluster.client(), namespace);
+    pods.create(&PostParams::default(), &pod).await?;
+    until(
+        &format!("pod {name} Running"),
+        Duration::from_secs(120),
+        || async {
+            let pod = pods.get(name).await?;
+            let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+            let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone());
+            Ok(match (phase.as_deref(), ip) {
+                (Some("Running"), Some(_)) => Poll::Ready(pod),
+                _ => Poll::Pending(format!("{phase:?}")),
+            })
+        },
+    )
+    .await
+}
+
+fn pod_ip(pod: &Pod) -> String {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_pod_reaches_only_what_its_manifest_allows() -> anyhow::Result<()> {
+    use e2e::outside::{INTERNET, METADATA, Outside, SHARED_SPACE};
+    let cluster = e2e::Cluster::shared().await?;
+    let node = RealNode::get(&cluster).await?;
+    let outside = Outside::shared()?;
+    let s = real_scenario("realiso", &[]).await?;
+    let (mine, theirs) = (unique_dseq(2), unique_dseq(3));
+    let sdl_mine = web_and_api_sdl("mine", &format!("web-{mine}.tenant.test"))?;
+    let sdl_theirs = web_and_api_sdl("theirs", &format!("web-{theirs}.tenant.test"))?;
+    let ns_mine = leased_sdl(&s, mine, &sdl_mine).await?;
+    let _cleanup_ns_mine = LeaseNamespaceGuard::new(&cluster, &ns_mine);
+    let ns_theirs = leased_sdl(&s, theirs, &sdl_theirs).await?;
+    let _cleanup_ns_theirs = LeaseNamespaceGuard::new(&cluster, &ns_theirs);
+    send_manifest(&s, mine, &sdl_mine).await?;
+    send_manifest(&s, theirs, &sdl_theirs).await?;
+    wait_active(&s, mine).await?;
+    wait_active(&s, theirs).await?;
+    let web = pod_name(&running_pod(&cluster, &ns_mine, "web").await?);
+    let their_web = running_pod(&cluster, &ns_theirs, "web").await?;
+
+    // Stand-ins for the provider's own pods (gateway 8443, metrics 8080) in its namespace, and a
+    // control pod there: without a policy of its own, it reaches every target below, so a refusal
+    // from the lease pod is the policy's doing, not a missing route.
+    let provider_ns = s.ns.name().to_owned();
+    let gateway = plain_pod(&cluster, &provider_ns, "gateway-standin").await?;
+    let control = pod_name(&gateway);
+    let reach = |ns: &str, pod: &str, host: &str, port: u16| node.can_connect(ns, pod, host, port);
+
+    let apiserver_port = e2e::overlay::apiserver_port(cluster.kubeconfig())?;
+    let node_ip = node.ip.to_string();
+    let metadata = METADATA.to_string();
+    let shared_space = SHARED_SPACE.to_string();
+    let internet = INTERNET.to_string();
+    let their_service = format!("web.{ns_theirs}.svc.cluster.local");
+    let their_ip = pod_ip(&their_web);
+    let gateway_ip = pod_ip(&gateway);
+    let targets: Vec<(&str, &str, u16)> = vec![
+        ("another lease's pod", &their_ip, 8080),
+        ("another lease's Service", &their_service, 80),
+        ("the provider's gateway", &gateway_ip, 8443),
+        ("the provider's metrics", &gateway_ip, 8080),
+        (
+            "the API server's Service",
+            "kubernetes.default.svc.cluster.local",
+            443,
+        ),
+        ("the API server on the node", &node_ip, apiserver_port),
+        ("the kubelet", &node_ip, 10250),
+        ("cloud metadata (stand-in)", &metadata, 80),
+        ("100.64.0.0/10 (stand-in)", &shared_space, 80),
+    ];
+    let mut leaks = Vec::new();
+    for (what, host, port) in &targets {
+        assert!(
+            reach(&provider_ns, &control, host, *port)?,
+            "the control pod cannot reach {what} at {host}:{port}: the probe proves nothing"
+        );
+        if reach(&ns_mine, &web, host, *port)? {
+            leaks.push(format!("{what} at {host}:{port}"));
+        }
+    }
+    assert!(leaks.is_empty(), "a lease pod reached: {leaks:?}");
+    assert_eq!(
+        outside.accepted(METADATA),
+        1,
+        "only the control pod's probe"
+    );
+    assert_eq!(
+        outside.accepted(SHARED_SPACE),
+        1,
+        "only the control pod's probe"
+    );
+
+    // What the manifest allows still works: its own service by name, and the internet.
+    assert!(
+        reach(&ns_mine, &web, "api", 8080)?,
+        "web cannot reach its own api"
+    );
+    assert!(
+        reach(&ns_mine, &web, &internet, 80)?,
+        "web cannot reach the internet (stand-in)"
+    );
+
+    Api::<Pod>::namespaced(cluster.client(), &provider_ns)
+        .delete(&control, &DeleteParams::default())
+        .await?;
+    Ok(())
+}
+
+/// One service with a `beta2` volume at /data and a `ram` volume at /cache.
+fn storage_sdl() -> anyhow::Result<crds::sdl::Sdl> {
+    let image = real_node::workload_image();
+    let text = format!(
+        r#"
+version: "2.0"
+services:
+  db:
+    image: {image}
+    env: ["PORTS=8080", "SERVICE_NAME=db"]
+    expose:
+      - port: 8080
+        as: 8080
+        to: [{{global: true}}]
+    params:
+      storage:
+        data: {{mount: /data}}
+        cache: {{mount: /cache}}
+profiles:
+  compute:
+    db:
+      resources:
+        cpu: {{units: 0.1}}
+        memory: {{size: 64Mi}}
+        storage:
+          - size: 64Mi
+          - name: data
+            size: 128Mi
+            attributes: {{persistent: true, class: beta2}}
+          - name: cache
+            size: 32Mi
+            attributes: {{class: ram}}
+  placement:
+    dc:
+      attributes: {{host: akash}}
+      pricing:
+        db: {{denom: uact, amount: 1000}}
+deployment:
+  db: {{dc: {{profile: db, count: 1}}}}
+"#
+    );
+    crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("test SDL: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_beta2_volume_outlives_its_pod_ram_is_memory_and_the_quota_holds() -> anyhow::Result<()> {
+    let cluster = e2e::Cluster::shared().await?;
+    let node = RealNode::get(&cluster).await?;
+    let s = real_scenario("realvol", &["--storage-class", "beta2=10Gi"]).await?;
+    let dseq = unique_dseq(4);
+    let sdl = storage_sdl()?;
+    let namespace = leased_sdl(&s, dseq, &sdl).await?;
+    let _cleanup_namespace = LeaseNamespaceGuard::new(&cluster, &namespace);
+    send_manifest(&s, dseq, &sdl).await?;
+    wait_active(&s, dseq).await?;
+
+    // A file written to the persistent volume is there after the pod is deleted and recreated.
+    let first_pod = running_pod(&cluster, &namespace, "db").await?;
+    let first = pod_name(&first_pod);
+    let first_uid = first_pod.metadata.uid.clone();
+    let proof = format!("written by {first} ({first_uid:?})");
+    let out = node.exec(
+        &namespace,
+        &first,
+        &["sh", "-c", &format!("echo '{proof}' > /data/proof && sync")],
+    )?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Api::<Pod>::namespaced(cluster.client(), &namespace)
+        .delete(&first, &DeleteParams::default())
+        .await?;
+    // A StatefulSet's new pod has the old one's name: it is told apart by its uid.
+    let second = until("a new db pod", Duration::from_secs(120), || async {
+        let pod = running_pod(&cluster, &namespace, "db").await?;
+        Ok(if pod.metadata.uid == first_uid {
+            Poll::Pending("the old pod still runs".into())
+        } else {
+            Poll::Ready(pod_name(&pod))
+        })
+    })
+    .await?;
+    let out = node.exec(&namespace, &second, &["cat", "/data/proof"])?;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), proof);
+
+    // The ram volume is memory (tmpfs), the persistent one is not.
+    let out = node.exec(&namespace, &second, &["cat", "/proc/mounts"])?;
+    let mounts = String::from_utf8_lossy(&out.stdout);
+    let fs_of = |dir: &str| {
+        mounts
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(dir))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .map(str::to_owned)
+    };
+    assert_eq!(fs_of("/cache").as_deref(), Some("tmpfs"), "{mounts}");
+    assert_ne!(fs_of("/data").as_deref(), Some("tmpfs"), "{mounts}");
+    assert!(fs_of("/data").is_some(), "{mounts}");
+
+    // The lease's ResourceQuota refuses a pod asking more than the lease holds.
+    let greedy: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "greedy"},
+        "spec": {
+            "nodeSelector": {"type": "real"},
+            "containers": [{
+                "name": "greedy", "image": real_node::workload_image(),
+                "resources": {"requests": {"cpu": "1", "memory": "64Mi"},
+                              "limits": {"cpu": "1", "memory": "64Mi"}},
+            }],
+        },
+    }))?;
+    let refused = Api::<Pod>::namespaced(cluster.client(), &namespace)
+        .create(&PostParams::default(), &greedy)
+        .await
+        .expect_err("a pod above the lease's quota was admitted");
+    assert!(refused.to_string().contains("exceeded quota"), "{refused}");
+
+    market::close_deployment(&s.tenant, dseq).await?;
+    market::wait_namespace_gone(&cluster.client(), &namespace).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_container_is_not_ready_and_its_lease_is_closed_as_unstable()
+-> anyhow::Result<()> {
+    let cluster = e2e::Cluster::shared().await?;
+    RealNode::get(&cluster).await?;
+    let s = real_scenario(
+        "realcrash",
+        &["--unstable-after", "20s", "--keeper-interval", "1s"],
+    )
+    .await?;
+    let dseq = unique_dseq(5);
+    let image = real_node::workload_image();
+    let text = format!(
+        r#"
+version: "2.0"
+services:
+  flaky:
+    image: {image}
+    env: ["CRASH_AFTER=1", "PORTS=8080"]
+    expose:
+      - port: 8080
+        as: 80
+        to: [{{global: true}}]
+profiles:
+  compute:
+    flaky:
+      resources: {{cpu: {{units: 0.1}}, memory: {{size: 64Mi}}, storage: {{size: 64Mi}}}}
+  placement:
+    dc:
+      attributes: {{host: akash}}
+      pricing:
+        flaky: {{denom: uact, amount: 1000}}
+deployment:
+  flaky: {{dc: {{profile: flaky, count: 1}}}}
+"#
+    );
+    let sdl = crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let namespace = leased_sdl(&s, dseq, &sdl).await?;
+    let _cleanup_namespace = LeaseNamespaceGuard::new(&cluster, &namespace);
+    send_manifest(&s, dseq, &sdl).await?;
+
+    // The container really starts and crashes: kubelet counts its restarts.
+    let pods = Api::<Pod>::namespaced(cluster.client(), &namespace);
+    until(
+        "the container restarted",
+        Duration::from_secs(120),
+        || async {
+            let list = pods.list(&ListParams::default()).await?;
+            let restarts: i32 = list
+                .items
+                .iter()
+                .flat_map(|p| {
+                    p.status
+                        .clone()
+                        .unwrap_or_default()
+                        .container_statuses
+                        .unwrap_or_default()
+                })
+                .map(|c| c.restart_count)
+                .sum();
+            Ok(if restarts > 0 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("{restarts} restarts"))
+            })
+        },
+    )
+    .await?;
+    // The lease says so (between crashes the container waits in back-off, not ready), and the
+    // provider closes it as unstable after --unstable-after.
+    let name = object_name(s.tenant.address(), dseq);
+    until(
+        "the lease showing 0/1 ready",
+        Duration::from_secs(90),
+        || async {
+            let lease = s.leases().get(&name).await?;
+            let st = lease.status.unwrap_or_default();
+            let flaky = st.services.iter().find(|svc| svc.name == "flaky").cloned();
+            Ok(match (st.ready.as_deref(), flaky) {
+                (Some("0/1"), Some(svc)) if svc.ready_replicas == 0 && svc.replicas == 1 => {
+                    Poll::Ready(())
+                }
+                (ready, svc) => Poll::Pending(format!("ready {ready:?}, {svc:?}")),
+            })
+        },
+    )
+    .await?;
+    let closed = until("the lease closed", Duration::from_secs(120), || async {
+        let lease = s.leases().get(&name).await?;
+        let st = lease.status.clone().unwrap_or_default();
+        Ok(if st.phase == Some(LeasePhase::Closed) {
+            Poll::Ready(st)
+        } else {
+            Poll::Pending(format!("phase {:?}, ready {:?}", st.phase, st.ready))
+        })
+    })
+    .await?;
+    assert_eq!(
+        closed.closed_reason.as_deref(),
+        Some("unstable"),
+        "{closed:?}"
+    );
+    market::wait_namespace_gone(&cluster.client(), &namespace).await?;
+    Ok(())
+}
