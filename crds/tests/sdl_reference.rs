@@ -13,7 +13,7 @@
 //! the test fails when a file is added, fixed or removed without updating them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crds::sdl::Sdl;
