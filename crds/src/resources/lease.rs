@@ -57,6 +57,18 @@ pub struct LeaseManifest {
     pub version: String,
     /// The group of the manifest that this lease runs.
     pub group: crate::sdl::ManifestGroup,
+    /// The resource units of the lease's group on chain, as `group` was checked against them:
+    /// the workloads' quota comes from these, never from the manifest. Empty only in a manifest
+    /// an older provider accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leased: Vec<LeasedUnit>,
+}
+
+/// One resource unit of a lease's group on chain: `count` replicas of `resources`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeasedUnit {
+    pub count: u32,
+    pub resources: crate::sdl::groups::Resources,
 }
 
 /// Where a lease stands, from won to closed.

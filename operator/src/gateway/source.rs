@@ -293,6 +293,7 @@ mod tests {
                 name: "dc".into(),
                 services: vec![],
             },
+            leased: Vec::new(),
         };
         source
             .write_manifest("akash1tenant-7-1-1", &manifest, "[]")

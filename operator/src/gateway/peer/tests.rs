@@ -56,6 +56,7 @@ fn lease(version: Option<&str>, phase: Option<LeasePhase>) -> Lease {
                     name: "dc".into(),
                     services: vec![],
                 },
+                leased: Vec::new(),
             }),
             deployment_manifest: version.map(|_| BODY.to_owned()),
         },

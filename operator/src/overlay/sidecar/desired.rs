@@ -216,6 +216,7 @@ deployment:
                 manifest: Some(LeaseManifest {
                     version: sdl.manifest_version_hex(),
                     group,
+                    leased: Vec::new(),
                 }),
                 deployment_manifest: Some(serde_json::to_string(&groups).unwrap()),
             },
