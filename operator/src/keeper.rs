@@ -237,6 +237,7 @@ mod tests {
                 version: sdl.manifest_version_hex(),
                 group: sdl.manifest()[0].clone(),
                 leased: Vec::new(),
+                hostnames: None,
             });
         }
         lease.status = Some(status);

@@ -62,6 +62,12 @@ pub struct LeaseManifest {
     /// an older provider accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leased: Vec<LeasedUnit>,
+    /// The hosts `group` names (`accept`, lowercase) that this lease holds on this provider: no
+    /// other tenant's lease may use them while it runs. A host that another deployment of the
+    /// same owner took over since is no longer here, and is not served. Absent in a manifest an
+    /// older provider accepted: then every host `group` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostnames: Option<Vec<String>>,
 }
 
 /// One resource unit of a lease's group on chain: `count` replicas of `resources`.

@@ -55,6 +55,10 @@ pub enum Rejection {
     /// Serving as many peers as allowed at once; ask another holder, or again later.
     #[error("{0}")]
     Busy(String),
+    /// The manifest names a host this lease may not have: another tenant's lease holds it, the
+    /// provider blocks it, or it is under the provider's ingress domain and not the lease's own.
+    #[error("{0}")]
+    HostnameTaken(String),
 }
 
 impl Rejection {
@@ -69,6 +73,7 @@ impl Rejection {
             Self::Mismatch(_) => 422,
             Self::Unavailable(_) => 503,
             Self::Busy(_) => 429,
+            Self::HostnameTaken(_) => 409,
         }
     }
 
@@ -83,6 +88,7 @@ impl Rejection {
             Self::Mismatch(_) => tonic::Code::FailedPrecondition,
             Self::Unavailable(_) => tonic::Code::Unavailable,
             Self::Busy(_) => tonic::Code::ResourceExhausted,
+            Self::HostnameTaken(_) => tonic::Code::AlreadyExists,
         }
     }
 }
@@ -208,6 +214,7 @@ pub fn accept(
                 version: got.clone(),
                 group: group.clone(),
                 leased,
+                hostnames: None,
             },
         ));
     }

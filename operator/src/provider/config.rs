@@ -112,6 +112,11 @@ pub struct RunArgs {
         default_value = "ingress.localhost"
     )]
     pub ingress_domain: String,
+    /// Hosts no lease may serve (repeat or comma-separate): a name, or `*.example.com` for every
+    /// host under example.com. A manifest naming one is refused (409). Hosts under
+    /// `--ingress-domain` other than a lease's own automatic hosts are refused without this.
+    #[arg(long = "blocked-hostnames", env = "AKASH_BLOCKED_HOSTNAMES", value_delimiter = ',', value_parser = parse_blocked_host)]
+    pub blocked_hostnames: Vec<crate::gateway::hostnames::BlockedHost>,
     /// Ingress class of lease Ingresses.
     #[arg(
         long,
@@ -157,6 +162,10 @@ pub struct RunArgs {
     /// How long a leader holds the election lease without renewing it.
     #[arg(long, env = "AKASH_LEADER_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     pub leader_lease_duration: Duration,
+}
+
+fn parse_blocked_host(text: &str) -> Result<crate::gateway::hostnames::BlockedHost, String> {
+    text.parse()
 }
 
 fn parse_storage_class(text: &str) -> Result<(String, u64), String> {

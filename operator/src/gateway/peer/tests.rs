@@ -57,6 +57,7 @@ fn lease(version: Option<&str>, phase: Option<LeasePhase>) -> Lease {
                     services: vec![],
                 },
                 leased: Vec::new(),
+                hostnames: None,
             }),
             deployment_manifest: version.map(|_| BODY.to_owned()),
         },

@@ -217,6 +217,7 @@ deployment:
                     version: sdl.manifest_version_hex(),
                     group,
                     leased: Vec::new(),
+                    hostnames: None,
                 }),
                 deployment_manifest: Some(serde_json::to_string(&groups).unwrap()),
             },

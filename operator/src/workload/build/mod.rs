@@ -7,7 +7,8 @@
 //!   PodSecurity `baseline` enforced;
 //! - per service a Deployment (or a StatefulSet with claim templates when a volume is persistent),
 //!   a ClusterIP Service `<svc>` (internal and port-80 exposes), a NodePort Service `<svc>-np`
-//!   (other global exposes), an Ingress `<svc>` (port-80 global exposes) and a registry Secret
+//!   (other global exposes), an Ingress `<svc>` (port-80 global exposes: the automatic host and
+//!   the manifest's hosts that the lease holds) and a registry Secret
 //!   `docker-creds-<svc>` (when the manifest has credentials);
 //! - NetworkPolicies `akash-deployment-restrictions` and `akash-<svc>-np`;
 //! - a ResourceQuota `akash-quota` equal to the lease's group on chain (the manifest's resources
@@ -137,7 +138,8 @@ pub fn build(
         check_fits(group, &manifest.leased)?;
         Some(lease::totals(&manifest.leased, config.overcommit_pct)?)
     };
-    let ctx = Ctx::new(lease, config);
+    let ctx = Ctx::new(lease, config, manifest.hostnames.as_deref());
+    network::check_hosts(&ctx, group)?;
     let mut out = LeaseObjects {
         namespace: ctx.namespace_object(),
         resource_quota: ResourceQuota::default(),
@@ -174,15 +176,18 @@ pub fn build(
     Ok(out)
 }
 
-/// What every builder needs: the lease, its namespace and the config.
+/// What every builder needs: the lease, its namespace, the config, and the hosts it holds.
 pub(crate) struct Ctx<'a> {
     pub lease: LeaseId,
     pub namespace: String,
     pub config: &'a WorkloadConfig,
+    /// The manifest's hosts this lease holds (`None`: all of them; see
+    /// [`LeaseManifest::hostnames`]).
+    pub hostnames: Option<&'a [String]>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(lease: &LeaseRef, config: &'a WorkloadConfig) -> Self {
+    fn new(lease: &LeaseRef, config: &'a WorkloadConfig, hostnames: Option<&'a [String]>) -> Self {
         let lease = LeaseId {
             owner: lease.owner.clone(),
             dseq: lease.dseq,
@@ -194,6 +199,7 @@ impl<'a> Ctx<'a> {
             namespace: lease_namespace(&lease),
             lease,
             config,
+            hostnames,
         }
     }
 

@@ -74,6 +74,7 @@ pub(super) fn fixture_manifest(fixture: &str) -> LeaseManifest {
                 resources: u.resource.clone(),
             })
             .collect(),
+        hostnames: None,
     }
 }
 
@@ -128,6 +129,7 @@ pub(super) fn leased(group: &ManifestGroup) -> LeaseManifest {
                 }
             })
             .collect(),
+        hostnames: None,
     }
 }
 
