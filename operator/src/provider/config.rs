@@ -185,6 +185,40 @@ fn parse_storage_class(text: &str) -> Result<(String, u64), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::hostnames::BlockedHost;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    #[test]
+    fn blocked_hostnames_take_names_and_wildcards_from_the_flag() {
+        let base = ["run", "--key-file", "/k", "--chain-id", "c"];
+        let run = Run::try_parse_from(base).unwrap();
+        assert!(run.args.blocked_hostnames.is_empty(), "none by default");
+        let run = Run::try_parse_from(base.into_iter().chain([
+            "--blocked-hostnames",
+            "Provider.Example.com,*.internal.example",
+            "--blocked-hostnames",
+            "admin.example.com",
+        ]))
+        .unwrap();
+        assert_eq!(
+            run.args.blocked_hostnames,
+            [
+                BlockedHost::Exact("provider.example.com".into()),
+                BlockedHost::Under("internal.example".into()),
+                BlockedHost::Exact("admin.example.com".into()),
+            ]
+        );
+        let err = Run::try_parse_from(base.into_iter().chain(["--blocked-hostnames", "*"]))
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("\"*\""), "{err}");
+    }
 
     #[test]
     fn storage_classes_take_class_equals_size() {
