@@ -17,6 +17,7 @@
 //! [`validate`] runs first and refuses a manifest that would fail half-way through an apply;
 //! then [`check_fits`] refuses one that asks for more than the lease holds.
 
+mod http_options;
 mod lease;
 mod network;
 mod pod;

@@ -89,7 +89,7 @@ fn every_real_sdl_files_options_pass() {
             };
             for svc in sdl.manifest().iter().flat_map(|g| &g.services) {
                 for (i, expose) in svc.expose.iter().enumerate() {
-                    super::http_options(&expose.http_options, &format!("{}[{i}]", svc.name))
+                    super::check(&expose.http_options, &format!("{}[{i}]", svc.name))
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     exposes += 1;
                 }
