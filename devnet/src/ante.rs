@@ -271,7 +271,7 @@ fn ante(
         .fee
         .as_ref()
         .ok_or_else(|| SdkError::invalid_request("missing fee"))?;
-    let signers = signers_of(&tx.msgs)?;
+    let signers = signers_of(&tx.msgs, &fee.payer)?;
     if tx.signatures.is_empty() {
         return Err(SdkError::unauthorized("no signatures supplied"));
     }
@@ -458,14 +458,22 @@ fn verify(pub_key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
     vk.verify(msg, &sig).is_ok()
 }
 
-/// The distinct signers of the messages, in order of first appearance.
-fn signers_of(msgs: &[Msg]) -> Result<Vec<String>, SdkError> {
+/// The distinct signers of the messages, in order of first appearance, then the fee payer when
+/// one is named and is not among them: as in the Cosmos SDK, whoever pays must sign, or anyone
+/// could spend another account's balance on fees.
+fn signers_of(msgs: &[Msg], fee_payer: &str) -> Result<Vec<String>, SdkError> {
     let mut out: Vec<String> = Vec::new();
     for m in msgs {
         let s = m.signer();
         crate::bank::validate_address(s, "signer")?;
         if !out.iter().any(|o| o == s) {
             out.push(s.to_owned());
+        }
+    }
+    if !fee_payer.is_empty() {
+        crate::bank::validate_address(fee_payer, "fee payer")?;
+        if !out.iter().any(|o| o == fee_payer) {
+            out.push(fee_payer.to_owned());
         }
     }
     Ok(out)

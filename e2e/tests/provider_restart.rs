@@ -100,7 +100,7 @@ fn expected_objects(s: &Scenario, lease: &crds::resources::Lease) -> anyhow::Res
         gateway_namespace: s.ns.name().to_owned(),
         ..Default::default()
     };
-    Ok(build(&lease.spec.lease_id, &manifest.group, &config)?)
+    Ok(build(&lease.spec.lease_id, manifest, &config)?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,12 @@
 //! SDL groups (`crds::sdl::GroupSpec`, the JSON shape the SDK computes) as the chain's protobuf
 //! `GroupSpec`, for `MsgCreateDeployment`. Prices are decimals in the SDL and LegacyDec on the wire.
+//! And back: a group's resource units on chain as [`LeasedUnit`]s, which a `Lease` keeps.
 
 use chain_client::akash::base::attributes::v1 as attr;
 use chain_client::akash::base::resources::v1beta4 as res;
 use chain_client::akash::deployment::v1beta4 as dv4;
 use chain_client::dec::DecError;
+use crds::resources::LeasedUnit;
 use crds::sdl::groups as sdl;
 
 /// Converts every group; fails only on a price that is not a decimal.
@@ -89,6 +91,73 @@ fn resources(r: &sdl::Resources) -> res::Resources {
     }
 }
 
+/// The resource units of a group on chain, each with its count (prices left out). A value that
+/// is not UTF-8 text is kept as the replacement text, which no manifest amount equals.
+pub fn leased_units(units: &[dv4::ResourceUnit]) -> Vec<LeasedUnit> {
+    units
+        .iter()
+        .map(|u| LeasedUnit {
+            count: u.count,
+            resources: from_chain(&u.resource.clone().unwrap_or_default()),
+        })
+        .collect()
+}
+
+fn from_attributes(a: &[attr::Attribute]) -> Vec<sdl::Attribute> {
+    a.iter()
+        .map(|a| sdl::Attribute {
+            key: a.key.clone(),
+            value: a.value.clone(),
+        })
+        .collect()
+}
+
+fn from_value(v: Option<&res::ResourceValue>) -> sdl::ResourceValue {
+    sdl::ResourceValue {
+        val: v
+            .map(|v| String::from_utf8_lossy(&v.val).into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+fn from_chain(r: &res::Resources) -> sdl::Resources {
+    let cpu = r.cpu.clone().unwrap_or_default();
+    let memory = r.memory.clone().unwrap_or_default();
+    let gpu = r.gpu.clone().unwrap_or_default();
+    sdl::Resources {
+        id: r.id,
+        cpu: sdl::CpuUnits {
+            units: from_value(cpu.units.as_ref()),
+            attributes: from_attributes(&cpu.attributes),
+        },
+        memory: sdl::MemoryQuantity {
+            quantity: from_value(memory.quantity.as_ref()),
+            attributes: from_attributes(&memory.attributes),
+        },
+        storage: r
+            .storage
+            .iter()
+            .map(|s| sdl::StorageQuantity {
+                name: s.name.clone(),
+                quantity: from_value(s.quantity.as_ref()),
+                attributes: from_attributes(&s.attributes),
+            })
+            .collect(),
+        gpu: sdl::GpuUnits {
+            units: from_value(gpu.units.as_ref()),
+            attributes: from_attributes(&gpu.attributes),
+        },
+        endpoints: r
+            .endpoints
+            .iter()
+            .map(|e| sdl::Endpoint {
+                kind: e.kind,
+                sequence_number: e.sequence_number,
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +206,11 @@ deployment:
         let r = unit.resource.as_ref().unwrap();
         assert_eq!(r.cpu.as_ref().unwrap().units.as_ref().unwrap().val, b"500");
         assert_eq!(r.endpoints.len(), 1);
+
+        // And back, without the price: what a Lease keeps of its group.
+        let leased = leased_units(&g.resources);
+        assert_eq!(leased.len(), 1);
+        assert_eq!(leased[0].count, 2);
+        assert_eq!(leased[0].resources, sdl.groups()[0].resources[0].resource);
     }
 }

@@ -236,6 +236,8 @@ mod tests {
             lease.spec.manifest = Some(crds::resources::LeaseManifest {
                 version: sdl.manifest_version_hex(),
                 group: sdl.manifest()[0].clone(),
+                leased: Vec::new(),
+                hostnames: None,
             });
         }
         lease.status = Some(status);

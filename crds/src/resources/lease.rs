@@ -57,6 +57,24 @@ pub struct LeaseManifest {
     pub version: String,
     /// The group of the manifest that this lease runs.
     pub group: crate::sdl::ManifestGroup,
+    /// The resource units of the lease's group on chain, as `group` was checked against them:
+    /// the workloads' quota comes from these, never from the manifest. Empty only in a manifest
+    /// an older provider accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leased: Vec<LeasedUnit>,
+    /// The hosts `group` names (`accept`, lowercase) that this lease holds on this provider: no
+    /// other tenant's lease may use them while it runs. A host that another deployment of the
+    /// same owner took over since is no longer here, and is not served. Absent in a manifest an
+    /// older provider accepted: then every host `group` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostnames: Option<Vec<String>>,
+}
+
+/// One resource unit of a lease's group on chain: `count` replicas of `resources`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeasedUnit {
+    pub count: u32,
+    pub resources: crate::sdl::groups::Resources,
 }
 
 /// Where a lease stands, from won to closed.

@@ -13,7 +13,9 @@ use kube::CustomResourceExt;
 
 pub use bid::{Bid, BidPhase, BidSpec, BidStatus, GpuModel, ReservedUnit, StorageReservation};
 pub use common::{Condition, LeaseRef, OrderRef, Price};
-pub use lease::{Lease, LeaseManifest, LeasePhase, LeaseSpec, LeaseStatus, ServiceStatus};
+pub use lease::{
+    Lease, LeaseManifest, LeasePhase, LeaseSpec, LeaseStatus, LeasedUnit, ServiceStatus,
+};
 pub use manifest::{
     BidFilter, Distribution, GroupLeaseStatus, Manifest, ManifestPhase, ManifestSpec,
     ManifestStatus, SecretKeyRef, ServiceEndpoints,

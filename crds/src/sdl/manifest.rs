@@ -106,6 +106,15 @@ pub struct ManifestExpose {
     pub endpoint_sequence_number: u32,
 }
 
+/// The largest `http_options.max_body_size` the SDL allows: 100 MiB.
+pub const MAX_HTTP_BODY_SIZE: u64 = 104_857_600;
+/// The largest `http_options.read_timeout` and `send_timeout` the SDL allows, in milliseconds.
+pub const MAX_HTTP_TIMEOUT_MS: u64 = 60_000;
+/// What `http_options.next_cases` may list; `off` only alone.
+pub const HTTP_NEXT_CASES: &[&str] = &[
+    "error", "timeout", "500", "502", "503", "504", "403", "404", "429", "off",
+];
+
 /// Ingress settings with their defaults filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -3,14 +3,11 @@
 use serde_yaml::Value;
 
 use super::error::{FieldPath, Report};
+use super::manifest::{HTTP_NEXT_CASES, MAX_HTTP_BODY_SIZE, MAX_HTTP_TIMEOUT_MS};
 use super::schema::{
     boolean, entries, get, known, list, mapping, non_empty_string, one_of, required, string,
     string_list, whole,
 };
-
-const HTTP_ERROR_CODES: &[&str] = &[
-    "error", "timeout", "500", "502", "503", "504", "403", "404", "429", "off",
-];
 
 pub(super) fn check_service(v: &Value, path: &FieldPath, r: &mut Report) {
     let Some(m) = mapping(v, path, r) else { return };
@@ -188,9 +185,9 @@ fn check_http_options(v: &Value, path: &FieldPath, r: &mut Report) {
         r,
     );
     let limits = [
-        ("max_body_size", 104_857_600.0),
-        ("read_timeout", 60_000.0),
-        ("send_timeout", 60_000.0),
+        ("max_body_size", MAX_HTTP_BODY_SIZE as f64),
+        ("read_timeout", MAX_HTTP_TIMEOUT_MS as f64),
+        ("send_timeout", MAX_HTTP_TIMEOUT_MS as f64),
         ("next_tries", f64::MAX),
         ("next_timeout", f64::MAX),
     ];
@@ -203,7 +200,7 @@ fn check_http_options(v: &Value, path: &FieldPath, r: &mut Report) {
         let path = path.key("next_cases");
         if let Some(items) = list(cases, &path, r) {
             for (i, item) in items.iter().enumerate() {
-                one_of(item, &path.index(i), HTTP_ERROR_CODES, r);
+                one_of(item, &path.index(i), HTTP_NEXT_CASES, r);
             }
             let has_off = items.iter().any(|i| i.as_str() == Some("off"));
             if has_off && items.len() != 1 {

@@ -349,3 +349,149 @@ fn fee_collector_is_the_module_address() {
         "akash17xpfvakm2amg962yls6f84z3kell8c5lazw8j8"
     );
 }
+
+/// A `MsgSend` of 1 uakt from `from` to `to` whose 5000uakt fee names `payer`, signed by each of
+/// `signers` (account, account number) in turn, every signer at sequence 0.
+fn send_with_fee_payer(
+    from: &crate::genesis::TestAccount,
+    to: &str,
+    payer: &str,
+    signers: &[(&crate::genesis::TestAccount, u64)],
+) -> Vec<u8> {
+    use cosmos_sdk_proto::Any;
+    use cosmos_sdk_proto::cosmos::base::v1beta1::Coin as ProtoCoin;
+    use cosmos_sdk_proto::cosmos::tx::v1beta1::{Fee, ModeInfo, SignerInfo, TxBody};
+    let send = cosmos_sdk_proto::cosmos::bank::v1beta1::MsgSend {
+        from_address: from.address.clone(),
+        to_address: to.to_owned(),
+        amount: vec![ProtoCoin {
+            denom: "uakt".into(),
+            amount: "1".into(),
+        }],
+    };
+    let body = TxBody {
+        messages: vec![Any {
+            type_url: "/cosmos.bank.v1beta1.MsgSend".into(),
+            value: send.encode_to_vec(),
+        }],
+        ..Default::default()
+    };
+    let auth_info = AuthInfo {
+        signer_infos: signers
+            .iter()
+            .map(|(account, _)| SignerInfo {
+                public_key: Some(Any {
+                    type_url: "/cosmos.crypto.secp256k1.PubKey".into(),
+                    value: PubKey {
+                        key: account.key.public_key().to_bytes(),
+                    }
+                    .encode_to_vec(),
+                }),
+                mode_info: Some(ModeInfo {
+                    sum: Some(mode_info::Sum::Single(mode_info::Single {
+                        mode: SignMode::Direct as i32,
+                    })),
+                }),
+                sequence: 0,
+            })
+            .collect(),
+        fee: Some(Fee {
+            amount: vec![ProtoCoin {
+                denom: "uakt".into(),
+                amount: "5000".into(),
+            }],
+            gas_limit: 200_000,
+            payer: payer.to_owned(),
+            granter: String::new(),
+        }),
+        ..Default::default()
+    };
+    let body_bytes = body.encode_to_vec();
+    let auth_info_bytes = auth_info.encode_to_vec();
+    let signatures = signers
+        .iter()
+        .map(|(account, number)| {
+            let doc = SignDoc {
+                body_bytes: body_bytes.clone(),
+                auth_info_bytes: auth_info_bytes.clone(),
+                chain_id: CHAIN.into(),
+                account_number: *number,
+            }
+            .encode_to_vec();
+            account.key.sign(&doc).expect("signature").to_vec()
+        })
+        .collect();
+    TxRaw {
+        body_bytes,
+        auth_info_bytes,
+        signatures,
+    }
+    .encode_to_vec()
+}
+
+/// Naming someone else as fee payer without their signature would spend their balance on fees:
+/// the payer is a signer, as in the Cosmos SDK, and a transaction without its signature is
+/// refused before anything is charged.
+#[test]
+fn a_fee_payer_who_did_not_sign_is_code_4_and_pays_nothing() {
+    let mut f = fixture();
+    let victim = &test_accounts().unwrap()[2];
+    let before = f.state.clone();
+    let raw = send_with_fee_payer(&f.from, &f.to, &victim.address, &[(&f.from, 0)]);
+    for mode in [Mode::Check, Mode::Deliver] {
+        let r = run_tx(&mut f.state, &raw, mode, &params());
+        assert_eq!(r.code, 4, "{mode:?}: {}", r.log);
+        assert_eq!(
+            r.log,
+            "wrong number of signers; expected 2, got 1: unauthorized"
+        );
+        assert_eq!(f.state, before, "{mode:?}: nothing charged, nothing sent");
+    }
+    // Signed by the sender twice over (the payer's slot with the sender's key): refused too.
+    let raw = send_with_fee_payer(
+        &f.from,
+        &f.to,
+        &victim.address,
+        &[(&f.from, 0), (&f.from, 0)],
+    );
+    let r = run_tx(&mut f.state, &raw, Mode::Deliver, &params());
+    assert_eq!(r.code, 8, "{}", r.log);
+    assert!(
+        r.log.starts_with("pubKey does not match signer address"),
+        "{}",
+        r.log
+    );
+    assert_eq!(f.state, before);
+}
+
+#[test]
+fn a_fee_payer_who_signed_pays_the_fee() {
+    let mut f = fixture();
+    let payer = &test_accounts().unwrap()[2];
+    let raw = send_with_fee_payer(&f.from, &f.to, &payer.address, &[(&f.from, 0), (payer, 2)]);
+    let r = run_tx(&mut f.state, &raw, Mode::Deliver, &params());
+    assert_eq!((r.code, r.log.as_str()), (0, ""));
+    assert_eq!(f.state.balance(&f.from.address, "uakt"), GENESIS_AMOUNT - 1);
+    assert_eq!(
+        f.state.balance(&payer.address, "uakt"),
+        GENESIS_AMOUNT - 5_000
+    );
+    assert_eq!(f.state.accounts[&payer.address].sequence, 1);
+    let fee = r
+        .events
+        .iter()
+        .find(|e| e.get("fee_payer").is_some())
+        .unwrap();
+    assert_eq!(fee.get("fee_payer"), Some(payer.address.as_str()));
+}
+
+#[test]
+fn a_fee_payer_that_is_not_an_address_is_refused() {
+    let mut f = fixture();
+    let before = f.state.clone();
+    let raw = send_with_fee_payer(&f.from, &f.to, "cosmos1nobody", &[(&f.from, 0)]);
+    let r = run_tx(&mut f.state, &raw, Mode::Check, &params());
+    assert_eq!(r.code, 7, "{}", r.log);
+    assert!(r.log.starts_with("invalid fee payer address"), "{}", r.log);
+    assert_eq!(f.state, before);
+}

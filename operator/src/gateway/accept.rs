@@ -5,19 +5,18 @@
 //! The checks follow the Go provider's manifest service: the sender owns the deployment, the
 //! manifest's version (SHA-256 of its canonical JSON, exactly as received) is the deployment's hash
 //! on chain, and every lease this provider holds for the deployment finds its group in the manifest,
-//! asking for no more than the group on chain.
+//! asking for no more than the group on chain: the same amounts and attributes (GPU models,
+//! storage classes, `persistent`, `ram`), the same endpoints, no more global exposes than those
+//! endpoints, no more replicas ([`check_fits`]).
 
-use std::collections::BTreeMap;
-
-use chain_client::akash::base::resources::v1beta4 as res;
 use chain_client::akash::deployment::v1::deployment::State as DeploymentState;
-use chain_client::akash::deployment::v1beta4::ResourceUnit;
 use chain_client::chain::QueryDeploymentResponse;
 use crds::resources::{Lease, LeaseManifest};
 use crds::sdl::ManifestGroup;
-use crds::sdl::manifest::ManifestResources;
 use kube::ResourceExt;
 use sha2::{Digest, Sha256};
+
+use crate::workload::build::check_fits;
 
 /// Why a request was refused; the message is meant for the tenant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +55,10 @@ pub enum Rejection {
     /// Serving as many peers as allowed at once; ask another holder, or again later.
     #[error("{0}")]
     Busy(String),
+    /// The manifest names a host this lease may not have: another tenant's lease holds it, the
+    /// provider blocks it, or it is under the provider's ingress domain and not the lease's own.
+    #[error("{0}")]
+    HostnameTaken(String),
 }
 
 impl Rejection {
@@ -70,6 +73,7 @@ impl Rejection {
             Self::Mismatch(_) => 422,
             Self::Unavailable(_) => 503,
             Self::Busy(_) => 429,
+            Self::HostnameTaken(_) => 409,
         }
     }
 
@@ -84,6 +88,7 @@ impl Rejection {
             Self::Mismatch(_) => tonic::Code::FailedPrecondition,
             Self::Unavailable(_) => tonic::Code::Unavailable,
             Self::Busy(_) => tonic::Code::ResourceExhausted,
+            Self::HostnameTaken(_) => tonic::Code::AlreadyExists,
         }
     }
 }
@@ -200,154 +205,20 @@ pub fn accept(
                 spec.name
             )));
         };
-        check_group(group, &spec.resources)?;
+        let leased = crate::chain_groups::leased_units(&spec.resources);
+        check_fits(group, &leased)
+            .map_err(|e| Rejection::Mismatch(format!("group {}: {e}", group.name)))?;
         accepted.push((
             lease.name_any(),
             LeaseManifest {
                 version: got.clone(),
                 group: group.clone(),
+                leased,
+                hostnames: None,
             },
         ));
     }
     Ok(accepted)
-}
-
-/// Every service of `group` uses a resource unit of the group on chain, with the same resources,
-/// and together the services of one unit want no more replicas than the unit's count.
-fn check_group(group: &ManifestGroup, units: &[ResourceUnit]) -> Result<(), Rejection> {
-    let name = &group.name;
-    let mut wanted: BTreeMap<u32, (u64, Vec<&str>)> = BTreeMap::new();
-    for service in &group.services {
-        let id = service.resources.id;
-        let Some(unit) = units
-            .iter()
-            .find(|u| u.resource.as_ref().is_some_and(|r| r.id == id))
-        else {
-            return Err(Rejection::Mismatch(format!(
-                "group {name}: service {} uses resource unit {id}, which the group on chain does not have",
-                service.name
-            )));
-        };
-        if let Some(diff) = resources_differ(&service.resources, unit.resource.as_ref()) {
-            return Err(Rejection::Mismatch(format!(
-                "group {name}: service {} asks for {diff}",
-                service.name
-            )));
-        }
-        let entry = wanted.entry(id).or_default();
-        entry.0 += u64::from(service.count);
-        entry.1.push(&service.name);
-    }
-    for (id, (count, services)) in wanted {
-        let have = units
-            .iter()
-            .find(|u| u.resource.as_ref().is_some_and(|r| r.id == id))
-            .map(|u| u64::from(u.count))
-            .unwrap_or_default();
-        if count > have {
-            return Err(Rejection::Mismatch(match services.as_slice() {
-                [one] => {
-                    format!(
-                        "group {name}: service {one} wants {count} replicas, the lease has {have}"
-                    )
-                }
-                many => format!(
-                    "group {name}: services {} want {count} replicas of resource unit {id} together, the lease has {have}",
-                    many.join(", ")
-                ),
-            }));
-        }
-    }
-    Ok(())
-}
-
-fn chain_value(v: Option<&res::ResourceValue>) -> String {
-    v.map(|v| String::from_utf8_lossy(&v.val).into_owned())
-        .unwrap_or_default()
-}
-
-/// Two resource amounts are the same number (text compared when either is not an integer).
-fn same_amount(a: &str, b: &str) -> bool {
-    let parse = |s: &str| {
-        if s.is_empty() {
-            Some(0u128)
-        } else {
-            s.parse::<u128>().ok()
-        }
-    };
-    match (parse(a), parse(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
-}
-
-/// What the service asks for that differs from the unit on chain, in words; `None` when equal.
-fn resources_differ(asked: &ManifestResources, unit: Option<&res::Resources>) -> Option<String> {
-    let unit = unit.cloned().unwrap_or_default();
-    let id = asked.id;
-    let cpu = chain_value(unit.cpu.as_ref().and_then(|c| c.units.as_ref()));
-    if !same_amount(&asked.cpu.units.val, &cpu) {
-        return Some(format!(
-            "{} millicores of CPU per replica, resource unit {id} of the lease has {cpu}",
-            asked.cpu.units.val
-        ));
-    }
-    let memory = chain_value(unit.memory.as_ref().and_then(|m| m.quantity.as_ref()));
-    if !same_amount(&asked.memory.size.val, &memory) {
-        return Some(format!(
-            "{} bytes of memory per replica, resource unit {id} of the lease has {memory}",
-            asked.memory.size.val
-        ));
-    }
-    let gpu = chain_value(unit.gpu.as_ref().and_then(|g| g.units.as_ref()));
-    if !same_amount(&asked.gpu.units.val, &gpu) {
-        return Some(format!(
-            "{} GPUs per replica, resource unit {id} of the lease has {gpu}",
-            asked.gpu.units.val
-        ));
-    }
-    let mut asked_storage: Vec<(String, String)> = asked
-        .storage
-        .iter()
-        .map(|s| (s.name.clone(), normal(&s.size.val)))
-        .collect();
-    let mut unit_storage: Vec<(String, String)> = unit
-        .storage
-        .iter()
-        .map(|s| (s.name.clone(), normal(&chain_value(s.quantity.as_ref()))))
-        .collect();
-    asked_storage.sort();
-    unit_storage.sort();
-    if asked_storage != unit_storage {
-        return Some(format!(
-            "storage {asked_storage:?} (name, bytes), resource unit {id} of the lease has {unit_storage:?}"
-        ));
-    }
-    let mut asked_endpoints: Vec<(i32, u32)> = asked
-        .endpoints
-        .iter()
-        .map(|e| (e.kind.unwrap_or(0), e.sequence_number))
-        .collect();
-    let mut unit_endpoints: Vec<(i32, u32)> = unit
-        .endpoints
-        .iter()
-        .map(|e| (e.kind, e.sequence_number))
-        .collect();
-    asked_endpoints.sort();
-    unit_endpoints.sort();
-    if asked_endpoints != unit_endpoints {
-        return Some(format!(
-            "endpoints {asked_endpoints:?} (kind, sequence), resource unit {id} of the lease has {unit_endpoints:?}"
-        ));
-    }
-    None
-}
-
-fn normal(amount: &str) -> String {
-    amount
-        .parse::<u128>()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| amount.to_owned())
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod accept;
 pub mod auth;
 pub mod client;
 mod grpc;
+pub mod hostnames;
 pub mod peer;
 mod rest;
 pub mod source;
@@ -61,6 +62,8 @@ pub struct GatewayConfig {
     pub peer_serve_limit: usize,
     /// Fetch missing manifests from the deployments' other providers (`None`: only from tenants).
     pub peer_fetch: Option<peer::FetchConfig>,
+    /// The hosts no manifest may name.
+    pub hostnames: hostnames::HostnamePolicy,
 }
 
 /// The default size limit of a request: 4 MiB.
@@ -117,6 +120,7 @@ pub async fn serve(
     let gateway = Arc::new(Gateway {
         auth: auth::Authenticator::new(chain.clone(), auth::CACHE_TTL),
         serve_limit: peer::ServeLimit::new(config.peer_serve_limit),
+        reserving: tokio::sync::Mutex::new(()),
         config,
         chain,
         leases,
@@ -163,6 +167,8 @@ pub(crate) struct Gateway {
     leases: Arc<dyn LeaseSource>,
     auth: auth::Authenticator,
     serve_limit: peer::ServeLimit,
+    /// Held from reading the hosts leases hold to writing a manifest's: one at a time.
+    reserving: tokio::sync::Mutex<()>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Rejection {
@@ -277,16 +283,28 @@ impl Gateway {
         leases: &[Lease],
         from: &str,
     ) -> Result<usize, Rejection> {
-        let accepted = accept(owner, dseq, body, max, deployment, leases)?;
+        let mut accepted = accept(owner, dseq, body, max, deployment, leases)?;
         // Valid JSON (accept parsed it), so UTF-8.
         let whole = String::from_utf8_lossy(body);
+        let _reserving = self.reserving.lock().await;
+        let all = self.leases.all().await.map_err(unavailable)?;
+        let releases = hostnames::reserve(&mut accepted, &all, &self.config.hostnames)?;
         accept::check_storable(&accepted, whole.len())?;
+        // The new holders first: a crash before the releases leaves a host with two leases of
+        // one owner (the tenant's retry releases it), never with none or with a stranger.
         for (name, manifest) in &accepted {
             self.leases
                 .write_manifest(name, manifest, &whole)
                 .await
                 .map_err(unavailable)?;
             tracing::info!(lease = name, version = %manifest.version, group = %manifest.group.name, from, "manifest accepted");
+        }
+        for (name, keep) in &releases {
+            self.leases
+                .write_hostnames(name, keep)
+                .await
+                .map_err(unavailable)?;
+            tracing::info!(lease = name, keeps = ?keep, "hosts moved to another deployment of the same owner");
         }
         Ok(accepted.len())
     }

@@ -36,6 +36,9 @@ pub trait LeaseSource: Send + Sync {
         manifest: &LeaseManifest,
         deployment_manifest: &str,
     ) -> Result<(), SourceError>;
+    /// Sets `spec.manifest.hostnames` of the Lease resource `name` (which has a manifest): the
+    /// hosts it keeps when another deployment of its owner takes some over.
+    async fn write_hostnames(&self, name: &str, hostnames: &[String]) -> Result<(), SourceError>;
 }
 
 /// Whether the lease still runs (or waits for its manifest): not closing, not closed.
@@ -107,6 +110,19 @@ impl LeaseSource for KubeLeaseSource {
             .patch(name, &params, &Patch::Merge(&patch))
             .await
             .map_err(|e| SourceError(format!("writing the manifest of Lease {name}: {e}")))?;
+        Ok(())
+    }
+
+    async fn write_hostnames(&self, name: &str, hostnames: &[String]) -> Result<(), SourceError> {
+        let patch = serde_json::json!({ "spec": { "manifest": { "hostnames": hostnames } } });
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..Default::default()
+        };
+        self.api
+            .patch(name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| SourceError(format!("writing the hosts of Lease {name}: {e}")))?;
         Ok(())
     }
 }
@@ -189,6 +205,16 @@ impl LeaseSource for MemoryLeaseSource {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((name.to_owned(), manifest.clone()));
+        Ok(())
+    }
+
+    async fn write_hostnames(&self, name: &str, hostnames: &[String]) -> Result<(), SourceError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let manifest = leases
+            .get_mut(name)
+            .and_then(|l| l.spec.manifest.as_mut())
+            .ok_or_else(|| SourceError(format!("no Lease {name} with a manifest")))?;
+        manifest.hostnames = Some(hostnames.to_vec());
         Ok(())
     }
 }
@@ -293,6 +319,8 @@ mod tests {
                 name: "dc".into(),
                 services: vec![],
             },
+            leased: Vec::new(),
+            hostnames: None,
         };
         source
             .write_manifest("akash1tenant-7-1-1", &manifest, "[]")

@@ -199,16 +199,18 @@ pub fn allows<'a>(
 
 /// Longest Kubernetes object name (a DNS-1123 label).
 const MAX_NAME: usize = 63;
-/// Hex digits of the hash suffix.
-const HASH_HEX: usize = 10;
+/// Hex digits of the hash suffix: 64 bits, so that nobody finds another deployment's name by
+/// trying owners and service names.
+const HASH_HEX: usize = 16;
 
-/// The Kubernetes object name of one end of a tunnel:
-/// `tun-<dseq>-<c|s>-<caller gseq>-<caller>-<server gseq>-<server>-<port>`, with `-udp` for a
-/// UDP connection. It is a DNS-1123 label (lowercase alphanumerics and `-`, at most 63
-/// characters, starting and ending alphanumeric). When the plain name is longer, or service
-/// names had to be rewritten to fit the alphabet, it is cut and ends with `-` and a stable
-/// 10-hex-digit hash of the full plain name, so distinct connections keep distinct names.
-pub fn tunnel_name(lease_dseq: u64, side: Side, c: &Connection) -> String {
+/// The Kubernetes object name of one end of a tunnel, which is also its key in the sidecar:
+/// `tun-<dseq>-<c|s>-<caller gseq>-<caller>-<server gseq>-<server>-<port>[-udp]-<hash>`. Deployment
+/// numbers are per owner, so the owner is in it too, as the hash: 16 hex digits of the SHA-256 of
+/// the owner and the full plain name. It is a DNS-1123 label (lowercase alphanumerics and `-`, at
+/// most 63 characters); a longer plain part, or one whose service names had to be rewritten to fit
+/// the alphabet, is cut, and the hash (of the name before either) keeps names distinct.
+pub fn tunnel_name(owner: &str, lease_dseq: u64, side: Side, c: &Connection) -> String {
+    use sha2::{Digest, Sha256};
     let raw = format!(
         "tun-{lease_dseq}-{}-{}-{}-{}-{}-{}{}",
         side.letter(),
@@ -230,24 +232,17 @@ pub fn tunnel_name(lease_dseq: u64, side: Side, c: &Connection) -> String {
             _ => '-',
         })
         .collect();
-    if clean == raw && raw.len() <= MAX_NAME {
-        return raw;
+    let mut h = Sha256::new();
+    // Length-prefixed: no two (owner, name) pairs hash the same input.
+    for field in [owner.as_bytes(), raw.as_bytes()] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field);
     }
+    let hash = super::hex(&h.finalize()[..HASH_HEX / 2]);
     let keep = MAX_NAME - HASH_HEX - 1;
     // `clean` is ASCII, so any byte index is a char boundary.
     let head = clean[..clean.len().min(keep)].trim_end_matches('-');
-    let hash = format!("{:016x}", fnv1a64(raw.as_bytes()));
-    format!("{head}-{}", &hash[..HASH_HEX])
-}
-
-/// FNV-1a, 64 bits: fixed by its definition, so names stay the same across builds and releases.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    format!("{head}-{hash}")
 }
 
 #[cfg(test)]
@@ -650,13 +645,14 @@ mod tests {
         assert_eq!(allows(&all, 3, "web", "db", 5432), None);
     }
 
+    const OWNER: &str = "akash1qqzwc5d7hynl67nsmn9jukvwqp3vzdl6j2t7lk";
+
     #[test]
     fn tunnel_name_is_a_dns1123_label_within_63_chars() {
         let short = conn((2, "front", "web"), (1, "back", "db"), 5432, Proto::Tcp);
-        assert_eq!(
-            tunnel_name(42, Side::Client, &short),
-            "tun-42-c-2-web-1-db-5432"
-        );
+        let name = tunnel_name(OWNER, 42, Side::Client, &short);
+        assert!(name.starts_with("tun-42-c-2-web-1-db-5432-"), "{name}");
+        assert_eq!(name.len(), "tun-42-c-2-web-1-db-5432-".len() + 16);
         let long = conn(
             (12, "front", "a-very-long-service-name-that-goes-on-and-on"),
             (3, "back", "another-rather-long-service-name-for-the-server"),
@@ -671,12 +667,12 @@ mod tests {
         );
         for c in [&short, &long, &odd] {
             for side in [Side::Client, Side::Server] {
-                let name = tunnel_name(u64::MAX, side, c);
+                let name = tunnel_name(OWNER, u64::MAX, side, c);
                 assert!(is_dns1123_label(&name), "{name}");
                 assert!(name.len() <= 63, "{name}");
             }
         }
-        assert_eq!(tunnel_name(u64::MAX, Side::Server, &long).len(), 63);
+        assert_eq!(tunnel_name(OWNER, u64::MAX, Side::Server, &long).len(), 63);
     }
 
     #[test]
@@ -687,13 +683,31 @@ mod tests {
             65535,
             Proto::Tcp,
         );
-        let name = tunnel_name(1234567, Side::Client, &long);
-        assert_eq!(name, tunnel_name(1234567, Side::Client, &long.clone()));
-        // Pinned: a name that changes between releases orphans the objects already created.
+        let name = tunnel_name(OWNER, 1234567, Side::Client, &long);
         assert_eq!(
             name,
-            "tun-1234567-c-12-a-very-long-service-name-that-goes-eb24f14f23"
+            tunnel_name(OWNER, 1234567, Side::Client, &long.clone())
         );
+        // Pinned (worked out apart, with Python's hashlib): a name that changes between releases
+        // restarts every tunnel on upgrade.
+        assert_eq!(
+            name,
+            "tun-1234567-c-12-a-very-long-service-name-that-761e488818a1053e"
+        );
+    }
+
+    /// Deployment numbers are per owner: two tenants' deployments of the same number and shape
+    /// must not share a tunnel (one closing would cut the other's).
+    #[test]
+    fn tunnel_name_differs_between_owners_with_the_same_dseq() {
+        let c = conn((2, "front", "web"), (1, "back", "db"), 5432, Proto::Tcp);
+        let other = "akash1q7spv2cw06yszgfp4f9ed59lkka6ytn8g4tkjf";
+        for side in [Side::Client, Side::Server] {
+            assert_ne!(
+                tunnel_name(OWNER, 7, side, &c),
+                tunnel_name(other, 7, side, &c)
+            );
+        }
     }
 
     #[test]
@@ -715,8 +729,10 @@ mod tests {
                         let c = conn((cg, "g", &caller), (sg, "h", &server), port, proto);
                         for side in [Side::Client, Side::Server] {
                             for dseq in [1, 2] {
-                                names.insert(tunnel_name(dseq, side, &c));
-                                count += 1;
+                                for owner in [OWNER, "akash1other"] {
+                                    names.insert(tunnel_name(owner, dseq, side, &c));
+                                    count += 1;
+                                }
                             }
                         }
                     }

@@ -122,6 +122,11 @@ pub struct RunArgs {
         default_value = "ingress.localhost"
     )]
     pub ingress_domain: String,
+    /// Hosts no lease may serve (repeat or comma-separate): a name, or `*.example.com` for every
+    /// host under example.com. A manifest naming one is refused (409). Hosts under
+    /// `--ingress-domain` other than a lease's own automatic hosts are refused without this.
+    #[arg(long = "blocked-hostnames", env = "AKASH_BLOCKED_HOSTNAMES", value_delimiter = ',', value_parser = parse_blocked_host)]
+    pub blocked_hostnames: Vec<crate::gateway::hostnames::BlockedHost>,
     /// Ingress class of lease Ingresses.
     #[arg(
         long,
@@ -167,6 +172,10 @@ pub struct RunArgs {
     /// How long a leader holds the election lease without renewing it.
     #[arg(long, env = "AKASH_LEADER_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     pub leader_lease_duration: Duration,
+}
+
+fn parse_blocked_host(text: &str) -> Result<crate::gateway::hostnames::BlockedHost, String> {
+    text.parse()
 }
 
 fn parse_storage_class(text: &str) -> Result<(String, u64), String> {
@@ -222,6 +231,40 @@ fn parse_node_label(text: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::hostnames::BlockedHost;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    #[test]
+    fn blocked_hostnames_take_names_and_wildcards_from_the_flag() {
+        let base = ["run", "--key-file", "/k", "--chain-id", "c"];
+        let run = Run::try_parse_from(base).unwrap();
+        assert!(run.args.blocked_hostnames.is_empty(), "none by default");
+        let run = Run::try_parse_from(base.into_iter().chain([
+            "--blocked-hostnames",
+            "Provider.Example.com,*.internal.example",
+            "--blocked-hostnames",
+            "admin.example.com",
+        ]))
+        .unwrap();
+        assert_eq!(
+            run.args.blocked_hostnames,
+            [
+                BlockedHost::Exact("provider.example.com".into()),
+                BlockedHost::Under("internal.example".into()),
+                BlockedHost::Exact("admin.example.com".into()),
+            ]
+        );
+        let err = Run::try_parse_from(base.into_iter().chain(["--blocked-hostnames", "*"]))
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("\"*\""), "{err}");
+    }
 
     #[test]
     fn deny_egress_cidrs_are_ipv4_networks() {

@@ -141,6 +141,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 // A newer version on chain is looked for less often than a missing one.
                 update_check: args.peer_fetch_interval * 5,
             }),
+            hostnames: crate::gateway::hostnames::HostnamePolicy {
+                ingress_domain: args.ingress_domain.clone(),
+                blocked: args.blocked_hostnames.clone(),
+            },
         },
         tls,
         chain.clone(),

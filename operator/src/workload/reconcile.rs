@@ -177,7 +177,7 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
     let Some(manifest) = lease.spec.manifest.as_ref() else {
         return Ok(Action::await_change());
     };
-    let objects = match build(&lease.spec.lease_id, &manifest.group, &ctx.config) {
+    let objects = match build(&lease.spec.lease_id, manifest, &ctx.config) {
         Ok(objects) => objects,
         Err(e) => {
             let message = e.to_string();

@@ -278,7 +278,7 @@ fn a_group_larger_than_the_lease_is_422() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "group dc: service web wants 3 replicas, the lease has 2"
+        "group dc: services[web].count: service web wants 3 replicas, the lease has 2"
     );
     assert_eq!(err.http_status(), 422);
 }
@@ -294,7 +294,7 @@ fn a_service_with_more_memory_than_the_unit_is_422() {
     assert_eq!(err.http_status(), 422);
     assert!(
         err.to_string()
-            .starts_with("group dc: service web asks for 1073741824 bytes of memory"),
+            .starts_with("group dc: services[web].resources.memory.size: 1073741824 bytes of memory per replica, resource unit 1 of the lease has 536870912"),
         "{err}"
     );
 }
@@ -323,4 +323,252 @@ fn leases_of_other_owners_are_not_the_senders() {
     )
     .unwrap_err();
     assert_eq!(err.http_status(), 404);
+}
+
+/// A lease of one T4 GPU, a 1 GiB ephemeral volume, a 10 GiB persistent `beta2` volume and one
+/// shared HTTP endpoint.
+const T4: &str = r#"
+version: "2.0"
+services:
+  web:
+    image: nginx:1.27
+    expose:
+      - port: 80
+        to: [{global: true}]
+    params:
+      storage:
+        data: {mount: /data}
+profiles:
+  compute:
+    web:
+      resources:
+        cpu: {units: 1}
+        memory: {size: 1Gi}
+        gpu:
+          units: 1
+          attributes:
+            vendor:
+              nvidia:
+                - model: t4
+        storage:
+          - size: 1Gi
+          - name: data
+            size: 10Gi
+            attributes: {persistent: true, class: beta2}
+  placement:
+    dc:
+      pricing:
+        web: {denom: uact, amount: 1000}
+deployment:
+  web:
+    dc: {profile: web, count: 1}
+"#;
+
+/// The T4 lease's own manifest changed by `change`, its version on chain (the tenant chose
+/// both): refused with 422 and nothing accepted; the message.
+fn taking_more(change: impl FnOnce(&mut crds::sdl::manifest::ManifestService)) -> String {
+    let sdl = Sdl::parse(T4).expect("T4 SDL");
+    let mut groups = sdl.manifest().to_vec();
+    change(&mut groups[0].services[0]);
+    let body = crds::sdl::version::manifest_json(&groups);
+    let dep = deployment(TENANT, &sdl, Sha256::digest(body.as_bytes()).into());
+    let err = accept(
+        TENANT,
+        7,
+        body.as_bytes(),
+        MAX,
+        Some(&dep),
+        &[lease(TENANT, 1)],
+    )
+    .expect_err("a manifest taking more than its lease is refused");
+    assert_eq!(err.http_status(), 422, "{err}");
+    assert_eq!(err.grpc_code(), tonic::Code::FailedPrecondition);
+    err.to_string()
+}
+
+fn attribute(key: &str, value: &str) -> crds::sdl::groups::Attribute {
+    crds::sdl::groups::Attribute {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+#[test]
+fn the_t4_leases_own_manifest_with_every_attribute_is_accepted() {
+    let sdl = Sdl::parse(T4).expect("T4 SDL");
+    let dep = deployment(TENANT, &sdl, sdl.manifest_version());
+    let accepted = accept(
+        TENANT,
+        7,
+        sdl.manifest_json().as_bytes(),
+        MAX,
+        Some(&dep),
+        &[lease(TENANT, 1)],
+    )
+    .expect("accepted");
+    let leased = &accepted[0].1.leased;
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].count, 1);
+    assert_eq!(leased[0].resources, sdl.groups()[0].resources[0].resource);
+}
+
+#[test]
+fn another_gpu_model_than_the_lease_holds_is_422() {
+    let e = taking_more(|s| {
+        for a in s.resources.gpu.attributes.iter_mut().flatten() {
+            a.key = a.key.replace("t4", "a100");
+        }
+    });
+    assert!(
+        e.contains("services[web].resources.gpu.attributes") && e.contains("a100"),
+        "{e}"
+    );
+    let e = taking_more(|s| {
+        s.resources.gpu.attributes = Some(vec![attribute("vendor/nvidia/model/*", "true")]);
+    });
+    assert!(e.contains("resources.gpu.attributes"), "{e}");
+    let e = taking_more(|s| {
+        for a in s.resources.gpu.attributes.iter_mut().flatten() {
+            a.key = a.key.replace("nvidia", "amd");
+        }
+    });
+    assert!(e.contains("resources.gpu.attributes"), "{e}");
+}
+
+#[test]
+fn leased_disk_turned_into_ram_or_persistent_storage_is_422() {
+    let e = taking_more(|s| {
+        s.resources.storage[0].attributes = Some(vec![
+            attribute("class", "ram"),
+            attribute("persistent", "false"),
+        ]);
+    });
+    assert!(
+        e.contains("services[web].resources.storage[0].attributes"),
+        "{e}"
+    );
+    let e = taking_more(|s| {
+        s.resources.storage[0].attributes = Some(vec![
+            attribute("class", "beta2"),
+            attribute("persistent", "true"),
+        ]);
+    });
+    assert!(e.contains("resources.storage[0].attributes"), "{e}");
+}
+
+#[test]
+fn another_storage_class_or_a_renamed_volume_is_422() {
+    let e = taking_more(|s| {
+        for a in s.resources.storage[1].attributes.iter_mut().flatten() {
+            a.value = a.value.replace("beta2", "beta3");
+        }
+    });
+    assert!(
+        e.contains("resources.storage[1].attributes") && e.contains("beta3"),
+        "{e}"
+    );
+    let e = taking_more(|s| {
+        for a in s.resources.storage[1].attributes.iter_mut().flatten() {
+            if a.key == "persistent" {
+                a.value = "false".into();
+            }
+        }
+    });
+    assert!(e.contains("resources.storage[1].attributes"), "{e}");
+    let e = taking_more(|s| s.resources.storage[1].name = "other".into());
+    assert!(e.contains("resources.storage[1].name"), "{e}");
+}
+
+#[test]
+fn cpu_or_memory_attributes_the_lease_lacks_are_422() {
+    let e = taking_more(|s| s.resources.cpu.attributes = Some(vec![attribute("arch", "arm64")]));
+    assert!(e.contains("services[web].resources.cpu.attributes"), "{e}");
+    let e = taking_more(|s| {
+        s.resources.memory.attributes = Some(vec![attribute("class", "hbm")]);
+    });
+    assert!(e.contains("resources.memory.attributes"), "{e}");
+}
+
+#[test]
+fn global_exposes_beyond_the_leased_endpoints_are_422() {
+    // One shared HTTP endpoint leased; a hundred node ports asked.
+    let e = taking_more(|s| {
+        let template = s.expose[0].clone();
+        for port in 2000..2100 {
+            let mut extra = template.clone();
+            extra.port = port;
+            extra.external_port = port;
+            s.expose.push(extra);
+        }
+    });
+    assert!(
+        e.contains("services[web].expose")
+            && e.contains(
+                "100 other global exposes (node ports), resource unit 1 of the lease has 0"
+            ),
+        "{e}"
+    );
+    // A second HTTP expose needs a second shared HTTP endpoint.
+    let e = taking_more(|s| {
+        let mut extra = s.expose[0].clone();
+        extra.port = 8080;
+        extra.external_port = 80;
+        s.expose.push(extra);
+    });
+    assert!(e.contains("2 global exposes on port 80"), "{e}");
+    // Endpoints the lease does not list.
+    let e = taking_more(|s| {
+        s.resources.endpoints[0].kind = Some(crds::sdl::groups::Endpoint::RANDOM_PORT);
+    });
+    assert!(e.contains("resources.endpoints"), "{e}");
+}
+
+#[test]
+fn an_expose_to_a_leased_ip_the_lease_lacks_is_422() {
+    let e = taking_more(|s| {
+        s.expose[0].ip = "myip".into();
+        s.expose[0].endpoint_sequence_number = 1;
+    });
+    assert!(e.contains("services[web].expose[0].ip"), "{e}");
+}
+
+#[test]
+fn every_real_sdl_file_is_accepted_against_its_own_groups() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/sdl");
+    let mut files = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("testdata/sdl") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(path);
+            }
+        }
+    }
+    let mut checked = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("SDL file");
+        // Files the SDL tools refuse are not deployments; sdl_reference checks those verdicts.
+        let Ok(sdl) = Sdl::parse(&text) else {
+            continue;
+        };
+        let dep = deployment(TENANT, &sdl, sdl.manifest_version());
+        let leases: Vec<Lease> = (1..=sdl.groups().len() as u32)
+            .map(|gseq| lease(TENANT, gseq))
+            .collect();
+        let accepted = accept(
+            TENANT,
+            7,
+            sdl.manifest_json().as_bytes(),
+            MAX,
+            Some(&dep),
+            &leases,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(accepted.len(), leases.len(), "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked > 150, "only {checked} real SDL files were checked");
 }

@@ -56,6 +56,8 @@ fn lease(version: Option<&str>, phase: Option<LeasePhase>) -> Lease {
                     name: "dc".into(),
                     services: vec![],
                 },
+                leased: Vec::new(),
+                hostnames: None,
             }),
             deployment_manifest: version.map(|_| BODY.to_owned()),
         },

@@ -104,7 +104,7 @@ pub fn tunnels_of(
         }
         let id = &lease.spec.lease_id;
         tunnels.push(DesiredTunnel {
-            name: topology::tunnel_name(id.dseq, side, &c),
+            name: topology::tunnel_name(&id.owner, id.dseq, side, &c),
             side,
             request: TunnelRequest {
                 owner: id.owner.clone(),
@@ -216,6 +216,8 @@ deployment:
                 manifest: Some(LeaseManifest {
                     version: sdl.manifest_version_hex(),
                     group,
+                    leased: Vec::new(),
+                    hostnames: None,
                 }),
                 deployment_manifest: Some(serde_json::to_string(&groups).unwrap()),
             },
@@ -248,8 +250,31 @@ deployment:
             (1, 2, 5432)
         );
         assert_eq!(t.lease_resource, ("lease-1".into(), Some("uid-1".into())));
-        assert_eq!(t.name, "tun-7-c-1-web-2-db-5432");
+        assert!(t.name.starts_with("tun-7-c-1-web-2-db-5432-"), "{}", t.name);
         assert_eq!(udp.len(), 1, "the UDP expose is listed apart: {udp:?}");
+    }
+
+    /// Two tenants whose deployments have the same number and shape, both with this provider:
+    /// each gets its own tunnel, under its own name (the sidecar keys tunnels by name, so one
+    /// name for both ran one tunnel and cut the other's when either closed).
+    #[test]
+    fn two_owners_with_the_same_dseq_get_a_tunnel_each() {
+        const OTHER: &str = "akash1othertenant";
+        let mut other = lease(1, Some(LeasePhase::Active));
+        other.spec.lease_id.owner = OTHER.into();
+        other.metadata.name = Some("other-lease-1".into());
+        let leases = [lease(1, Some(LeasePhase::Active)), other];
+        let mut by_name = BTreeMap::new();
+        for ((owner, _), held) in deployments(ME, &leases) {
+            let (tunnels, _) = tunnels_of(ME, &held, &holders(&[(1, ME), (2, PEER)])).unwrap();
+            for t in tunnels {
+                assert_eq!(t.request.owner, owner);
+                by_name.insert(t.name.clone(), t);
+            }
+        }
+        assert_eq!(by_name.len(), 2, "{:?}", by_name.keys());
+        let owners: BTreeSet<&str> = by_name.values().map(|t| t.lease.owner.as_str()).collect();
+        assert_eq!(owners, BTreeSet::from([OWNER, OTHER]));
     }
 
     #[test]

@@ -7,13 +7,18 @@
 //!   PodSecurity `baseline` enforced;
 //! - per service a Deployment (or a StatefulSet with claim templates when a volume is persistent),
 //!   a ClusterIP Service `<svc>` (internal and port-80 exposes), a NodePort Service `<svc>-np`
-//!   (other global exposes), an Ingress `<svc>` (port-80 global exposes) and a registry Secret
+//!   (other global exposes), an Ingress `<svc>` (port-80 global exposes: the automatic host and
+//!   the manifest's hosts that the lease holds) and a registry Secret
 //!   `docker-creds-<svc>` (when the manifest has credentials);
 //! - NetworkPolicies `akash-deployment-restrictions` and `akash-<svc>-np`;
-//! - a ResourceQuota `akash-quota` equal to the lease.
+//! - a ResourceQuota `akash-quota` equal to the lease's group on chain (the manifest's resources
+//!   are what the pods ask; the quota is what the lease pays for).
 //!
-//! [`validate`] runs first and refuses a manifest that would fail half-way through an apply.
+//! [`validate`] runs first and refuses a manifest that would fail half-way through an apply;
+//! then [`check_fits`] refuses one that asks for more than the lease holds.
 
+mod http_options;
+mod lease;
 mod network;
 pub use network::NON_PUBLIC_RANGES;
 mod pod;
@@ -24,8 +29,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use crds::resources::LeaseRef;
-use crds::sdl::ManifestGroup;
+use crds::resources::{LeaseManifest, LeaseRef};
 use crds::sdl::manifest::{ManifestCredentials, ManifestService};
 use crds::sdl::names::{LeaseId, lease_namespace};
 use k8s_openapi::ByteString;
@@ -35,6 +39,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+pub use lease::check_fits;
 pub use validate::{BuildError, validate};
 
 use crate::inventory::Overcommit;
@@ -122,14 +127,25 @@ pub struct LeaseObjects {
     pub network_policies: Vec<NetworkPolicy>,
 }
 
-/// Validates the manifest group, then builds every object of the lease.
+/// Validates the lease's manifest group and checks it against the lease, then builds every
+/// object of the lease.
 pub fn build(
     lease: &LeaseRef,
-    group: &ManifestGroup,
+    manifest: &LeaseManifest,
     config: &WorkloadConfig,
 ) -> Result<LeaseObjects, BuildError> {
+    let group = &manifest.group;
     let plans = validate::plan(group, config)?;
-    let ctx = Ctx::new(lease, config);
+    // A manifest an older provider accepted does not carry its lease's units: it was checked
+    // against them then, and its quota stays what its services add up to.
+    let leased = if manifest.leased.is_empty() {
+        None
+    } else {
+        check_fits(group, &manifest.leased)?;
+        Some(lease::totals(&manifest.leased, config.overcommit_pct)?)
+    };
+    let ctx = Ctx::new(lease, config, manifest.hostnames.as_deref());
+    network::check_hosts(&ctx, group)?;
     let mut out = LeaseObjects {
         namespace: ctx.namespace_object(),
         resource_quota: ResourceQuota::default(),
@@ -162,19 +178,22 @@ pub fn build(
     if config.network_policies {
         out.network_policies = network::policies(&ctx, group);
     }
-    out.resource_quota = ctx.quota(&totals);
+    out.resource_quota = ctx.quota(leased.as_ref().unwrap_or(&totals));
     Ok(out)
 }
 
-/// What every builder needs: the lease, its namespace and the config.
+/// What every builder needs: the lease, its namespace, the config, and the hosts it holds.
 pub(crate) struct Ctx<'a> {
     pub lease: LeaseId,
     pub namespace: String,
     pub config: &'a WorkloadConfig,
+    /// The manifest's hosts this lease holds (`None`: all of them; see
+    /// [`LeaseManifest::hostnames`]).
+    pub hostnames: Option<&'a [String]>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(lease: &LeaseRef, config: &'a WorkloadConfig) -> Self {
+    fn new(lease: &LeaseRef, config: &'a WorkloadConfig, hostnames: Option<&'a [String]>) -> Self {
         let lease = LeaseId {
             owner: lease.owner.clone(),
             dseq: lease.dseq,
@@ -186,6 +205,7 @@ impl<'a> Ctx<'a> {
             namespace: lease_namespace(&lease),
             lease,
             config,
+            hostnames,
         }
     }
 

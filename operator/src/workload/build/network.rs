@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::pod::{Totals, selector};
-use super::{Ctx, RESTRICTIONS_POLICY};
+use super::{BuildError, Ctx, RESTRICTIONS_POLICY};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io";
 
@@ -135,8 +135,37 @@ fn annotations(expose: &ManifestExpose) -> BTreeMap<String, String> {
     .collect()
 }
 
+/// No host under the ingress domain but the lease's own automatic hosts: the others are other
+/// leases' (the gateway refuses them too; this keeps a hand-edited `Lease` from taking one).
+pub(crate) fn check_hosts(ctx: &Ctx, group: &ManifestGroup) -> Result<(), BuildError> {
+    let domain = ctx.config.ingress_domain.to_lowercase();
+    let own: Vec<String> = group
+        .services
+        .iter()
+        .map(|s| ingress_host(&ctx.lease, &s.name, &domain))
+        .collect();
+    for svc in &group.services {
+        for (i, expose) in svc.expose.iter().enumerate() {
+            for (j, host) in expose.hosts.iter().flatten().enumerate() {
+                let host = host.to_lowercase();
+                let under = host == domain || host.ends_with(&format!(".{domain}"));
+                if under && !own.contains(&host) {
+                    return Err(BuildError::new(
+                        format!("services[{}].expose[{i}].hosts[{j}]", svc.name),
+                        format!(
+                            "\"{host}\" is under the ingress domain \"{domain}\" and is not one of this lease's own hosts"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The Ingress `<svc>` for the service's port-80 global exposes: the automatic host first, then
-/// the hosts the manifest accepts, each routing `/` to the ClusterIP Service on port 80.
+/// the hosts the manifest accepts that the lease holds, each routing `/` to the ClusterIP Service
+/// on port 80.
 pub(crate) fn ingress(ctx: &Ctx, svc: &ManifestService) -> Option<Ingress> {
     let exposes: Vec<&ManifestExpose> = svc.expose.iter().filter(|e| is_ingress(e)).collect();
     let first = exposes.first()?;
@@ -147,7 +176,11 @@ pub(crate) fn ingress(ctx: &Ctx, svc: &ManifestService) -> Option<Ingress> {
     )];
     for host in exposes.iter().flat_map(|e| e.hosts.iter().flatten()) {
         let host = host.to_lowercase();
-        if !hosts.contains(&host) {
+        // A host another deployment of the owner took over is that deployment's now.
+        let held = ctx
+            .hostnames
+            .is_none_or(|held| held.iter().any(|h| h.eq_ignore_ascii_case(&host)));
+        if held && !hosts.contains(&host) {
             hosts.push(host);
         }
     }
@@ -328,3 +361,6 @@ fn egress(ctx: &Ctx) -> Vec<NetworkPolicyEgressRule> {
     }
     rules
 }
+
+#[cfg(test)]
+mod tests;

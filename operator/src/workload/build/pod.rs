@@ -62,7 +62,7 @@ pub fn selector(service: &str) -> BTreeMap<String, String> {
 
 /// `value` scaled down by an overcommit percentage: `value × 100 / (100 + pct)`, rounded, at
 /// least 1 (a request of 0 would mean "none").
-fn committed(value: u64, pct: u32) -> u64 {
+pub(crate) fn committed(value: u64, pct: u32) -> u64 {
     if pct == 0 || value == 0 {
         return value;
     }

@@ -18,7 +18,7 @@ use super::*;
 const MI: u64 = 1 << 20;
 const GI: u64 = 1 << 30;
 
-fn lease() -> LeaseRef {
+pub(super) fn lease() -> LeaseRef {
     LeaseRef {
         owner: "akash1qqzwc5d7hynl67nsmn9jukvwqp3vzdl6j2t7lk".into(),
         dseq: 1234567,
@@ -28,7 +28,7 @@ fn lease() -> LeaseRef {
     }
 }
 
-fn lease_id() -> LeaseId {
+pub(super) fn lease_id() -> LeaseId {
     let l = lease();
     LeaseId {
         owner: l.owner,
@@ -39,7 +39,7 @@ fn lease_id() -> LeaseId {
     }
 }
 
-fn config() -> WorkloadConfig {
+pub(super) fn config() -> WorkloadConfig {
     WorkloadConfig {
         ingress_domain: "ingress.example.com".into(),
         cluster_public_hostname: "provider.example.com".into(),
@@ -47,19 +47,95 @@ fn config() -> WorkloadConfig {
     }
 }
 
-fn group(fixture: &str) -> ManifestGroup {
+fn sdl(fixture: &str) -> Sdl {
     let path = format!(
         "{}/tests/fixtures/workload/{fixture}.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let sdl = Sdl::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    sdl.manifest()[0].clone()
+    Sdl::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub(super) fn group(fixture: &str) -> ManifestGroup {
+    sdl(fixture).manifest()[0].clone()
+}
+
+/// The fixture's group as the gateway records it: with the units of its group on chain.
+pub(super) fn fixture_manifest(fixture: &str) -> LeaseManifest {
+    let sdl = sdl(fixture);
+    LeaseManifest {
+        version: sdl.manifest_version_hex(),
+        group: sdl.manifest()[0].clone(),
+        leased: sdl.groups()[0]
+            .resources
+            .iter()
+            .map(|u| crds::resources::LeasedUnit {
+                count: u.count,
+                resources: u.resource.clone(),
+            })
+            .collect(),
+        hostnames: None,
+    }
+}
+
+/// `group` as a lease manifest whose lease holds exactly what the group asks: one unit per
+/// service, of its resources and count.
+pub(super) fn leased(group: &ManifestGroup) -> LeaseManifest {
+    use crds::resources::LeasedUnit;
+    use crds::sdl::groups as g;
+    let attrs = |a: &Option<Vec<g::Attribute>>| a.clone().unwrap_or_default();
+    LeaseManifest {
+        version: "0".repeat(64),
+        group: group.clone(),
+        leased: group
+            .services
+            .iter()
+            .map(|svc| {
+                let r = &svc.resources;
+                LeasedUnit {
+                    count: svc.count,
+                    resources: g::Resources {
+                        id: r.id,
+                        cpu: g::CpuUnits {
+                            units: r.cpu.units.clone(),
+                            attributes: attrs(&r.cpu.attributes),
+                        },
+                        memory: g::MemoryQuantity {
+                            quantity: r.memory.size.clone(),
+                            attributes: attrs(&r.memory.attributes),
+                        },
+                        storage: r
+                            .storage
+                            .iter()
+                            .map(|s| g::StorageQuantity {
+                                name: s.name.clone(),
+                                quantity: s.size.clone(),
+                                attributes: attrs(&s.attributes),
+                            })
+                            .collect(),
+                        gpu: g::GpuUnits {
+                            units: r.gpu.units.clone(),
+                            attributes: attrs(&r.gpu.attributes),
+                        },
+                        endpoints: r
+                            .endpoints
+                            .iter()
+                            .map(|e| g::Endpoint {
+                                kind: e.kind.unwrap_or(0),
+                                sequence_number: e.sequence_number,
+                            })
+                            .collect(),
+                    },
+                }
+            })
+            .collect(),
+        hostnames: None,
+    }
 }
 
 fn build_fixture(fixture: &str) -> LeaseObjects {
-    let objects =
-        build(&lease(), &group(fixture), &config()).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    let objects = build(&lease(), &fixture_manifest(fixture), &config())
+        .unwrap_or_else(|e| panic!("{fixture}: {e}"));
     invariants(fixture, &objects);
     objects
 }
@@ -179,7 +255,7 @@ fn policy<'a>(o: &'a LeaseObjects, name: &str) -> &'a NetworkPolicy {
 }
 
 /// What holds for every lease: names, labels, namespaces, pod hardening, the quota.
-fn invariants(fixture: &str, o: &LeaseObjects) {
+pub(super) fn invariants(fixture: &str, o: &LeaseObjects) {
     let ns = lease_namespace(&lease_id());
     let ns_labels = o.namespace.labels();
     assert_eq!(o.namespace.name_any(), ns, "{fixture}");
@@ -888,7 +964,7 @@ fn overcommit_scales_requests_and_the_quota_follows() {
         },
         ..config()
     };
-    let o = build(&lease(), &group("http"), &config).expect("build");
+    let o = build(&lease(), &leased(&group("http")), &config).expect("build");
     let c = &o.deployments[0]
         .spec
         .template
@@ -920,7 +996,7 @@ fn runtime_class_node_label_and_policies_follow_the_config() {
         node_selector: [("akash.network".to_owned(), "true".to_owned())].into(),
         ..config()
     };
-    let o = build(&lease(), &group("ram"), &configured).expect("build");
+    let o = build(&lease(), &leased(&group("ram")), &configured).expect("build");
     assert!(o.network_policies.is_empty());
     let spec = o.deployments[0].spec.template.spec.as_ref().expect("spec");
     assert_eq!(spec.runtime_class_name.as_deref(), Some("gvisor"));
@@ -945,7 +1021,7 @@ fn runtime_class_node_label_and_policies_follow_the_config() {
         ),
         ("akash.network", "In", Some(&["true".to_owned()][..]))
     );
-    let default = build(&lease(), &group("ram"), &config()).expect("build");
+    let default = build(&lease(), &leased(&group("ram")), &config()).expect("build");
     assert_eq!(
         default.deployments[0]
             .spec
@@ -962,7 +1038,7 @@ fn runtime_class_node_label_and_policies_follow_the_config() {
 fn refused(fixture: &str, field: &str, change: impl FnOnce(&mut ManifestGroup)) -> BuildError {
     let mut g = group(fixture);
     change(&mut g);
-    let err = build(&lease(), &g, &config()).expect_err("refused");
+    let err = build(&lease(), &leased(&g), &config()).expect_err("refused");
     assert_eq!(err.field, field, "{err}");
     err
 }
@@ -1021,7 +1097,7 @@ fn bad_manifests_are_refused_with_the_field_at_fault() {
     });
     assert!(e.reason.contains("also accepted"), "{e}");
     // The same manifest unchanged builds.
-    assert!(build(&lease(), &group("http"), &config()).is_ok());
+    assert!(build(&lease(), &leased(&group("http")), &config()).is_ok());
 }
 
 #[test]
@@ -1031,7 +1107,7 @@ fn wildcard_gpu_models_need_no_model_label() {
         key: "vendor/nvidia/model/*".into(),
         value: "true".into(),
     }]);
-    let o = build(&lease(), &g, &config()).expect("build");
+    let o = build(&lease(), &leased(&g), &config()).expect("build");
     let spec = o.deployments[0].spec.template.spec.as_ref().expect("spec");
     assert!(spec.affinity.is_none());
     assert_eq!(
@@ -1070,13 +1146,13 @@ fn with_the_overlay_lease_pods_may_reach_the_provider_namespace_and_only_then() 
                 })
             })
     };
-    let plain = build(&lease(), &group("http"), &config()).expect("build");
+    let plain = build(&lease(), &leased(&group("http")), &config()).expect("build");
     assert!(!to_provider(&plain));
     let overlay = WorkloadConfig {
         overlay: true,
         ..config()
     };
-    let with = build(&lease(), &group("http"), &overlay).expect("build");
+    let with = build(&lease(), &leased(&group("http")), &overlay).expect("build");
     assert!(to_provider(&with));
 }
 
@@ -1085,5 +1161,5 @@ fn an_expose_to_a_service_of_another_group_is_accepted_for_the_overlay() {
     let mut g = group("multi");
     let db = g.services.iter_mut().find(|s| s.name == "db").expect("db");
     db.expose[0].service = "web-in-another-group".into();
-    build(&lease(), &g, &config()).expect("a service of another group is a valid caller");
+    build(&lease(), &leased(&g), &config()).expect("a service of another group is a valid caller");
 }

@@ -20,7 +20,7 @@ pub struct BuildError {
 }
 
 impl BuildError {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
         BuildError {
             field: field.into(),
             reason: reason.into(),
@@ -179,33 +179,7 @@ fn service<'a>(
     let mut volumes = Vec::new();
     for (i, storage) in res.storage.iter().enumerate() {
         let field = at(&format!("resources.storage[{i}]"));
-        let attrs = storage.attributes.as_deref().unwrap_or_default();
-        let find = |key: &str| {
-            attrs
-                .iter()
-                .find(|a| a.key == key)
-                .map(|a| a.value.as_str())
-        };
-        let persistent = matches!(find("persistent"), Some("true"));
-        let class = find("class").filter(|c| !c.is_empty());
-        let kind = match (persistent, class) {
-            (true, Some("ram")) => {
-                return Err(BuildError::new(field, "a ram volume cannot be persistent"));
-            }
-            (true, class) => VolumeKind::Persistent {
-                class: class.unwrap_or("default").to_owned(),
-            },
-            (false, Some("ram")) => VolumeKind::Ram,
-            (false, _) => VolumeKind::Ephemeral,
-        };
-        if let VolumeKind::Persistent { class } = &kind
-            && !is_dns_label(class)
-        {
-            return Err(BuildError::new(
-                format!("{field}.attributes.class"),
-                format!("storage class \"{class}\" is not a DNS-1123 label"),
-            ));
-        }
+        let kind = volume_kind(storage.attributes.as_deref().unwrap_or_default(), &field)?;
         if kind != VolumeKind::Ephemeral
             && (!is_dns_label(&storage.name) || svc.name.len() + 1 + storage.name.len() > 63)
         {
@@ -320,6 +294,7 @@ fn service<'a>(
                 ),
             ));
         }
+        super::http_options::check(&expose.http_options, &format!("{field}.http_options"))?;
         for (j, host) in expose.hosts.iter().flatten().enumerate() {
             if !is_dns_subdomain(&host.to_lowercase()) {
                 return Err(BuildError::new(
@@ -346,15 +321,50 @@ fn service<'a>(
     })
 }
 
+/// What a volume is, from its attributes (`persistent`, `class`); `field` is the volume's.
+pub(crate) fn volume_kind(attrs: &[Attribute], field: &str) -> Result<VolumeKind, BuildError> {
+    let find = |key: &str| {
+        attrs
+            .iter()
+            .find(|a| a.key == key)
+            .map(|a| a.value.as_str())
+    };
+    let persistent = matches!(find("persistent"), Some("true"));
+    let class = find("class").filter(|c| !c.is_empty());
+    let kind = match (persistent, class) {
+        (true, Some("ram")) => {
+            return Err(BuildError::new(field, "a ram volume cannot be persistent"));
+        }
+        (true, class) => VolumeKind::Persistent {
+            class: class.unwrap_or("default").to_owned(),
+        },
+        (false, Some("ram")) => VolumeKind::Ram,
+        (false, _) => VolumeKind::Ephemeral,
+    };
+    if let VolumeKind::Persistent { class } = &kind
+        && !is_dns_label(class)
+    {
+        return Err(BuildError::new(
+            format!("{field}.attributes.class"),
+            format!("storage class \"{class}\" is not a DNS-1123 label"),
+        ));
+    }
+    Ok(kind)
+}
+
 /// A non-negative integer amount (millicores, bytes, units).
-fn number(text: &str, field: &str) -> Result<u64, BuildError> {
+pub(crate) fn number(text: &str, field: &str) -> Result<u64, BuildError> {
     text.trim()
         .parse::<u64>()
         .map_err(|_| BuildError::new(field, format!("\"{text}\" is not a whole number")))
 }
 
 /// Reads `vendor/<v>/model/<m>[/ram/<r>][/interface/<i>]` attributes.
-fn gpu(units: u64, attrs: &[Attribute], field: &str) -> Result<Option<GpuPlan>, BuildError> {
+pub(crate) fn gpu(
+    units: u64,
+    attrs: &[Attribute],
+    field: &str,
+) -> Result<Option<GpuPlan>, BuildError> {
     if units == 0 {
         return Ok(None);
     }
