@@ -7,7 +7,9 @@
 # Each image is an OCI layout under $AKASH_CACHE/images/NAME, rebuilt only when its inputs change,
 # then pushed to the local registry (deploy/node-up.sh starts it on $REGISTRY) as
 # $REGISTRY/akash/NAME:TAG (the provider: $REGISTRY/akash-provider:TAG).
-# Usage: deploy/build-images.sh [--provider BINARY [--provider-tag TAG]] [--no-push] [NAME...]
+# Prints each pushed image's reference on stdout; progress goes to stderr.
+# Usage: deploy/build-images.sh [--provider BINARY [--provider-tag TAG|auto]] [--no-push] [NAME...]
+#   --provider-tag auto   a tag from the binary's SHA-256 (a rebuilt binary is a new image)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -17,13 +19,17 @@ while [ $# -gt 0 ]; do
     --provider) provider_bin=$2; shift 2 ;;
     --provider-tag) provider_tag=$2; shift 2 ;;
     --no-push) push=; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) names+=("$1"); shift ;;
   esac
 done
 if [ ${#names[@]} -eq 0 ]; then
   names=(pause workload coredns traefik local-path-provisioner)
   [ -n "$provider_bin" ] && names+=(akash-provider)
+fi
+if [ "$provider_tag" = auto ]; then
+  [ -f "$provider_bin" ] || die "--provider-tag auto needs --provider BINARY"
+  provider_tag=sha-$(sha256sum "$provider_bin" | cut -c1-12)
 fi
 for tool in umoci skopeo; do
   command -v "$tool" >/dev/null || die "$tool is missing (Debian package $tool)"
@@ -144,6 +150,7 @@ push_image() {
   skopeo copy --quiet --dest-tls-verify=false "oci:$IMAGES/$name:$(image_tag "$name")" "docker://$ref" \
     || die "pushing $ref failed (is the registry running? deploy/node-up.sh starts it)"
   log "pushed $ref"
+  echo "$ref"
 }
 
 for name in "${names[@]}"; do

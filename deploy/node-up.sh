@@ -98,19 +98,22 @@ wait_for "the registry" 30 curl -sf "http://$REGISTRY/v2/"
 
 # --- containerd ----------------------------------------------------------------------------------
 ctrd=$NODE_DIR/containerd
-mkdir -p "$ctrd/certs.d/$REGISTRY" "$ctrd/certs.d/docker.io" "$NODE_DIR/cni"
+mkdir -p "$ctrd/certs.d/$REGISTRY" "$ctrd/certs.d/docker.io" "$ctrd/certs.d/_default" "$NODE_DIR/cni"
 # Every pull goes to the local registry: localhost over plain HTTP, and docker.io (where short
-# names like `nginx` point) mirrored there with no fallback, so no pull leaves this machine.
+# names like `nginx` point) and every other registry (_default) mirrored there with no fallback,
+# so no pull leaves this machine.
 cat >"$ctrd/certs.d/$REGISTRY/hosts.toml" <<TOML
 server = "http://$REGISTRY"
 [host."http://$REGISTRY"]
   capabilities = ["pull", "resolve", "push"]
 TOML
-cat >"$ctrd/certs.d/docker.io/hosts.toml" <<TOML
+for mirrored in docker.io _default; do
+  cat >"$ctrd/certs.d/$mirrored/hosts.toml" <<TOML
 server = "http://$REGISTRY"
 [host."http://$REGISTRY"]
   capabilities = ["pull", "resolve"]
 TOML
+done
 cat >"$ctrd/config.toml" <<TOML
 version = 3
 root = "$ctrd/root"

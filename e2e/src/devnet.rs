@@ -25,6 +25,16 @@ pub struct Devnet {
 impl Devnet {
     /// Starts a fresh devnet with blocks every `block_time` (e.g. "200ms").
     pub fn start(chain_id: &str, block_time: &str) -> anyhow::Result<Self> {
+        Self::start_on(chain_id, block_time, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// Starts a fresh devnet listening on `ip` (free ports): the real node's address, for
+    /// providers and tenants that run as pods.
+    pub fn start_on(
+        chain_id: &str,
+        block_time: &str,
+        ip: std::net::Ipv4Addr,
+    ) -> anyhow::Result<Self> {
         let home = tempfile::tempdir()?;
         let mut devnet = Self {
             child: None,
@@ -34,7 +44,7 @@ impl Devnet {
             grpc_url: String::new(),
             block_time: block_time.to_owned(),
         };
-        devnet.launch(("127.0.0.1:0".into(), "127.0.0.1:0".into()))?;
+        devnet.launch((format!("{ip}:0"), format!("{ip}:0")))?;
         Ok(devnet)
     }
 

@@ -28,6 +28,52 @@ pub fn workload_image() -> String {
     format!("{}/akash/workload:1", registry())
 }
 
+/// A two-service SDL on the test workload: `web` serves HTTP on 8080 as port 80 (with `accept`
+/// host `host`) and on 9000 as a global node port; `api` serves 8080 to `web` only.
+pub fn web_and_api_sdl(message: &str, host: &str) -> anyhow::Result<crds::sdl::Sdl> {
+    let image = workload_image();
+    let text = format!(
+        r#"
+version: "2.0"
+services:
+  web:
+    image: {image}
+    env: ["MESSAGE={message}", "PORTS=8080 9000", "SERVICE_NAME=web"]
+    expose:
+      - port: 8080
+        as: 80
+        accept: ["{host}"]
+        to: [{{global: true}}]
+      - port: 9000
+        as: 9000
+        to: [{{global: true}}]
+  api:
+    image: {image}
+    env: ["MESSAGE=api of {message}", "PORTS=8080", "SERVICE_NAME=api"]
+    expose:
+      - port: 8080
+        as: 8080
+        to: [{{service: web}}]
+profiles:
+  compute:
+    small:
+      resources:
+        cpu: {{units: 0.1}}
+        memory: {{size: 64Mi}}
+        storage: {{size: 64Mi}}
+  placement:
+    dc:
+      attributes: {{host: akash}}
+      pricing:
+        small: {{denom: uact, amount: 1000}}
+deployment:
+  web: {{dc: {{profile: small, count: 1}}}}
+  api: {{dc: {{profile: small, count: 1}}}}
+"#
+    );
+    crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("test SDL: {e}"))
+}
+
 /// The local registry the node pulls from (`REGISTRY_PORT`, as deploy/cluster.env has it).
 pub fn registry() -> String {
     let port = std::env::var("REGISTRY_PORT").unwrap_or_else(|_| "5000".into());
@@ -161,4 +207,41 @@ impl Drop for LeaseNamespaceGuard {
             ])
             .output();
     }
+}
+
+/// The `akash-provider` image of this test run's binary, built and pushed to the local registry
+/// by `deploy/build-images.sh` once per test process: (repository, tag). The tag follows the
+/// binary's content, so the node never runs a stale image.
+pub fn provider_image() -> anyhow::Result<(String, String)> {
+    static BUILT: std::sync::OnceLock<Result<(String, String), String>> =
+        std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| build_provider_image().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn build_provider_image() -> anyhow::Result<(String, String)> {
+    let binary = crate::binaries::akash_provider()?;
+    let script = crate::repo_dir().join("deploy/build-images.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("--provider")
+        .arg(&binary)
+        .args(["--provider-tag", "auto", "akash-provider"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed ({})", script.display(), out.status);
+    }
+    let reference = String::from_utf8(out.stdout)?
+        .lines()
+        .last()
+        .map(str::to_owned)
+        .context("build-images.sh printed no image")?;
+    let (repository, tag) = reference
+        .rsplit_once(':')
+        .with_context(|| format!("{reference} has no tag"))?;
+    Ok((repository.to_owned(), tag.to_owned()))
 }

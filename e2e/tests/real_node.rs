@@ -85,52 +85,6 @@ fn pod_name(pod: &Pod) -> String {
     pod.metadata.name.clone().unwrap_or_default()
 }
 
-/// A two-service SDL on the test workload: `web` serves HTTP on 8080 as port 80 (with `accept`
-/// host `host`) and on 9000 as a global node port; `api` serves 8080 to `web` only.
-fn web_and_api_sdl(message: &str, host: &str) -> anyhow::Result<crds::sdl::Sdl> {
-    let image = real_node::workload_image();
-    let text = format!(
-        r#"
-version: "2.0"
-services:
-  web:
-    image: {image}
-    env: ["MESSAGE={message}", "PORTS=8080 9000", "SERVICE_NAME=web"]
-    expose:
-      - port: 8080
-        as: 80
-        accept: ["{host}"]
-        to: [{{global: true}}]
-      - port: 9000
-        as: 9000
-        to: [{{global: true}}]
-  api:
-    image: {image}
-    env: ["MESSAGE=api of {message}", "PORTS=8080", "SERVICE_NAME=api"]
-    expose:
-      - port: 8080
-        as: 8080
-        to: [{{service: web}}]
-profiles:
-  compute:
-    small:
-      resources:
-        cpu: {{units: 0.1}}
-        memory: {{size: 64Mi}}
-        storage: {{size: 64Mi}}
-  placement:
-    dc:
-      attributes: {{host: akash}}
-      pricing:
-        small: {{denom: uact, amount: 1000}}
-deployment:
-  web: {{dc: {{profile: small, count: 1}}}}
-  api: {{dc: {{profile: small, count: 1}}}}
-"#
-    );
-    crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("test SDL: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenants_container_answers_on_its_hostnames_its_node_port_and_by_cluster_dns()
 -> anyhow::Result<()> {
@@ -139,7 +93,7 @@ async fn a_tenants_container_answers_on_its_hostnames_its_node_port_and_by_clust
     let s = real_scenario("realweb", &[]).await?;
     let dseq = unique_dseq(1);
     let host = format!("web-{dseq}.tenant.test");
-    let sdl = web_and_api_sdl("hello from the real node", &host)?;
+    let sdl = real_node::web_and_api_sdl("hello from the real node", &host)?;
     let namespace = leased_sdl(&s, dseq, &sdl).await?;
     let _cleanup_namespace = LeaseNamespaceGuard::new(&cluster, &namespace);
     send_manifest(&s, dseq, &sdl).await?;
@@ -290,8 +244,8 @@ async fn a_lease_pod_reaches_only_what_its_manifest_allows() -> anyhow::Result<(
     let outside = Outside::shared()?;
     let s = real_scenario("realiso", &[]).await?;
     let (mine, theirs) = (unique_dseq(2), unique_dseq(3));
-    let sdl_mine = web_and_api_sdl("mine", &format!("web-{mine}.tenant.test"))?;
-    let sdl_theirs = web_and_api_sdl("theirs", &format!("web-{theirs}.tenant.test"))?;
+    let sdl_mine = real_node::web_and_api_sdl("mine", &format!("web-{mine}.tenant.test"))?;
+    let sdl_theirs = real_node::web_and_api_sdl("theirs", &format!("web-{theirs}.tenant.test"))?;
     let ns_mine = leased_sdl(&s, mine, &sdl_mine).await?;
     let _cleanup_ns_mine = LeaseNamespaceGuard::new(&cluster, &ns_mine);
     let ns_theirs = leased_sdl(&s, theirs, &sdl_theirs).await?;
