@@ -7,9 +7,12 @@
 #   deploy/demo.sh down     stop everything the demo started (Ctrl-C during a start does the same)
 #   deploy/demo.sh status   show the lease and the Manifest of a running demo
 #
-# kwok runs no containers, so the chart's Deployments are installed with zero replicas and the same
-# two programs run on this machine instead, each with a token of the ServiceAccount the chart made
-# for it: what they may do is exactly what the chart grants.
+# With the real node (deploy/cluster-up.sh as root), the chart runs the provider and the tenant
+# controller as pods from the image built here, the devnet listens on the node's address, the
+# tenant's app runs in a container and the demo ends with its answer through the ingress
+# controller. Without it (kwok only), the chart's Deployments get zero replicas and the same two
+# programs run on this machine instead, each with a token of the ServiceAccount the chart made for
+# it: what they may do is exactly what the chart grants.
 #
 # Settings (environment; the defaults are for a person at a terminal):
 #   DEMO_DIR                state, logs (*.log) and PIDs            [.local/demo]
@@ -19,7 +22,9 @@
 #   DEMO_REUSE_BUILD=1      build nothing; take the binaries from DEMO_BIN_DIR [$CARGO_TARGET_DIR/debug]
 #   DEMO_NAMESPACE          the chart's namespace                  [akash-provider]
 #   DEMO_TENANT_NAMESPACE   the Manifest's namespace               [demo]
-#   DEMO_SDL                the SDL deployed                       [testdata/sdl/awesome-akash/openspeedtest.yaml]
+#   DEMO_SDL                the SDL deployed   [real node: deploy/demo/hello.yaml;
+#                                               kwok only: testdata/sdl/awesome-akash/openspeedtest.yaml]
+#   DEMO_GATEWAY_NODE_PORT  the gateway's node port (real node)    [30443]
 #   DEMO_BLOCK_TIME         the devnet's block time                [1s]
 #   DEMO_DSEQ               the deployment sequence                [the chain height]
 #   DEMO_RPC_PORT, DEMO_GRPC_PORT                    devnet        [26657, 9090]
@@ -48,7 +53,12 @@ step() { log "== $*"; }
 load_settings() {
   NAMESPACE=${DEMO_NAMESPACE:-akash-provider}
   TENANT_NAMESPACE=${DEMO_TENANT_NAMESPACE:-demo}
+  # pods: on the real node, as the chart runs them; host: kwok only, the programs on this machine.
+  MODE=host
+  CHAIN_IP=127.0.0.1
   SDL=${DEMO_SDL:-$REPO_DIR/testdata/sdl/awesome-akash/openspeedtest.yaml}
+  GATEWAY_NODE_PORT=${DEMO_GATEWAY_NODE_PORT:-30443}
+  IMAGE=""
   BLOCK_TIME=${DEMO_BLOCK_TIME:-1s}
   DSEQ=${DEMO_DSEQ:-}
   CHAIN_ID=akash-devnet-1
@@ -70,7 +80,7 @@ save_state() {
   local v
   : >"$STATE.tmp"
   for v in NAMESPACE TENANT_NAMESPACE BLOCK_TIME DSEQ CHAIN_ID RPC_PORT GATEWAY_PORT BIN_DIR \
-    KUBECONFIG_FILE STARTED_CLUSTER TENANT_ADDRESS; do
+    KUBECONFIG_FILE STARTED_CLUSTER TENANT_ADDRESS MODE CHAIN_IP GATEWAY_NODE_PORT; do
     printf '%s=%q\n' "$v" "${!v}" >>"$STATE.tmp"
   done
   mv "$STATE.tmp" "$STATE"
@@ -118,13 +128,23 @@ stop() {
   rm -f "$PIDS/$1"
 }
 
-# Which of the demo's processes run.
+# Which of the demo's parts run: its processes, or with the real node the chart's pods.
 running_processes() {
   local out=()
   demo_pid devnet akash-devnet >/dev/null && out+=(devnet)
-  demo_pid provider "akash-provider run" >/dev/null && out+=(provider)
-  demo_pid tenant "akash-provider tenant" >/dev/null && out+=(tenant)
+  if [ "${MODE:-host}" = pods ]; then
+    deployment_ready "$RELEASE" && out+=(provider)
+    deployment_ready "$RELEASE-tenant" && out+=(tenant)
+  else
+    demo_pid provider "akash-provider run" >/dev/null && out+=(provider)
+    demo_pid tenant "akash-provider tenant" >/dev/null && out+=(tenant)
+  fi
   echo "${out[*]:-}"
+}
+
+deployment_ready() {
+  [ -n "${KUBECONFIG_FILE:-}" ] || return 1
+  [ "$(kubectl -n "$NAMESPACE" get deployment "$1" -o jsonpath='{.status.readyReplicas}' 2>/dev/null)" = 1 ]
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -168,6 +188,24 @@ build() {
   done
 }
 
+# The real node decides the mode: pods when it is in the cluster and Ready.
+choose_mode() {
+  local ready
+  ready=$(kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
+  if [ "$ready" = True ]; then
+    MODE=pods
+    CHAIN_IP=$NODE_IP
+    SDL=${DEMO_SDL:-$REPO_DIR/deploy/demo/hello.yaml}
+    step "the real node $NODE_NAME is up: the chart runs as pods; building the provider's image"
+    IMAGE=$("$DEPLOY_DIR/build-images.sh" --provider "$BIN_DIR/akash-provider" --provider-tag auto akash-provider | tail -n 1)
+    [ -n "$IMAGE" ] || die "building the provider's image failed"
+  else
+    MODE=host
+    log "no real node: the provider and the tenant controller run on this machine (kwok runs no containers)"
+  fi
+  save_state
+}
+
 control_plane() {
   if [ -n "$KUBECONFIG_FILE" ]; then
     step "using the control plane of $KUBECONFIG_FILE (DEMO_KUBECONFIG)"
@@ -198,14 +236,15 @@ banner_mnemonic() {
     "$DEMO_DIR/devnet.log"
 }
 banner_address() { awk -v want="($1)" '$1 == want {print $2; exit}' "$DEMO_DIR/devnet.log"; }
-devnet_answers() { curl -sf --max-time 2 "http://127.0.0.1:$RPC_PORT/status" >/dev/null; }
+devnet_answers() { curl -sf --max-time 2 "http://$CHAIN_IP:$RPC_PORT/status" >/dev/null; }
 
 start_devnet() {
   step "starting the devnet (blocks every $BLOCK_TIME, home $DEMO_DIR/devnet)"
   rm -rf "$DEMO_DIR/devnet"
+  # With the real node, on the node's address: the chart's pods reach it there.
   NO_COLOR=1 spawn devnet "$BIN_DIR/akash-devnet" start --home "$DEMO_DIR/devnet" --chain-id "$CHAIN_ID" \
-    --block-time "$BLOCK_TIME" --rpc-laddr "127.0.0.1:$RPC_PORT" --grpc-laddr "127.0.0.1:$GRPC_PORT"
-  wait_until "devnet answering on 127.0.0.1:$RPC_PORT" 60 devnet_answers
+    --block-time "$BLOCK_TIME" --rpc-laddr "$CHAIN_IP:$RPC_PORT" --grpc-laddr "$CHAIN_IP:$GRPC_PORT"
+  wait_until "devnet answering on $CHAIN_IP:$RPC_PORT" 60 devnet_answers
   # The keys go to files readable by us only; never onto a command line.
   (
     umask 077
@@ -231,7 +270,26 @@ install_chart() {
   kubectl -n "$NAMESPACE" delete secret provider-key --ignore-not-found >&2
   kubectl -n "$NAMESPACE" create secret generic provider-key \
     --from-file=mnemonic="$DEMO_DIR/provider.mnemonic" >&2
-  cat >"$DEMO_DIR/values.yaml" <<VALUES
+  if [ "$MODE" = pods ]; then
+    local repository=${IMAGE%:*} tag=${IMAGE##*:}
+    cat >"$DEMO_DIR/values.yaml" <<VALUES
+# Written by deploy/demo.sh: the provider and the tenant controller as pods on the real node.
+image: {repository: "$repository", tag: "$tag"}
+key: {existingSecret: provider-key}
+chain: {id: $CHAIN_ID, rpcUrl: "http://$CHAIN_IP:$RPC_PORT", grpcUrl: "http://$CHAIN_IP:$GRPC_PORT"}
+provider:
+  name: $NAMESPACE
+  hostUri: "https://$NODE_IP:$GATEWAY_NODE_PORT"
+  attributes: [{key: host, value: akash}]
+inventory: {nodeSelector: {type: real}}
+workloads: {ingress: {namespace: traefik}}
+gateway: {service: {type: NodePort, restNodePort: $GATEWAY_NODE_PORT}}
+nodeSelector: {type: real}
+extraEnv: [{name: AKASH_POLL_INTERVAL, value: 200ms}]
+tenant: {enabled: true, watchNamespace: $TENANT_NAMESPACE, blockInterval: $BLOCK_TIME, statusInterval: 2s}
+VALUES
+  else
+    cat >"$DEMO_DIR/values.yaml" <<VALUES
 # Written by deploy/demo.sh. Zero replicas: kwok runs no containers; the demo runs both on the host.
 replicaCount: 0
 key: {existingSecret: provider-key}
@@ -241,6 +299,7 @@ provider:
   hostUri: "https://127.0.0.1:$GATEWAY_PORT"
 tenant: {enabled: true, replicaCount: 0, watchNamespace: $TENANT_NAMESPACE}
 VALUES
+  fi
   helm upgrade --install "$RELEASE" "$REPO_DIR/helm/akash-provider" -n "$NAMESPACE" \
     -f "$DEMO_DIR/values.yaml" >"$DEMO_DIR/helm-notes.txt"
   log "installed (helm's notes: $DEMO_DIR/helm-notes.txt)"
@@ -276,6 +335,12 @@ provider_registered() {
 }
 
 start_provider() {
+  if [ "$MODE" = pods ]; then
+    step "the provider runs as a pod of the chart ($IMAGE), gateway https://$NODE_IP:$GATEWAY_NODE_PORT"
+    wait_until "provider pod ready" 180 deployment_ready "$RELEASE"
+    wait_until "provider registered on chain" 90 provider_registered
+    return
+  fi
   step "running the provider out of cluster as ServiceAccount $RELEASE (gateway https://127.0.0.1:$GATEWAY_PORT)"
   token_kubeconfig "$RELEASE" "$DEMO_DIR/provider.kubeconfig"
   KUBECONFIG=$DEMO_DIR/provider.kubeconfig RUST_LOG=info,kube=warn,hyper=warn,tower=warn \
@@ -288,6 +353,11 @@ start_provider() {
 }
 
 start_tenant() {
+  if [ "$MODE" = pods ]; then
+    step "the tenant controller runs as a pod of the chart (watching $TENANT_NAMESPACE)"
+    wait_until "tenant controller pod ready" 180 deployment_ready "$RELEASE-tenant"
+    return
+  fi
   step "running the tenant controller out of cluster as ServiceAccount $RELEASE-tenant (watching $TENANT_NAMESPACE)"
   token_kubeconfig "$RELEASE-tenant" "$DEMO_DIR/tenant.kubeconfig"
   KUBECONFIG=$DEMO_DIR/tenant.kubeconfig RUST_LOG=info,kube=warn,hyper=warn,tower=warn \
@@ -345,10 +415,24 @@ show() {
   kubectl -n "$TENANT_NAMESPACE" get manifests.akash.network "$MANIFEST_NAME" -o jsonpath='{range .status.groups[*]}group {.name}: provider {.provider} at {.price.amount}{.price.denom} per block{"\n"}{end}{range .status.services[*]}service {.name}: ready {.readyReplicas}/{.replicas}, endpoints {.uris} {.forwardedPorts}{"\n"}{end}'
 }
 
+# With the real node: the app's answer through the ingress controller, by its automatic host.
+curl_app() {
+  [ "$MODE" = pods ] || return 0
+  local host
+  host=$(kubectl -n "$TENANT_NAMESPACE" get manifests.akash.network "$MANIFEST_NAME" \
+    -o jsonpath='{.status.services[0].uris[0]}' 2>/dev/null)
+  [ -n "$host" ] || { log "no endpoint to call"; return 0; }
+  echo
+  echo "== curl -H 'Host: $host' http://$NODE_IP/   (the ingress controller on the node)"
+  local body="" tries=0
+  until body=$(curl -sf --max-time 5 -H "Host: $host" "http://$NODE_IP/") || (( ++tries >= 30 )); do sleep 1; done
+  echo "$body"
+}
+
 hints() {
   cat <<MSG
 
-The demo is running. Everything listens on 127.0.0.1; logs are in $DEMO_DIR/*.log.
+The demo is running. $(if [ "$MODE" = pods ]; then echo "The provider and the tenant controller are pods in $NAMESPACE; the devnet listens on $CHAIN_IP (log $DEMO_DIR/devnet.log)."; else echo "Everything listens on 127.0.0.1; logs are in $DEMO_DIR/*.log."; fi)
   export KUBECONFIG=$KUBECONFIG_FILE PATH=$(tool_dir):\$PATH
   kubectl get providers.akash.network $NAMESPACE
   kubectl -n $TENANT_NAMESPACE get manifests.akash.network $MANIFEST_NAME -o yaml
@@ -387,14 +471,15 @@ teardown() {
   stop tenant "akash-provider tenant"
   stop provider "akash-provider run"
   if $up; then
-    # What the stopped controllers could not finish: finalizers left, lease namespaces.
+    # The controllers stop first (with the real node they are the chart's pods), then what they
+    # could not finish is cleared: finalizers left, lease namespaces.
+    helm uninstall "$RELEASE" -n "$NAMESPACE" --ignore-not-found --wait >&2 || true
     strip_finalizers "$TENANT_NAMESPACE" manifests.akash.network
     strip_finalizers "$NAMESPACE" leases.akash.network
     strip_finalizers "$NAMESPACE" bids.akash.network
     if [ -n "$TENANT_ADDRESS" ] && [ -n "$DSEQ" ]; then
       kubectl delete namespace --ignore-not-found --wait=false -l "$(lease_selector)" >&2 || true
     fi
-    helm uninstall "$RELEASE" -n "$NAMESPACE" --ignore-not-found --wait >&2 || true
     kubectl delete namespace "$TENANT_NAMESPACE" "$NAMESPACE" --ignore-not-found --timeout 90s >&2 || true
   elif [ -n "$KUBECONFIG_FILE" ]; then
     log "the control plane does not answer: nothing removed from it"
@@ -423,6 +508,11 @@ on_exit() {
 
 cmd_up() {
   local started=$SECONDS
+  if [ -f "$STATE" ]; then
+    load_settings
+    # shellcheck disable=SC1090
+    . "$STATE"
+  fi
   if [ -f "$STATE" ] || [ -n "$(running_processes)" ]; then
     local procs
     procs=$(running_processes)
@@ -446,6 +536,7 @@ cmd_up() {
   build
   local built=$SECONDS
   control_plane
+  choose_mode
   start_devnet
   install_chart
   start_provider
@@ -454,6 +545,7 @@ cmd_up() {
   step "ready: $((SECONDS - built))s after the builds ($((SECONDS - started))s in all)"
   trap - EXIT INT TERM
   show
+  curl_app
   hints
 }
 
@@ -462,8 +554,9 @@ cmd_status() {
   load_settings
   # shellcheck disable=SC1090
   . "$STATE"
-  log "processes running: $(running_processes)"
+  log "running: $(running_processes)"
   show
+  curl_app
 }
 
 mkdir -p "$DEMO_DIR" "$PIDS"

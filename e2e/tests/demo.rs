@@ -1,9 +1,11 @@
 //! `deploy/demo.sh`, the one-command demo, end to end: with this run's debug binaries
 //! (`DEMO_REUSE_BUILD`), the shared control plane (`DEMO_KUBECONFIG`), namespaces, ports, a state
 //! directory and a dseq of its own, so that it runs beside the other tests. The demo installs the
-//! chart, runs the provider and the tenant controller with the chart's ServiceAccount tokens and
-//! deploys a real SDL; its output must show the lease and the Running Manifest with an endpoint.
-//! `demo.sh down` must then stop every process it started and remove what it installed.
+//! chart; with the real node it runs the provider and the tenant controller as the chart's pods
+//! and its output ends with the tenant's app answering through the ingress controller (kwok only:
+//! it runs them on this machine with the chart's ServiceAccount tokens). Its output must show the
+//! lease and the Running Manifest with an endpoint. `demo.sh down` must then stop everything it
+//! started and remove what it installed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,9 @@ impl Demo {
             ("DEMO_TENANT_NAMESPACE", format!("e2e-demo-tenant-{id}")),
             ("DEMO_BLOCK_TIME", "200ms".to_owned()),
             ("DEMO_DSEQ", unique_dseq(97).to_string()),
-            ("DEMO_TIMEOUT", "90".to_owned()),
+            ("DEMO_TIMEOUT", "150".to_owned()),
+            // Apart from the node ports other tests pick (30000 + pid % 2700).
+            ("DEMO_GATEWAY_NODE_PORT", (32700 + id % 60).to_string()),
         ]);
         for port in [
             "DEMO_RPC_PORT",
@@ -119,6 +123,7 @@ async fn the_demo_shows_a_lease_and_a_running_manifest_with_an_endpoint_and_down
     let tenant_ns = demo.env["DEMO_TENANT_NAMESPACE"].clone();
     let dseq = demo.env["DEMO_DSEQ"].clone();
 
+    let pods = e2e::real_node::RealNode::get(&cluster).await.is_ok();
     let up = demo.run(&[])?;
     let out = text(&up);
     ensure!(up.status.success(), "deploy/demo.sh failed: {out}");
@@ -137,13 +142,21 @@ async fn the_demo_shows_a_lease_and_a_running_manifest_with_an_endpoint_and_down
             .any(|l| l.starts_with("demo ") && l.contains("Running") && l.contains(&dseq)),
         "no Running Manifest: {out}"
     );
+    let service = if pods { "web" } else { "openspeedtest" };
     assert!(
         stdout
             .lines()
-            .any(|l| l.starts_with("service openspeedtest: ready 1/1")
+            .any(|l| l.starts_with(&format!("service {service}: ready 1/1"))
                 && l.contains(".ingress.localhost")),
         "no endpoint: {out}"
     );
+    if pods {
+        // The app answered through the ingress controller, and the demo printed its answer.
+        assert!(
+            stdout.lines().any(|l| l == "Hello from your Akash lease"),
+            "no answer from the app: {out}"
+        );
+    }
     let stderr = String::from_utf8_lossy(&up.stderr);
     for progress in ["Manifest demo: Bidding", "Manifest demo: Running"] {
         assert!(
@@ -152,8 +165,14 @@ async fn the_demo_shows_a_lease_and_a_running_manifest_with_an_endpoint_and_down
         );
     }
 
-    // A second start while it runs says so and changes nothing.
-    let pids: Vec<u32> = ["devnet", "provider", "tenant"]
+    // A second start while it runs says so and changes nothing. (With the real node only the
+    // devnet is a process of the demo; the others are the chart's pods.)
+    let processes: &[&str] = if pods {
+        &["devnet"]
+    } else {
+        &["devnet", "provider", "tenant"]
+    };
+    let pids: Vec<u32> = processes
         .iter()
         .map(|n| -> anyhow::Result<u32> {
             Ok(std::fs::read_to_string(demo.pid_file(n))?.trim().parse()?)

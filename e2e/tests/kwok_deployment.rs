@@ -20,6 +20,8 @@ fn deployment(name: &str, replicas: i32) -> Deployment {
             "template": {
                 "metadata": { "labels": { "app": name } },
                 "spec": {
+                    // kwok's nodes only: the real node would really pull and run the image.
+                    "nodeSelector": { "type": "kwok" },
                     "containers": [{
                         "name": "web",
                         "image": "registry.k8s.io/pause:3.10",
