@@ -21,6 +21,7 @@ pub mod provider;
 pub mod real_node;
 pub mod scenario;
 pub mod tenant;
+pub mod turnup;
 pub mod wait;
 
 pub use cluster::{Cluster, repo_dir, tool_path};

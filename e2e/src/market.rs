@@ -341,3 +341,18 @@ pub async fn wait_namespace_gone(client: &kube::Client, namespace: &str) -> anyh
     )
     .await
 }
+
+/// Sends the SDL's manifest to the provider's gateway as the tenant.
+pub async fn send_manifest(s: &Scenario, dseq: u64, sdl: &crds::sdl::Sdl) -> anyhow::Result<()> {
+    let identity = certificate(&s.tenant).await?;
+    let http =
+        operator::gateway::client::rest_client(&s.tenant, &s.provider_address(), &identity).await?;
+    let url = format!(
+        "https://{}/deployment/{dseq}/manifest",
+        s.provider.gateway_rest_addr
+    );
+    let response = http.put(&url).body(sdl.manifest_json()).send().await?;
+    let status = response.status();
+    anyhow::ensure!(status.is_success(), "{status}: {}", response.text().await?);
+    Ok(())
+}

@@ -10,34 +10,19 @@ use std::time::Duration;
 use chain_client::Chain;
 
 use crds::resources::{Lease, LeasePhase};
-use e2e::market::{self, certificate, leased_sdl, object_name, unique_dseq};
+use e2e::market::{self, leased_sdl, object_name, send_manifest, unique_dseq};
 use e2e::real_node::{self, LeaseNamespaceGuard, RealNode};
 use e2e::scenario::{Scenario, scenario};
 use e2e::wait::{Poll, until};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use operator::gateway::client::rest_client;
 
 /// A real-node scenario: the provider puts lease workloads on the real node only.
 async fn real_scenario(name: &str, extra: &[&str]) -> anyhow::Result<Scenario> {
     let mut args: Vec<String> = real_node::PROVIDER_ARGS.map(String::from).to_vec();
     args.extend(extra.iter().map(|a| (*a).to_owned()));
     scenario(name, &[("host", "akash")], args).await
-}
-
-/// Sends the SDL's manifest to the provider's gateway as the tenant.
-async fn send_manifest(s: &Scenario, dseq: u64, sdl: &crds::sdl::Sdl) -> anyhow::Result<()> {
-    let identity = certificate(&s.tenant).await?;
-    let http = rest_client(&s.tenant, &s.provider_address(), &identity).await?;
-    let url = format!(
-        "https://{}/deployment/{dseq}/manifest",
-        s.provider.gateway_rest_addr
-    );
-    let response = http.put(&url).body(sdl.manifest_json()).send().await?;
-    let status = response.status();
-    anyhow::ensure!(status.is_success(), "{status}: {}", response.text().await?);
-    Ok(())
 }
 
 /// Waits until the lease is Active with every service ready.
@@ -554,5 +539,20 @@ deployment:
         "{closed:?}"
     );
     market::wait_namespace_gone(&cluster.client(), &namespace).await?;
+    Ok(())
+}
+
+/// The `real_node_turnup` bench's measurement at a small size, so that it cannot rot: every lease
+/// is applied on both kinds of node and answers through the ingress on the real one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_turnup_bench_runs_at_a_small_size() -> anyhow::Result<()> {
+    let report = e2e::turnup::measure(2).await?;
+    assert_eq!(report.real.len(), 2);
+    assert_eq!(report.kwok.len(), 2);
+    assert!(report.real.iter().all(|s| s.answered.is_some()));
+    assert!(report.kwok.iter().all(|s| s.answered.is_none()));
+    let table = e2e::turnup::table(&report);
+    eprintln!("{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
     Ok(())
 }

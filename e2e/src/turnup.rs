@@ -1,0 +1,227 @@
+//! Lease turn-up time on the real node beside kwok, in one run: from the gateway's 200 for a
+//! manifest to every object of the lease accepted by the API server ("applied"), and on the real
+//! node on to the first HTTP 200 from the tenant's container through the ingress controller
+//! ("answered"). Leases are sent one at a time, each on a provider with nothing else to do. The
+//! `real_node_turnup` bench runs it at 20 leases; a test runs it at 2 so that it cannot rot.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use kube::Api;
+
+use crate::market::{self, certificate, leased_sdl, unique_dseq};
+use crate::real_node::{self, LeaseNamespaceGuard, RealNode};
+use crate::scenario::{Scenario, scenario};
+
+/// One lease's times from the gateway's 200.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub applied: Duration,
+    /// The first HTTP 200 through the ingress (the real node only).
+    pub answered: Option<Duration>,
+}
+
+/// The samples of both kinds of node.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub real: Vec<Sample>,
+    pub kwok: Vec<Sample>,
+}
+
+/// A one-service SDL on the test workload: HTTP on port 80 of its automatic host.
+fn web_sdl(message: &str) -> anyhow::Result<crds::sdl::Sdl> {
+    let image = real_node::workload_image();
+    let text = format!(
+        r#"
+version: "2.0"
+services:
+  web:
+    image: {image}
+    env: ["MESSAGE={message}", "PORTS=8080"]
+    expose:
+      - port: 8080
+        as: 80
+        to: [{{global: true}}]
+profiles:
+  compute:
+    web:
+      resources: {{cpu: {{units: 0.05}}, memory: {{size: 32Mi}}, storage: {{size: 32Mi}}}}
+  placement:
+    dc:
+      attributes: {{host: akash}}
+      pricing:
+        web: {{denom: uact, amount: 1000}}
+deployment:
+  web: {{dc: {{profile: web, count: 1}}}}
+"#
+    );
+    crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("turn-up SDL: {e}"))
+}
+
+/// Measures `leases` turn-ups on each kind of node.
+pub async fn measure(leases: usize) -> anyhow::Result<Report> {
+    let cluster = crate::Cluster::shared().await?;
+    let node = RealNode::get(&cluster).await?;
+    let mut report = Report::default();
+    for real in [true, false] {
+        let args: Vec<String> = if real {
+            real_node::PROVIDER_ARGS.map(String::from).to_vec()
+        } else {
+            vec!["--node-selector".into(), "type=kwok".into()]
+        };
+        let name = if real { "turnupreal" } else { "turnupkwok" };
+        let s = scenario(name, &[("host", "akash")], args).await?;
+        let samples = turn_up(&s, &cluster, &node, real, leases).await?;
+        if real {
+            report.real = samples;
+        } else {
+            report.kwok = samples;
+        }
+    }
+    Ok(report)
+}
+
+async fn turn_up(
+    s: &Scenario,
+    cluster: &crate::Cluster,
+    node: &RealNode,
+    real: bool,
+    leases: usize,
+) -> anyhow::Result<Vec<Sample>> {
+    let identity = certificate(&s.tenant).await?;
+    let http =
+        operator::gateway::client::rest_client(&s.tenant, &s.provider_address(), &identity).await?;
+    let mut samples = Vec::with_capacity(leases);
+    let mut guards = Vec::new();
+    for i in 0..leases {
+        let dseq = unique_dseq(50 + i as u64 + if real { 0 } else { 25 });
+        let sdl = web_sdl(&format!("lease {i}"))?;
+        let namespace = leased_sdl(s, dseq, &sdl).await?;
+        guards.push(LeaseNamespaceGuard::new(cluster, &namespace));
+        let url = format!(
+            "https://{}/deployment/{dseq}/manifest",
+            s.provider.gateway_rest_addr
+        );
+        let response = http.put(&url).body(sdl.manifest_json()).send().await?;
+        let started = Instant::now();
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{}: {}",
+            response.status(),
+            response.text().await?
+        );
+        let applied = wait_applied(cluster, &namespace).await?;
+        let answered = if real {
+            let host = wait_host(s, dseq).await?;
+            Some(wait_answer(node, &host, started).await?)
+        } else {
+            None
+        };
+        samples.push(Sample {
+            applied: applied - started,
+            answered,
+        });
+        market::close_deployment(&s.tenant, dseq).await?;
+    }
+    Ok(samples)
+}
+
+/// When the lease's Deployment, Services, Ingress and NetworkPolicies all exist.
+async fn wait_applied(cluster: &crate::Cluster, namespace: &str) -> anyhow::Result<Instant> {
+    let client = cluster.client();
+    let limit = Instant::now() + Duration::from_secs(120);
+    loop {
+        let deployment = Api::<Deployment>::namespaced(client.clone(), namespace)
+            .get_opt("web")
+            .await?;
+        let service = Api::<Service>::namespaced(client.clone(), namespace)
+            .get_opt("web")
+            .await?;
+        let ingresses = Api::<Ingress>::namespaced(client.clone(), namespace)
+            .list(&Default::default())
+            .await?;
+        let policies = Api::<NetworkPolicy>::namespaced(client.clone(), namespace)
+            .list(&Default::default())
+            .await?;
+        if deployment.is_some()
+            && service.is_some()
+            && !ingresses.items.is_empty()
+            && !policies.items.is_empty()
+        {
+            return Ok(Instant::now());
+        }
+        anyhow::ensure!(
+            Instant::now() < limit,
+            "the lease's objects in {namespace} were not all applied within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The automatic host the lease's status reports for `web`.
+async fn wait_host(s: &Scenario, dseq: u64) -> anyhow::Result<String> {
+    use chain_client::Chain;
+    let name = market::object_name(s.tenant.address(), dseq);
+    let limit = Instant::now() + Duration::from_secs(120);
+    loop {
+        let lease = s.leases().get(&name).await?;
+        let host = lease
+            .status
+            .unwrap_or_default()
+            .services
+            .into_iter()
+            .flat_map(|svc| svc.uris)
+            .find(|u| u.ends_with(".ingress.localhost"));
+        if let Some(host) = host {
+            return Ok(host);
+        }
+        anyhow::ensure!(Instant::now() < limit, "lease {name} reports no host");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Time from `started` to the first HTTP 200 from the container through the ingress.
+async fn wait_answer(node: &RealNode, host: &str, started: Instant) -> anyhow::Result<Duration> {
+    let limit = started + Duration::from_secs(180);
+    loop {
+        if let Ok((200, _)) = node.http_via_ingress(host, "/").await {
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(
+            Instant::now() < limit,
+            "{host} did not answer through the ingress within 180 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The report as the bench prints it: p50 and p90 of each measure, in seconds.
+pub fn table(report: &Report) -> String {
+    let secs = |d: &Duration| d.as_secs_f64();
+    let applied_real: Vec<f64> = report.real.iter().map(|s| secs(&s.applied)).collect();
+    let answered: Vec<f64> = report
+        .real
+        .iter()
+        .filter_map(|s| s.answered.as_ref().map(secs))
+        .collect();
+    let applied_kwok: Vec<f64> = report.kwok.iter().map(|s| secs(&s.applied)).collect();
+    let row = |what: &str, v: &[f64]| {
+        format!(
+            "{what:<52} n={:<3} p50 {:>7.3} s  p90 {:>7.3} s  max {:>7.3} s\n",
+            v.len(),
+            crate::bench::percentile(v, 50.0),
+            crate::bench::percentile(v, 90.0),
+            v.iter().copied().fold(0.0, f64::max)
+        )
+    };
+    let mut out = String::new();
+    out.push_str(&row("kwok: 200 -> objects applied", &applied_kwok));
+    out.push_str(&row("real node: 200 -> objects applied", &applied_real));
+    out.push_str(&row(
+        "real node: 200 -> first HTTP 200 through the ingress",
+        &answered,
+    ));
+    out
+}
