@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod binaries;
+pub mod chart;
 mod cluster;
 pub mod crds;
 pub mod devnet;

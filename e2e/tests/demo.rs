@@ -36,8 +36,8 @@ impl Demo {
             ("DEMO_BLOCK_TIME", "200ms".to_owned()),
             ("DEMO_DSEQ", unique_dseq(97).to_string()),
             ("DEMO_TIMEOUT", "150".to_owned()),
-            // Apart from the node ports other tests pick (30000 + pid % 2700).
-            ("DEMO_GATEWAY_NODE_PORT", (32700 + id % 60).to_string()),
+            // Apart from the node ports other tests pick (30000 to 32399).
+            ("DEMO_GATEWAY_NODE_PORT", (32400 + id % 300).to_string()),
         ]);
         for port in [
             "DEMO_RPC_PORT",

@@ -4,49 +4,20 @@
 //! controller leases from it and delivers the manifest through the gateway's Service, and the
 //! tenant's container answers through the ingress controller by its automatic hostname.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use crds::resources::{Manifest, ManifestPhase, Provider};
+use crds::resources::{Manifest, ManifestPhase};
+use e2e::chart::{self, ChartProvider, ChartRelease};
 use e2e::devnet::{Devnet, TEST_MNEMONICS};
 use e2e::market;
 use e2e::marketplace::{create_key_secret, manifest_of};
 use e2e::real_node::{self, RealNode};
 use e2e::scenario::{PROVIDER_KEY, TENANT_KEY};
 use e2e::wait::{Poll, until};
-use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::json;
-
-fn helm() -> Command {
-    Command::new(e2e::tool_path("helm"))
-}
-
-/// `helm uninstall` when dropped.
-struct Release {
-    name: String,
-    namespace: String,
-    kubeconfig: PathBuf,
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        let _ = helm()
-            .args(["uninstall", &self.name, "--namespace", &self.namespace])
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .output();
-    }
-}
-
-/// A node port nothing uses yet (the API server refuses a taken one; the test retries then).
-fn some_node_port() -> u16 {
-    30000 + (std::process::id() % 2700) as u16
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_runs_provider_and_tenant_as_pods_and_a_tenants_app_answers() -> anyhow::Result<()>
@@ -60,111 +31,45 @@ async fn the_chart_runs_provider_and_tenant_as_pods_and_a_tenants_app_answers() 
 
     // The chain, where pods reach it: the node's address.
     let devnet = Devnet::start_on("e2e-chart-pods", "200ms", node.ip)?;
-    let (repository, tag) = real_node::provider_image()?;
-
-    let key = Secret {
-        metadata: ObjectMeta {
-            name: Some("provider-key".into()),
-            ..Default::default()
-        },
-        data: Some(
-            [(
-                "mnemonic".to_owned(),
-                ByteString(TEST_MNEMONICS[PROVIDER_KEY].as_bytes().to_vec()),
-            )]
-            .into(),
-        ),
-        ..Default::default()
-    };
-    provider_ns
-        .api::<Secret>()
-        .create(&PostParams::default(), &key)
-        .await?;
     create_key_secret(
         &cluster.client(),
         tenant_ns.name(),
         TEST_MNEMONICS[TENANT_KEY],
     )
     .await?;
-
     // The gateway's Service is a node port: tenants (the controller's pod, or anyone) reach the
     // provider at the node's address, the host URI it registers on chain.
-    let node_port = some_node_port();
-    let host_uri = format!("https://{}:{node_port}", node.ip);
-    let scale = market::scale_rates();
-    let values = json!({
-        "image": { "repository": repository, "tag": tag },
-        "key": { "existingSecret": "provider-key" },
-        "chain": { "id": devnet.chain_id, "rpcUrl": devnet.rpc_url, "grpcUrl": devnet.grpc_url },
-        "provider": {
-            "name": namespace,
-            "hostUri": host_uri,
-            "attributes": [{ "key": "host", "value": "akash" }],
-            "pricing": { "strategy": "scale", "scale": {
-                "cpu": scale.cpu, "memory": scale.memory, "storage": scale.storage,
-                "endpoint": 0, "ip": 0,
-            } },
+    let _release = ChartRelease::install(
+        &cluster,
+        &node,
+        &devnet,
+        ChartProvider {
+            release: "akp",
+            namespace: &namespace,
+            mnemonic: TEST_MNEMONICS[PROVIDER_KEY],
+            gateway_node_port: chart::node_port(30000),
+            attributes: Vec::new(),
+            extra_values: json!({ "tenant": {
+                "enabled": true,
+                "watchNamespace": tenant_ns.name(),
+                "statusInterval": "2s",
+                "blockInterval": "200ms",
+            } }),
         },
-        "inventory": { "nodeSelector": { "type": "real" } },
-        "workloads": { "ingress": { "namespace": "traefik" } },
-        "gateway": { "service": { "type": "NodePort", "restNodePort": node_port } },
-        "nodeSelector": { "type": "real" },
-        "extraEnv": [{ "name": "AKASH_POLL_INTERVAL", "value": "200ms" }],
-        "tenant": {
-            "enabled": true,
-            "watchNamespace": tenant_ns.name(),
-            "statusInterval": "2s",
-            "blockInterval": "200ms",
-        },
-    });
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("values.json");
-    std::fs::write(&file, serde_json::to_vec_pretty(&values)?)?;
-    let out = helm()
-        .args(["install", "akp"])
-        .arg(e2e::repo_dir().join("helm/akash-provider"))
-        .args(["--namespace", &namespace, "-f"])
-        .arg(&file)
-        .arg("--kubeconfig")
-        .arg(cluster.kubeconfig())
-        .output()?;
-    let _release = Release {
-        name: "akp".into(),
-        namespace: namespace.clone(),
-        kubeconfig: cluster.kubeconfig().to_path_buf(),
-    };
-    anyhow::ensure!(
-        out.status.success(),
-        "helm install: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    )
+    .await?;
+    let (repository, tag) = real_node::provider_image()?;
 
     // Both run as pods of the image built here, on the real node.
-    let deployments = provider_ns.api::<Deployment>();
-    for name in ["akp-akash-provider", "akp-akash-provider-tenant"] {
-        until(
-            &format!("Deployment {name} available"),
-            Duration::from_secs(180),
-            || async {
-                let d = deployments.get(name).await?;
-                let ready = d
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.ready_replicas)
-                    .unwrap_or(0);
-                Ok(if ready >= 1 {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending(format!("{ready} ready"))
-                })
-            },
-        )
-        .await?;
-    }
     let pods = provider_ns
         .api::<Pod>()
         .list(&ListParams::default())
         .await?;
+    assert_eq!(
+        pods.items.len(),
+        2,
+        "the provider's pod and the tenant controller's"
+    );
     for pod in &pods.items {
         let spec = pod.spec.as_ref().expect("spec");
         assert_eq!(spec.node_name.as_deref(), Some(node.name.as_str()));
@@ -173,21 +78,6 @@ async fn the_chart_runs_provider_and_tenant_as_pods_and_a_tenants_app_answers() 
             Some(format!("{repository}:{tag}").as_str())
         );
     }
-
-    // The provider registered itself on chain from inside the cluster.
-    let providers = Api::<Provider>::all(cluster.client());
-    until(
-        "the provider registered",
-        Duration::from_secs(120),
-        || async {
-            let p = providers.get(&namespace).await?;
-            Ok(match p.status.as_ref().map(|s| s.registered) {
-                Some(true) => Poll::Ready(()),
-                other => Poll::Pending(format!("registered {other:?}")),
-            })
-        },
-    )
-    .await?;
 
     // The tenant applies a Manifest; everything else happens inside the cluster.
     let dseq = market::unique_dseq(40);
