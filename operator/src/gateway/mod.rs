@@ -18,15 +18,18 @@ pub mod accept;
 pub mod auth;
 pub mod client;
 mod grpc;
+mod grpc_auth;
 pub mod peer;
 mod rest;
 pub mod source;
 pub mod tls;
+pub mod wire_limits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chain_client::Chain;
+use chain_client::cert::VerifiedPeer;
 use chain_client::chain::{DeploymentFilters, PageRequest};
 use crds::resources::Lease;
 use tokio::sync::watch;
@@ -212,17 +215,16 @@ impl Gateway {
             }))
     }
 
-    /// Receives a manifest `body` for deployment `dseq` from the client with `certs`; writes it to
-    /// the leases it is for when it is accepted (a body over `max` bytes is not). Returns how many
-    /// leases got it.
+    /// Receives a manifest `body` for deployment `dseq` from the authenticated `peer`; writes it
+    /// to the leases it is for when it is accepted (a body over `max` bytes is not). Returns how
+    /// many leases got it.
     async fn send_manifest(
         &self,
-        certs: &[Vec<u8>],
+        peer: &VerifiedPeer,
         dseq: u64,
         body: &[u8],
         max: usize,
     ) -> Result<usize, Rejection> {
-        let peer = self.auth.authenticate(certs).await?;
         if body.len() > max {
             return Err(Rejection::TooLarge { max });
         }
@@ -326,15 +328,14 @@ impl Gateway {
         Ok(holders)
     }
 
-    /// The manifest of deployment (`owner`, `dseq`) for the peer with `certs`, with the permit
+    /// The manifest of deployment (`owner`, `dseq`) for the authenticated `peer`, with the permit
     /// that counts it among the peers being served (hold it until the answer is sent).
     async fn peer_manifest(
         &self,
-        certs: &[Vec<u8>],
+        peer: &VerifiedPeer,
         owner: &str,
         dseq: u64,
     ) -> Result<(String, tokio::sync::OwnedSemaphorePermit), Rejection> {
-        let peer = self.auth.authenticate(certs).await?;
         let me = self.config.provider_address.as_str();
         // The tenant is refused before anything is looked up.
         let holders = if peer.owner == owner {
@@ -367,15 +368,14 @@ impl Gateway {
         Ok((json, permit))
     }
 
-    /// The lease `dseq/gseq/oseq` of this provider, if the client with `certs` owns it.
+    /// The lease `dseq/gseq/oseq` of this provider, if the authenticated `peer` owns it.
     async fn owned_lease(
         &self,
-        certs: &[Vec<u8>],
+        peer: &VerifiedPeer,
         dseq: u64,
         gseq: u32,
         oseq: u32,
     ) -> Result<Lease, Rejection> {
-        let peer = self.auth.authenticate(certs).await?;
         let leases = self
             .leases
             .leases(None, dseq)

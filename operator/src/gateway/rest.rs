@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
@@ -84,7 +84,6 @@ pub(super) async fn run(
 }
 
 pub(super) fn router(gateway: Arc<Gateway>) -> Router {
-    let limit = gateway.config.max_manifest_bytes;
     Router::new()
         .route("/version", get(version))
         .route("/address", get(address))
@@ -93,7 +92,6 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/deployment/{owner}/{dseq}/manifest", get(peer_manifest))
         .route("/lease/{dseq}/{gseq}/{oseq}/status", get(lease_status))
         .route("/lease/{dseq}/{gseq}/{oseq}/manifest", get(lease_manifest))
-        .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(deadline))
         .with_state(gateway)
 }
@@ -158,29 +156,40 @@ async fn send_manifest(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     Path(dseq): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<Response, Rejection> {
-    let dseq: u64 = path_number("dseq", &dseq)?;
-    let body = match body {
-        Ok(body) => body,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            // Authentication first: an anonymous client learns nothing but that.
-            gateway.auth.authenticate(&peer.certs).await?;
-            return Err(Rejection::TooLarge {
-                max: gateway.config.max_manifest_bytes,
-            });
-        }
-        Err(e) => return Err(Rejection::Malformed(format!("reading the body: {e}"))),
+    let result = async {
+        let dseq: u64 = path_number("dseq", &dseq)?;
+        // Who sends it is known before a byte of the body is read.
+        let sender = gateway.auth.authenticate(&peer.certs).await?;
+        let max = gateway.config.max_manifest_bytes;
+        let body = read_body(request, max).await?;
+        gateway.send_manifest(&sender, dseq, &body, max).await
     };
-    match gateway
-        .send_manifest(&peer.certs, dseq, &body, gateway.config.max_manifest_bytes)
-        .await
-    {
+    match result.await {
         Ok(_) => Ok(StatusCode::OK.into_response()),
         Err(e) => {
-            tracing::info!(remote = %peer.remote, dseq, error = %e, "manifest rejected");
+            tracing::info!(remote = %peer.remote, dseq = %dseq, error = %e, "manifest rejected");
             Err(e)
         }
+    }
+}
+
+/// At most `max` bytes of the request's body; a body that says or turns out to be larger is
+/// refused without reading the rest.
+async fn read_body(request: axum::extract::Request, max: usize) -> Result<Bytes, Rejection> {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(Rejection::TooLarge { max });
+    }
+    match Limited::new(request.into_body(), max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(Rejection::TooLarge { max }),
+        Err(e) => Err(Rejection::Malformed(format!("reading the body: {e}"))),
     }
 }
 
@@ -191,7 +200,11 @@ async fn peer_manifest(
     Path((owner, dseq)): Path<(String, String)>,
 ) -> Result<Response, Rejection> {
     let dseq: u64 = path_number("dseq", &dseq)?;
-    match gateway.peer_manifest(&peer.certs, &owner, dseq).await {
+    let served = async {
+        let requester = gateway.auth.authenticate(&peer.certs).await?;
+        gateway.peer_manifest(&requester, &owner, dseq).await
+    };
+    match served.await {
         Ok((json, permit)) => {
             // The permit goes with the body: the peer counts as served until it was sent.
             let whole = Bytes::from(json);
@@ -226,7 +239,8 @@ async fn lease_of(
     let dseq: u64 = path_number("dseq", &dseq)?;
     let gseq: u32 = path_number("gseq", &gseq)?;
     let oseq: u32 = path_number("oseq", &oseq)?;
-    gateway.owned_lease(&peer.certs, dseq, gseq, oseq).await
+    let owner = gateway.auth.authenticate(&peer.certs).await?;
+    gateway.owned_lease(&owner, dseq, gseq, oseq).await
 }
 
 async fn lease_status(

@@ -367,7 +367,15 @@ pub fn to_proto(group: &ManifestGroup) -> mv::Group {
 }
 
 pub async fn grpc_channel(world: &World, who: &CertificateKeyPair) -> tonic::transport::Channel {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_client(Some(who), b"h2")));
+    grpc_channel_as(world, Some(who)).await
+}
+
+/// A gRPC connection presenting `who`'s certificate, or none.
+pub async fn grpc_channel_as(
+    world: &World,
+    who: Option<&CertificateKeyPair>,
+) -> tonic::transport::Channel {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_client(who, b"h2")));
     let addr = world.gateway.grpc_addr;
     tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")

@@ -1,0 +1,184 @@
+//! Attacks on the gateway in process (real TLS on loopback, `FakeChain`, Lease resources in
+//! memory): what a client without a valid certificate, or a tenant sending more than a manifest
+//! can hold, gets out of it.
+
+mod gateway_world;
+
+use chain_client::akash::manifest::v2beta3 as mv;
+use chain_client::akash::market::v1::LeaseId;
+use chain_client::akash::provider::lease::v1::SendManifestRequest;
+use chain_client::akash::provider::lease::v1::lease_rpc_client::LeaseRpcClient;
+use gateway_world::*;
+use prost::bytes::{Buf, BufMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+/// Sends and receives gRPC messages as raw bytes, whatever they are.
+#[derive(Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = src.remaining();
+        Ok(Some(src.copy_to_bytes(n).to_vec()))
+    }
+}
+
+/// `bytes` as the request of LeaseRPC method `method`, over a connection presenting `who`.
+async fn raw_call(
+    world: &World,
+    who: Option<&chain_client::cert::CertificateKeyPair>,
+    method: &'static str,
+    bytes: Vec<u8>,
+) -> tonic::Status {
+    let mut grpc = tonic::client::Grpc::new(grpc_channel_as(world, who).await);
+    grpc.ready().await.expect("gRPC ready");
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(method);
+    grpc.unary(tonic::Request::new(bytes), path, RawCodec)
+        .await
+        .expect_err("refused")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_without_a_valid_certificate_are_refused_before_the_request_is_decoded() {
+    let world = World::start().await;
+    // Not protobuf at all: had it been decoded, the answer would be a decoding error.
+    let garbage = vec![0xff; 40 << 10];
+    for method in [
+        "/akash.provider.lease.v1.LeaseRPC/SendManifest",
+        "/akash.provider.lease.v1.LeaseRPC/ServiceStatus",
+    ] {
+        for who in [None, Some(&world.unknown)] {
+            let status = raw_call(&world, who, method, garbage.clone()).await;
+            assert_eq!(
+                status.code(),
+                tonic::Code::Unauthenticated,
+                "{method} as {:?}: {status:?}",
+                who.map(|_| "unknown certificate")
+            );
+        }
+    }
+    // A client the chain knows gets as far as decoding.
+    let status = raw_call(
+        &world,
+        Some(&world.stranger),
+        "/akash.provider.lease.v1.LeaseRPC/SendManifest",
+        garbage,
+    )
+    .await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(world.source.write_count(), 0);
+    world.gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_manifest_with_more_entries_than_a_list_may_hold_is_refused_naming_the_list() {
+    let world = World::start().await;
+    let tiny = mv::Service {
+        name: "s".into(),
+        ..Default::default()
+    };
+    let request = SendManifestRequest {
+        lease_id: Some(LeaseId {
+            owner: world.tenant_addr(),
+            dseq: DSEQ,
+            gseq: 1,
+            oseq: 1,
+            provider: world.provider.clone(),
+            bseq: 0,
+        }),
+        manifest: vec![mv::Group {
+            name: "dc".into(),
+            services: vec![tiny; 300],
+        }],
+    };
+    let refused = LeaseRpcClient::new(grpc_channel(&world, &world.tenant).await)
+        .send_manifest(request)
+        .await
+        .expect_err("too many services");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert_eq!(
+        refused.message(),
+        "manifest[0].services: more than 256 entries"
+    );
+    assert_eq!(world.source.write_count(), 0);
+    world.gateway.shutdown().await;
+}
+
+/// The first line of the answer to a `PUT` of the manifest that announces `length` bytes and
+/// waits for `100 Continue` before sending them.
+async fn status_line_of_a_waiting_put(
+    world: &World,
+    who: Option<&chain_client::cert::CertificateKeyPair>,
+    length: usize,
+) -> String {
+    let connector =
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls_client(who, b"http/1.1")));
+    let tcp = tokio::net::TcpStream::connect(world.gateway.rest_addr)
+        .await
+        .expect("connect");
+    let mut tls = connector
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .expect("TLS");
+    let head = format!(
+        "PUT /deployment/{DSEQ}/manifest HTTP/1.1\r\nhost: localhost\r\n\
+         content-type: application/json\r\ncontent-length: {length}\r\n\
+         expect: 100-continue\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let mut buf = [0u8; 256];
+        let n = tls.read(&mut buf).await.expect("read");
+        assert!(n > 0, "the gateway closed the connection without answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_refuses_a_manifest_from_a_client_without_a_valid_certificate_before_reading_its_body()
+{
+    let world = World::start().await;
+    // The body is never sent: a server that wanted it would say `100 Continue` first.
+    for who in [None, Some(&world.unknown)] {
+        let line = status_line_of_a_waiting_put(&world, who, MAX).await;
+        assert!(line.starts_with("HTTP/1.1 401"), "{line}");
+    }
+    // A tenant announcing more than the limit is told so, also without sending it.
+    let line = status_line_of_a_waiting_put(&world, Some(&world.tenant), MAX + 1).await;
+    assert!(line.starts_with("HTTP/1.1 413"), "{line}");
+    // Within the limit, the tenant is asked for the body.
+    let line = status_line_of_a_waiting_put(&world, Some(&world.tenant), MAX).await;
+    assert!(line.starts_with("HTTP/1.1 100"), "{line}");
+    world.gateway.shutdown().await;
+}
