@@ -9,6 +9,7 @@ use chain_client::akash::market::v1::LeaseId;
 use chain_client::akash::provider::lease::v1::SendManifestRequest;
 use chain_client::akash::provider::lease::v1::lease_rpc_client::LeaseRpcClient;
 use gateway_world::*;
+use operator::gateway::GatewayLimits;
 use prost::bytes::{Buf, BufMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -180,5 +181,60 @@ async fn rest_refuses_a_manifest_from_a_client_without_a_valid_certificate_befor
     // Within the limit, the tenant is asked for the body.
     let line = status_line_of_a_waiting_put(&world, Some(&world.tenant), MAX).await;
     assert!(line.starts_with("HTTP/1.1 100"), "{line}");
+    world.gateway.shutdown().await;
+}
+
+/// A TCP connection to `to` from the loopback address `source`.
+async fn connect_from(
+    source: std::net::IpAddr,
+    to: std::net::SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::new(source, 0))?;
+    socket.connect(to).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_holding_idle_connections_and_stalled_handshakes_does_not_keep_a_tenant_out() {
+    use futures::StreamExt;
+
+    let world = World::start().await;
+    let addr = world.gateway.rest_addr;
+    // The tenant connects from 127.0.0.1; the attacker from another loopback address.
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let connector =
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls_client(None, b"http/1.1")));
+    // 1,024 connections that complete TLS, then say nothing.
+    let idle: Vec<_> = futures::stream::iter(0..1024)
+        .map(|_| {
+            let connector = connector.clone();
+            async move {
+                let tcp = connect_from(attacker, addr).await.ok()?;
+                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                connector.connect(name, tcp).await.ok()
+            }
+        })
+        .buffer_unordered(64)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
+    // 256 connections that never begin their handshake (a saturated server may not even let
+    // them connect).
+    let stalled: Vec<_> = futures::future::join_all((0..256).map(|_| connect_from(attacker, addr)))
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+
+    let (status, text) = world
+        .put(Some(&world.tenant), sdl(2).manifest_json().into_bytes())
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        idle.len() <= GatewayLimits::default().max_connections_per_source,
+        "the attacker completed {} handshakes",
+        idle.len()
+    );
+    drop((idle, stalled));
     world.gateway.shutdown().await;
 }

@@ -26,11 +26,13 @@ use futures::stream::BoxStream;
 use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status};
 
-use super::tls::Accepted;
+use super::acceptor::Accepted;
 use super::{Gateway, Rejection};
 
 /// The largest gRPC message other than a manifest (status requests).
 pub(super) const SMALL_MESSAGE: usize = 64 << 10;
+/// How long a gRPC connection lives at most.
+const MAX_CONNECTION_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 /// The largest answer.
 const MAX_ENCODED: usize = 16 << 20;
 
@@ -49,6 +51,9 @@ pub(super) async fn run(
     let served = tonic::transport::Server::builder()
         .timeout(super::rest::REQUEST_TIMEOUT)
         .concurrency_limit_per_connection(32)
+        // Closed gracefully after this age, so that a client that keeps pinging holds no slot
+        // for ever; the idle timeout closes quiet ones sooner.
+        .max_connection_age(MAX_CONNECTION_AGE)
         .add_service(
             ProviderRpcServer::new(service.clone())
                 .max_decoding_message_size(SMALL_MESSAGE)

@@ -15,10 +15,12 @@
 //! the fetcher asks them for a manifest this provider lacks.
 
 pub mod accept;
+mod acceptor;
 pub mod auth;
 pub mod client;
 mod grpc;
 mod grpc_auth;
+pub mod limits;
 pub mod peer;
 mod rest;
 pub mod source;
@@ -36,6 +38,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use accept::{Rejection, accept};
+pub use limits::GatewayLimits;
 pub use source::{KubeLeaseSource, LeaseSource, MemoryLeaseSource};
 pub use tls::ServerIdentity;
 
@@ -64,6 +67,8 @@ pub struct GatewayConfig {
     pub peer_serve_limit: usize,
     /// Fetch missing manifests from the deployments' other providers (`None`: only from tenants).
     pub peer_fetch: Option<peer::FetchConfig>,
+    /// Connection limits, timeouts and certificate cache lifetimes.
+    pub limits: GatewayLimits,
 }
 
 /// The default size limit of a request: 4 MiB.
@@ -118,15 +123,22 @@ pub async fn serve(
 
     let fetch = config.peer_fetch.clone();
     let gateway = Arc::new(Gateway {
-        auth: auth::Authenticator::new(chain.clone(), auth::CACHE_TTL),
+        auth: auth::Authenticator::new(
+            chain.clone(),
+            config.limits.cert_cache_ttl,
+            config.limits.cert_refusal_ttl,
+        ),
         serve_limit: peer::ServeLimit::new(config.peer_serve_limit),
         config,
         chain,
         leases,
     });
     let (stop, stopped) = watch::channel(false);
-    let rest_incoming = tls::spawn_acceptor(rest_listener, rest_tls, stopped.clone(), "rest");
-    let grpc_incoming = tls::spawn_acceptor(grpc_listener, grpc_tls, stopped.clone(), "grpc");
+    let limits = &gateway.config.limits;
+    let rest_incoming =
+        acceptor::spawn_acceptor(rest_listener, rest_tls, limits, stopped.clone(), "rest");
+    let grpc_incoming =
+        acceptor::spawn_acceptor(grpc_listener, grpc_tls, limits, stopped.clone(), "grpc");
     let mut tasks = Vec::new();
     if let Some(fetch) = fetch {
         // The provider's certificate is also a client certificate: peers check it on chain.
@@ -142,12 +154,7 @@ pub async fn serve(
         )));
     }
     tasks.extend([
-        tokio::spawn(rest::run(
-            gateway.clone(),
-            rest_incoming,
-            rest_addr,
-            stopped.clone(),
-        )),
+        tokio::spawn(rest::run(gateway.clone(), rest_incoming, stopped.clone())),
         tokio::spawn(grpc::run(gateway, grpc_incoming, stopped)),
     ]);
     tracing::info!(%rest_addr, %grpc_addr, "provider gateway listening");

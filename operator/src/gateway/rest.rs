@@ -1,6 +1,6 @@
-//! The gateway's REST endpoints (the Go provider's `gateway/rest/router.go`), served by axum over
-//! the TLS connections of [`super::tls::spawn_acceptor`]. The client's certificates ride along with
-//! each connection as [`Peer`] (`ConnectInfo`).
+//! The gateway's REST endpoints (the Go provider's `gateway/rest/router.go`), an axum router served
+//! by hyper over the TLS connections of [`super::acceptor::spawn_acceptor`]. The client's
+//! certificates ride along with each request as [`Peer`] (`ConnectInfo`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,10 +13,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
+use tower::Service as _;
 
-use super::tls::Accepted;
+use super::acceptor::Accepted;
 use super::{Gateway, Rejection};
 
 /// Who is on the other end of a connection.
@@ -27,60 +31,59 @@ pub struct Peer {
     pub certs: Arc<Vec<Vec<u8>>>,
 }
 
-/// The handshaken connections, as axum's listener.
-struct TlsListener {
-    incoming: mpsc::Receiver<Accepted>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = super::tls::Conn;
-    type Addr = Peer;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.incoming.recv().await {
-            Some(a) => (
-                a.stream,
-                Peer {
-                    remote: a.remote,
-                    certs: a.certs,
-                },
-            ),
-            // The acceptor stopped (shutdown): no more connections, ever.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(Peer {
-            remote: self.local,
-            certs: Arc::default(),
-        })
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        stream.remote_addr().clone()
-    }
-}
-
+/// Serves each handshaken connection with HTTP/1.1 until `stop`, then lets the requests in flight
+/// finish. A request's head must arrive within the header timeout of the connection waiting for
+/// one (new, or idle between requests), or the connection is closed.
 pub(super) async fn run(
     gateway: Arc<Gateway>,
-    incoming: mpsc::Receiver<Accepted>,
-    local: SocketAddr,
+    mut incoming: mpsc::Receiver<Accepted>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let header_timeout = gateway.config.limits.header_timeout;
     let app = router(gateway);
-    let listener = TlsListener { incoming, local };
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
-        .with_graceful_shutdown(async move {
-            super::tls::stopped(&mut stop).await;
-        })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "gateway REST server stopped");
+    // Every connection's task holds a sender: when all are gone, every connection is closed.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
+    loop {
+        let accepted = tokio::select! {
+            () = super::tls::stopped(&mut stop) => break,
+            accepted = incoming.recv() => match accepted {
+                Some(accepted) => accepted,
+                None => break,
+            },
+        };
+        let peer = Peer {
+            remote: accepted.remote,
+            certs: accepted.certs,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer.clone()));
+            let mut app = app.clone();
+            async move { app.call(request.map(axum::body::Body::new)).await }
+        });
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        let (mut stop, open) = (stop.clone(), open.clone());
+        tokio::spawn(async move {
+            let _open = open;
+            let mut conn =
+                std::pin::pin!(http1.serve_connection(TokioIo::new(accepted.stream), service));
+            let served = tokio::select! {
+                served = conn.as_mut() => served,
+                () = super::tls::stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(remote = %accepted.remote, error = %e, "gateway REST connection ended");
+            }
+        });
     }
+    drop(open);
+    let _ = all_closed.recv().await;
 }
 
 pub(super) fn router(gateway: Arc<Gateway>) -> Router {

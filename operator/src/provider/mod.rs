@@ -137,6 +137,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 // A newer version on chain is looked for less often than a missing one.
                 update_check: args.peer_fetch_interval * 5,
             }),
+            limits: args.gateway_limits.clone(),
         },
         tls,
         chain.clone(),

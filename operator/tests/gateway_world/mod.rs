@@ -237,6 +237,7 @@ impl World {
                 namespace: "akash-provider".into(),
                 peer_serve_limit: 4,
                 peer_fetch: None,
+                limits: Default::default(),
             },
             ServerIdentity {
                 cert_pem: server.cert_pem.clone(),
