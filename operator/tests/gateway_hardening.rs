@@ -238,3 +238,101 @@ async fn one_source_holding_idle_connections_and_stalled_handshakes_does_not_kee
     drop((idle, stalled));
     world.gateway.shutdown().await;
 }
+
+/// An API server holding `listed` Lease resources that answers the first watch with `added`
+/// (and later watches not at all); counts the LISTs it answers.
+fn lease_api(
+    listed: Vec<crds::resources::Lease>,
+    added: crds::resources::Lease,
+) -> (kube::Client, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let lists = std::sync::Arc::new(AtomicUsize::new(0));
+    let watches = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = lists.clone();
+    let service = tower::service_fn(move |request: axum::http::Request<kube::client::Body>| {
+        let watching = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("watch=true"));
+        let body = if !watching {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Some(serde_json::json!({
+                "apiVersion": "akash.network/v1",
+                "kind": "LeaseList",
+                "metadata": { "resourceVersion": "1" },
+                "items": listed,
+            }))
+        } else if watches.fetch_add(1, Ordering::SeqCst) == 0 {
+            Some(serde_json::json!({ "type": "ADDED", "object": added }))
+        } else {
+            None
+        };
+        async move {
+            let Some(body) = body else {
+                return std::future::pending().await;
+            };
+            Ok::<_, kube::Error>(
+                axum::http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+                    .unwrap(),
+            )
+        }
+    });
+    (kube::Client::new(service, "akash-provider"), lists)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_is_answered_from_memory_not_by_listing_every_lease_with_its_manifest() {
+    let provider = address();
+    let server = server_certificate(&provider);
+    let chain = chain_client::fake::FakeChain::new(&provider);
+    let mut with_manifest = lease(&address(), &provider);
+    with_manifest.spec.manifest = Some(crds::resources::LeaseManifest {
+        version: "ab".repeat(32),
+        group: sdl(1).manifest()[0].clone(),
+    });
+    let mut added = lease(&address(), &provider);
+    added.metadata.resource_version = Some("2".into());
+    let (client, lists) = lease_api(vec![with_manifest, lease(&address(), &provider)], added);
+    let gateway = gateway_over(
+        &chain,
+        &server,
+        std::sync::Arc::new(operator::gateway::KubeLeaseSource::new(
+            client,
+            "akash-provider",
+        )),
+    )
+    .await;
+    let anonymous = http(None);
+    let url = format!("https://127.0.0.1:{}/status", gateway.rest_addr.port());
+    let status = || async {
+        let answer = anonymous.get(&url).send().await.expect("status");
+        assert_eq!(answer.status().as_u16(), 200);
+        let json: serde_json::Value = answer.json().await.expect("JSON");
+        (
+            json["cluster"]["leases"].as_u64(),
+            json["manifest"]["deployments"].as_u64(),
+        )
+    };
+    for _ in 0..20 {
+        status().await;
+    }
+    assert_eq!(
+        lists.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one LIST (the watch's), none per status request"
+    );
+    // The lease the watch reported is counted.
+    let mut seen = status().await;
+    for _ in 0..200 {
+        if seen == (Some(3), Some(1)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        seen = status().await;
+    }
+    assert_eq!(seen, (Some(3), Some(1)));
+    gateway.shutdown().await;
+}

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod client;
 mod grpc;
 mod grpc_auth;
+mod lease_counts;
 pub mod limits;
 pub mod peer;
 mod rest;
@@ -410,12 +411,10 @@ impl Gateway {
         }
     }
 
-    /// (leases held and live, of which with a manifest).
+    /// (leases held and live, of which with a manifest), from memory.
     async fn counts(&self) -> Result<(usize, usize), Rejection> {
-        let all = self.leases.all().await.map_err(unavailable)?;
-        let live: Vec<&Lease> = all.iter().filter(|l| source::is_live(l)).collect();
-        let with_manifest = live.iter().filter(|l| l.spec.manifest.is_some()).count();
-        Ok((live.len(), with_manifest))
+        let counts = self.leases.counts().await.map_err(unavailable)?;
+        Ok((counts.live, counts.with_manifest))
     }
 }
 

@@ -17,7 +17,9 @@ use chain_client::fake::FakeChain;
 use chain_client::keys::Key;
 use crds::resources::{Lease, LeaseRef, LeaseSpec, Price};
 use crds::sdl::{ManifestGroup, Sdl};
-use operator::gateway::{GatewayConfig, GatewayHandle, MemoryLeaseSource, ServerIdentity, serve};
+use operator::gateway::{
+    GatewayConfig, GatewayHandle, LeaseSource, MemoryLeaseSource, ServerIdentity, serve,
+};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -193,6 +195,52 @@ pub fn http(identity: Option<&CertificateKeyPair>) -> reqwest::Client {
         .expect("client")
 }
 
+/// A gateway of the provider whose certificate is `server`, over `chain` and `leases`, with the
+/// default limits.
+pub async fn gateway_over(
+    chain: &FakeChain,
+    server: &CertificateKeyPair,
+    leases: Arc<dyn LeaseSource>,
+) -> GatewayHandle {
+    let provider = chain_client::cert::claimed_identity(
+        &CertificateDer::from_pem_slice(server.cert_pem.as_bytes()).expect("cert"),
+    )
+    .expect("provider certificate")
+    .owner;
+    serve(
+        GatewayConfig {
+            rest_addr: "127.0.0.1:0".parse().unwrap(),
+            grpc_addr: "127.0.0.1:0".parse().unwrap(),
+            max_manifest_bytes: MAX,
+            provider_address: provider,
+            namespace: "akash-provider".into(),
+            peer_serve_limit: 4,
+            peer_fetch: None,
+            limits: Default::default(),
+        },
+        ServerIdentity {
+            cert_pem: server.cert_pem.clone(),
+            key_pem: server.key_pem().to_owned(),
+        },
+        Arc::new(chain.clone()),
+        leases,
+    )
+    .await
+    .expect("gateway starts")
+}
+
+/// A provider's server certificate for loopback.
+pub fn server_certificate(provider: &str) -> CertificateKeyPair {
+    generate(
+        provider,
+        &CertificateRole::Server {
+            dns_names: vec!["localhost".into(), "127.0.0.1".into()],
+        },
+        Duration::from_secs(365 * 24 * 3600),
+    )
+    .expect("provider cert")
+}
+
 pub struct World {
     pub chain: FakeChain,
     pub source: Arc<MemoryLeaseSource>,
@@ -209,14 +257,7 @@ impl World {
         let tenant_addr = address();
         let stranger_addr = address();
         let year = Duration::from_secs(365 * 24 * 3600);
-        let server = generate(
-            &provider,
-            &CertificateRole::Server {
-                dns_names: vec!["localhost".into(), "127.0.0.1".into()],
-            },
-            year,
-        )
-        .expect("provider cert");
+        let server = server_certificate(&provider);
         let tenant = generate(&tenant_addr, &CertificateRole::Client, year).expect("tenant");
         let stranger = generate(&stranger_addr, &CertificateRole::Client, year).expect("stranger");
         let unknown = generate(&tenant_addr, &CertificateRole::Client, year).expect("unknown");
@@ -228,26 +269,7 @@ impl World {
             st.deployments.push(deployment(&tenant_addr, &sdl(2)));
         }
         let source = Arc::new(MemoryLeaseSource::with([lease(&tenant_addr, &provider)]));
-        let gateway = serve(
-            GatewayConfig {
-                rest_addr: "127.0.0.1:0".parse().unwrap(),
-                grpc_addr: "127.0.0.1:0".parse().unwrap(),
-                max_manifest_bytes: MAX,
-                provider_address: provider.clone(),
-                namespace: "akash-provider".into(),
-                peer_serve_limit: 4,
-                peer_fetch: None,
-                limits: Default::default(),
-            },
-            ServerIdentity {
-                cert_pem: server.cert_pem.clone(),
-                key_pem: server.key_pem().to_owned(),
-            },
-            Arc::new(chain.clone()),
-            source.clone(),
-        )
-        .await
-        .expect("gateway starts");
+        let gateway = gateway_over(&chain, &server, source.clone()).await;
         Self {
             chain,
             source,
