@@ -11,7 +11,7 @@ use crds::resources::ServiceEndpoints;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::gateway::client::{TenantIdentity, rest_client};
+use crate::gateway::client::{TenantIdentity, error_text, gateway_url, read_capped, rest_client};
 
 /// Why a gateway call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -123,16 +123,21 @@ impl MtlsGateway {
             }
         };
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(DeliveryError::Refused {
+        if !status.is_success() {
+            return Err(DeliveryError::Refused {
                 uri: url,
                 status: status.as_u16(),
-                body: body.chars().take(500).collect(),
-            })
+                body: error_text(response, 500).await,
+            });
         }
+        let body = read_capped(response, MAX_ANSWER)
+            .await
+            .map_err(|e| DeliveryError::Refused {
+                uri: url.clone(),
+                status: status.as_u16(),
+                body: e.to_string(),
+            })?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 }
 
@@ -145,7 +150,7 @@ impl Gateway for MtlsGateway {
         dseq: u64,
         manifest_json: &str,
     ) -> Result<(), DeliveryError> {
-        let url = format!("{}/deployment/{dseq}/manifest", base(host_uri));
+        let url = url_of(host_uri, &format!("/deployment/{dseq}/manifest"))?;
         let body = manifest_json.to_owned();
         self.call(provider, url, |c, u| c.put(u).body(body))
             .await
@@ -158,7 +163,7 @@ impl Gateway for MtlsGateway {
         host_uri: &str,
         (dseq, gseq, oseq): (u64, u32, u32),
     ) -> Result<LeaseReport, DeliveryError> {
-        let url = format!("{}/lease/{dseq}/{gseq}/{oseq}/status", base(host_uri));
+        let url = url_of(host_uri, &format!("/lease/{dseq}/{gseq}/{oseq}/status"))?;
         let body = self.call(provider, url.clone(), |c, u| c.get(u)).await?;
         parse_lease_status(&body, &host_of(host_uri)).map_err(|e| DeliveryError::Refused {
             uri: url,
@@ -168,8 +173,15 @@ impl Gateway for MtlsGateway {
     }
 }
 
-fn base(host_uri: &str) -> &str {
-    host_uri.trim_end_matches('/')
+/// The largest answer read from a provider (a lease status; a manifest is only sent).
+const MAX_ANSWER: usize = 1 << 20;
+
+/// `path` at the gateway `host_uri` (from the chain), which must be https.
+fn url_of(host_uri: &str, path: &str) -> Result<String, DeliveryError> {
+    gateway_url(host_uri, path).map_err(|message| DeliveryError::Unreachable {
+        uri: host_uri.to_owned(),
+        message,
+    })
 }
 
 /// The host of a gateway URI (`https://provider.example.com:8443` → `provider.example.com`).
@@ -275,6 +287,9 @@ pub fn parse_lease_status(
         version: json.manifest_version.filter(|v| !v.is_empty()),
     })
 }
+
+#[cfg(test)]
+mod hostile_tests;
 
 #[cfg(test)]
 mod tests {
