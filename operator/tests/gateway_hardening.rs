@@ -303,6 +303,7 @@ async fn status_is_answered_from_memory_not_by_listing_every_lease_with_its_mani
             client,
             "akash-provider",
         )),
+        GatewayLimits::default(),
     )
     .await;
     let anonymous = http(None);
@@ -335,4 +336,98 @@ async fn status_is_answered_from_memory_not_by_listing_every_lease_with_its_mani
     }
     assert_eq!(seen, (Some(3), Some(1)));
     gateway.shutdown().await;
+}
+
+/// Until `check` holds, asking again every 50 ms, for at most 30 s.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    for _ in 0..600 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not after 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_revoked_on_chain_is_refused_from_the_next_block_not_when_the_cache_expires()
+{
+    let hour = std::time::Duration::from_secs(3600);
+    let world = World::start_with(GatewayLimits {
+        cert_cache_ttl: hour,
+        cert_refusal_ttl: hour,
+        ..Default::default()
+    })
+    .await;
+    let tenant = http(Some(&world.tenant));
+    let url = world.url(&format!("/lease/{DSEQ}/1/1/status"));
+    let status = || async {
+        tenant
+            .get(&url)
+            .send()
+            .await
+            .expect("status")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status().await, 200, "trusted, and now cached for an hour");
+
+    // Revoked: the chain's state, and the block that says so.
+    let serial = world.tenant.serial.clone();
+    world.chain.state().certificates.iter_mut().for_each(|c| {
+        if c.serial == serial {
+            c.certificate.as_mut().unwrap().state =
+                chain_client::akash::cert::v1::State::Revoked as i32;
+        }
+    });
+    world
+        .chain
+        .push_events(vec![chain_client::events::AkashEvent::CertificateRevoked {
+            owner: world.tenant_addr(),
+        }]);
+    eventually("the revoked certificate refused", || async {
+        status().await == 401
+    })
+    .await;
+    world.gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_certificate_is_let_in_from_the_block_that_publishes_it() {
+    let hour = std::time::Duration::from_secs(3600);
+    let world = World::start_with(GatewayLimits {
+        cert_cache_ttl: hour,
+        cert_refusal_ttl: hour,
+        ..Default::default()
+    })
+    .await;
+    // `unknown` is the tenant's, not on chain yet: refused, and the refusal cached for an hour.
+    let client = http(Some(&world.unknown));
+    let url = world.url(&format!("/lease/{DSEQ}/1/1/status"));
+    let status = || async {
+        client
+            .get(&url)
+            .send()
+            .await
+            .expect("status")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status().await, 401);
+    world
+        .chain
+        .state()
+        .certificates
+        .push(on_chain(&world.unknown));
+    assert_eq!(status().await, 401, "refused from memory");
+    world
+        .chain
+        .push_events(vec![chain_client::events::AkashEvent::CertificateCreated {
+            owner: world.tenant_addr(),
+        }]);
+    eventually("the published certificate let in", || async {
+        status().await == 200
+    })
+    .await;
+    world.gateway.shutdown().await;
 }

@@ -33,6 +33,7 @@ pub mod wire_limits;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::cert_events::CertificateChange;
 use chain_client::Chain;
 use chain_client::cert::VerifiedPeer;
 use chain_client::chain::{DeploymentFilters, PageRequest};
@@ -137,6 +138,8 @@ pub async fn serve(
         leases,
     });
     let (stop, stopped) = watch::channel(false);
+    // From the block after this one: a revocation seen after `serve` returns is never missed.
+    let from = gateway.chain.latest_height().await.ok().map(|h| h + 1);
     let limits = &gateway.config.limits;
     let rest_incoming =
         acceptor::spawn_acceptor(rest_listener, rest_tls, limits, stopped.clone(), "rest");
@@ -156,6 +159,11 @@ pub async fn serve(
             stopped.clone(),
         )));
     }
+    tasks.push(tokio::spawn(follow_certificates(
+        gateway.clone(),
+        from,
+        stopped.clone(),
+    )));
     tasks.extend([
         tokio::spawn(rest::run(gateway.clone(), rest_incoming, stopped.clone())),
         tokio::spawn(grpc::run(gateway, grpc_incoming, stopped)),
@@ -167,6 +175,21 @@ pub async fn serve(
         stop,
         tasks,
     })
+}
+
+/// Ends the trust the gateway's certificate cache gives, as the chain's certificate events say.
+async fn follow_certificates(
+    gateway: Arc<Gateway>,
+    from: Option<u64>,
+    stop: watch::Receiver<bool>,
+) {
+    let chain = gateway.chain.clone();
+    crate::cert_events::follow(chain, from, stop, |change| match change {
+        CertificateChange::Revoked(owner) => gateway.auth.forget_owner(owner),
+        CertificateChange::Published(owner) => gateway.auth.forget_refusals(owner),
+        CertificateChange::Missed => gateway.auth.forget_all(),
+    })
+    .await;
 }
 
 /// What both servers share.

@@ -18,7 +18,8 @@ use chain_client::keys::Key;
 use crds::resources::{Lease, LeaseRef, LeaseSpec, Price};
 use crds::sdl::{ManifestGroup, Sdl};
 use operator::gateway::{
-    GatewayConfig, GatewayHandle, LeaseSource, MemoryLeaseSource, ServerIdentity, serve,
+    GatewayConfig, GatewayHandle, GatewayLimits, LeaseSource, MemoryLeaseSource, ServerIdentity,
+    serve,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -195,12 +196,12 @@ pub fn http(identity: Option<&CertificateKeyPair>) -> reqwest::Client {
         .expect("client")
 }
 
-/// A gateway of the provider whose certificate is `server`, over `chain` and `leases`, with the
-/// default limits.
+/// A gateway of the provider whose certificate is `server`, over `chain` and `leases`.
 pub async fn gateway_over(
     chain: &FakeChain,
     server: &CertificateKeyPair,
     leases: Arc<dyn LeaseSource>,
+    limits: GatewayLimits,
 ) -> GatewayHandle {
     let provider = chain_client::cert::claimed_identity(
         &CertificateDer::from_pem_slice(server.cert_pem.as_bytes()).expect("cert"),
@@ -216,7 +217,7 @@ pub async fn gateway_over(
             namespace: "akash-provider".into(),
             peer_serve_limit: 4,
             peer_fetch: None,
-            limits: Default::default(),
+            limits,
         },
         ServerIdentity {
             cert_pem: server.cert_pem.clone(),
@@ -253,6 +254,10 @@ pub struct World {
 
 impl World {
     pub async fn start() -> Self {
+        Self::start_with(GatewayLimits::default()).await
+    }
+
+    pub async fn start_with(limits: GatewayLimits) -> Self {
         let provider = address();
         let tenant_addr = address();
         let stranger_addr = address();
@@ -269,7 +274,7 @@ impl World {
             st.deployments.push(deployment(&tenant_addr, &sdl(2)));
         }
         let source = Arc::new(MemoryLeaseSource::with([lease(&tenant_addr, &provider)]));
-        let gateway = gateway_over(&chain, &server, source.clone()).await;
+        let gateway = gateway_over(&chain, &server, source.clone(), limits).await;
         Self {
             chain,
             source,
