@@ -1,7 +1,8 @@
 //! A hostile provider gateway for tests of the clients that read from providers and peers: it
-//! presents a provider's on-chain certificate, and answers every request as told: an endless or
-//! huge body, a redirect, an error with a huge body. It records which paths were asked and how
-//! many body bytes it got out.
+//! presents a provider's on-chain certificate, and answers every request as told: a huge body, a
+//! redirect, an error with a huge body. It records which paths were asked and how many body bytes
+//! each answer got out. Built for this crate's tests and, with the feature `test-support`, for
+//! the end-to-end tests; never part of the provider.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,13 +26,13 @@ pub enum Answer {
     Body(String),
 }
 
+/// One request: its path, and the body bytes its answer handed to the connection so far.
+type Asked = (String, Arc<AtomicUsize>);
+
 /// A running hostile gateway.
 pub struct Hostile {
     pub addr: SocketAddr,
-    /// The paths asked, in order.
-    pub asked: Arc<Mutex<Vec<String>>>,
-    /// Body bytes handed to the connection so far.
-    pub sent: Arc<AtomicUsize>,
+    asked: Arc<Mutex<Vec<Asked>>>,
 }
 
 impl Hostile {
@@ -47,22 +48,21 @@ impl Hostile {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("address");
-        let asked: Arc<Mutex<Vec<String>>> = Arc::default();
-        let sent: Arc<AtomicUsize> = Arc::default();
+        let asked: Arc<Mutex<Vec<Asked>>> = Arc::default();
         let answer = Arc::new(answer);
-        let (asked_, sent_) = (asked.clone(), sent.clone());
+        let recorded = asked.clone();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let (tls, answer, asked, sent) =
-                    (tls.clone(), answer.clone(), asked_.clone(), sent_.clone());
+                let (tls, answer, asked) = (tls.clone(), answer.clone(), recorded.clone());
                 tokio::spawn(async move {
                     let Ok(stream) = tls.accept(tcp).await else {
                         return;
                     };
                     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                         let path = request.uri().path().to_owned();
-                        asked.lock().unwrap().push(path.clone());
-                        let response = respond(answer(&path), sent.clone());
+                        let sent = Arc::new(AtomicUsize::new(0));
+                        asked.lock().unwrap().push((path.clone(), sent.clone()));
+                        let response = respond(answer(&path), sent);
                         async move { Ok::<_, std::convert::Infallible>(response) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -71,7 +71,7 @@ impl Hostile {
                 });
             }
         });
-        Self { addr, asked, sent }
+        Self { addr, asked }
     }
 
     /// `https://127.0.0.1:port`.
@@ -79,12 +79,28 @@ impl Hostile {
         format!("https://{}", self.addr)
     }
 
+    /// The paths asked, in order.
     pub fn asked(&self) -> Vec<String> {
-        self.asked.lock().unwrap().clone()
+        self.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 
+    /// Body bytes handed to the connections so far, per answer, in order.
+    pub fn sent_per_answer(&self) -> Vec<usize> {
+        let asked = self.asked.lock().unwrap();
+        asked
+            .iter()
+            .map(|(_, s)| s.load(Ordering::SeqCst))
+            .collect()
+    }
+
+    /// Body bytes handed to the connections so far, in all.
     pub fn sent(&self) -> usize {
-        self.sent.load(Ordering::SeqCst)
+        self.sent_per_answer().iter().sum()
     }
 }
 

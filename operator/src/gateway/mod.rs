@@ -20,8 +20,8 @@ pub mod auth;
 pub mod client;
 mod grpc;
 mod grpc_auth;
-#[cfg(test)]
-pub(crate) mod hostile;
+#[cfg(any(test, feature = "test-support"))]
+pub mod hostile;
 mod lease_counts;
 pub mod limits;
 pub mod peer;
