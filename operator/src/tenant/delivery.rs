@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chain_client::Chain;
@@ -67,25 +68,47 @@ pub trait Gateway: Send + Sync {
     ) -> Result<LeaseReport, DeliveryError>;
 }
 
+/// How long a client made from a provider's certificates on chain is used: a certificate the
+/// provider revoked (its key leaked) is trusted no longer than this.
+pub const CLIENT_LIFETIME: Duration = Duration::from_secs(60);
+
 /// The real gateway client: one HTTPS client per provider, made from the provider's certificates
-/// on chain and dropped after a failure (the provider may have a new certificate).
+/// on chain, and made again after a failure (the provider may have a new certificate) or once
+/// older than [`CLIENT_LIFETIME`] (it may have revoked one).
 pub struct MtlsGateway {
     chain: Arc<dyn Chain>,
     identity: TenantIdentity,
-    clients: Mutex<HashMap<String, reqwest::Client>>,
+    lifetime: Duration,
+    clients: Mutex<HashMap<String, (Instant, reqwest::Client)>>,
 }
 
 impl MtlsGateway {
     pub fn new(chain: Arc<dyn Chain>, identity: TenantIdentity) -> Self {
+        Self::with_client_lifetime(chain, identity, CLIENT_LIFETIME)
+    }
+
+    /// With clients made again once older than `lifetime`.
+    pub fn with_client_lifetime(
+        chain: Arc<dyn Chain>,
+        identity: TenantIdentity,
+        lifetime: Duration,
+    ) -> Self {
         Self {
             chain,
             identity,
+            lifetime,
             clients: Mutex::new(HashMap::new()),
         }
     }
 
     async fn client(&self, provider: &str, uri: &str) -> Result<reqwest::Client, DeliveryError> {
-        if let Some(client) = self.clients.lock().await.get(provider) {
+        if let Some((_, client)) = self
+            .clients
+            .lock()
+            .await
+            .get(provider)
+            .filter(|(made, _)| made.elapsed() < self.lifetime)
+        {
             return Ok(client.clone());
         }
         let client = rest_client(self.chain.as_ref(), provider, &self.identity)
@@ -97,7 +120,7 @@ impl MtlsGateway {
         self.clients
             .lock()
             .await
-            .insert(provider.to_owned(), client.clone());
+            .insert(provider.to_owned(), (Instant::now(), client.clone()));
         Ok(client)
     }
 

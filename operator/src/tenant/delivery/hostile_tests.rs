@@ -30,6 +30,8 @@ struct Provider {
     address: String,
     identity: ServerIdentity,
     gateway: MtlsGateway,
+    chain: FakeChain,
+    tenant: TenantIdentity,
 }
 
 /// A provider whose certificate is on chain, and a tenant's client for it.
@@ -54,6 +56,10 @@ fn provider() -> Provider {
         serial: server.serial.clone(),
     });
     let tenant = generate(&self::address(), &CertificateRole::Client, year).expect("tenant");
+    let tenant = TenantIdentity {
+        cert_pem: tenant.cert_pem.clone(),
+        key_pem: tenant.key_pem().to_owned(),
+    };
     Provider {
         address,
         identity: ServerIdentity {
@@ -61,12 +67,14 @@ fn provider() -> Provider {
             key_pem: server.key_pem().to_owned(),
         },
         gateway: MtlsGateway::new(
-            Arc::new(chain),
+            Arc::new(chain.clone()),
             TenantIdentity {
                 cert_pem: tenant.cert_pem.clone(),
-                key_pem: tenant.key_pem().to_owned(),
+                key_pem: tenant.key_pem.clone(),
             },
         ),
+        chain,
+        tenant,
     }
 }
 
@@ -150,4 +158,35 @@ async fn a_plain_http_host_uri_is_refused_without_connecting() {
         .expect_err("http is refused");
     assert!(refused.to_string().contains("not https"), "{refused}");
     assert!(!plain.connected(), "nothing connected to the http address");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_certificate_revoked_on_chain_is_trusted_no_longer_than_a_client_lives() {
+    let p = provider();
+    // Whoever holds the provider's key (leaked, then revoked) answers as the provider.
+    let impostor = Hostile::start(&p.identity, |_| {
+        Answer::Body(r#"{"services":{},"forwarded_ports":{}}"#.into())
+    })
+    .await;
+    // Clients are made again at every call.
+    let gateway =
+        MtlsGateway::with_client_lifetime(Arc::new(p.chain.clone()), p.tenant, Duration::ZERO);
+    gateway
+        .lease_status(&p.address, &impostor.uri(), (7, 1, 1))
+        .await
+        .expect("trusted while valid on chain");
+    p.chain.state().certificates[0]
+        .certificate
+        .as_mut()
+        .unwrap()
+        .state = State::Revoked as i32;
+    let refused = gateway
+        .lease_status(&p.address, &impostor.uri(), (7, 1, 1))
+        .await
+        .expect_err("revoked on chain");
+    assert!(
+        matches!(refused, DeliveryError::Unreachable { .. }),
+        "{refused}"
+    );
+    assert_eq!(CLIENT_LIFETIME, Duration::from_secs(60));
 }
