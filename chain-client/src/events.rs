@@ -39,6 +39,16 @@ pub enum AkashEvent {
     ProviderCreated(pv1::EventProviderCreated),
     ProviderUpdated(pv1::EventProviderUpdated),
     ProviderDeleted(pv1::EventProviderDeleted),
+    /// `owner` published a certificate. The cert module emits no typed event; this is read from
+    /// the SDK's `message` event of a `MsgCreateCertificate`, whose sender is the owner.
+    CertificateCreated {
+        owner: String,
+    },
+    /// `owner` revoked a certificate (`MsgRevokeCertificate`, signed by the owner; read from the
+    /// `message` event as above, which does not say which serial).
+    CertificateRevoked {
+        owner: String,
+    },
 }
 
 /// The Akash events of one block, in the order the chain emitted them.
@@ -123,6 +133,9 @@ pub fn decode_block_results(results: &BlockResults) -> Result<BlockEvents, Chain
 /// Decodes one typed event; `Ok(None)` for event types that are not Akash events we know.
 pub fn decode_event(ev: &AbciEvent) -> Result<Option<AkashEvent>, String> {
     let a = Attrs(&ev.attributes);
+    if ev.kind == "message" {
+        return Ok(certificate_message(&a));
+    }
     let e = match ev.kind.as_str() {
         "akash.market.v1.EventOrderCreated" => AkashEvent::OrderCreated(mv1::EventOrderCreated {
             id: Some(order_id(&a.json("id")?)?),
@@ -220,9 +233,29 @@ pub fn decode_event(ev: &AbciEvent) -> Result<Option<AkashEvent>, String> {
     Ok(Some(e))
 }
 
+/// The SDK's `message` event of a certificate message (its attributes are plain text: `action`
+/// is the message's type URL, `sender` its first signer).
+fn certificate_message(a: &Attrs<'_>) -> Option<AkashEvent> {
+    let owner = a.text("sender")?.to_owned();
+    match a.text("action")? {
+        "/akash.cert.v1.MsgCreateCertificate" => Some(AkashEvent::CertificateCreated { owner }),
+        "/akash.cert.v1.MsgRevokeCertificate" => Some(AkashEvent::CertificateRevoked { owner }),
+        _ => None,
+    }
+}
+
 struct Attrs<'a>(&'a [AbciAttribute]);
 
 impl Attrs<'_> {
+    /// The attribute's value as it is (the last occurrence).
+    fn text(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|a| a.key == key)
+            .map(|a| a.value.as_str())
+    }
+
     /// The attribute's value parsed as JSON, `None` when absent (a default-valued field).
     fn opt(&self, key: &str) -> Result<Option<Value>, String> {
         // The last occurrence wins, as in the SDK's map of attributes.
@@ -486,6 +519,42 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn certificate_messages_name_their_owner_and_other_messages_are_skipped() {
+        let message = |action: &str| {
+            ev(
+                "message",
+                &[
+                    ("action", action),
+                    ("sender", TENANT),
+                    ("module", "cert"),
+                    ("msg_index", "0"),
+                ],
+            )
+        };
+        assert_eq!(
+            decode_event(&message("/akash.cert.v1.MsgRevokeCertificate")).unwrap(),
+            Some(AkashEvent::CertificateRevoked {
+                owner: TENANT.into()
+            })
+        );
+        assert_eq!(
+            decode_event(&message("/akash.cert.v1.MsgCreateCertificate")).unwrap(),
+            Some(AkashEvent::CertificateCreated {
+                owner: TENANT.into()
+            })
+        );
+        assert_eq!(
+            decode_event(&message("/cosmos.bank.v1beta1.MsgSend")).unwrap(),
+            None
+        );
+        // The bank module's own `message` event has a sender and no action.
+        assert_eq!(
+            decode_event(&ev("message", &[("sender", TENANT)])).unwrap(),
+            None
+        );
     }
 
     #[test]

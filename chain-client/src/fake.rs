@@ -39,6 +39,8 @@ pub struct FakeState {
     pub deployments: Vec<QueryDeploymentResponse>,
     pub providers: Vec<Provider>,
     pub certificates: Vec<CertificateResponse>,
+    /// How many certificate queries were answered (tests of caches count them).
+    pub certificate_queries: u64,
     /// Audited provider attributes (one entry per provider and auditor), as tests set them.
     pub audited_providers: Vec<crate::akash::audit::v1::AuditedProvider>,
     pub market_params: MarketParams,
@@ -317,8 +319,9 @@ impl Chain for FakeChain {
         f: CertificateFilter,
         page: PageRequest,
     ) -> Result<Page<CertificateResponse>> {
-        let items = self
-            .state()
+        let mut st = self.state();
+        st.certificate_queries += 1;
+        let items = st
             .certificates
             .iter()
             .filter(|c| {

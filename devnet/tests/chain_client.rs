@@ -269,3 +269,65 @@ async fn node_chain_runs_deployment_bid_and_lease_and_follows_events() {
 
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_and_revoking_a_certificate_reach_the_event_stream_with_their_owner() {
+    let home = tempfile::tempdir().unwrap();
+    let config = NodeConfig {
+        chain_id: CHAIN.into(),
+        block_time: Duration::from_millis(200),
+        min_gas_prices: devnet::ante::parse_gas_prices("0.025uakt").unwrap(),
+        rules: Default::default(),
+    };
+    let (node, _) = Node::open(home.path(), config, || genesis_state(CHAIN)).unwrap();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let running = devnet::server::start(node, loopback, loopback)
+        .await
+        .unwrap();
+    let chain = client(&running, TEST_MNEMONICS[2]);
+    let owner = chain.address().to_owned();
+    let mut events = chain.events(chain.latest_height().await.unwrap() + 1);
+
+    let pair = chain_client::cert::generate(
+        &owner,
+        &chain_client::cert::CertificateRole::Client,
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    for msg in [
+        chain_client::to_any(&pair.create_msg(&owner)),
+        chain_client::to_any(&chain_client::cert::revoke_msg(&owner, &pair.serial)),
+    ] {
+        let result = chain.broadcast(vec![msg]).await.unwrap();
+        assert_eq!(result.code, 0, "{}", result.log);
+    }
+
+    let seen = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut seen = Vec::new();
+        while let Some(block) = events.next().await {
+            for e in block.unwrap().events {
+                if matches!(
+                    e,
+                    AkashEvent::CertificateCreated { .. } | AkashEvent::CertificateRevoked { .. }
+                ) {
+                    seen.push(e);
+                }
+            }
+            if seen.len() == 2 {
+                return seen;
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            AkashEvent::CertificateCreated {
+                owner: owner.clone()
+            },
+            AkashEvent::CertificateRevoked { owner }
+        ]
+    );
+}

@@ -5,6 +5,7 @@
 //! otherwise the first test starts one with `deploy/cluster-up.sh`, which reuses a running one, and
 //! leaves it running for the next test run (`deploy/cluster-down.sh` stops it).
 
+pub mod attack;
 pub mod bench;
 pub mod binaries;
 pub mod chart;

@@ -4,6 +4,7 @@
 //! the same modules.
 
 pub mod bidding;
+pub mod cert_events;
 pub mod chain_args;
 pub mod chain_groups;
 pub mod gateway;

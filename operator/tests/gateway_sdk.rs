@@ -3,9 +3,13 @@
 //! `testdata/sdl` (and `../shared/testdata/sdl`, when present) the SDK accepts. Otherwise a tenant using the SDK would be told its
 //! manifest does not match its deployment.
 //!
+//! Every one of those requests also passes the gateway's bounds on list sizes (checked on the
+//! protobuf before decoding), so the bounds refuse no manifest the SDK makes.
+//!
 //! Needs Node 20+ and `sdk-ref/node_modules` (as chain-client's gateway test does).
 
 use chain_client::akash::manifest::v2beta3 as mv;
+use chain_client::akash::provider::lease::v1::SendManifestRequest;
 use prost::Message;
 use sha2::{Digest, Sha256};
 
@@ -82,6 +86,18 @@ fn sdk_protobuf_manifests_hash_to_the_sdk_version() {
             .iter()
             .map(|g| mv::Group::decode(unhex(g.as_str().expect("hex")).as_slice()).expect("proto"))
             .collect();
+        let request = SendManifestRequest {
+            lease_id: None,
+            manifest: groups.clone(),
+        };
+        if let Err(e) =
+            operator::gateway::wire_limits::check_send_manifest(&request.encode_to_vec())
+        {
+            failures.push(format!(
+                "{}: over the gateway's bounds: {e}",
+                record["file"]
+            ));
+        }
         let manifest = operator::gateway::manifest_from_proto(&groups);
         let json = crds::sdl::version::manifest_json(&manifest);
         let version = crds::sdl::version::hex(&Sha256::digest(json.as_bytes()));
@@ -91,7 +107,7 @@ fn sdk_protobuf_manifests_hash_to_the_sdk_version() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} SDK manifests hash differently after protobuf → JSON:\n{}",
+        "{} of {} SDK manifests hash differently after protobuf → JSON, or break the bounds:\n{}",
         failures.len(),
         records.len(),
         failures.join("\n")

@@ -1,7 +1,11 @@
 //! The tenant's side of the gateway: a TLS 1.3 client that presents the tenant's on-chain
 //! certificate and accepts the server only if it presents the provider's certificate as the
 //! chain holds it (the provider's address and a valid serial), as Akash tenant tools check it.
-//! Used by the tenant controller and by end-to-end tests.
+//! Used by the tenant controller, by the peer fetcher and by end-to-end tests.
+//!
+//! What a provider or a peer answers is not trusted either: gateways are reached over https only
+//! ([`gateway_url`]), redirects are not followed (a redirect could send the client, with its
+//! certificate, anywhere, plain http included), and bodies are read with a cap ([`read_capped`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -98,7 +102,7 @@ pub async fn tls_config(
     Ok(config)
 }
 
-/// An HTTP client for `provider`'s REST gateway.
+/// An HTTP client for `provider`'s REST gateway: https only, no redirects.
 pub async fn rest_client(
     chain: &dyn Chain,
     provider: &str,
@@ -107,6 +111,100 @@ pub async fn rest_client(
     let tls = tls_config(chain, provider, identity, b"http/1.1").await?;
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
+        .https_only(true)
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()?)
+}
+
+/// `path` (starting with `/`) at the gateway of host URI `host_uri`, which must be https.
+pub fn gateway_url(host_uri: &str, path: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(host_uri.trim())
+        .map_err(|e| format!("host URI {host_uri:?} is not a URL: {e}"))?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "host URI {host_uri:?} is not https: a provider's gateway is reached over TLS only"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("host URI {host_uri:?} names no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("host URI {host_uri:?} carries credentials"));
+    }
+    let base = url.as_str().split(['?', '#']).next().unwrap_or_default();
+    Ok(format!("{}{path}", base.trim_end_matches('/')))
+}
+
+/// Why a body was not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("reading the answer: {0}")]
+    Failed(String),
+}
+
+/// The body of `response`, if it is at most `cap` bytes; reading stops (and the connection is
+/// dropped) as soon as it is known to be larger.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(ReadError::TooLarge(cap));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ReadError::Failed(e.to_string()))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(ReadError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// At most `chars` characters of an error answer's body (of at most 64 KiB), for a message.
+pub async fn error_text(response: reqwest::Response, chars: usize) -> String {
+    match read_capped(response, 64 << 10).await {
+        Ok(body) => String::from_utf8_lossy(&body)
+            .chars()
+            .take(chars)
+            .collect::<String>()
+            .trim()
+            .to_owned(),
+        Err(e) => format!("({e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_urls_are_https_with_a_host_and_no_credentials() {
+        assert_eq!(
+            gateway_url("https://p.example.com:8443", "/status").unwrap(),
+            "https://p.example.com:8443/status"
+        );
+        assert_eq!(
+            gateway_url("https://p.example.com/", "/status").unwrap(),
+            "https://p.example.com/status"
+        );
+        for bad in [
+            "http://p.example.com:8443",
+            "p.example.com:8443",
+            "ftp://p.example.com",
+            "https://user:pw@p.example.com",
+            "",
+        ] {
+            assert!(gateway_url(bad, "/status").is_err(), "{bad}");
+        }
+        let e = gateway_url("http://p.example.com", "/status").unwrap_err();
+        assert!(e.contains("not https"), "{e}");
+    }
 }

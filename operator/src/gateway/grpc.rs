@@ -14,6 +14,7 @@ use chain_client::akash::provider::lease::v1 as lease_rpc;
 use chain_client::akash::provider::lease::v1::lease_rpc_server::{LeaseRpc, LeaseRpcServer};
 use chain_client::akash::provider::v1 as prov;
 use chain_client::akash::provider::v1::provider_rpc_server::{ProviderRpc, ProviderRpcServer};
+use chain_client::cert::VerifiedPeer;
 use crds::sdl::groups::{Attribute, ResourceValue};
 use crds::sdl::manifest::{
     ManifestCpu, ManifestCredentials, ManifestEndpoint, ManifestExpose, ManifestGpu, ManifestGroup,
@@ -25,11 +26,13 @@ use futures::stream::BoxStream;
 use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status};
 
-use super::tls::Accepted;
+use super::acceptor::Accepted;
 use super::{Gateway, Rejection};
 
 /// The largest gRPC message other than a manifest (status requests).
-const SMALL_MESSAGE: usize = 64 << 10;
+pub(super) const SMALL_MESSAGE: usize = 64 << 10;
+/// How long a gRPC connection lives at most.
+const MAX_CONNECTION_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 /// The largest answer.
 const MAX_ENCODED: usize = 16 << 20;
 
@@ -39,7 +42,7 @@ pub(super) async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let max = gateway.config.max_manifest_bytes;
-    let service = Service(gateway);
+    let service = Service(gateway.clone());
     let stream = futures::stream::unfold(incoming, |mut rx| async move {
         rx.recv()
             .await
@@ -48,16 +51,20 @@ pub(super) async fn run(
     let served = tonic::transport::Server::builder()
         .timeout(super::rest::REQUEST_TIMEOUT)
         .concurrency_limit_per_connection(32)
+        // Closed gracefully after this age, so that a client that keeps pinging holds no slot
+        // for ever; the idle timeout closes quiet ones sooner.
+        .max_connection_age(MAX_CONNECTION_AGE)
         .add_service(
             ProviderRpcServer::new(service.clone())
                 .max_decoding_message_size(SMALL_MESSAGE)
                 .max_encoding_message_size(MAX_ENCODED),
         )
-        .add_service(
+        .add_service(super::grpc_auth::Authenticated::new(
             LeaseRpcServer::new(service)
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(MAX_ENCODED),
-        )
+            gateway,
+        ))
         .serve_with_incoming_shutdown(stream, async move {
             super::tls::stopped(&mut stop).await;
         })
@@ -70,15 +77,18 @@ pub(super) async fn run(
 #[derive(Clone)]
 struct Service(Arc<Gateway>);
 
-fn status_of(r: Rejection) -> Status {
+pub(super) fn status_of(r: Rejection) -> Status {
     Status::new(r.grpc_code(), r.to_string())
 }
 
-fn certs_of<T>(request: &Request<T>) -> Vec<Vec<u8>> {
+/// The client [`super::grpc_auth::Authenticated`] let in.
+#[allow(clippy::result_large_err)] // tonic's `Status`, as every handler returns
+fn peer_of<T>(request: &Request<T>) -> Result<VerifiedPeer, Status> {
     request
-        .peer_certs()
-        .map(|c| c.iter().map(|c| c.as_ref().to_vec()).collect())
-        .unwrap_or_default()
+        .extensions()
+        .get::<VerifiedPeer>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("the call was not authenticated"))
 }
 
 type Streamed<T> = BoxStream<'static, Result<T, Status>>;
@@ -128,7 +138,7 @@ impl LeaseRpc for Service {
         &self,
         request: Request<lease_rpc::SendManifestRequest>,
     ) -> Result<Response<lease_rpc::SendManifestResponse>, Status> {
-        let certs = certs_of(&request);
+        let peer = peer_of(&request)?;
         let request = request.into_inner();
         let Some(id) = request.lease_id else {
             return Err(Status::invalid_argument("lease_id is required"));
@@ -144,7 +154,7 @@ impl LeaseRpc for Service {
             .map_err(|e| Status::invalid_argument(format!("the manifest: {e}")))?;
         // The message was already limited when decoded; its JSON form may be larger.
         self.0
-            .send_manifest(&certs, id.dseq, &body, usize::MAX)
+            .send_manifest(&peer, id.dseq, &body, usize::MAX)
             .await
             .map_err(status_of)?;
         Ok(Response::new(lease_rpc::SendManifestResponse {}))
@@ -154,14 +164,14 @@ impl LeaseRpc for Service {
         &self,
         request: Request<lease_rpc::ServiceStatusRequest>,
     ) -> Result<Response<lease_rpc::ServiceStatusResponse>, Status> {
-        let certs = certs_of(&request);
+        let peer = peer_of(&request)?;
         let request = request.into_inner();
         let Some(id) = request.lease_id else {
             return Err(Status::invalid_argument("lease_id is required"));
         };
         let lease = self
             .0
-            .owned_lease(&certs, id.dseq, id.gseq, id.oseq)
+            .owned_lease(&peer, id.dseq, id.gseq, id.oseq)
             .await
             .map_err(status_of)?;
         let generation = lease

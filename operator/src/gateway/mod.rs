@@ -15,25 +15,35 @@
 //! the fetcher asks them for a manifest this provider lacks.
 
 pub mod accept;
+mod acceptor;
 pub mod auth;
 pub mod client;
 mod grpc;
+mod grpc_auth;
+#[cfg(any(test, feature = "test-support"))]
+pub mod hostile;
 pub mod hostnames;
+mod lease_counts;
+pub mod limits;
 pub mod peer;
 mod rest;
 pub mod source;
 pub mod tls;
+pub mod wire_limits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::cert_events::CertificateChange;
 use chain_client::Chain;
+use chain_client::cert::VerifiedPeer;
 use chain_client::chain::{DeploymentFilters, PageRequest};
 use crds::resources::Lease;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use accept::{Rejection, accept};
+pub use limits::GatewayLimits;
 pub use source::{KubeLeaseSource, LeaseSource, MemoryLeaseSource};
 pub use tls::ServerIdentity;
 
@@ -64,6 +74,8 @@ pub struct GatewayConfig {
     pub peer_fetch: Option<peer::FetchConfig>,
     /// The hosts no manifest may name.
     pub hostnames: hostnames::HostnamePolicy,
+    /// Connection limits, timeouts and certificate cache lifetimes.
+    pub limits: GatewayLimits,
 }
 
 /// The default size limit of a request: 4 MiB.
@@ -118,7 +130,11 @@ pub async fn serve(
 
     let fetch = config.peer_fetch.clone();
     let gateway = Arc::new(Gateway {
-        auth: auth::Authenticator::new(chain.clone(), auth::CACHE_TTL),
+        auth: auth::Authenticator::new(
+            chain.clone(),
+            config.limits.cert_cache_ttl,
+            config.limits.cert_refusal_ttl,
+        ),
         serve_limit: peer::ServeLimit::new(config.peer_serve_limit),
         reserving: tokio::sync::Mutex::new(()),
         config,
@@ -126,8 +142,13 @@ pub async fn serve(
         leases,
     });
     let (stop, stopped) = watch::channel(false);
-    let rest_incoming = tls::spawn_acceptor(rest_listener, rest_tls, stopped.clone(), "rest");
-    let grpc_incoming = tls::spawn_acceptor(grpc_listener, grpc_tls, stopped.clone(), "grpc");
+    // From the block after this one: a revocation seen after `serve` returns is never missed.
+    let from = gateway.chain.latest_height().await.ok().map(|h| h + 1);
+    let limits = &gateway.config.limits;
+    let rest_incoming =
+        acceptor::spawn_acceptor(rest_listener, rest_tls, limits, stopped.clone(), "rest");
+    let grpc_incoming =
+        acceptor::spawn_acceptor(grpc_listener, grpc_tls, limits, stopped.clone(), "grpc");
     let mut tasks = Vec::new();
     if let Some(fetch) = fetch {
         // The provider's certificate is also a client certificate: peers check it on chain.
@@ -142,13 +163,13 @@ pub async fn serve(
             stopped.clone(),
         )));
     }
+    tasks.push(tokio::spawn(follow_certificates(
+        gateway.clone(),
+        from,
+        stopped.clone(),
+    )));
     tasks.extend([
-        tokio::spawn(rest::run(
-            gateway.clone(),
-            rest_incoming,
-            rest_addr,
-            stopped.clone(),
-        )),
+        tokio::spawn(rest::run(gateway.clone(), rest_incoming, stopped.clone())),
         tokio::spawn(grpc::run(gateway, grpc_incoming, stopped)),
     ]);
     tracing::info!(%rest_addr, %grpc_addr, "provider gateway listening");
@@ -158,6 +179,21 @@ pub async fn serve(
         stop,
         tasks,
     })
+}
+
+/// Ends the trust the gateway's certificate cache gives, as the chain's certificate events say.
+async fn follow_certificates(
+    gateway: Arc<Gateway>,
+    from: Option<u64>,
+    stop: watch::Receiver<bool>,
+) {
+    let chain = gateway.chain.clone();
+    crate::cert_events::follow(chain, from, stop, |change| match change {
+        CertificateChange::Revoked(owner) => gateway.auth.forget_owner(owner),
+        CertificateChange::Published(owner) => gateway.auth.forget_refusals(owner),
+        CertificateChange::Missed => gateway.auth.forget_all(),
+    })
+    .await;
 }
 
 /// What both servers share.
@@ -218,17 +254,16 @@ impl Gateway {
             }))
     }
 
-    /// Receives a manifest `body` for deployment `dseq` from the client with `certs`; writes it to
-    /// the leases it is for when it is accepted (a body over `max` bytes is not). Returns how many
-    /// leases got it.
+    /// Receives a manifest `body` for deployment `dseq` from the authenticated `peer`; writes it
+    /// to the leases it is for when it is accepted (a body over `max` bytes is not). Returns how
+    /// many leases got it.
     async fn send_manifest(
         &self,
-        certs: &[Vec<u8>],
+        peer: &VerifiedPeer,
         dseq: u64,
         body: &[u8],
         max: usize,
     ) -> Result<usize, Rejection> {
-        let peer = self.auth.authenticate(certs).await?;
         if body.len() > max {
             return Err(Rejection::TooLarge { max });
         }
@@ -344,15 +379,14 @@ impl Gateway {
         Ok(holders)
     }
 
-    /// The manifest of deployment (`owner`, `dseq`) for the peer with `certs`, with the permit
+    /// The manifest of deployment (`owner`, `dseq`) for the authenticated `peer`, with the permit
     /// that counts it among the peers being served (hold it until the answer is sent).
     async fn peer_manifest(
         &self,
-        certs: &[Vec<u8>],
+        peer: &VerifiedPeer,
         owner: &str,
         dseq: u64,
     ) -> Result<(String, tokio::sync::OwnedSemaphorePermit), Rejection> {
-        let peer = self.auth.authenticate(certs).await?;
         let me = self.config.provider_address.as_str();
         // The tenant is refused before anything is looked up.
         let holders = if peer.owner == owner {
@@ -385,15 +419,14 @@ impl Gateway {
         Ok((json, permit))
     }
 
-    /// The lease `dseq/gseq/oseq` of this provider, if the client with `certs` owns it.
+    /// The lease `dseq/gseq/oseq` of this provider, if the authenticated `peer` owns it.
     async fn owned_lease(
         &self,
-        certs: &[Vec<u8>],
+        peer: &VerifiedPeer,
         dseq: u64,
         gseq: u32,
         oseq: u32,
     ) -> Result<Lease, Rejection> {
-        let peer = self.auth.authenticate(certs).await?;
         let leases = self
             .leases
             .leases(None, dseq)
@@ -421,12 +454,10 @@ impl Gateway {
         }
     }
 
-    /// (leases held and live, of which with a manifest).
+    /// (leases held and live, of which with a manifest), from memory.
     async fn counts(&self) -> Result<(usize, usize), Rejection> {
-        let all = self.leases.all().await.map_err(unavailable)?;
-        let live: Vec<&Lease> = all.iter().filter(|l| source::is_live(l)).collect();
-        let with_manifest = live.iter().filter(|l| l.spec.manifest.is_some()).count();
-        Ok((live.len(), with_manifest))
+        let counts = self.leases.counts().await.map_err(unavailable)?;
+        Ok((counts.live, counts.with_manifest))
     }
 }
 

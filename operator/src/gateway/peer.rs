@@ -352,7 +352,8 @@ async fn current(gateway: &Gateway, owner: &str, dseq: u64, want: &str) -> bool 
         })
 }
 
-/// `GET {host}/deployment/{owner}/{dseq}/manifest` at `peer`'s gateway.
+/// `GET {host}/deployment/{owner}/{dseq}/manifest` at `peer`'s gateway (its on-chain host URI,
+/// https only), at most `--max-manifest-bytes` of it.
 async fn ask(
     gateway: &Gateway,
     identity: &TenantIdentity,
@@ -378,10 +379,7 @@ async fn ask(
             c
         }
     };
-    let url = format!(
-        "{}/deployment/{owner}/{dseq}/manifest",
-        host.trim_end_matches('/')
-    );
+    let url = super::client::gateway_url(&host, &format!("/deployment/{owner}/{dseq}/manifest"))?;
     let response = match client.get(&url).send().await {
         Ok(r) => r,
         Err(e) => {
@@ -391,23 +389,17 @@ async fn ask(
         }
     };
     let status = response.status();
-    let limit = gateway.config.max_manifest_bytes;
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > limit)
-    {
-        return Err(format!("{url}: the manifest is larger than {limit} bytes"));
-    }
-    let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
     if !status.is_success() {
-        let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-        return Err(format!("{url} answered {status}: {}", text.trim()));
+        let text = super::client::error_text(response, 300).await;
+        return Err(format!("{url} answered {status}: {text}"));
     }
-    if body.len() > limit {
-        return Err(format!("{url}: the manifest is larger than {limit} bytes"));
-    }
-    Ok(body.to_vec())
+    let limit = gateway.config.max_manifest_bytes;
+    super::client::read_capped(response, limit)
+        .await
+        .map_err(|e| format!("{url}: {e}"))
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
-//! The gateway's REST endpoints (the Go provider's `gateway/rest/router.go`), served by axum over
-//! the TLS connections of [`super::tls::spawn_acceptor`]. The client's certificates ride along with
-//! each connection as [`Peer`] (`ConnectInfo`).
+//! The gateway's REST endpoints (the Go provider's `gateway/rest/router.go`), an axum router served
+//! by hyper over the TLS connections of [`super::acceptor::spawn_acceptor`]. The client's
+//! certificates ride along with each request as [`Peer`] (`ConnectInfo`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,15 +8,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
+use tower::Service as _;
 
-use super::tls::Accepted;
+use super::acceptor::Accepted;
 use super::{Gateway, Rejection};
 
 /// Who is on the other end of a connection.
@@ -27,64 +31,62 @@ pub struct Peer {
     pub certs: Arc<Vec<Vec<u8>>>,
 }
 
-/// The handshaken connections, as axum's listener.
-struct TlsListener {
-    incoming: mpsc::Receiver<Accepted>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = super::tls::Conn;
-    type Addr = Peer;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.incoming.recv().await {
-            Some(a) => (
-                a.stream,
-                Peer {
-                    remote: a.remote,
-                    certs: a.certs,
-                },
-            ),
-            // The acceptor stopped (shutdown): no more connections, ever.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(Peer {
-            remote: self.local,
-            certs: Arc::default(),
-        })
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        stream.remote_addr().clone()
-    }
-}
-
+/// Serves each handshaken connection with HTTP/1.1 until `stop`, then lets the requests in flight
+/// finish. A request's head must arrive within the header timeout of the connection waiting for
+/// one (new, or idle between requests), or the connection is closed.
 pub(super) async fn run(
     gateway: Arc<Gateway>,
-    incoming: mpsc::Receiver<Accepted>,
-    local: SocketAddr,
+    mut incoming: mpsc::Receiver<Accepted>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let header_timeout = gateway.config.limits.header_timeout;
     let app = router(gateway);
-    let listener = TlsListener { incoming, local };
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
-        .with_graceful_shutdown(async move {
-            super::tls::stopped(&mut stop).await;
-        })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "gateway REST server stopped");
+    // Every connection's task holds a sender: when all are gone, every connection is closed.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
+    loop {
+        let accepted = tokio::select! {
+            () = super::tls::stopped(&mut stop) => break,
+            accepted = incoming.recv() => match accepted {
+                Some(accepted) => accepted,
+                None => break,
+            },
+        };
+        let peer = Peer {
+            remote: accepted.remote,
+            certs: accepted.certs,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer.clone()));
+            let mut app = app.clone();
+            async move { app.call(request.map(axum::body::Body::new)).await }
+        });
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        let (mut stop, open) = (stop.clone(), open.clone());
+        tokio::spawn(async move {
+            let _open = open;
+            let mut conn =
+                std::pin::pin!(http1.serve_connection(TokioIo::new(accepted.stream), service));
+            let served = tokio::select! {
+                served = conn.as_mut() => served,
+                () = super::tls::stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(remote = %accepted.remote, error = %e, "gateway REST connection ended");
+            }
+        });
     }
+    drop(open);
+    let _ = all_closed.recv().await;
 }
 
 pub(super) fn router(gateway: Arc<Gateway>) -> Router {
-    let limit = gateway.config.max_manifest_bytes;
     Router::new()
         .route("/version", get(version))
         .route("/address", get(address))
@@ -93,7 +95,6 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/deployment/{owner}/{dseq}/manifest", get(peer_manifest))
         .route("/lease/{dseq}/{gseq}/{oseq}/status", get(lease_status))
         .route("/lease/{dseq}/{gseq}/{oseq}/manifest", get(lease_manifest))
-        .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(deadline))
         .with_state(gateway)
 }
@@ -158,29 +159,40 @@ async fn send_manifest(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     Path(dseq): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<Response, Rejection> {
-    let dseq: u64 = path_number("dseq", &dseq)?;
-    let body = match body {
-        Ok(body) => body,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            // Authentication first: an anonymous client learns nothing but that.
-            gateway.auth.authenticate(&peer.certs).await?;
-            return Err(Rejection::TooLarge {
-                max: gateway.config.max_manifest_bytes,
-            });
-        }
-        Err(e) => return Err(Rejection::Malformed(format!("reading the body: {e}"))),
+    let result = async {
+        let dseq: u64 = path_number("dseq", &dseq)?;
+        // Who sends it is known before a byte of the body is read.
+        let sender = gateway.auth.authenticate(&peer.certs).await?;
+        let max = gateway.config.max_manifest_bytes;
+        let body = read_body(request, max).await?;
+        gateway.send_manifest(&sender, dseq, &body, max).await
     };
-    match gateway
-        .send_manifest(&peer.certs, dseq, &body, gateway.config.max_manifest_bytes)
-        .await
-    {
+    match result.await {
         Ok(_) => Ok(StatusCode::OK.into_response()),
         Err(e) => {
-            tracing::info!(remote = %peer.remote, dseq, error = %e, "manifest rejected");
+            tracing::info!(remote = %peer.remote, dseq = %dseq, error = %e, "manifest rejected");
             Err(e)
         }
+    }
+}
+
+/// At most `max` bytes of the request's body; a body that says or turns out to be larger is
+/// refused without reading the rest.
+async fn read_body(request: axum::extract::Request, max: usize) -> Result<Bytes, Rejection> {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(Rejection::TooLarge { max });
+    }
+    match Limited::new(request.into_body(), max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(Rejection::TooLarge { max }),
+        Err(e) => Err(Rejection::Malformed(format!("reading the body: {e}"))),
     }
 }
 
@@ -191,7 +203,11 @@ async fn peer_manifest(
     Path((owner, dseq)): Path<(String, String)>,
 ) -> Result<Response, Rejection> {
     let dseq: u64 = path_number("dseq", &dseq)?;
-    match gateway.peer_manifest(&peer.certs, &owner, dseq).await {
+    let served = async {
+        let requester = gateway.auth.authenticate(&peer.certs).await?;
+        gateway.peer_manifest(&requester, &owner, dseq).await
+    };
+    match served.await {
         Ok((json, permit)) => {
             // The permit goes with the body: the peer counts as served until it was sent.
             let whole = Bytes::from(json);
@@ -226,7 +242,8 @@ async fn lease_of(
     let dseq: u64 = path_number("dseq", &dseq)?;
     let gseq: u32 = path_number("gseq", &gseq)?;
     let oseq: u32 = path_number("oseq", &oseq)?;
-    gateway.owned_lease(&peer.certs, dseq, gseq, oseq).await
+    let owner = gateway.auth.authenticate(&peer.certs).await?;
+    gateway.owned_lease(&owner, dseq, gseq, oseq).await
 }
 
 async fn lease_status(

@@ -3,12 +3,15 @@
 //! ([`MemoryLeaseSource`], for tests).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use crds::resources::{Lease, LeaseManifest, LeasePhase};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
+
+pub use super::lease_counts::LeaseCounts;
 
 use crate::provider::store::FIELD_MANAGER;
 
@@ -26,8 +29,10 @@ pub struct SourceError(pub String);
 pub trait LeaseSource: Send + Sync {
     /// The Lease resources of deployment `dseq`, of `owner` (any owner when `None`).
     async fn leases(&self, owner: Option<&str>, dseq: u64) -> Result<Vec<Lease>, SourceError>;
-    /// Every Lease resource (for the provider's status).
+    /// Every Lease resource.
     async fn all(&self) -> Result<Vec<Lease>, SourceError>;
+    /// How many leases are live and have a manifest (for the provider's status), from memory.
+    async fn counts(&self) -> Result<LeaseCounts, SourceError>;
     /// Sets `spec.manifest` of the Lease resource `name`, and `spec.deploymentManifest` to
     /// `deployment_manifest` (the whole manifest, JSON, as verified).
     async fn write_manifest(
@@ -53,12 +58,15 @@ pub fn is_live(lease: &Lease) -> bool {
 #[derive(Clone)]
 pub struct KubeLeaseSource {
     api: Api<Lease>,
+    /// Started by the first [`LeaseSource::counts`].
+    counts: Arc<OnceLock<watch::Receiver<Option<LeaseCounts>>>>,
 }
 
 impl KubeLeaseSource {
     pub fn new(client: Client, namespace: &str) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
+            counts: Arc::default(),
         }
     }
 }
@@ -89,6 +97,18 @@ impl LeaseSource for KubeLeaseSource {
             .await
             .map_err(|e| SourceError(format!("listing Lease resources: {e}")))?
             .items)
+    }
+
+    async fn counts(&self) -> Result<LeaseCounts, SourceError> {
+        let mut counts = self
+            .counts
+            .get_or_init(|| super::lease_counts::watch_counts(self.api.clone()))
+            .clone();
+        let counted = counts
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| SourceError("the watch of Lease resources stopped".into()))?;
+        Ok(counted.unwrap_or_default())
     }
 
     async fn write_manifest(
@@ -187,6 +207,15 @@ impl LeaseSource for MemoryLeaseSource {
             .values()
             .cloned()
             .collect())
+    }
+
+    async fn counts(&self) -> Result<LeaseCounts, SourceError> {
+        Ok(LeaseCounts::of(
+            self.leases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values(),
+        ))
     }
 
     async fn write_manifest(

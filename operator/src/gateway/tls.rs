@@ -6,23 +6,14 @@
 //! handshake signature is verified); whether the chain holds it as valid is checked per request
 //! (see [`super::auth`]), as the Go provider does.
 
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use rustls::DistinguishedName;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-use tonic::transport::server::Connected;
+use tokio::sync::watch;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// The provider's certificate and key, PEM (as the Secret `akash-provider-certificate` holds them
@@ -167,146 +158,10 @@ pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
-/// A connection whose handshake completed: the stream, the peer's address and certificates.
-pub struct Accepted {
-    pub stream: Conn,
-    pub remote: SocketAddr,
-    pub certs: Arc<Vec<Vec<u8>>>,
-}
-
-/// A TLS connection that holds one of the server's connection slots until it is dropped.
-pub struct Conn {
-    stream: TlsStream<TcpStream>,
-    _slot: OwnedSemaphorePermit,
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
-/// tonic finds the client's certificates (`Request::peer_certs`) in the TLS stream's info.
-impl Connected for Conn {
-    type ConnectInfo = <TlsStream<TcpStream> as Connected>::ConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
-    }
-}
-
-/// How long a client may take to complete the handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at most; more connections wait in the kernel's backlog.
-const MAX_HANDSHAKES: usize = 256;
-/// Open connections at most, per server; more wait in the kernel's backlog.
-pub const MAX_CONNECTIONS: usize = 1024;
-
-/// Accepts TCP connections on `listener` and completes each TLS handshake in a task of its own
-/// (a slow client delays no one), until `shutdown` turns true. Failed handshakes are logged and
-/// dropped.
-pub fn spawn_acceptor(
-    listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
-    mut shutdown: watch::Receiver<bool>,
-    what: &'static str,
-) -> mpsc::Receiver<Accepted> {
-    let (tx, rx) = mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(config);
-    let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    tokio::spawn(async move {
-        loop {
-            let (Ok(permit), Ok(slot)) = (
-                permits.clone().acquire_owned().await,
-                slots.clone().acquire_owned().await,
-            ) else {
-                return;
-            };
-            let (tcp, remote) = tokio::select! {
-                _ = stopped(&mut shutdown) => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(gateway = what, error = %e, "accepting a connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let acceptor = acceptor.clone();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let _ = tcp.set_nodelay(true);
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        let certs = stream
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .map(|c| c.iter().map(|c| c.as_ref().to_vec()).collect())
-                            .unwrap_or_default();
-                        let _ = tx
-                            .send(Accepted {
-                                stream: Conn {
-                                    stream,
-                                    _slot: slot,
-                                },
-                                remote,
-                                certs: Arc::new(certs),
-                            })
-                            .await;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::debug!(gateway = what, %remote, error = %e, "TLS handshake failed")
-                    }
-                    Err(_) => {
-                        tracing::debug!(gateway = what, %remote, "TLS handshake timed out")
-                    }
-                }
-            });
-        }
-    });
-    rx
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use chain_client::cert::{CertificateRole, generate};
 

@@ -17,6 +17,7 @@ use super::client::{OnChainServerVerifier, ServerVerifier};
 use super::error::OverlayError;
 use super::tunnel_cert::VerifiedTunnelPeer;
 use super::wire::TunnelRequest;
+use crate::cert_events::CertificateChange;
 
 /// The on-chain provider attribute naming where a provider's overlay listens, `host:port`.
 pub const ENDPOINT_ATTRIBUTE: &str = "overlay-endpoint";
@@ -25,11 +26,20 @@ pub const DEFAULT_PORT: u16 = 8445;
 /// How long looked-up certificates are trusted before they are read again.
 const CERT_TTL: Duration = Duration::from_secs(30);
 
-/// Chain lookups of the overlay, with a short certificate cache.
+/// Chain lookups of the overlay, with a short certificate cache that the chain's revocations end
+/// at once ([`follow_revocations`]).
 pub struct Peers {
     chain: Arc<dyn Chain>,
     default_port: u16,
-    certs: Mutex<HashMap<String, (Instant, Vec<OnChainCertificate>)>>,
+    certs: Mutex<Certs>,
+}
+
+#[derive(Default)]
+struct Certs {
+    by_provider: HashMap<String, (Instant, Vec<OnChainCertificate>)>,
+    /// Moves on whenever something is forgotten, so that a lookup that began before does not put
+    /// back what was just forgotten.
+    epoch: u64,
 }
 
 impl Peers {
@@ -37,8 +47,26 @@ impl Peers {
         Self {
             chain,
             default_port,
-            certs: Mutex::new(HashMap::new()),
+            certs: Mutex::default(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Certs> {
+        self.certs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets `provider`'s certificates: the next check reads them from the chain again.
+    pub fn forget(&self, provider: &str) {
+        let mut certs = self.lock();
+        certs.by_provider.remove(provider);
+        certs.epoch += 1;
+    }
+
+    /// Forgets every provider's certificates.
+    pub fn forget_all(&self) {
+        let mut certs = self.lock();
+        certs.by_provider.clear();
+        certs.epoch += 1;
     }
 
     /// gseq → provider of every active lease of deployment (`owner`, `dseq`).
@@ -81,14 +109,16 @@ impl Peers {
         provider: &str,
         fresh: bool,
     ) -> anyhow::Result<Vec<OnChainCertificate>> {
-        if !fresh {
-            let cache = self.certs.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, held)) = cache.get(provider)
+        let epoch = {
+            let certs = self.lock();
+            if !fresh
+                && let Some((at, held)) = certs.by_provider.get(provider)
                 && at.elapsed() < CERT_TTL
             {
                 return Ok(held.clone());
             }
-        }
+            certs.epoch
+        };
         let page = self
             .chain
             .certificates(
@@ -105,11 +135,15 @@ impl Peers {
             .iter()
             .map(|c| OnChainCertificate::from_response(provider, c))
             .collect();
-        let mut cache = self.certs.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() > 4096 {
-            cache.clear();
+        let mut certs = self.lock();
+        if certs.epoch == epoch {
+            if certs.by_provider.len() > 4096 {
+                certs.by_provider.clear();
+            }
+            certs
+                .by_provider
+                .insert(provider.to_owned(), (Instant::now(), held.clone()));
         }
-        cache.insert(provider.to_owned(), (Instant::now(), held.clone()));
         Ok(held)
     }
 
@@ -134,6 +168,31 @@ impl Peers {
         }
         Err(last.unwrap_or(OverlayError::ChainLength(chain_der.len())))
     }
+}
+
+/// Forgets a provider's certificates, and removes its WireGuard peer, as soon as the chain says
+/// it revoked a certificate (from block `from`, the next one when `None`), until `stop`: its
+/// next tunnel connection or probe is checked against the chain again.
+pub async fn follow_revocations(
+    chain: Arc<dyn Chain>,
+    peers: Arc<Peers>,
+    wireguard: Option<Arc<super::wireguard::WireGuard>>,
+    from: Option<u64>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    crate::cert_events::follow(chain, from, stop, |change| match change {
+        CertificateChange::Revoked(provider) => {
+            peers.forget(provider);
+            if let Some(wg) = wireguard.clone() {
+                let provider = provider.to_owned();
+                // Configuring the interface is a blocking call (netlink or the UAPI socket).
+                tokio::task::spawn_blocking(move || wg.remove_peer(&provider));
+            }
+        }
+        CertificateChange::Published(_) => {}
+        CertificateChange::Missed => peers.forget_all(),
+    })
+    .await;
 }
 
 /// `host:port` of a provider's overlay: its `overlay-endpoint` attribute, or its host URI's host
@@ -214,6 +273,59 @@ impl ServerVerifier for ChainServerVerifier {
 mod tests {
     use super::*;
     use chain_client::akash::base::attributes::v1::Attribute;
+    use chain_client::akash::cert::v1::{Certificate, CertificateResponse, State};
+
+    #[tokio::test]
+    async fn a_revocation_on_chain_ends_the_cached_certificates_at_once() {
+        let provider = chain_client::keys::Key::random("akash")
+            .unwrap()
+            .address()
+            .to_string();
+        let pair = chain_client::cert::generate(
+            &provider,
+            &chain_client::cert::CertificateRole::Client,
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+        let chain = chain_client::fake::FakeChain::new("akash1me");
+        chain.state().certificates.push(CertificateResponse {
+            certificate: Some(Certificate {
+                state: State::Valid as i32,
+                cert: pair.cert_pem.clone().into_bytes(),
+                pubkey: pair.pubkey_pem.clone().into_bytes(),
+            }),
+            serial: pair.serial.clone(),
+        });
+        let peers = Arc::new(Peers::new(Arc::new(chain.clone()), DEFAULT_PORT));
+        let valid = |held: Vec<OnChainCertificate>| held.iter().all(|c| c.valid);
+        assert!(valid(peers.certificates(&provider, false).await.unwrap()));
+
+        let from = chain.state().height + 1;
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(follow_revocations(
+            Arc::new(chain.clone()),
+            peers.clone(),
+            None,
+            Some(from),
+            stopped,
+        ));
+        chain.state().certificates[0]
+            .certificate
+            .as_mut()
+            .unwrap()
+            .state = State::Revoked as i32;
+        chain.push_events(vec![chain_client::events::AkashEvent::CertificateRevoked {
+            owner: provider.clone(),
+        }]);
+        // The cache would hold the valid copy for 30 s; the event ends it (waits up to 20 s).
+        for _ in 0..400 {
+            if !valid(peers.certificates(&provider, false).await.unwrap()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the revoked certificate is still trusted from the cache");
+    }
 
     fn provider(host_uri: &str, attributes: &[(&str, &str)]) -> Provider {
         Provider {

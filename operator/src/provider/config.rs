@@ -114,6 +114,8 @@ pub struct RunArgs {
     /// Fetch manifests from the deployment's other providers (`false`: only tenants send them).
     #[arg(long, env = "AKASH_PEER_FETCH", default_value_t = true, action = clap::ArgAction::Set)]
     pub peer_fetch: bool,
+    #[command(flatten)]
+    pub gateway_limits: crate::gateway::GatewayLimits,
 
     /// Domain of the automatic ingress hosts (`<hash>.<domain>`).
     #[arg(

@@ -145,6 +145,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 ingress_domain: args.ingress_domain.clone(),
                 blocked: args.blocked_hostnames.clone(),
             },
+            limits: args.gateway_limits.clone(),
         },
         tls,
         chain.clone(),

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chain_client::Chain;
@@ -11,7 +12,7 @@ use crds::resources::ServiceEndpoints;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::gateway::client::{TenantIdentity, rest_client};
+use crate::gateway::client::{TenantIdentity, error_text, gateway_url, read_capped, rest_client};
 
 /// Why a gateway call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -67,25 +68,47 @@ pub trait Gateway: Send + Sync {
     ) -> Result<LeaseReport, DeliveryError>;
 }
 
+/// How long a client made from a provider's certificates on chain is used: a certificate the
+/// provider revoked (its key leaked) is trusted no longer than this.
+pub const CLIENT_LIFETIME: Duration = Duration::from_secs(60);
+
 /// The real gateway client: one HTTPS client per provider, made from the provider's certificates
-/// on chain and dropped after a failure (the provider may have a new certificate).
+/// on chain, and made again after a failure (the provider may have a new certificate) or once
+/// older than [`CLIENT_LIFETIME`] (it may have revoked one).
 pub struct MtlsGateway {
     chain: Arc<dyn Chain>,
     identity: TenantIdentity,
-    clients: Mutex<HashMap<String, reqwest::Client>>,
+    lifetime: Duration,
+    clients: Mutex<HashMap<String, (Instant, reqwest::Client)>>,
 }
 
 impl MtlsGateway {
     pub fn new(chain: Arc<dyn Chain>, identity: TenantIdentity) -> Self {
+        Self::with_client_lifetime(chain, identity, CLIENT_LIFETIME)
+    }
+
+    /// With clients made again once older than `lifetime`.
+    pub fn with_client_lifetime(
+        chain: Arc<dyn Chain>,
+        identity: TenantIdentity,
+        lifetime: Duration,
+    ) -> Self {
         Self {
             chain,
             identity,
+            lifetime,
             clients: Mutex::new(HashMap::new()),
         }
     }
 
     async fn client(&self, provider: &str, uri: &str) -> Result<reqwest::Client, DeliveryError> {
-        if let Some(client) = self.clients.lock().await.get(provider) {
+        if let Some((_, client)) = self
+            .clients
+            .lock()
+            .await
+            .get(provider)
+            .filter(|(made, _)| made.elapsed() < self.lifetime)
+        {
             return Ok(client.clone());
         }
         let client = rest_client(self.chain.as_ref(), provider, &self.identity)
@@ -97,7 +120,7 @@ impl MtlsGateway {
         self.clients
             .lock()
             .await
-            .insert(provider.to_owned(), client.clone());
+            .insert(provider.to_owned(), (Instant::now(), client.clone()));
         Ok(client)
     }
 
@@ -123,16 +146,21 @@ impl MtlsGateway {
             }
         };
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(DeliveryError::Refused {
+        if !status.is_success() {
+            return Err(DeliveryError::Refused {
                 uri: url,
                 status: status.as_u16(),
-                body: body.chars().take(500).collect(),
-            })
+                body: error_text(response, 500).await,
+            });
         }
+        let body = read_capped(response, MAX_ANSWER)
+            .await
+            .map_err(|e| DeliveryError::Refused {
+                uri: url.clone(),
+                status: status.as_u16(),
+                body: e.to_string(),
+            })?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 }
 
@@ -145,7 +173,7 @@ impl Gateway for MtlsGateway {
         dseq: u64,
         manifest_json: &str,
     ) -> Result<(), DeliveryError> {
-        let url = format!("{}/deployment/{dseq}/manifest", base(host_uri));
+        let url = url_of(host_uri, &format!("/deployment/{dseq}/manifest"))?;
         let body = manifest_json.to_owned();
         self.call(provider, url, |c, u| c.put(u).body(body))
             .await
@@ -158,7 +186,7 @@ impl Gateway for MtlsGateway {
         host_uri: &str,
         (dseq, gseq, oseq): (u64, u32, u32),
     ) -> Result<LeaseReport, DeliveryError> {
-        let url = format!("{}/lease/{dseq}/{gseq}/{oseq}/status", base(host_uri));
+        let url = url_of(host_uri, &format!("/lease/{dseq}/{gseq}/{oseq}/status"))?;
         let body = self.call(provider, url.clone(), |c, u| c.get(u)).await?;
         parse_lease_status(&body, &host_of(host_uri)).map_err(|e| DeliveryError::Refused {
             uri: url,
@@ -168,8 +196,15 @@ impl Gateway for MtlsGateway {
     }
 }
 
-fn base(host_uri: &str) -> &str {
-    host_uri.trim_end_matches('/')
+/// The largest answer read from a provider (a lease status; a manifest is only sent).
+const MAX_ANSWER: usize = 1 << 20;
+
+/// `path` at the gateway `host_uri` (from the chain), which must be https.
+fn url_of(host_uri: &str, path: &str) -> Result<String, DeliveryError> {
+    gateway_url(host_uri, path).map_err(|message| DeliveryError::Unreachable {
+        uri: host_uri.to_owned(),
+        message,
+    })
 }
 
 /// The host of a gateway URI (`https://provider.example.com:8443` → `provider.example.com`).
@@ -275,6 +310,9 @@ pub fn parse_lease_status(
         version: json.manifest_version.filter(|v| !v.is_empty()),
     })
 }
+
+#[cfg(test)]
+mod hostile_tests;
 
 #[cfg(test)]
 mod tests {

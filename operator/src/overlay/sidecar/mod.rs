@@ -84,6 +84,13 @@ pub async fn run(args: OverlayArgs) -> anyhow::Result<()> {
         .with_counters(counters.clone());
     tracing::info!(addr = %server.local_addr()?, "serving tunnels");
     let (stop, stopped) = watch::channel(false);
+    tokio::spawn(crate::overlay::peers::follow_revocations(
+        chain.clone(),
+        peers.clone(),
+        wireguard.clone(),
+        None,
+        stopped.clone(),
+    ));
     let server_task = tokio::spawn(server.run(stopped.clone()));
     if let Some(wg) = &wireguard {
         let addr = SocketAddr::new(wg.address().into(), crate::overlay::wg_data::DATA_PORT);

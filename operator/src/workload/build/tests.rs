@@ -923,7 +923,7 @@ fn services_that_talk_to_each_other_get_cluster_ip_services_and_namespace_polici
         egress_deny: vec!["203.0.113.7/32".into()],
         ..config()
     };
-    let o2 = build(&lease(), &group("ram"), &guarded).expect("build");
+    let o2 = build(&lease(), &leased(&group("ram")), &guarded).expect("build");
     let except2 = o2.network_policies[0]
         .spec
         .as_ref()
