@@ -16,6 +16,10 @@ for a in "$@"; do
 done
 say() { [ -n "$quiet" ] || log "$@"; }
 [ "$(id -u)" = 0 ] || exit 0
+# The network, iptables chains and ipsets are the machine's, not this state directory's: they are
+# torn down only by the state directory that ran a node (another checkout's control plane, with
+# AKASH_REAL_NODE=0, must not take them from under a running node).
+[ -d "$NODE_DIR" ] || exit 0
 
 TOOLS=$(tool_dir)
 ctrd=$NODE_DIR/containerd
