@@ -384,7 +384,8 @@ impl Target for ManifestGrpc {
     }
 
     fn weight(&self) -> u64 {
-        12
+        // Its inputs expand (protobuf to JSON) and are the slowest to run.
+        4
     }
 
     fn seeds(&self) -> Vec<Vec<u8>> {
