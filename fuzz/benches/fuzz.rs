@@ -32,14 +32,17 @@ fn main() {
         .collect();
     let findings_dir = std::env::var_os("FUZZ_FINDINGS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../fuzz-findings"));
+        .unwrap_or_else(|| {
+            let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+            tmp.parent().unwrap_or(tmp).join("fuzz-findings")
+        });
     println!(
         "fuzz: {total} executions, seed {seed}, findings to {}",
         findings_dir.display()
     );
     println!("{}", fuzz::HEADER);
     let start = Instant::now();
-    let reports = fuzz::campaign(total, seed, &only, &findings_dir, |r| {
+    let reports = fuzz::campaign(total, seed, &only, &findings_dir, true, |r| {
         println!("{}", fuzz::format_line(r))
     });
     let execs: u64 = reports.iter().map(|r| r.execs).sum();

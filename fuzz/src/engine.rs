@@ -35,8 +35,11 @@ pub fn allocation_bound(input_len: usize) -> usize {
 
 /// The largest corpus a target keeps (the seeds included).
 const MAX_CORPUS: usize = 4_096;
-/// Inputs larger than this do not join the corpus (they are still run).
-const MAX_CORPUS_INPUT: usize = 512 << 10;
+/// Inputs larger than this do not join the corpus (they are still run): large entries would make
+/// every mutation of them slow, and the corpus large.
+const MAX_CORPUS_INPUT: usize = 64 << 10;
+/// How often a long run says where it is (on stderr).
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// How many distinct outcome labels a target remembers.
 const MAX_LABELS: usize = 100_000;
 
@@ -100,6 +103,7 @@ pub fn run_target(
     execs: u64,
     seed: u64,
     findings_dir: &Path,
+    progress: bool,
 ) -> TargetReport {
     let name = target.name();
     let mut rng = Rng::new(seed ^ fnv(name.as_bytes()));
@@ -121,7 +125,16 @@ pub fn run_target(
     };
     let previous_hook = quiet_panics();
     let start = Instant::now();
+    let mut next_progress = PROGRESS_EVERY;
     for i in 0..execs {
+        if progress && start.elapsed() >= next_progress {
+            next_progress += PROGRESS_EVERY;
+            eprintln!(
+                "  {name}: {i} of {execs} executions, {:.0}/s, corpus {}",
+                i as f64 / start.elapsed().as_secs_f64(),
+                corpus.len()
+            );
+        }
         // The seeds first, as they are; then mutations, half of them of an original seed.
         let input = if (i as usize) < seeds.len() {
             seeds[i as usize].clone()
@@ -132,7 +145,9 @@ pub fn run_target(
                 rng.pick(&corpus)
             };
             let donor = rng.pick(&corpus);
-            target.mutate(&mut rng, base, donor)
+            let mut input = target.mutate(&mut rng, base, donor);
+            input.truncate(crate::mutate::MAX_INPUT);
+            input
         };
         let (outcome, peak) = peak_during(|| catch_unwind(AssertUnwindSafe(|| target.run(&input))));
         report.execs += 1;

@@ -56,12 +56,14 @@ pub fn shares(targets: &[Box<dyn Target>], total: u64) -> Vec<u64> {
 }
 
 /// Runs the campaign: `total` executions over the targets whose names `only` lists (all when
-/// empty), calling `each` with every target's report as it finishes.
+/// empty), calling `each` with every target's report as it finishes (`progress`: a line on
+/// stderr every minute).
 pub fn campaign(
     total: u64,
     seed: u64,
     only: &[String],
     findings_dir: &Path,
+    progress: bool,
     mut each: impl FnMut(&TargetReport),
 ) -> Vec<TargetReport> {
     let world = Arc::new(World::build());
@@ -70,7 +72,7 @@ pub fn campaign(
     let counts = shares(&all, total);
     let mut reports = Vec::new();
     for (target, execs) in all.iter_mut().zip(counts) {
-        let report = run_target(target.as_mut(), execs, seed, findings_dir);
+        let report = run_target(target.as_mut(), execs, seed, findings_dir, progress);
         each(&report);
         reports.push(report);
     }

@@ -153,6 +153,9 @@ const TOKENS: &[&[u8]] = &[
 /// keep an execution short.
 const LONG: usize = 5_000;
 
+/// The largest input a mutation makes: above every size limit of the code under test (4 MiB).
+pub const MAX_INPUT: usize = (4 << 20) + 1024;
+
 /// One to four stacked byte-level mutations of `data`; `other` is a second seed to splice from.
 pub fn bytes(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8]) {
     for _ in 0..1 + rng.below(4) {
@@ -622,7 +625,9 @@ fn proto_fields(rng: &mut Rng, fields: &mut Vec<Field>, other: &[u8], depth: usi
             } else {
                 1
             };
-            fields.extend(std::iter::repeat_n(f, n));
+            // Copies up to about MAX_INPUT bytes: stacked duplications would otherwise multiply.
+            let size = encode_fields(std::slice::from_ref(&f)).len().max(1);
+            fields.extend(std::iter::repeat_n(f, n.min(MAX_INPUT / size).max(1)));
         }
         2 => {
             // The same value under another field number or wire type.

@@ -5,7 +5,7 @@
 fn every_target_runs_a_small_campaign_without_findings() {
     let findings_dir =
         std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fuzz-findings-test");
-    let reports = fuzz::campaign(2_500, 1, &[], &findings_dir, |r| {
+    let reports = fuzz::campaign(2_500, 1, &[], &findings_dir, false, |r| {
         eprintln!("{}", fuzz::format_line(r))
     });
     assert_eq!(reports.len(), 9, "every target ran");
