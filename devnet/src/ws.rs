@@ -58,6 +58,30 @@ enum Step {
     Block(Result<Arc<BlockRecord>, broadcast::error::RecvError>),
 }
 
+/// One connection's subscriptions and how it answers a request frame: the socket loop without
+/// the socket, so the same code can be driven in-process (the fuzz harness does).
+#[derive(Default)]
+pub struct Session {
+    subs: Vec<Subscription>,
+}
+
+impl Session {
+    /// Answers one text frame (`None` for a notification, a request without `id`).
+    pub async fn handle(&mut self, node: &Arc<Node>, text: &str) -> Option<Value> {
+        handle(node, &mut self.subs, text).await
+    }
+
+    /// The event frames a committed block makes for this session's subscriptions.
+    pub fn events_for(&self, node: &Node, block: &BlockRecord) -> Vec<Value> {
+        events_for(node, block, &self.subs)
+    }
+
+    /// Whether the session has no subscription.
+    pub fn is_empty(&self) -> bool {
+        self.subs.is_empty()
+    }
+}
+
 /// One event as CometBFT publishes it: its JSON data and the map queries match.
 struct Published {
     data: Value,
@@ -66,7 +90,7 @@ struct Published {
 
 async fn serve(mut socket: WebSocket, state: WsState) {
     let WsState { node, mut stop } = state;
-    let mut subs: Vec<Subscription> = Vec::new();
+    let mut session = Session::default();
     // Subscribed only while there are subscriptions, so no block from before one is delivered.
     let mut blocks: Option<broadcast::Receiver<Arc<BlockRecord>>> = None;
     loop {
@@ -94,15 +118,15 @@ async fn serve(mut socket: WebSocket, state: WsState) {
                     // Ping and pong: answered by the socket itself.
                     Some(Ok(_)) => continue,
                 };
-                let reply = handle(&node, &mut subs, &text).await;
-                match (subs.is_empty(), blocks.is_some()) {
+                let reply = session.handle(&node, &text).await;
+                match (session.is_empty(), blocks.is_some()) {
                     (false, false) => blocks = Some(node.subscribe_blocks()),
                     (true, true) => blocks = None,
                     _ => {}
                 }
                 reply.into_iter().collect()
             }
-            Step::Block(Ok(block)) => events_for(&node, &block, &subs),
+            Step::Block(Ok(block)) => session.events_for(&node, &block),
             Step::Block(Err(broadcast::error::RecvError::Lagged(n))) => {
                 // As CometBFT cancels the subscriptions of a slow client.
                 tracing::warn!(
@@ -111,7 +135,9 @@ async fn serve(mut socket: WebSocket, state: WsState) {
                 );
                 blocks = None;
                 let reason = "subscription was canceled (reason: slow client)";
-                subs.drain(..)
+                session
+                    .subs
+                    .drain(..)
                     .map(|s| response(s.id, Err(RpcError::server(reason))))
                     .collect()
             }

@@ -101,6 +101,15 @@ pub fn authorize(
 /// The version (lowercase hex SHA-256 of the canonical JSON) of a manifest `body`, if it is the
 /// deployment's hash `want` (lowercase hex); otherwise why not.
 pub fn verify_version(body: &[u8], want: &str) -> Result<String, String> {
+    // A Lease resource could not hold it (see `accept`): refused before parsing, which costs
+    // tens of bytes of memory per byte.
+    let budget = super::accept::LEASE_MANIFEST_BUDGET;
+    if body.len() > budget {
+        return Err(format!(
+            "the manifest ({} bytes) is larger than the {budget} bytes a lease can store",
+            body.len()
+        ));
+    }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("the manifest is not JSON: {e}"))?;
     let canonical = crds::sdl::version::canonical_json(&value)

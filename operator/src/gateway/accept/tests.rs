@@ -572,3 +572,29 @@ fn every_real_sdl_file_is_accepted_against_its_own_groups() {
     }
     assert!(checked > 150, "only {checked} real SDL files were checked");
 }
+
+/// Found by the fuzz harness (`manifest_grpc`): a manifest larger than a Lease resource can hold
+/// was parsed, converted to a tree, deserialised and hashed (a 4.9 MB body peaked at about
+/// 200 MB) before `check_storable` refused it. It is now refused by its size first.
+#[test]
+fn a_manifest_too_large_to_store_is_refused_before_it_is_parsed() {
+    let (sdl, _, leases) = good();
+    let mut groups = serde_json::to_value(sdl.manifest()).unwrap();
+    groups[0]["services"][0]["env"] =
+        serde_json::json!([format!("BIG={}", "a".repeat(LEASE_MANIFEST_BUDGET))]);
+    let body = serde_json::to_vec(&groups).unwrap();
+    let canonical = crds::sdl::version::canonical_json(&groups).unwrap();
+    let hash: [u8; 32] = Sha256::digest(canonical.as_bytes()).into();
+    let dep = deployment(TENANT, &sdl, hash);
+    let Err(refused) = accept(TENANT, 7, &body, 4 << 20, Some(&dep), &leases) else {
+        panic!("a manifest of {} bytes was accepted", body.len());
+    };
+    assert_eq!(
+        refused,
+        Rejection::TooLargeToStore {
+            size: body.len(),
+            max: LEASE_MANIFEST_BUDGET
+        }
+    );
+    assert_eq!(refused.http_status(), 413);
+}

@@ -181,6 +181,21 @@ fn the_version_check_hashes_the_canonical_json() {
     assert!(verify_version(b"not json", &v).is_err());
 }
 
+/// Found by the fuzz harness (`manifest_json`): a peer's manifest of up to
+/// `--max-manifest-bytes` (4 MiB) was parsed and hashed (about 245 MB at its peak) before the
+/// acceptance path refused it as too large to store. It is now refused by its size first.
+#[test]
+fn a_peer_manifest_too_large_to_store_is_refused_before_it_is_hashed() {
+    let padding = " ".repeat(super::super::accept::LEASE_MANIFEST_BUDGET);
+    let body = format!("{padding}{BODY}");
+    let v = version_of(BODY);
+    let refused = verify_version(body.as_bytes(), &v);
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("larger than")),
+        "{refused:?}"
+    );
+}
+
 #[tokio::test]
 async fn no_more_than_the_limit_are_served_one_deployment_at_once() {
     let limit = ServeLimit::new(2);
