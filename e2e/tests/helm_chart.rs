@@ -51,6 +51,10 @@ fn base_values() -> Value {
         },
         "bidding": { "allowOwners": [SOME_TENANT], "denyOwners": [SOME_TENANT] },
         "inventory": { "storageClasses": { "beta2": "2Ti" }, "nodeSelector": { "akash.network": "true" } },
+        "workloads": {
+            "denyEgressCidrs": ["203.0.113.0/24", "198.51.100.7/32"],
+            "blockedHostnames": ["admin.example.com", "*.internal.example.com"],
+        },
     })
 }
 
@@ -320,6 +324,14 @@ fn chart_lints_and_renders_the_operator_restricted_with_the_key_only_referenced(
     assert_eq!(env["AKASH_STORAGE_CLASSES"]["value"], "beta2=2Ti");
     assert_eq!(env["AKASH_NODE_SELECTOR"]["value"], "akash.network=true");
     assert_eq!(env["AKASH_MAX_MANIFEST_BYTES"]["value"], "4194304");
+    assert_eq!(
+        env["AKASH_DENY_EGRESS_CIDRS"]["value"],
+        "203.0.113.0/24,198.51.100.7/32"
+    );
+    assert_eq!(
+        env["AKASH_BLOCKED_HOSTNAMES"]["value"],
+        "admin.example.com,*.internal.example.com"
+    );
     // Every setting of `akash-provider run` is there, and nothing it does not know.
     let names: BTreeSet<String> = env
         .keys()

@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -179,20 +179,57 @@ async fn send_manifest(
 }
 
 /// At most `max` bytes of the request's body; a body that says or turns out to be larger is
-/// refused without reading the rest.
+/// refused. A client that asked `Expect: 100-continue` is refused before it sends a byte; one
+/// that sends its body regardless has the rest of it (up to [`DRAIN_LIMIT`]) read and dropped
+/// first, so that it can read the refusal instead of a broken pipe.
 async fn read_body(request: axum::extract::Request, max: usize) -> Result<Bytes, Rejection> {
-    let declared = request
-        .headers()
+    let headers = request.headers();
+    let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let waits_for_continue = headers
+        .get(axum::http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
     if declared.is_some_and(|n| n > max as u64) {
+        if !waits_for_continue && declared.is_some_and(|n| n <= DRAIN_LIMIT) {
+            drain(request.into_body(), DRAIN_LIMIT).await;
+        }
         return Err(Rejection::TooLarge { max });
     }
-    match Limited::new(request.into_body(), max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(Rejection::TooLarge { max }),
-        Err(e) => Err(Rejection::Malformed(format!("reading the body: {e}"))),
+    let mut body = request.into_body();
+    let mut collected = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Rejection::Malformed(format!("reading the body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if collected.len() + data.len() > max {
+            drain(
+                body,
+                DRAIN_LIMIT.saturating_sub((collected.len() + data.len()) as u64),
+            )
+            .await;
+            return Err(Rejection::TooLarge { max });
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(collected))
+}
+
+/// How much of a too-large body is read and dropped so that its sender sees the 413; a body
+/// larger than this is cut off (the sender may see the connection close instead).
+const DRAIN_LIMIT: u64 = 16 << 20;
+
+/// Reads and drops up to `limit` more bytes of `body` (errors end it: the answer is a refusal).
+async fn drain(mut body: axum::body::Body, limit: u64) {
+    let mut read = 0u64;
+    while read < limit {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => return,
+        }
     }
 }
 
