@@ -71,6 +71,7 @@ fn world() -> World {
             namespace: "akash-provider".into(),
             peer_serve_limit: 4,
             peer_fetch: None,
+            hostnames: Default::default(),
             limits: limits.clone(),
         },
         chain: Arc::new(chain.clone()),
@@ -81,6 +82,7 @@ fn world() -> World {
             limits.cert_refusal_ttl,
         ),
         serve_limit: ServeLimit::new(4),
+        reserving: Default::default(),
     };
     World {
         gateway,
