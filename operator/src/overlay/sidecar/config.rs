@@ -31,6 +31,11 @@ pub struct OverlayArgs {
     /// This pod's IP: the calling side's Services point their endpoints here.
     #[arg(long, env = "POD_IP")]
     pub pod_ip: IpAddr,
+    /// The ports the calling side's local listeners bind in, `START-END` on `--pod-ip`: lease
+    /// pods may reach the provider's pods on these ports only (give `run --overlay-ports` the
+    /// same range). One port per tunnel this provider calls through.
+    #[arg(long, env = "AKASH_OVERLAY_LOCAL_PORTS", default_value = crate::overlay::local_ports::DEFAULT_LOCAL_PORTS)]
+    pub local_ports: crate::overlay::local_ports::PortRange,
     /// Where the serving side connects a tunnel: `{service}`, `{namespace}` (the lease's) and
     /// `{port}` are filled in.
     #[arg(

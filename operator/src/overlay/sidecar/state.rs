@@ -228,7 +228,14 @@ impl Overlay {
         tunnel.set_allowed_sources(Some(Arc::new(
             self.args.allow_sources.iter().copied().collect(),
         )));
-        let handle = tunnel.listen(SocketAddr::new(self.args.pod_ip, 0)).await?;
+        let handle = tunnel
+            .listen_in(
+                self.args.pod_ip,
+                self.args.local_ports,
+                &d.name,
+                "--local-ports",
+            )
+            .await?;
         Ok(ClientSide {
             tunnel,
             handle,
