@@ -238,6 +238,14 @@ pub fn claimed_identity(der: &[u8]) -> Result<VerifiedPeer, CertError> {
     })
 }
 
+/// The owner (the akash address in the common name) of a certificate in PEM: whom one's own
+/// certificate names, without its key.
+pub fn owner_of_pem(cert_pem: &str) -> Result<String, CertError> {
+    let der = pem_decode_certificate(cert_pem.as_bytes())
+        .ok_or_else(|| CertError::Parse("no PEM CERTIFICATE block".into()))?;
+    Ok(claimed_identity(&der)?.owner)
+}
+
 /// Checks a peer's certificate chain (DER, leaf first) against what the chain holds for it.
 pub fn verify_peer(
     chain: &[Vec<u8>],

@@ -13,7 +13,7 @@ use crate::chain::{
     LeaseFilters, MarketParams, Order, OrderFilters, Page, PageRequest, Provider, QueryBidResponse,
     QueryDeploymentResponse, QueryLeaseResponse, TxResult,
 };
-use crate::error::Result;
+use crate::error::{ChainError, Result};
 use crate::events::BlockEvents;
 use crate::follow::{FollowOptions, follow};
 use crate::grpc::GrpcClient;
@@ -62,36 +62,81 @@ pub struct NodeConfig {
 
 /// The Akash chain through one node.
 pub struct NodeChain {
-    signer: Signer<NodeTransport>,
+    access: Access,
     rpc: Arc<CometRpc>,
     follow: FollowOptions,
+}
+
+/// Whether the client holds a key.
+enum Access {
+    Signing(Box<Signer<NodeTransport>>),
+    /// Queries and events only, on behalf of `address`: no key in the process at all.
+    ReadOnly {
+        address: String,
+        transport: NodeTransport,
+    },
 }
 
 impl NodeChain {
     /// Builds the clients (connections are made on first use).
     pub fn new(key: Key, config: NodeConfig) -> Result<Self> {
-        let rpc = Arc::new(CometRpc::new(&config.rpc_url, config.request_timeout)?);
-        let grpc = GrpcClient::new(&config.grpc_url, config.request_timeout)?;
-        let transport = NodeTransport {
-            grpc,
-            rpc: rpc.clone(),
-        };
+        let (transport, rpc) = Self::transport(&config)?;
         Ok(Self {
-            signer: Signer::new(key, transport, config.signer),
+            access: Access::Signing(Box::new(Signer::new(key, transport, config.signer))),
             rpc,
             follow: config.follow,
         })
     }
 
+    /// A client that queries and follows the chain for `address` and signs nothing: it holds
+    /// no key, and [`Chain::broadcast`] refuses.
+    pub fn read_only(address: &str, config: NodeConfig) -> Result<Self> {
+        match address.parse::<cosmrs::AccountId>() {
+            Ok(id) if id.prefix() == "akash" => {}
+            _ => {
+                return Err(ChainError::Invalid(format!(
+                    "{address:?} is not an akash bech32 address"
+                )));
+            }
+        }
+        let (transport, rpc) = Self::transport(&config)?;
+        Ok(Self {
+            access: Access::ReadOnly {
+                address: address.to_owned(),
+                transport,
+            },
+            rpc,
+            follow: config.follow,
+        })
+    }
+
+    fn transport(config: &NodeConfig) -> Result<(NodeTransport, Arc<CometRpc>)> {
+        let rpc = Arc::new(CometRpc::new(&config.rpc_url, config.request_timeout)?);
+        let grpc = GrpcClient::new(&config.grpc_url, config.request_timeout)?;
+        Ok((
+            NodeTransport {
+                grpc,
+                rpc: rpc.clone(),
+            },
+            rpc,
+        ))
+    }
+
     fn grpc(&self) -> &GrpcClient {
-        &self.signer.transport().grpc
+        match &self.access {
+            Access::Signing(signer) => &signer.transport().grpc,
+            Access::ReadOnly { transport, .. } => &transport.grpc,
+        }
     }
 }
 
 #[async_trait]
 impl Chain for NodeChain {
     fn address(&self) -> &str {
-        self.signer.address()
+        match &self.access {
+            Access::Signing(signer) => signer.address(),
+            Access::ReadOnly { address, .. } => address,
+        }
     }
 
     async fn latest_height(&self) -> Result<u64> {
@@ -158,7 +203,12 @@ impl Chain for NodeChain {
     }
 
     async fn broadcast(&self, msgs: Vec<prost_types::Any>) -> Result<TxResult> {
-        self.signer.broadcast(&msgs).await
+        match &self.access {
+            Access::Signing(signer) => signer.broadcast(&msgs).await,
+            Access::ReadOnly { address, .. } => Err(ChainError::Invalid(format!(
+                "this client of {address} holds no key: it signs no transaction"
+            ))),
+        }
     }
 
     fn events(&self, from_height: u64) -> BoxStream<'static, Result<BlockEvents>> {
@@ -209,6 +259,33 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.metric_label(), "transport", "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_read_only_node_chain_queries_for_its_address_and_signs_nothing() {
+        let address = Key::random("akash").unwrap().address().to_string();
+        let port = closed_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let chain: Arc<dyn Chain> =
+            Arc::new(NodeChain::read_only(&address, config(&url, &url)).unwrap());
+        assert_eq!(chain.address(), address);
+        assert_eq!(
+            chain.latest_height().await.unwrap_err().metric_label(),
+            "transport",
+            "queries go to the node"
+        );
+        // Refused before anything is sent (a signing client would first read the account).
+        let err = chain
+            .broadcast(vec![crate::to_any(
+                &crate::akash::market::v1beta5::MsgWithdrawLease::default(),
+            )])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ChainError::Invalid(m) if m.contains("holds no key")),
+            "{err:?}"
+        );
+        assert!(NodeChain::read_only("cosmos1notakash", config(&url, &url)).is_err());
     }
 
     #[test]

@@ -16,7 +16,6 @@ pub struct OverlayOptions {
     pub netns: Option<String>,
     /// The provider's namespace (its `Lease` resources and certificate Secret).
     pub namespace: String,
-    pub mnemonic: String,
     pub pod_ip: String,
     pub listen: String,
     /// The serving side's target template.
@@ -44,13 +43,8 @@ impl OverlayProcess {
         devnet: &Devnet,
         options: OverlayOptions,
     ) -> anyhow::Result<Self> {
+        // No key file: the sidecar knows the provider by its certificate Secret alone.
         let dir = tempfile::tempdir()?;
-        let key_file = dir.path().join("mnemonic");
-        std::fs::write(&key_file, &options.mnemonic)?;
-        std::fs::set_permissions(
-            &key_file,
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )?;
         let metrics_addr = format!("127.0.0.1:{}", crate::provider::free_port()?);
         let mut process = Self {
             child: None,
@@ -84,8 +78,6 @@ impl OverlayProcess {
         let (chain_id, rpc, grpc) = &self.chain;
         let child = command
             .arg("overlay")
-            .arg("--key-file")
-            .arg(self.dir.path().join("mnemonic"))
             .args(["--chain-id", chain_id, "--rpc-url", rpc, "--grpc-url", grpc])
             .args(["--namespace", &self.options.namespace])
             .args(["--pod-ip", &self.options.pod_ip])

@@ -153,7 +153,6 @@ impl World {
                 OverlayOptions {
                     netns: Some(ns.clone()),
                     namespace: m.sites[site].ns.name().to_owned(),
-                    mnemonic: crate::devnet::TEST_MNEMONICS[m_key(site)].to_owned(),
                     pod_ip: ip.to_string(),
                     listen: format!("{ip}:{OVERLAY_PORT}"),
                     // No cluster DNS under kwok: the database listens on the namespace's

@@ -1037,12 +1037,30 @@ fn overlay_enabled_adds_the_sidecar_its_service_and_only_its_rights() -> anyhow:
     }
     assert_eq!(env["AKASH_OVERLAY_LISTEN"]["value"], "0.0.0.0:8445");
     assert_eq!(env["AKASH_OVERLAY_WIREGUARD"]["value"], "false");
+    // The sidecar signs nothing: no wallet key, as a file or otherwise.
     assert!(
+        !env.contains_key("AKASH_KEY_FILE"),
+        "the sidecar is given the key file"
+    );
+    assert!(
+        sidecar["volumeMounts"].is_null(),
+        "the sidecar mounts {}",
         sidecar["volumeMounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["name"] == "key" && m["readOnly"] == true)
+    );
+    let secret_volumes: Vec<&Value> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| !v["secret"].is_null())
+        .collect();
+    assert_eq!(
+        secret_volumes.len(),
+        1,
+        "only the key volume: {secret_volumes:?}"
+    );
+    assert!(
+        !serde_json::to_string(sidecar)?.contains("mnemonic"),
+        "{sidecar}"
     );
     let service = find(&objects, "Service", "akp-akash-provider-overlay");
     assert_eq!(service["spec"]["ports"][0]["port"], 8445);
@@ -1073,6 +1091,15 @@ fn overlay_enabled_adds_the_sidecar_its_service_and_only_its_rights() -> anyhow:
     assert_eq!(
         containers[1]["securityContext"]["capabilities"]["add"],
         json!(["NET_ADMIN"])
+    );
+    let mounts: Vec<&Value> = containers[1]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert!(
+        mounts.iter().all(|m| m["name"] != "key"),
+        "the WireGuard sidecar mounts the key: {mounts:?}"
     );
     let service = find(&objects, "Service", "akp-akash-provider-overlay");
     assert_eq!(service["spec"]["ports"][1]["protocol"], "UDP");

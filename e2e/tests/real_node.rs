@@ -305,10 +305,91 @@ async fn a_lease_pod_reaches_only_what_its_manifest_allows() -> anyhow::Result<(
         "web cannot reach the internet (stand-in)"
     );
 
-    Api::<Pod>::namespaced(cluster.client(), &provider_ns)
-        .delete(&control, &DeleteParams::default())
-        .await?;
+    // Nor forge packets: no raw sockets (arping opens a packet socket to send its ARP request),
+    // and the runtime's seccomp filter is on. A root pod without those settings, in the
+    // provider's namespace, shows the probes can tell.
+    let root = root_pod(&cluster, &provider_ns, "raw-socket-control").await?;
+    let root = pod_name(&root);
+    let (raw, seccomp) = raw_socket_and_seccomp(&node, &provider_ns, &root, &gateway_ip)?;
+    assert!(
+        raw && !seccomp,
+        "the control pod: raw socket {raw}, seccomp filter {seccomp}: the probe proves nothing"
+    );
+    let (raw, seccomp) = raw_socket_and_seccomp(&node, &ns_mine, &web, &gateway_ip)?;
+    assert!(
+        !raw,
+        "a lease pod opened a raw socket (NET_RAW not dropped)"
+    );
+    assert!(seccomp, "a lease pod runs without a seccomp filter");
+
+    for pod in [&control, &root] {
+        Api::<Pod>::namespaced(cluster.client(), &provider_ns)
+            .delete(pod, &DeleteParams::default())
+            .await?;
+    }
     Ok(())
+}
+
+/// A pod of the test workload running as root with the runtime's default capabilities and no
+/// seccomp profile: what a lease pod would be without the builder's settings.
+async fn root_pod(cluster: &e2e::Cluster, namespace: &str, name: &str) -> anyhow::Result<Pod> {
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {"type": "real"},
+            "containers": [{
+                "name": "serve",
+                "image": real_node::workload_image(),
+                "env": [{"name": "PORTS", "value": "8080"}, {"name": "SERVICE_NAME", "value": name}],
+            }],
+        },
+    }))?;
+    let pods = Api::<Pod>::namespaced(cluster.client(), namespace);
+    pods.create(&PostParams::default(), &pod).await?;
+    until(
+        &format!("pod {name} Running"),
+        Duration::from_secs(120),
+        || async {
+            let pod = pods.get(name).await?;
+            let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+            Ok(match phase.as_deref() {
+                Some("Running") => Poll::Ready(pod),
+                _ => Poll::Pending(format!("{phase:?}")),
+            })
+        },
+    )
+    .await
+}
+
+/// In the pod: (whether busybox `arping` could open its packet socket toward `target`, whether
+/// the process runs under a seccomp filter, `Seccomp: 2` in /proc/self/status).
+fn raw_socket_and_seccomp(
+    node: &RealNode,
+    namespace: &str,
+    pod: &str,
+    target: &str,
+) -> anyhow::Result<(bool, bool)> {
+    let out = node.exec(
+        namespace,
+        pod,
+        &["sh", "-c", &format!("arping -c 1 -w 1 {target}")],
+    )?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    anyhow::ensure!(
+        !said.contains("Error from server") && !said.contains("not found"),
+        "arping in {namespace}/{pod}: {said}"
+    );
+    let raw = !said.contains("not permitted");
+    let out = node.exec(namespace, pod, &["grep", "^Seccomp:", "/proc/self/status"])?;
+    let status = String::from_utf8_lossy(&out.stdout);
+    let seccomp = status.split_whitespace().nth(1) == Some("2");
+    Ok((raw, seccomp))
 }
 
 /// One service with a `beta2` volume at /data and a `ram` volume at /cache.

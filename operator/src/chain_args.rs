@@ -36,8 +36,17 @@ pub struct ChainArgs {
 }
 
 impl ChainArgs {
+    /// A chain client for `address` that holds no key: queries and events only.
+    pub fn connect_read_only(&self, address: &str) -> anyhow::Result<NodeChain> {
+        Ok(NodeChain::read_only(address, self.node_config()?)?)
+    }
+
     /// A chain client signing with `key`.
     pub fn connect(&self, key: Key) -> anyhow::Result<NodeChain> {
+        Ok(NodeChain::new(key, self.node_config()?)?)
+    }
+
+    fn node_config(&self) -> anyhow::Result<NodeConfig> {
         let gas_price = GasPrice::parse(&self.gas_price).context("--gas-price")?;
         let mut fee = FeePolicy::new(gas_price);
         fee.gas_adjustment =
@@ -49,15 +58,12 @@ impl ChainArgs {
             poll_interval: self.poll_interval,
             ..Default::default()
         };
-        Ok(NodeChain::new(
-            key,
-            NodeConfig {
-                grpc_url: self.grpc_url.clone(),
-                rpc_url: self.rpc_url.clone(),
-                request_timeout: Duration::from_secs(15),
-                signer,
-                follow,
-            },
-        )?)
+        Ok(NodeConfig {
+            grpc_url: self.grpc_url.clone(),
+            rpc_url: self.rpc_url.clone(),
+            request_timeout: Duration::from_secs(15),
+            signer,
+            follow,
+        })
     }
 }

@@ -111,6 +111,19 @@ fn a_provider_certificate_also_serves_its_hosts() {
 }
 
 #[test]
+fn a_certificate_names_its_owner_without_its_key() {
+    let role = CertificateRole::Server {
+        dns_names: vec!["provider.example.com".into()],
+    };
+    let pair = generate(PROVIDER, &role, DAY).unwrap();
+    assert_eq!(owner_of_pem(&pair.cert_pem).unwrap(), PROVIDER);
+    assert!(matches!(
+        owner_of_pem("not a certificate"),
+        Err(CertError::Parse(_))
+    ));
+}
+
+#[test]
 fn only_akash_addresses_get_certificates() {
     for bad in [
         "cosmos1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5lzv7xu",

@@ -16,6 +16,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::counters::{Counted, Counters, TunnelStats};
 use super::error::OverlayError;
+use super::local_ports::{self, PortRange};
 use super::server::{COPY_BUFFER, DEFAULT_MAX_CONNECTIONS};
 use super::tunnel_cert::{self, TunnelCert, VerifiedTunnelPeer};
 use super::wire::{self, TunnelRequest, TunnelResponse, WireGuardOffer, pair_sni};
@@ -204,7 +205,23 @@ impl TunnelClient {
     /// Accepts local connections on `local` and carries each through its own tunnel connection,
     /// until the handle is stopped.
     pub async fn listen(&self, local: SocketAddr) -> Result<ClientHandle, OverlayError> {
-        let listener = TcpListener::bind(local).await?;
+        self.listen_on(TcpListener::bind(local).await?)
+    }
+
+    /// [`TunnelClient::listen`] on a free port of `ports` on `ip`, searched from a port derived
+    /// from `key` (see [`local_ports::bind_in`]; `flag` names the range in errors).
+    pub async fn listen_in(
+        &self,
+        ip: IpAddr,
+        ports: PortRange,
+        key: &str,
+        flag: &str,
+    ) -> Result<ClientHandle, OverlayError> {
+        let listener = local_ports::bind_in(ip, ports, key, flag).await?;
+        self.listen_on(listener)
+    }
+
+    fn listen_on(&self, listener: TcpListener) -> Result<ClientHandle, OverlayError> {
         let local_addr = listener.local_addr()?;
         let (stop, mut shutdown) = watch::channel(false);
         let client = self.clone();

@@ -9,6 +9,7 @@ pub mod admission;
 pub mod client;
 pub mod counters;
 pub mod error;
+pub mod local_ports;
 pub mod peers;
 pub mod server;
 pub mod sidecar;

@@ -1,7 +1,6 @@
 //! `akash-provider overlay` configuration: every setting is a flag with an environment variable.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -9,11 +8,6 @@ use clap::Args;
 /// Settings of `akash-provider overlay`, the sidecar that runs the cross-provider tunnels.
 #[derive(Debug, Clone, Args)]
 pub struct OverlayArgs {
-    /// File holding the provider's BIP-39 mnemonic (the provider's own key Secret): it names
-    /// this provider. The overlay signs no transaction.
-    #[arg(long, env = "AKASH_KEY_FILE")]
-    pub key_file: PathBuf,
-
     #[command(flatten)]
     pub chain: crate::chain_args::ChainArgs,
 
@@ -21,7 +15,8 @@ pub struct OverlayArgs {
     #[arg(long, env = "AKASH_NAMESPACE", default_value = "akash-provider")]
     pub namespace: String,
     /// Secret (in `--namespace`) with the provider's on-chain certificate and key, which signs
-    /// the tunnel certificates. The provider makes it when it registers.
+    /// the tunnel certificates; the certificate names the provider. The provider makes it when
+    /// it registers. The overlay holds no wallet key and signs no transaction.
     #[arg(
         long,
         env = "AKASH_CERTIFICATE_SECRET",
@@ -36,6 +31,11 @@ pub struct OverlayArgs {
     /// This pod's IP: the calling side's Services point their endpoints here.
     #[arg(long, env = "POD_IP")]
     pub pod_ip: IpAddr,
+    /// The ports the calling side's local listeners bind in, `START-END` on `--pod-ip`: lease
+    /// pods may reach the provider's pods on these ports only (give `run --overlay-ports` the
+    /// same range). One port per tunnel this provider calls through.
+    #[arg(long, env = "AKASH_OVERLAY_LOCAL_PORTS", default_value = crate::overlay::local_ports::DEFAULT_LOCAL_PORTS)]
+    pub local_ports: crate::overlay::local_ports::PortRange,
     /// Where the serving side connects a tunnel: `{service}`, `{namespace}` (the lease's) and
     /// `{port}` are filled in.
     #[arg(

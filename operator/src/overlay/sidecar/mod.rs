@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chain_client::Chain;
-use chain_client::keys::Key;
 use tokio::sync::watch;
 
 pub use config::OverlayArgs;
@@ -34,19 +33,24 @@ pub async fn run(args: OverlayArgs) -> anyhow::Result<()> {
     let health = Arc::new(Health::default());
     crate::metrics::serve(args.metrics_addr, metrics.clone(), health.clone()).await?;
 
-    let key = Key::from_mnemonic_file(&args.key_file)
-        .with_context(|| format!("reading the provider key from {}", args.key_file.display()))?;
-    let chain: Arc<dyn Chain> = Arc::new(args.chain.connect(key)?);
-    let me = chain.address().to_owned();
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (KUBECONFIG or the in-cluster service account)")?;
-    tracing::info!(provider = %me, listen = %args.listen, pod_ip = %args.pod_ip, "overlay starting");
+    tracing::info!(listen = %args.listen, pod_ip = %args.pod_ip, "overlay starting");
 
     let identity = tokio::select! {
         identity = wait_for_certificate(&client, &args) => identity,
         () = crate::provider::shutdown_signal() => return Ok(()),
     };
+    // Who this provider is: the address its certificate names. The wallet key stays with `run`.
+    let me = chain_client::cert::owner_of_pem(&identity.cert_pem).with_context(|| {
+        format!(
+            "Secret {}/{}: tls.crt names no provider",
+            args.namespace, args.certificate_secret
+        )
+    })?;
+    let chain: Arc<dyn Chain> = Arc::new(args.chain.connect_read_only(&me)?);
+    tracing::info!(provider = %me, "overlay identity from the certificate");
     let peers = Arc::new(Peers::new(chain.clone(), args.default_port));
     let refusals = metrics.clone();
     let mut authorizer = ChainAuthorizer::new(peers.clone(), move |reason| {

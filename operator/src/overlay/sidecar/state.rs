@@ -1,7 +1,6 @@
 //! The sidecar's running tunnels and one reconcile pass over them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -228,7 +227,14 @@ impl Overlay {
         tunnel.set_allowed_sources(Some(Arc::new(
             self.args.allow_sources.iter().copied().collect(),
         )));
-        let handle = tunnel.listen(SocketAddr::new(self.args.pod_ip, 0)).await?;
+        let handle = tunnel
+            .listen_in(
+                self.args.pod_ip,
+                self.args.local_ports,
+                &d.name,
+                "--local-ports",
+            )
+            .await?;
         Ok(ClientSide {
             tunnel,
             handle,

@@ -7,10 +7,11 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, LocalObjectReference,
-    NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, ResourceRequirements, Secret,
-    SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
+    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    LocalObjectReference, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SeccompProfile, Secret, SecurityContext, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -189,8 +190,16 @@ fn pod_spec(
         })
         .collect();
     PodSpec {
-        containers: vec![container(ctx, plan, totals)],
+        containers: vec![container(ctx, plan, secret.is_some(), totals)],
         automount_service_account_token: Some(false),
+        // The container runtime's default syscall filter, not none (Kubernetes' default).
+        security_context: Some(PodSecurityContext {
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                localhost_profile: None,
+            }),
+            ..PodSecurityContext::default()
+        }),
         runtime_class_name: ctx.config.runtime_class.clone(),
         affinity: affinity(ctx, plan),
         image_pull_secrets: secret.map(|s| vec![LocalObjectReference { name: s.name_any() }]),
@@ -199,7 +208,8 @@ fn pod_spec(
     }
 }
 
-fn container(ctx: &Ctx, plan: &ServicePlan, totals: &mut Totals) -> Container {
+/// `private`: the image is pulled with the manifest's registry credentials.
+fn container(ctx: &Ctx, plan: &ServicePlan, private: bool, totals: &mut Totals) -> Container {
     let svc = plan.svc;
     let pct = ctx.config.overcommit_pct;
     let ram: u64 = plan
@@ -290,7 +300,9 @@ fn container(ctx: &Ctx, plan: &ServicePlan, totals: &mut Totals) -> Container {
     Container {
         name: svc.name.clone(),
         image: Some(svc.image.trim().to_owned()),
-        image_pull_policy: Some("IfNotPresent".into()),
+        // A private image is pulled (and so its credentials checked) for every pod: with
+        // IfNotPresent another tenant's pod naming the same image would run the node's cached copy.
+        image_pull_policy: Some(if private { "Always" } else { "IfNotPresent" }.into()),
         command: svc.command.clone().filter(|c| !c.is_empty()),
         args: svc.args.clone().filter(|a| !a.is_empty()),
         env: Some(env(ctx, plan)),
@@ -304,6 +316,11 @@ fn container(ctx: &Ctx, plan: &ServicePlan, totals: &mut Totals) -> Container {
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             privileged: Some(false),
+            // No raw sockets: a tenant cannot forge packets or spoof addresses on the pod network.
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["NET_RAW".into()]),
+                add: None,
+            }),
             ..SecurityContext::default()
         }),
         ..Container::default()

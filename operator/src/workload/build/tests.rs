@@ -343,6 +343,27 @@ pub(super) fn invariants(fixture: &str, o: &LeaseObjects) {
                 .is_none(),
             "{fixture}: {name}"
         );
+        // No raw sockets (no forged packets, no ARP/ICMP tricks on the pod network), and the
+        // runtime's default seccomp filter rather than none.
+        let dropped = sc.capabilities.as_ref().and_then(|c| c.drop.clone());
+        assert!(
+            dropped.iter().flatten().any(|c| c == "NET_RAW"),
+            "{fixture}: {name}: NET_RAW not dropped ({dropped:?})"
+        );
+        let seccomp = spec
+            .security_context
+            .as_ref()
+            .and_then(|s| s.seccomp_profile.as_ref())
+            .map(|p| p.type_.as_str());
+        assert_eq!(seccomp, Some("RuntimeDefault"), "{fixture}: {name}");
+        // An image pulled with registry credentials is pulled again for every pod, so a node's
+        // cached copy never reaches a pod whose tenant could not pull it.
+        let policy = c.image_pull_policy.as_deref();
+        if spec.image_pull_secrets.is_some() {
+            assert_eq!(policy, Some("Always"), "{fixture}: {name}");
+        } else {
+            assert_eq!(policy, Some("IfNotPresent"), "{fixture}: {name}");
+        }
         assert!(
             spec.host_network.is_none() && spec.host_pid.is_none(),
             "{fixture}"
@@ -760,6 +781,11 @@ fn persistent_storage_makes_a_stateful_set_with_a_claim_template_and_a_class_aff
         .map(|r| r.name.as_str())
         .collect();
     assert_eq!(pull, ["docker-creds-db"]);
+    assert_eq!(
+        container(&o, "db").image_pull_policy.as_deref(),
+        Some("Always"),
+        "a private image is pulled again for every pod"
+    );
 
     let hard = o
         .resource_quota
