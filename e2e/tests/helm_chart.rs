@@ -430,9 +430,11 @@ fn tenant_enabled_adds_the_tenant_controller_with_its_own_account() -> anyhow::R
             k["Deployment"],
             k["ServiceAccount"],
             k["ClusterRole"],
-            k["ClusterRoleBinding"]
+            k["ClusterRoleBinding"],
+            k["RoleBinding"]
         ),
-        (2, 2, 2, 2)
+        (2, 2, 2, 1, 2),
+        "the tenant controller is bound in its namespace only, never cluster-wide"
     );
     let tenant = find(&objects, "Deployment", "akp-akash-provider-tenant");
     assert_restricted(tenant);
@@ -450,7 +452,7 @@ fn tenant_enabled_adds_the_tenant_controller_with_its_own_account() -> anyhow::R
         ("AKASH_RPC_URL", "http://rpc.example:26657"),
         ("AKASH_GRPC_URL", "http://grpc.example:9090"),
         ("AKASH_GAS_PRICE", "0.025uakt"),
-        ("AKASH_TENANT_WATCH_NAMESPACE", ""),
+        ("AKASH_TENANT_WATCH_NAMESPACE", "akash-services"),
         ("AKASH_METRICS_ADDR", "0.0.0.0:8081"),
         ("AKASH_TENANT_FAILURE_THRESHOLD", "5m"),
     ] {
@@ -528,9 +530,18 @@ fn tenant_enabled_adds_the_tenant_controller_with_its_own_account() -> anyhow::R
     add("", "events", &["create", "patch"]);
     add("events.k8s.io", "events", &["create", "patch"]);
     assert_eq!(rules, expected);
-    let binding = find(&objects, "ClusterRoleBinding", "-tenant");
+    // No namespace given: it watches, and holds rights in, the release namespace.
+    let binding = find(&objects, "RoleBinding", "-tenant");
+    assert_eq!(binding["metadata"]["namespace"], "akash-services");
     assert_eq!(binding["subjects"][0]["name"], "akp-akash-provider-tenant");
     assert_eq!(binding["subjects"][0]["namespace"], "akash-services");
+    let env = env_of(
+        &find(&objects, "Deployment", "-tenant")["spec"]["template"]["spec"]["containers"][0],
+    );
+    assert_eq!(
+        env["AKASH_TENANT_WATCH_NAMESPACE"]["value"],
+        "akash-services"
+    );
 
     // One namespace watched: bound there only.
     let objects = render(&merged(
@@ -927,10 +938,11 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
     ] {
         assert_eq!(can(args)?, "yes", "can-i {args:?}");
     }
-    // The tenant controller: Manifests and the Secrets beside them, nothing of the provider's.
+    // The tenant controller: Manifests and the Secrets beside them in the namespace it watches
+    // (the release namespace: no `watchNamespace` given), nothing of the provider's.
     for (args, answer) in [
         (
-            &["patch", "manifests.akash.network", "-n", "team-x"][..],
+            &["patch", "manifests.akash.network", "-n", &namespace][..],
             "yes",
         ),
         (
@@ -940,15 +952,21 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
                 "--subresource",
                 "status",
                 "-n",
-                "team-x",
+                &namespace,
             ],
             "yes",
         ),
-        (&["get", "secrets/tenant-key", "-n", "team-x"], "yes"),
-        (&["list", "secrets", "-n", "team-x"], "no"),
-        (&["delete", "manifests.akash.network", "-n", "team-x"], "no"),
+        (&["get", "secrets/tenant-key", "-n", &namespace], "yes"),
+        (&["list", "secrets", "-n", &namespace], "no"),
+        // Outside the namespace it watches: nothing.
+        (&["patch", "manifests.akash.network", "-n", "team-x"], "no"),
+        (&["get", "secrets/tenant-key", "-n", "team-x"], "no"),
+        (
+            &["delete", "manifests.akash.network", "-n", &namespace],
+            "no",
+        ),
         (&["get", "leases.akash.network", "-n", &namespace], "no"),
-        (&["create", "deployments.apps", "-n", "team-x"], "no"),
+        (&["create", "deployments.apps", "-n", &namespace], "no"),
         (&["delete", "nodes"], "no"),
     ] {
         assert_eq!(
@@ -957,9 +975,145 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
             "tenant can-i {args:?}"
         );
     }
+
+    // Every verb on every resource, as `kubectl auth can-i --list` shows them, beyond what any
+    // ServiceAccount may do (a fresh one with no binding): exactly the chart README's lists.
+    let nobody = "nobody";
+    let created = cluster
+        .kubectl()
+        .args(["create", "serviceaccount", nobody, "-n", &namespace])
+        .output()?;
+    ensure!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let rights = |account: &str, ns: &str| -> anyhow::Result<BTreeSet<String>> {
+        let out = cluster
+            .kubectl()
+            .args(["auth", "can-i", "--list", "-n", ns, "--as", account])
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "can-i --list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(granted(&String::from_utf8_lossy(&out.stdout)))
+    };
+    let beyond = |account: &str, ns: &str| -> anyhow::Result<BTreeSet<String>> {
+        let everyone = rights(&format!("system:serviceaccount:{namespace}:{nobody}"), ns)?;
+        Ok(rights(account, ns)?
+            .difference(&everyone)
+            .cloned()
+            .collect())
+    };
+    let some_lease = "some-lease-namespace";
+    let cluster_wide = rights_of(&[
+        ("nodes", "", "list watch"),
+        ("pods", "", "list watch"),
+        ("namespaces", "", "get create delete"),
+        ("services", "", "list watch create patch delete"),
+        ("deployments.apps", "", "list watch create patch delete"),
+        ("statefulsets.apps", "", "list watch create patch delete"),
+        (
+            "ingresses.networking.k8s.io",
+            "",
+            "list create patch delete",
+        ),
+        (
+            "networkpolicies.networking.k8s.io",
+            "",
+            "list create patch delete",
+        ),
+        ("resourcequotas", "", "create patch"),
+        ("secrets", "", "create"),
+        ("providers.akash.network", &namespace, "get"),
+        ("providers.akash.network/status", &namespace, "patch"),
+    ]);
+    assert_eq!(
+        beyond(&account, some_lease)?,
+        cluster_wide,
+        "the provider's rights in a lease namespace"
+    );
+    let mut own = cluster_wide.clone();
+    own.extend(rights_of(&[
+        (
+            "bids.akash.network",
+            "",
+            "get list watch create patch delete",
+        ),
+        (
+            "leases.akash.network",
+            "",
+            "get list watch create patch delete",
+        ),
+        ("bids.akash.network/status", "", "patch"),
+        ("leases.akash.network/status", "", "patch"),
+        ("secrets", "akash-provider-certificate", "get update"),
+        ("leases.coordination.k8s.io", "", "create"),
+        (
+            "leases.coordination.k8s.io",
+            "akash-provider-leader",
+            "get update",
+        ),
+        ("events.events.k8s.io", "", "create patch"),
+    ]));
+    assert_eq!(
+        beyond(&account, &namespace)?,
+        own,
+        "the provider's rights in its own namespace"
+    );
+    // The tenant controller: in the namespace it watches (the release namespace here), and
+    // nothing at all anywhere else.
+    let watched = rights_of(&[
+        ("manifests.akash.network", "", "get list watch patch update"),
+        ("manifests.akash.network/status", "", "get patch update"),
+        ("secrets", "", "get create patch update"),
+        ("events", "", "create patch"),
+        ("events.events.k8s.io", "", "create patch"),
+    ]);
+    assert_eq!(beyond(&tenant_account, &namespace)?, watched);
+    assert_eq!(
+        beyond(&tenant_account, "team-x")?,
+        BTreeSet::new(),
+        "the tenant controller holds rights outside the namespace it watches"
+    );
     drop(provider);
     drop(release);
     Ok(())
+}
+
+/// `resource|resource names|verb` for every verb of every row of `kubectl auth can-i --list`
+/// (`Resources  Non-Resource URLs  Resource Names  Verbs`, lists in brackets).
+fn granted(table: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for line in table.lines().skip(1) {
+        let Some(open) = line.find('[') else { continue };
+        let resource = line[..open].trim();
+        let lists: Vec<&str> = line[open..]
+            .split(']')
+            .filter_map(|part| part.trim().strip_prefix('['))
+            .collect();
+        let [urls, names, verbs] = lists[..] else {
+            continue;
+        };
+        let what = if resource.is_empty() { urls } else { resource };
+        for verb in verbs.split_whitespace() {
+            out.insert(format!("{what}|{names}|{verb}"));
+        }
+    }
+    out
+}
+
+/// The same form as [`granted`] from `(resource, resource name or "", "verb verb")`.
+fn rights_of(rows: &[(&str, &str, &str)]) -> BTreeSet<String> {
+    rows.iter()
+        .flat_map(|(resource, names, verbs)| {
+            verbs
+                .split_whitespace()
+                .map(move |v| format!("{resource}|{names}|{v}"))
+        })
+        .collect()
 }
 
 /// What the chart renders is what the control plane's API server accepts: a server-side dry run

@@ -146,31 +146,47 @@ async fn a_tenants_container_answers_on_its_hostnames_its_node_port_and_by_clust
         "{:?}",
         web.forwarded_ports
     );
-    let body = reqwest::Client::builder()
+    // kube-proxy programs the node port a moment after the Service exists.
+    let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
-        .build()?
-        .get(format!("http://{}:{node_port}/", node.ip))
-        .send()
-        .await?
-        .text()
-        .await?;
+        .build()?;
+    let url = format!("http://{}:{node_port}/", node.ip);
+    let body = until(
+        &format!("an answer on {url}"),
+        Duration::from_secs(60),
+        || async {
+            Ok(match client.get(&url).send().await {
+                Ok(response) => Poll::Ready(response.text().await?),
+                Err(e) => Poll::Pending(format!("{e:#}")),
+            })
+        },
+    )
+    .await?;
     assert!(body.contains("service=web"), "{body}");
 
     // web reaches api by its name, through cluster DNS and kube-proxy.
     let web_pod = running_pod(&cluster, &namespace, "web").await?;
-    let out = node.exec(
-        &namespace,
-        &pod_name(&web_pod),
-        // (busybox's wget crashes with -q or -T here; `timeout` bounds it instead.)
-        &["timeout", "10", "wget", "-O", "-", "http://api:8080/"],
-    )?;
-    let answer = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        answer.contains("service=api"),
-        "{answer} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let answer = until(
+        "web's answer from api by name",
+        Duration::from_secs(60),
+        || async {
+            let out = node.exec(
+                &namespace,
+                &pod_name(&web_pod),
+                // (busybox's wget crashes with -q or -T here; `timeout` bounds it instead.)
+                &["timeout", "10", "wget", "-O", "-", "http://api:8080/"],
+            )?;
+            let answer = String::from_utf8_lossy(&out.stdout).into_owned();
+            Ok(if answer.contains("service=api") {
+                Poll::Ready(answer)
+            } else {
+                Poll::Pending(format!("{answer} {}", String::from_utf8_lossy(&out.stderr)))
+            })
+        },
+    )
+    .await?;
+    assert!(answer.contains("service=api"), "{answer}");
 
     // Closing the deployment removes everything.
     market::close_deployment(&s.tenant, dseq).await?;

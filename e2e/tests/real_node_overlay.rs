@@ -256,5 +256,33 @@ async fn a_pod_reaches_a_service_of_another_provider_by_its_name_through_the_ove
     let target = format!("db.{web_ns}.svc.cluster.local");
     let stolen = echo_through(&node, outsider_ns.name(), "outsider", &target, "stolen")?;
     assert_ne!(stolen, "stolen", "a pod outside the lease used its tunnel");
+
+    // The lease's pod reaches the provider's pod on the sidecar's local ports only: not its
+    // gateway (8443, 8444), metrics (8080) or the sidecar's own tunnel and metrics ports.
+    let provider_pods = Api::<Pod>::namespaced(cluster.client(), namespaces[0].name())
+        .list(&ListParams::default())
+        .await?;
+    let provider_ip = provider_pods
+        .items
+        .iter()
+        .find(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| !n.contains("tenant"))
+        })
+        .and_then(|p| p.status.as_ref()?.pod_ip.clone())
+        .ok_or_else(|| anyhow::anyhow!("no provider pod IP in {}", namespaces[0].name()))?;
+    // The outsider (no policy of ours) shows the ports are open, so a refusal below is the policy.
+    for port in [8443, 8444, 8080, 8445, 8082] {
+        assert!(
+            node.can_connect(outsider_ns.name(), "outsider", &provider_ip, port)?,
+            "the provider pod does not listen on {port}: the probe below would prove nothing"
+        );
+        assert!(
+            !node.can_connect(&web_ns, &web_pod, &provider_ip, port)?,
+            "a lease pod reached the provider pod {provider_ip}:{port}"
+        );
+    }
     Ok(())
 }

@@ -154,6 +154,10 @@ pub struct RunArgs {
     /// other providers run.
     #[arg(long, env = "AKASH_OVERLAY", default_value_t = false, action = clap::ArgAction::Set)]
     pub overlay: bool,
+    /// With `--overlay`: the ports of the sidecar's local listeners (`overlay --local-ports`),
+    /// `START-END`. Lease pods may reach this provider's pods on these ports only.
+    #[arg(long, env = "AKASH_OVERLAY_PORTS", default_value = crate::overlay::local_ports::DEFAULT_LOCAL_PORTS)]
+    pub overlay_ports: crate::overlay::local_ports::PortRange,
     /// NetworkPolicies that deny what a manifest does not allow.
     #[arg(long, env = "AKASH_NETWORK_POLICIES", default_value_t = true, action = clap::ArgAction::Set)]
     pub network_policies: bool,

@@ -202,6 +202,7 @@ fn workload_config(args: &RunArgs) -> crate::workload::build::WorkloadConfig {
         ingress_controller_namespace: args.ingress_namespace.clone(),
         gateway_namespace: args.namespace.clone(),
         overlay: args.overlay,
+        overlay_ports: args.overlay_ports,
         node_selector: args.node_selector.iter().cloned().collect(),
         egress_deny: args.deny_egress_cidrs.clone(),
         ..Default::default()

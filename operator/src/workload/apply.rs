@@ -1,5 +1,8 @@
 //! The apply step: server-side apply of a lease's objects with one field manager, in dependency
 //! order, then pruning what an earlier manifest version created and this one no longer has.
+//! The namespace and the pull Secrets are only ever created: the provider may not change other
+//! namespaces or read any Secret outside its own namespace (a patch answers with the object), so
+//! it holds no right to. Pull Secrets are named by their content and go with the namespace.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -22,12 +25,13 @@ pub const MANAGED_LABEL: &str = "akash.network";
 /// Applies every object of the lease; returns how many were applied.
 pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<usize> {
     let ns = objects.namespace.name_any();
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    Api::<Namespace>::all(client.clone())
-        .patch(&ns, &params, &Patch::Apply(&objects.namespace))
-        .await?;
+    create_unless_present(&Api::<Namespace>::all(client.clone()), &objects.namespace).await?;
     let mut count = 1;
-    count += apply_each(client, &ns, &objects.secrets).await?;
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    for secret in &objects.secrets {
+        create_unless_present(&secrets, secret).await?;
+        count += 1;
+    }
     count += apply_each(client, &ns, std::slice::from_ref(&objects.resource_quota)).await?;
     count += apply_each(client, &ns, &objects.network_policies).await?;
     count += apply_each(client, &ns, &objects.services).await?;
@@ -39,8 +43,23 @@ pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<
     prune::<Service>(client, &ns, &objects.services).await?;
     prune::<Ingress>(client, &ns, &objects.ingresses).await?;
     prune::<NetworkPolicy>(client, &ns, &objects.network_policies).await?;
-    prune::<Secret>(client, &ns, &objects.secrets).await?;
     Ok(count)
+}
+
+/// Creates `object`; one of that name already there is taken as it (see the module's comment).
+async fn create_unless_present<K>(api: &Api<K>, object: &K) -> kube::Result<()>
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let params = kube::api::PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..kube::api::PostParams::default()
+    };
+    match api.create(&params, object).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 async fn apply_each<K>(client: &Client, ns: &str, objects: &[K]) -> kube::Result<usize>

@@ -88,8 +88,11 @@ pub struct WorkloadConfig {
     /// Sanity limit on the replicas of all services of one lease together.
     pub max_replicas: u32,
     /// Lease pods may connect to the provider's namespace, where the overlay sidecar serves the
-    /// Services of services other providers run (`--overlay`).
+    /// Services of services other providers run (`--overlay`)...
     pub overlay: bool,
+    /// ...on the ports of its local listeners only (`--overlay-ports`), not the gateway's or
+    /// anything else listening there.
+    pub overlay_ports: crate::overlay::local_ports::PortRange,
 }
 
 impl Default for WorkloadConfig {
@@ -107,6 +110,9 @@ impl Default for WorkloadConfig {
             egress_deny: Vec::new(),
             max_replicas: 1000,
             overlay: false,
+            overlay_ports: crate::overlay::local_ports::DEFAULT_LOCAL_PORTS
+                .parse()
+                .expect("the default overlay ports parse"),
         }
     }
 }
@@ -265,8 +271,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// `docker-creds-<svc>`: a `kubernetes.io/dockerconfigjson` Secret, as `kubectl create
-    /// secret docker-registry` writes it.
+    /// `docker-creds-<svc>-<digest>`: a `kubernetes.io/dockerconfigjson` Secret, as `kubectl
+    /// create secret docker-registry` writes it. Named by its content, so the provider only ever
+    /// creates pull Secrets (new credentials: a new name) and needs no right to read, change or
+    /// list Secrets outside its own namespace.
     fn registry_secret(&self, svc: &ManifestService, creds: &ManifestCredentials) -> Secret {
         let username = creds.username.trim();
         let password = creds.password.trim();
@@ -280,13 +288,16 @@ impl<'a> Ctx<'a> {
             "auth".into(),
             base64(format!("{username}:{password}").as_bytes()).into(),
         );
-        let config = serde_json::json!({ "auths": { creds.host.trim(): entry } });
+        let config = serde_json::json!({ "auths": { creds.host.trim(): entry } }).to_string();
         Secret {
-            metadata: self.meta(&secret_name(&svc.name), self.service_labels(&svc.name)),
+            metadata: self.meta(
+                &secret_name(&svc.name, config.as_bytes()),
+                self.service_labels(&svc.name),
+            ),
             type_: Some("kubernetes.io/dockerconfigjson".into()),
             data: Some(BTreeMap::from([(
                 ".dockerconfigjson".to_owned(),
-                ByteString(config.to_string().into_bytes()),
+                ByteString(config.into_bytes()),
             )])),
             ..Secret::default()
         }
@@ -333,9 +344,13 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// The registry Secret of a service.
-pub fn secret_name(service: &str) -> String {
-    format!("docker-creds-{service}")
+/// The registry Secret of a service with this `.dockerconfigjson`: the first 40 bits of its
+/// SHA-256 name it (a service name is at most 63 characters; 13 + 63 + 10 fit in 253).
+pub fn secret_name(service: &str, dockerconfigjson: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(dockerconfigjson);
+    let hex: String = digest[..5].iter().map(|b| format!("{b:02x}")).collect();
+    format!("docker-creds-{service}-{hex}")
 }
 
 /// Standard base64 with padding.

@@ -325,7 +325,8 @@ pub const NON_PUBLIC_RANGES: [&str; 10] = [
 ];
 
 /// The egress rules of every lease pod: its own namespace, DNS, the public internet, and with
-/// the overlay the provider's namespace (the sidecar behind the Services of remote services).
+/// the overlay the sidecar's local listeners in the provider's namespace (behind the Services of
+/// remote services), on their port range only.
 fn egress(ctx: &Ctx) -> Vec<NetworkPolicyEgressRule> {
     let mut rules = vec![
         NetworkPolicyEgressRule {
@@ -354,9 +355,13 @@ fn egress(ctx: &Ctx) -> Vec<NetworkPolicyEgressRule> {
         },
     ];
     if ctx.config.overlay {
+        let range = ctx.config.overlay_ports;
         rules.push(NetworkPolicyEgressRule {
             to: Some(vec![namespace_named(&ctx.config.gateway_namespace)]),
-            ..NetworkPolicyEgressRule::default()
+            ports: Some(vec![NetworkPolicyPort {
+                end_port: (range.last > range.first).then_some(i32::from(range.last)),
+                ..port(range.first, "TCP")
+            }]),
         });
     }
     rules

@@ -762,7 +762,11 @@ fn persistent_storage_makes_a_stateful_set_with_a_claim_template_and_a_class_aff
     // Registry credentials: a dockerconfigjson Secret the pods pull with.
     assert_eq!(o.secrets.len(), 1);
     let secret = &o.secrets[0];
-    assert_eq!(secret.name_any(), "docker-creds-db");
+    let name = secret.name_any();
+    assert!(
+        name.starts_with("docker-creds-db-") && name.len() == "docker-creds-db-".len() + 10,
+        "{name}"
+    );
     assert_eq!(
         secret.type_.as_deref(),
         Some("kubernetes.io/dockerconfigjson")
@@ -780,7 +784,18 @@ fn persistent_storage_makes_a_stateful_set_with_a_claim_template_and_a_class_aff
         .flatten()
         .map(|r| r.name.as_str())
         .collect();
-    assert_eq!(pull, ["docker-creds-db"]);
+    assert_eq!(pull, [name.as_str()]);
+    // Other credentials: another Secret (the provider creates pull Secrets, never changes one).
+    let mut changed = group("persistent");
+    for svc in changed
+        .services
+        .iter_mut()
+        .filter(|s| s.credentials.is_some())
+    {
+        svc.credentials.as_mut().expect("credentials").password = "n3w".into();
+    }
+    let again = build(&lease(), &leased(&changed), &config()).expect("build");
+    assert_ne!(again.secrets[0].name_any(), name);
     assert_eq!(
         container(&o, "db").image_pull_policy.as_deref(),
         Some("Always"),
@@ -1180,6 +1195,59 @@ fn with_the_overlay_lease_pods_may_reach_the_provider_namespace_and_only_then() 
     };
     let with = build(&lease(), &leased(&group("http")), &overlay).expect("build");
     assert!(to_provider(&with));
+}
+
+#[test]
+fn with_the_overlay_lease_pods_reach_the_provider_namespace_on_the_sidecar_ports_only() {
+    let overlay = WorkloadConfig {
+        overlay: true,
+        overlay_ports: "41000-41099".parse().expect("range"),
+        ..config()
+    };
+    let built = build(&lease(), &leased(&group("http")), &overlay).expect("build");
+    let egress = policy(&built, "akash-deployment-restrictions")
+        .spec
+        .as_ref()
+        .and_then(|s| s.egress.clone())
+        .expect("egress");
+    // Every rule that names the provider's namespace: TCP 41000..=41099 and nothing else.
+    let to_provider: Vec<_> = egress
+        .iter()
+        .filter(|r| {
+            r.to.iter().flatten().any(|p| {
+                p.namespace_selector
+                    .as_ref()
+                    .and_then(|s| s.match_labels.as_ref())
+                    .is_some_and(|l| {
+                        l.get("kubernetes.io/metadata.name").map(String::as_str)
+                            == Some("akash-provider")
+                    })
+            })
+        })
+        .collect();
+    assert_eq!(to_provider.len(), 1, "{to_provider:?}");
+    let ports = to_provider[0].ports.as_ref().expect("a rule with ports");
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
+    assert_eq!(ports[0].port, Some(IntOrString::Int(41000)));
+    assert_eq!(ports[0].end_port, Some(41099));
+
+    // One port: no end port.
+    let one = WorkloadConfig {
+        overlay_ports: "41000".parse().expect("one port"),
+        ..overlay
+    };
+    let built = build(&lease(), &leased(&group("http")), &one).expect("build");
+    let rules = policy(&built, "akash-deployment-restrictions")
+        .spec
+        .clone()
+        .and_then(|s| s.egress)
+        .expect("egress");
+    let last = rules.last().and_then(|r| r.ports.clone()).expect("ports");
+    assert_eq!(
+        (last[0].port.clone(), last[0].end_port),
+        (Some(IntOrString::Int(41000)), None)
+    );
 }
 
 #[test]
