@@ -40,7 +40,7 @@ for cg in /sys/fs/cgroup/pids/akash-node /sys/fs/cgroup/memory/akash-node; do
   [ -d "$cg" ] || continue
   find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | xargs -r kill -KILL 2>/dev/null || true
 done
-pgrep -f "containerd-shim-runc-v2 .*-address $ctrd/containerd.sock" | xargs -r kill -KILL 2>/dev/null || true
+pgrep -f "containerd-shim-runc-v2[^ ]* .*-address $ctrd/containerd.sock" | xargs -r kill -KILL 2>/dev/null || true
 stop containerd
 stop registry
 
