@@ -47,7 +47,9 @@ stop registry
 # Left behind by killed containers: mounts under the node's state, CNI network namespaces, and the
 # cgroups the kubelet made.
 grep -o " $NODE_DIR[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns del "$ns" 2>/dev/null || true; done
+for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
+  ip netns del "$ns" 2>/dev/null || { umount -l "/run/netns/$ns" 2>/dev/null; rm -f "/run/netns/$ns"; }
+done
 for controller in /sys/fs/cgroup/*/; do
   [ -d "$controller/akash-node" ] || continue
   find "$controller/akash-node" -depth -type d -exec rmdir {} \; 2>/dev/null || true

@@ -415,16 +415,22 @@ impl Target for ManifestGrpc {
     }
 
     fn run(&mut self, input: &[u8]) -> String {
+        // As the gateway: list entries counted on the bytes, then decoded, then converted to
+        // JSON no larger than a Lease resource stores.
+        if let Err(e) = operator::gateway::wire_limits::check_send_manifest(input) {
+            return label("wire limits", &e);
+        }
         let request = match lease_rpc::SendManifestRequest::decode(input) {
             Ok(r) => r,
             Err(e) => return label("decode", &e.to_string()),
         };
-        let groups = operator::gateway::manifest_from_proto(&request.manifest);
-        let body = match serde_json::to_vec(&groups) {
+        let body = match operator::gateway::manifest_json_from_proto(
+            &request.manifest,
+            operator::gateway::accept::LEASE_MANIFEST_BUDGET,
+        ) {
             Ok(b) => b,
             Err(e) => return label("json", &e.to_string()),
         };
-        // gRPC limits the message when it is decoded; its JSON form is not limited again.
         self.0.receive(&body, usize::MAX)
     }
 }

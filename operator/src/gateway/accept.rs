@@ -34,6 +34,12 @@ pub enum Rejection {
          the cluster stores at most {max}"
     )]
     TooLargeToStore { size: usize, max: usize },
+    /// A gRPC manifest whose JSON form (what is hashed and stored) outgrew what a `Lease`
+    /// resource can store; converting it was stopped there.
+    #[error(
+        "the manifest's JSON form is larger than {max} bytes, more than a Lease resource can store"
+    )]
+    JsonTooLarge { max: usize },
     /// The body is not JSON, or not manifest groups.
     #[error("{0}")]
     Malformed(String),
@@ -66,7 +72,7 @@ impl Rejection {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Unauthenticated(_) => 401,
-            Self::TooLarge { .. } | Self::TooLargeToStore { .. } => 413,
+            Self::TooLarge { .. } | Self::TooLargeToStore { .. } | Self::JsonTooLarge { .. } => 413,
             Self::Malformed(_) | Self::VersionMismatch { .. } => 400,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
@@ -81,7 +87,9 @@ impl Rejection {
     pub fn grpc_code(&self) -> tonic::Code {
         match self {
             Self::Unauthenticated(_) => tonic::Code::Unauthenticated,
-            Self::TooLarge { .. } | Self::TooLargeToStore { .. } => tonic::Code::ResourceExhausted,
+            Self::TooLarge { .. } | Self::TooLargeToStore { .. } | Self::JsonTooLarge { .. } => {
+                tonic::Code::ResourceExhausted
+            }
             Self::Malformed(_) | Self::VersionMismatch { .. } => tonic::Code::InvalidArgument,
             Self::Forbidden(_) => tonic::Code::PermissionDenied,
             Self::NotFound(_) => tonic::Code::NotFound,

@@ -149,10 +149,13 @@ impl LeaseRpc for Service {
                 id.provider, self.0.config.provider_address
             )));
         }
-        let groups = super::manifest_from_proto(&request.manifest);
-        let body = serde_json::to_vec(&groups)
-            .map_err(|e| Status::invalid_argument(format!("the manifest: {e}")))?;
-        // The message was already limited when decoded; its JSON form may be larger.
+        // The message was limited when decoded; its JSON form, larger, is limited to what a
+        // Lease resource can store.
+        let body = super::manifest_json_from_proto(
+            &request.manifest,
+            super::accept::LEASE_MANIFEST_BUDGET,
+        )
+        .map_err(status_of)?;
         self.0
             .send_manifest(&peer, id.dseq, &body, usize::MAX)
             .await

@@ -55,6 +55,53 @@ pub fn manifest_from_proto(
     groups.iter().map(grpc::group).collect()
 }
 
+/// The JSON of [`manifest_from_proto`] (byte for byte what `serde_json::to_vec` makes of it),
+/// converted one group at a time and refused as soon as it outgrows `max` bytes: many small
+/// protobuf entries become far more JSON, and JSON larger than a `Lease` resource can store
+/// would be refused later anyway.
+pub fn manifest_json_from_proto(
+    groups: &[chain_client::akash::manifest::v2beta3::Group],
+    max: usize,
+) -> Result<Vec<u8>, Rejection> {
+    use std::io::Write;
+    struct Capped {
+        bytes: Vec<u8>,
+        max: usize,
+    }
+    impl Write for Capped {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if self.bytes.len() + data.len() > self.max {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            self.bytes.extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped {
+        bytes: Vec::new(),
+        max,
+    };
+    let too_large = |_| Rejection::JsonTooLarge { max };
+    out.write_all(b"[").map_err(too_large)?;
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",").map_err(too_large)?;
+        }
+        serde_json::to_writer(&mut out, &grpc::group(group)).map_err(|e| {
+            if e.is_io() {
+                Rejection::JsonTooLarge { max }
+            } else {
+                Rejection::Malformed(format!("the manifest: {e}"))
+            }
+        })?;
+    }
+    out.write_all(b"]").map_err(too_large)?;
+    Ok(out.bytes)
+}
+
 /// Where and how the gateway listens.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
