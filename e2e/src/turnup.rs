@@ -211,8 +211,8 @@ pub fn table(report: &Report) -> String {
         format!(
             "{what:<52} n={:<3} p50 {:>7.3} s  p90 {:>7.3} s  max {:>7.3} s\n",
             v.len(),
-            crate::bench::percentile(v, 50.0),
-            crate::bench::percentile(v, 90.0),
+            crate::bench::percentile(v, 0.5),
+            crate::bench::percentile(v, 0.9),
             v.iter().copied().fold(0.0, f64::max)
         )
     };
@@ -224,4 +224,41 @@ pub fn table(report: &Report) -> String {
         &answered,
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Report, Sample, table};
+
+    #[test]
+    fn the_table_shows_the_median_ninetieth_percentile_and_maximum_of_each_measure() {
+        let sample = |applied_ms: u64, answered_ms: Option<u64>| Sample {
+            applied: Duration::from_millis(applied_ms),
+            answered: answered_ms.map(Duration::from_millis),
+        };
+        let report = Report {
+            real: (1..=10).map(|i| sample(i * 100, Some(i * 1000))).collect(),
+            kwok: (1..=10).map(|i| sample(i * 10, None)).collect(),
+        };
+        let text = table(&report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains("n=10") && lines[0].contains("p50   0.050 s"),
+            "{text}"
+        );
+        assert!(
+            lines[0].contains("p90   0.090 s") && lines[0].contains("max   0.100 s"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("p50   0.500 s") && lines[1].contains("max   1.000 s"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("p50   5.000 s") && lines[2].contains("p90   9.000 s"),
+            "{text}"
+        );
+    }
 }
