@@ -276,7 +276,7 @@ install_chart() {
 # Written by deploy/demo.sh: the provider and the tenant controller as pods on the real node.
 image: {repository: "$repository", tag: "$tag"}
 key: {existingSecret: provider-key}
-chain: {id: $CHAIN_ID, rpcUrl: "http://$CHAIN_IP:$RPC_PORT", grpcUrl: "http://$CHAIN_IP:$GRPC_PORT"}
+chain: {id: $CHAIN_ID, rpcUrl: "http://$CHAIN_IP:$RPC_PORT", grpcUrl: "http://$CHAIN_IP:$GRPC_PORT", pollInterval: 200ms}
 provider:
   name: $NAMESPACE
   hostUri: "https://$NODE_IP:$GATEWAY_NODE_PORT"
@@ -285,7 +285,6 @@ inventory: {nodeSelector: {type: real}}
 workloads: {ingress: {namespace: traefik}}
 gateway: {service: {type: NodePort, restNodePort: $GATEWAY_NODE_PORT}}
 nodeSelector: {type: real}
-extraEnv: [{name: AKASH_POLL_INTERVAL, value: 200ms}]
 tenant: {enabled: true, watchNamespace: $TENANT_NAMESPACE, blockInterval: $BLOCK_TIME, statusInterval: 2s}
 VALUES
   else
