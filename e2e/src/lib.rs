@@ -16,6 +16,7 @@ pub mod market;
 pub mod marketplace;
 mod namespace;
 pub mod netns;
+pub mod outage;
 pub mod outside;
 pub mod overlay;
 pub mod overlay_world;

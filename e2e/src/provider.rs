@@ -127,6 +127,37 @@ impl ProviderProcess {
         self.launch()
     }
 
+    /// SIGKILL, then start again reaching the chain at `rpc` and `grpc` and the API server with
+    /// `kubeconfig` (proxies a test can cut, for one).
+    pub fn restart_via(&mut self, rpc: &str, grpc: &str, kubeconfig: &Path) -> anyhow::Result<()> {
+        self.kill();
+        self.chain.1 = rpc.to_owned();
+        self.chain.2 = grpc.to_owned();
+        self.kubeconfig = kubeconfig.to_path_buf();
+        self.launch()
+    }
+
+    /// Starts it again if it exited (as the kubelet would); `true` when it did.
+    pub fn restart_if_exited(&mut self) -> anyhow::Result<bool> {
+        let exited = match self.child.as_mut() {
+            Some(child) => child.try_wait()?.is_some(),
+            None => true,
+        };
+        if exited {
+            self.launch()?;
+        }
+        Ok(exited)
+    }
+
+    /// `/readyz`: its status code and body (`None`: no answer).
+    pub async fn readyz(&self) -> Option<(u16, String)> {
+        let response = reqwest::get(format!("http://{}/readyz", self.metrics_addr))
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir
             .path()

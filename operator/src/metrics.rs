@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -35,6 +36,12 @@ pub struct TunnelLabel {
     pub role: String,
 }
 
+/// A label set naming what the provider depends on (`chain`, `kube`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabel {
+    pub dependency: String,
+}
+
 /// A label set of tunnel ends by role and whether they are established.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TunnelState {
@@ -64,6 +71,7 @@ pub struct Metrics {
     pub tunnel_bytes_sent: Family<TunnelLabel, Counter>,
     pub tunnel_bytes_received: Family<TunnelLabel, Counter>,
     pub tunnel_refusals: Family<Reason, Counter>,
+    pub dependency_up: Family<DependencyLabel, Gauge>,
 }
 
 impl Metrics {
@@ -91,6 +99,7 @@ impl Metrics {
             tunnel_bytes_sent: Family::default(),
             tunnel_bytes_received: Family::default(),
             tunnel_refusals: Family::default(),
+            dependency_up: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -184,6 +193,11 @@ impl Metrics {
             "Tunnel requests refused by the serving side, by reason",
             metrics.tunnel_refusals.clone(),
         );
+        registry.register(
+            "dependency_up",
+            "1 when the last probe of a dependency (chain: RPC and gRPC; kube: the API server) answered",
+            metrics.dependency_up.clone(),
+        );
         Self {
             registry,
             ..metrics
@@ -214,18 +228,57 @@ impl Default for Metrics {
     }
 }
 
-/// Liveness and readiness, as the probes see them.
+/// Liveness and readiness, as the probes see them: ready once started, and not while a
+/// dependency has been unreachable for longer than [`UNREACHABLE_GRACE`].
 #[derive(Default)]
 pub struct Health {
     ready: AtomicBool,
+    /// Per dependency, since when and why it has been failing (absent: answering).
+    failing: std::sync::Mutex<std::collections::BTreeMap<&'static str, (Instant, String)>>,
 }
+
+/// How long a dependency may fail before `/readyz` says so: blips and restarts of a second or
+/// two are not outages.
+pub const UNREACHABLE_GRACE: Duration = Duration::from_secs(10);
 
 impl Health {
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst) && self.outages(UNREACHABLE_GRACE).is_empty()
+    }
+    /// `dependency` answered.
+    pub fn reached(&self, dependency: &'static str) {
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((since, _)) = failing.remove(dependency) {
+            tracing::info!(dependency, after = ?since.elapsed(), "reachable again");
+        }
+    }
+    /// `dependency` did not answer (`error`: why); the first failure starts the outage.
+    pub fn unreachable(&self, dependency: &'static str, error: String) {
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        match failing.get_mut(dependency) {
+            Some((_, last)) => *last = error,
+            None => {
+                tracing::warn!(dependency, %error, "unreachable");
+                failing.insert(dependency, (Instant::now(), error));
+            }
+        }
+    }
+    /// What has failed for at least `grace`: `chain unreachable for 12s: <error>` each.
+    pub fn outages(&self, grace: Duration) -> Vec<String> {
+        let failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        failing
+            .iter()
+            .filter(|(_, (since, _))| since.elapsed() >= grace)
+            .map(|(name, (since, error))| {
+                format!(
+                    "{name} unreachable for {}s: {error}",
+                    since.elapsed().as_secs()
+                )
+            })
+            .collect()
     }
 }
 
@@ -267,10 +320,18 @@ async fn metrics_text(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    if state.health.is_ready() {
-        (StatusCode::OK, "ready")
+    let mut reasons = Vec::new();
+    if !state.health.ready.load(Ordering::SeqCst) {
+        reasons.push("starting".to_owned());
+    }
+    reasons.extend(state.health.outages(UNREACHABLE_GRACE));
+    if reasons.is_empty() {
+        (StatusCode::OK, "ready".to_owned())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", reasons.join("; ")),
+        )
     }
 }
 
@@ -311,5 +372,36 @@ mod tests {
             text.contains("akash_provider_order_to_bid_blocks_count 1"),
             "{text}"
         );
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use std::time::Duration;
+
+    use super::Health;
+
+    #[test]
+    fn a_dependency_failing_past_the_grace_makes_the_provider_unready_until_it_answers() {
+        let health = Health::default();
+        assert!(!health.is_ready(), "not ready before it says so");
+        health.set_ready(true);
+        assert!(health.is_ready());
+        health.unreachable("chain", "connection refused".into());
+        // Within the grace it stays ready; past it (a zero grace here) the outage is named.
+        assert!(health.is_ready());
+        let outages = health.outages(Duration::ZERO);
+        assert_eq!(outages.len(), 1, "{outages:?}");
+        assert!(outages[0].starts_with("chain unreachable for 0s: connection refused"));
+        // A later failure keeps the start and updates the reason.
+        health.unreachable("chain", "timed out".into());
+        health.unreachable("kube", "503".into());
+        let outages = health.outages(Duration::ZERO);
+        assert_eq!(outages.len(), 2);
+        assert!(outages[0].ends_with("timed out") && outages[1].starts_with("kube"));
+        health.reached("chain");
+        health.reached("kube");
+        assert!(health.outages(Duration::ZERO).is_empty());
+        assert!(health.is_ready());
     }
 }

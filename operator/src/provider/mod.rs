@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod config;
 pub mod identity;
 pub mod leader;
+mod probe;
 pub mod store;
 
 use std::sync::Arc;
@@ -41,6 +42,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (KUBECONFIG or the in-cluster service account)")?;
+    tokio::spawn(probe::run(
+        chain.clone(),
+        client.clone(),
+        health.clone(),
+        metrics.clone(),
+    ));
     let identity = args
         .identity
         .clone()
