@@ -43,4 +43,6 @@ if [ -z "${AKASH_E2E_KUBECONFIG:-}" ]; then
 fi
 
 step "cargo test (unit and e2e)"
-cargo test --workspace --locked --no-fail-fast
+# The providers' and tenant controllers' logs go to each test's captured output, which cargo
+# prints for a failing test only.
+AKASH_E2E_LOGS=${AKASH_E2E_LOGS:-1} cargo test --workspace --locked --no-fail-fast

@@ -13,6 +13,7 @@ use e2e::market::{
     wait_lease, wait_namespace_gone,
 };
 use e2e::outage::{CuttableProxy, kube_server, kubeconfig_through};
+use e2e::real_node::LeaseNamespaceGuard;
 use e2e::scenario::{Scenario, scenario};
 use e2e::tenant;
 use k8s_openapi::api::core::v1::Namespace;
@@ -59,6 +60,16 @@ async fn run(s: &mut Scenario, cluster: &e2e::Cluster) -> anyhow::Result<()> {
         wait_active(s, &object_name(&owner, dseq)).await?;
     }
     let namespaces = Api::<Namespace>::all(cluster.client());
+    let ordered_ns = crds::sdl::names::lease_namespace(&crds::sdl::names::LeaseId {
+        owner: owner.clone(),
+        dseq: ordered,
+        gseq: 1,
+        oseq: 1,
+        provider: me.clone(),
+    });
+    // Whatever happens, no lease's pods are left on the kwok nodes for later tests.
+    let _cleanup =
+        [&kept_ns, &closed_ns, &ordered_ns].map(|ns| LeaseNamespaceGuard::new(cluster, ns));
 
     // The chain goes away for the provider. Meanwhile the tenant closes one deployment and
     // creates another.
@@ -132,6 +143,13 @@ async fn run(s: &mut Scenario, cluster: &e2e::Cluster) -> anyhow::Result<()> {
         namespaces.get_opt(&kept_ns).await?.is_some(),
         "the kept lease lost its namespace"
     );
+    // And it tears down as usual afterwards.
+    for dseq in [kept, ordered] {
+        close_deployment(&s.tenant, dseq).await?;
+    }
+    for ns in [&kept_ns, &ordered_ns] {
+        wait_namespace_gone(&cluster.client(), ns).await?;
+    }
     Ok(())
 }
 

@@ -377,3 +377,59 @@ async fn of_two_replicas_only_the_leader_bids_and_the_standby_takes_over() -> an
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sigterm_the_leader_gives_up_the_election_lease_and_the_standby_leads_without_waiting()
+-> anyhow::Result<()> {
+    // A lease duration no test waits out: the standby can only lead soon if it is given up.
+    let lease_duration = vec!["--leader-lease-duration".to_owned(), "60s".to_owned()];
+    let mut s = scenario("sigterm", &[("host", "akash")], lease_duration).await?;
+    let me = s.provider_address();
+    let owner = s.tenant.address().to_owned();
+    let sdl = tenant::testdata_sdl("openspeedtest.yaml")?;
+    let cluster = e2e::Cluster::shared().await?;
+    let standby = ProviderProcess::start(cluster.kubeconfig(), &s.devnet, s.options.clone())?;
+    until("the standby to say so", Duration::from_secs(30), || async {
+        Ok(if standby.logs().contains("standing by") {
+            Poll::Ready(())
+        } else {
+            Poll::Pending("no 'standing by' in its log".into())
+        })
+    })
+    .await?;
+    let leader = s.provider.identity().to_owned();
+
+    // SIGTERM, as Kubernetes stops a pod: it exits cleanly, having given the lease up.
+    let status = s.provider.terminate(Duration::from_secs(40))?;
+    let logs = s.provider.logs();
+    assert!(status.success(), "{status}: {logs}");
+    assert!(logs.contains("leadership given up"), "{logs}");
+    let elections = kube::Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+        cluster.client(),
+        &s.options.namespace,
+    );
+    let holder = elections
+        .get("akash-provider-leader")
+        .await?
+        .spec
+        .and_then(|spec| spec.holder_identity)
+        .unwrap_or_default();
+    assert_ne!(
+        holder, leader,
+        "the stopped replica still holds the election lease"
+    );
+
+    // The standby leads (at its next try, a third of the lease duration) and bids.
+    tenant::create_deployment(&s.tenant, &sdl, 1).await?;
+    market::wait_bid_phase(&s.bids(), &object_name(&owner, 1), BidPhase::Open).await?;
+    let logs = standby.logs();
+    assert!(
+        logs.contains("leading") && logs.contains("bid placed"),
+        "{logs}"
+    );
+    assert_eq!(
+        market::chain_bids(&s.tenant, &owner, 1, &me).await?.len(),
+        1
+    );
+    Ok(())
+}

@@ -322,7 +322,7 @@ async fn metrics_text(State(state): State<HttpState>) -> impl IntoResponse {
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     let mut reasons = Vec::new();
     if !state.health.ready.load(Ordering::SeqCst) {
-        reasons.push("starting".to_owned());
+        reasons.push("not serving (starting, or shutting down)".to_owned());
     }
     reasons.extend(state.health.outages(UNREACHABLE_GRACE));
     if reasons.is_empty() {

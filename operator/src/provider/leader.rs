@@ -2,6 +2,8 @@
 //! one bids and writes. Optimistic concurrency (the object's `resourceVersion`) decides races: a
 //! replica takes the lease only by replacing the version it read.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease as CoordinationLease, LeaseSpec};
@@ -17,6 +19,8 @@ pub struct LeaderElector {
     name: String,
     identity: String,
     duration: Duration,
+    /// Set by [`LeaderElector::release`] (shared by clones): renewing stops.
+    released: Arc<AtomicBool>,
 }
 
 /// Who holds the election lease.
@@ -39,7 +43,37 @@ impl LeaderElector {
             name: name.to_owned(),
             identity: identity.to_owned(),
             duration,
+            released: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Gives the lease up if this replica holds it (the holder cleared), so that a standby takes
+    /// over at its next try instead of a lease duration later; renewing stops first. `true` when
+    /// it was given up.
+    pub async fn release(&self) -> kube::Result<bool> {
+        self.released.store(true, Ordering::SeqCst);
+        // A renewal in flight may write once more after our read: then read again.
+        for _ in 0..3 {
+            let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+                return Ok(false);
+            };
+            let mut spec = lease.spec.clone().unwrap_or_default();
+            if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+                return Ok(false);
+            }
+            spec.holder_identity = None;
+            lease.spec = Some(spec);
+            match self
+                .api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
     }
 
     /// Takes the lease if it is free, expired or already ours; renews it if ours.
@@ -158,6 +192,10 @@ impl LeaderElector {
             let mut last_confirmed = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(self.retry_period()).await;
+                if self.released.load(Ordering::SeqCst) {
+                    let _ = tx.send(false);
+                    return;
+                }
                 match self.try_acquire_or_renew().await {
                     Ok(Holder::Me) => last_confirmed = tokio::time::Instant::now(),
                     Ok(Holder::Other(holder)) => {

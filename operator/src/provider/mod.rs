@@ -65,7 +65,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         () = elector.acquire() => {}
         () = shutdown_signal() => return Ok(()),
     }
-    let leading = elector.keep_renewing();
+    let releaser = elector.clone();
+    // Leading and not shutting down: the bid engine, the keeper and the workload controller stop
+    // when it turns false.
+    let leading_now = elector.keep_renewing();
+    let (running_tx, leading) = watch::channel(true);
+    tokio::spawn({
+        let mut leading_now = leading_now;
+        let running_tx = running_tx.clone();
+        async move {
+            while leading_now.changed().await.is_ok() {
+                if !*leading_now.borrow() {
+                    let _ = running_tx.send(false);
+                    return;
+                }
+            }
+        }
+    });
 
     let id_config = IdentityConfig {
         namespace: args.namespace.clone(),
@@ -125,7 +141,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         workload_config,
         &identity,
     ));
-    tokio::spawn(crate::workload::reconcile::run(workloads, leading.clone()));
+    let workload_task = tokio::spawn(crate::workload::reconcile::run(workloads, leading.clone()));
 
     let engine_task = tokio::spawn(engine.run(leading.clone()));
     // The gateway serves with the provider's certificate, which exists once registration passed.
@@ -167,12 +183,42 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         result = engine_task => result.context("the bid engine panicked").and_then(|r| r),
         () = gateway.stopped() => Err(anyhow::anyhow!("the gateway stopped")),
         () = shutdown_signal() => {
-            tracing::info!("shutting down");
+            tracing::info!("shutting down: draining the gateway, finishing applies, giving up leadership");
             Ok(())
         }
     };
-    gateway.shutdown().await;
+    shut_down(&health, gateway, &running_tx, workload_task, &releaser).await;
     result
+}
+
+/// How long the workload controller may take to finish the applies in flight (the chart gives
+/// the pod 30 s between SIGTERM and SIGKILL).
+const APPLY_DRAIN: Duration = Duration::from_secs(20);
+
+/// Out of the Service's endpoints, the gateway's requests in flight answered, the workload
+/// controller's applies finished, then the leader lease given up for a standby to take at once.
+async fn shut_down(
+    health: &Health,
+    gateway: crate::gateway::GatewayHandle,
+    running: &watch::Sender<bool>,
+    workloads: tokio::task::JoinHandle<()>,
+    elector: &leader::LeaderElector,
+) {
+    health.set_ready(false);
+    gateway.shutdown().await;
+    let _ = running.send(false);
+    if tokio::time::timeout(APPLY_DRAIN, workloads).await.is_err() {
+        tracing::warn!(
+            "applies still in flight after {APPLY_DRAIN:?}; leaving them to the next leader"
+        );
+    }
+    match elector.release().await {
+        Ok(true) => tracing::info!("leadership given up"),
+        Ok(false) => tracing::info!("not leading: nothing to give up"),
+        Err(e) => {
+            tracing::warn!(error = %e, "giving up leadership failed; a standby takes over when it expires")
+        }
+    }
 }
 
 /// The provider's certificate and key from the Secret identity wrote.
