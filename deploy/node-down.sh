@@ -48,7 +48,7 @@ stop registry
 # cgroups the kubelet made.
 grep -o " $NODE_DIR[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
-  ip netns del "$ns" 2>/dev/null || { umount -l "/run/netns/$ns" 2>/dev/null; rm -f "/run/netns/$ns"; }
+  ip netns del "$ns" 2>/dev/null || { umount -l "/run/netns/$ns" 2>/dev/null; rm -f "/run/netns/$ns" 2>/dev/null; }
 done
 for controller in /sys/fs/cgroup/*/; do
   [ -d "$controller/akash-node" ] || continue
