@@ -12,7 +12,7 @@ use crate::metrics::{DependencyLabel, Health, Metrics};
 const EVERY: Duration = Duration::from_secs(2);
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Probes the chain (its RPC for the height, its gRPC for the provider's account) and the API
+/// Probes the chain (its RPC for the height, its gRPC for a balance) and the API
 /// server (its version) every two seconds, until the process ends.
 pub async fn run(
     chain: Arc<dyn Chain>,
@@ -28,7 +28,12 @@ pub async fn run(
         let (chain_result, kube_result) = tokio::join!(
             probe(async {
                 chain.latest_height().await.map_err(|e| e.to_string())?;
-                chain.account(&address).await.map_err(|e| e.to_string())?;
+                // A bank balance answers (0) for an account not yet on chain too: what is
+                // probed is that gRPC answers, not that the account exists.
+                chain
+                    .balance(&address, "uakt")
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(())
             }),
             probe(async {
