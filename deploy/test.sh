@@ -45,4 +45,7 @@ fi
 step "cargo test (unit and e2e)"
 # The providers' and tenant controllers' logs go to each test's captured output, which cargo
 # prints for a failing test only.
+# Whole logs also go to .local/test-logs/<test>/ (kept with a failed CI run's clone).
+export AKASH_E2E_LOG_DIR=${AKASH_E2E_LOG_DIR:-$REPO_DIR/.local/test-logs}
+rm -rf "$AKASH_E2E_LOG_DIR"
 AKASH_E2E_LOGS=${AKASH_E2E_LOGS:-1} cargo test --workspace --locked --no-fail-fast

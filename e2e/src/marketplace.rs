@@ -395,8 +395,10 @@ impl Drop for TenantController {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if std::thread::panicking() {
-            eprintln!("akash-provider tenant logs:\n{}", self.logs());
+        let logs = self.logs();
+        crate::provider::keep_log("tenant-controller", &logs);
+        if std::thread::panicking() || std::env::var_os("AKASH_E2E_LOGS").is_some() {
+            eprintln!("akash-provider tenant logs:\n{logs}");
         }
     }
 }

@@ -241,6 +241,22 @@ pub(crate) fn start_logs(dir: &Path, prefix: &str, starts: u32) -> String {
         .join("\n")
 }
 
+/// With `AKASH_E2E_LOG_DIR` set, writes a process's log to `<dir>/<test>/<name>.log`, so that a
+/// failed run's logs can be read whole after it (a test's captured output may be cut short).
+pub fn keep_log(name: &str, text: &str) {
+    let Some(dir) = std::env::var_os("AKASH_E2E_LOG_DIR") else {
+        return;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .replace("::", "-");
+    let dir = PathBuf::from(dir).join(test);
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(format!("{name}.log")), text);
+    }
+}
+
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -252,8 +268,10 @@ impl Drop for ProviderProcess {
     fn drop(&mut self) {
         self.kill();
         // A test that fails by returning an error does not panic: AKASH_E2E_LOGS=1 shows them too.
+        let logs = self.logs();
+        keep_log(&format!("provider-{}", self.identity), &logs);
         if std::thread::panicking() || std::env::var_os("AKASH_E2E_LOGS").is_some() {
-            eprintln!("akash-provider logs:\n{}", self.logs());
+            eprintln!("akash-provider logs:\n{logs}");
         }
     }
 }
