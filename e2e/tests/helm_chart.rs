@@ -248,8 +248,9 @@ fn chart_lints_and_renders_the_operator_restricted_with_the_key_only_referenced(
         ("ServiceAccount", 1),
         ("ClusterRole", 1),
         ("ClusterRoleBinding", 1),
-        ("Role", 1),
-        ("RoleBinding", 1),
+        ("Role", 2),
+        ("RoleBinding", 2),
+        ("Namespace", 1),
         ("Service", 2),
         ("Deployment", 1),
         ("Provider", 1),
@@ -396,9 +397,13 @@ fn chart_lints_and_renders_the_operator_restricted_with_the_key_only_referenced(
     );
     assert!(provider["spec"]["pricing"]["scale"]["cpu"].is_number());
 
-    // Least privilege: no wildcards; secrets readable by name in the release namespace only.
+    // Least privilege: no wildcards; secrets readable by name in the release namespace, and
+    // in the namespace of the manifests' Secrets, only.
     for kind in ["ClusterRole", "Role"] {
         for o in objects.iter().filter(|o| o["kind"] == kind) {
+            let apart = o["metadata"]["namespace"]
+                .as_str()
+                .is_some_and(|ns| ns.ends_with("-manifests"));
             for rule in o["rules"].as_array().unwrap() {
                 let all = rule.to_string();
                 assert!(!all.contains("\"*\""), "{kind}: {rule}");
@@ -410,7 +415,9 @@ fn chart_lints_and_renders_the_operator_restricted_with_the_key_only_referenced(
                     && verbs.as_array().unwrap().contains(&json!("get"))
                 {
                     assert_eq!(kind, "Role", "{rule}");
-                    assert_eq!(rule["resourceNames"], json!(["akash-provider-certificate"]));
+                    if !apart {
+                        assert_eq!(rule["resourceNames"], json!(["akash-provider-certificate"]));
+                    }
                 }
             }
         }
@@ -433,7 +440,7 @@ fn tenant_enabled_adds_the_tenant_controller_with_its_own_account() -> anyhow::R
             k["ClusterRoleBinding"],
             k["RoleBinding"]
         ),
-        (2, 2, 2, 1, 2),
+        (2, 2, 2, 1, 3),
         "the tenant controller is bound in its namespace only, never cluster-wide"
     );
     let tenant = find(&objects, "Deployment", "akp-akash-provider-tenant");
@@ -814,7 +821,11 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
             namespace: namespace.clone(),
             provider_resource: namespace.clone(),
             mnemonic: TEST_MNEMONICS[PROVIDER_KEY].to_owned(),
-            extra_args: vec![],
+            // As the chart's Deployment sets it.
+            extra_args: vec![
+                "--manifest-secrets-namespace".into(),
+                format!("{namespace}-manifests"),
+            ],
         },
     )?;
 
@@ -1063,6 +1074,14 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
         own,
         "the provider's rights in its own namespace"
     );
+    // Secrets are read only where the manifests' registry credentials are kept.
+    let mut apart = cluster_wide.clone();
+    apart.extend(rights_of(&[("secrets", "", "get list create delete")]));
+    assert_eq!(
+        beyond(&account, &format!("{namespace}-manifests"))?,
+        apart,
+        "the provider's rights in the namespace of the manifests' Secrets"
+    );
     // The tenant controller: in the namespace it watches (the release namespace here), and
     // nothing at all anywhere else.
     let watched = rights_of(&[
@@ -1126,6 +1145,18 @@ async fn the_rendered_objects_pass_the_api_servers_strict_schema_check() -> anyh
     let ns = cluster.namespace("helm-schema").await?;
     let values = merged(base_values(), &json!({ "tenant": { "enabled": true } }));
     let text = template(&values, &["--namespace", ns.name()])?.map_err(anyhow::Error::msg)?;
+    // The namespace the chart makes for the manifests' Secrets: a dry run creates nothing, so
+    // the objects in it would find no namespace.
+    let apart = format!("{}-manifests", ns.name());
+    let made = cluster
+        .kubectl()
+        .args(["create", "namespace", &apart])
+        .output()?;
+    ensure!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("rendered.yaml");
     std::fs::write(&file, &text)?;
@@ -1158,6 +1189,10 @@ async fn the_rendered_objects_pass_the_api_servers_strict_schema_check() -> anyh
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let _ = cluster
+        .kubectl()
+        .args(["delete", "namespace", &apart, "--wait=false"])
+        .output();
     Ok(())
 }
 

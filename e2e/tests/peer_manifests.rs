@@ -13,6 +13,7 @@ use e2e::market::{certificate, unique_dseq};
 use e2e::marketplace::{Marketplace, SiteSpec, manifest_of};
 use e2e::wait::{Poll, until};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use operator::gateway::client::rest_client;
@@ -22,6 +23,10 @@ const FAST_FETCH: &[&str] = &["--peer-fetch-interval", "300ms"];
 
 /// The image of every service after the update (kwok runs no containers: nothing is pulled).
 const NEW_IMAGE: &str = "nginx:1.28";
+
+/// The site whose service pulls its image with registry credentials, and their password.
+const PRIVATE_SITE: usize = 1;
+const PASSWORD: &str = "s3cret-pull-token-5e1f";
 
 /// One group per site, pinned by the placement attribute `site: pN`; tiny services.
 fn pinned_sdl(sites: &[usize]) -> String {
@@ -33,6 +38,11 @@ fn pinned_sdl(sites: &[usize]) -> String {
         services.push_str(&format!(
             "  web{i}:\n    image: nginx:1.27\n    env:\n      - SITE=p{i}\n    expose:\n      - port: 80\n        as: 80\n        to:\n          - global: true\n"
         ));
+        if *i == PRIVATE_SITE {
+            services.push_str(&format!(
+                "    credentials:\n      host: registry.example.com\n      username: robot\n      password: {PASSWORD}\n"
+            ));
+        }
         compute.push_str(&format!(
             "    web{i}:\n      resources:\n        cpu:\n          units: 0.1\n        memory:\n          size: 64Mi\n        storage:\n          size: 64Mi\n"
         ));
@@ -82,6 +92,75 @@ async fn lease_of(m: &Marketplace, site: usize, dseq: u64) -> anyhow::Result<Opt
 }
 
 /// Lines of `logs` with all of `words`.
+/// The whole manifest without registry credentials: what a `Lease` resource may show.
+fn public_manifest(sdl: &crds::sdl::Sdl) -> String {
+    let mut groups = sdl.manifest().to_vec();
+    for service in groups.iter_mut().flat_map(|g| g.services.iter_mut()) {
+        service.credentials = None;
+    }
+    crds::sdl::version::manifest_json(&groups)
+}
+
+/// No provider's `Lease` shows the password; each keeps the whole manifest, credentials
+/// included, in a Secret of its namespace that the Lease owns and names, whose hash is the
+/// version on chain; the private site's lease namespace has the pull Secret kubelet uses.
+async fn credentials_kept_apart(m: &Marketplace, site: usize, lease: &Lease) -> anyhow::Result<()> {
+    let shown = serde_json::to_string(lease)?;
+    assert!(
+        !shown.contains(PASSWORD),
+        "provider {site}'s Lease shows the password"
+    );
+    let held = lease.spec.manifest.as_ref().expect("a manifest");
+    let name = held
+        .secret_name
+        .clone()
+        .expect("the Lease names its Secret");
+    let secret = m.sites[site].ns.api::<Secret>().get(&name).await?;
+    let owner = &secret.metadata.owner_references.clone().unwrap_or_default()[0];
+    assert_eq!(
+        (owner.kind.as_str(), Some(owner.uid.as_str())),
+        ("Lease", lease.metadata.uid.as_deref())
+    );
+    let whole = operator::lease_secret::whole_manifest(&secret)?;
+    assert!(whole.contains(PASSWORD));
+    let verified = operator::gateway::peer::verify_version(whole.as_bytes(), &held.version);
+    assert_eq!(verified.as_deref(), Ok(held.version.as_str()));
+    if site == PRIVATE_SITE {
+        let cluster = e2e::Cluster::shared().await?;
+        let id = &lease.spec.lease_id;
+        let namespace = crds::sdl::names::lease_namespace(&crds::sdl::names::LeaseId {
+            owner: id.owner.clone(),
+            dseq: id.dseq,
+            gseq: id.gseq,
+            oseq: id.oseq,
+            provider: id.provider.clone(),
+        });
+        let pull = until(
+            "the lease's pull Secret",
+            Duration::from_secs(60),
+            || async {
+                let list = Api::<Secret>::namespaced(cluster.client(), &namespace)
+                    .list(&Default::default())
+                    .await?;
+                Ok(
+                    match list
+                        .items
+                        .into_iter()
+                        .find(|s| s.type_.as_deref() == Some("kubernetes.io/dockerconfigjson"))
+                    {
+                        Some(s) => Poll::Ready(s),
+                        None => Poll::Pending("none yet".into()),
+                    },
+                )
+            },
+        )
+        .await?;
+        let config = &pull.data.unwrap_or_default()[".dockerconfigjson"];
+        assert!(String::from_utf8_lossy(&config.0).contains("registry.example.com"));
+    }
+    Ok(())
+}
+
 fn lines_with(logs: &str, words: &[&str]) -> usize {
     logs.lines()
         .filter(|l| words.iter().all(|w| l.contains(w)))
@@ -143,14 +222,15 @@ async fn with_seed_one_the_tenant_sends_to_one_provider_and_two_fetch_it_and_its
                 },
             )
             .await?;
-            let held = lease.spec.manifest.expect("a manifest");
+            let held = lease.spec.manifest.clone().expect("a manifest");
             assert_eq!(held.version, version);
             assert_eq!(held.group.name, format!("dc{site}"));
             assert_eq!(
                 lease.spec.deployment_manifest.as_deref(),
-                Some(sdl.manifest_json().as_str()),
-                "the whole manifest, as the tenant sent it"
+                Some(public_manifest(&sdl).as_str()),
+                "the whole manifest, as the tenant sent it, without its credentials"
             );
+            credentials_kept_apart(&m, site, &lease).await?;
         }
 
         // The tenant sent it to one provider (the lowest address; perhaps twice, when the
@@ -249,6 +329,26 @@ async fn with_seed_one_the_tenant_sends_to_one_provider_and_two_fetch_it_and_its
             let logs = site.process.logs();
             let fetched = lines_with(&logs, &["manifest fetched from peer"]);
             assert_eq!(fetched, if i == seed { 0 } else { 2 }, "provider {i}");
+            assert!(!logs.contains(PASSWORD), "provider {i} logged the password");
+        }
+        // The new version has its own Secret; the old one's is gone.
+        for site in 0..3 {
+            let lease = lease_of(&m, site, dseq).await?.expect("the lease");
+            credentials_kept_apart(&m, site, &lease).await?;
+            let old =
+                operator::lease_secret::secret_name(&kube::ResourceExt::name_any(&lease), &version);
+            let secrets = m.sites[site].ns.api::<Secret>();
+            until(
+                &format!("provider {site}'s Secret of the old version gone"),
+                Duration::from_secs(30),
+                || async {
+                    Ok(match secrets.get_opt(&old).await? {
+                        None => Poll::Ready(()),
+                        Some(_) => Poll::Pending(format!("{old} still there")),
+                    })
+                },
+            )
+            .await?;
         }
         let tenant_logs = m.controller.logs();
         assert_eq!(

@@ -238,6 +238,7 @@ mod tests {
                 group: sdl.manifest()[0].clone(),
                 leased: Vec::new(),
                 hostnames: None,
+                secret_name: None,
             });
         }
         lease.status = Some(status);

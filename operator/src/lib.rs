@@ -10,6 +10,7 @@ pub mod chain_groups;
 pub mod gateway;
 pub mod inventory;
 pub mod keeper;
+pub mod lease_secret;
 pub mod metrics;
 pub mod overlay;
 pub mod provider;

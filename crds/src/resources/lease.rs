@@ -68,6 +68,12 @@ pub struct LeaseManifest {
     /// older provider accepted: then every host `group` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostnames: Option<Vec<String>>,
+    /// The Secret in the provider's namespace that holds what this manifest carries and no
+    /// reader of `Lease` resources may see: the services' registry credentials, and the whole
+    /// manifest with them (as verified). Set when the manifest has credentials; then `group`
+    /// and `deploymentManifest` have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
 }
 
 /// One resource unit of a lease's group on chain: `count` replicas of `resources`.

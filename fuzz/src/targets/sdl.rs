@@ -116,6 +116,7 @@ impl Target for SdlTarget {
                 group: group.clone(),
                 leased: Vec::new(),
                 hostnames: None,
+                secret_name: None,
             };
             let built = build(&lease, &stored, &self.config);
             out.push_str(&crate::targets::outcome(" build", &built));

@@ -112,3 +112,8 @@ app.kubernetes.io/component: tenant
 {{- end }}
 {{- join "," $pairs }}
 {{- end }}
+
+{{/* The namespace of the Secrets with tenants' registry credentials. */}}
+{{- define "akash-provider.manifestSecretsNamespace" -}}
+{{- default (printf "%s-manifests" .Release.Namespace) .Values.manifestSecrets.namespace -}}
+{{- end }}

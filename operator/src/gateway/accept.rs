@@ -231,6 +231,7 @@ pub fn accept(
                 group: group.clone(),
                 leased,
                 hostnames: None,
+                secret_name: None,
             },
         ));
     }

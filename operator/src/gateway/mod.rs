@@ -375,8 +375,12 @@ impl Gateway {
         // The new holders first: a crash before the releases leaves a host with two leases of
         // one owner (the tenant's retry releases it), never with none or with a stranger.
         for (name, manifest) in &accepted {
+            let lease = leases
+                .iter()
+                .find(|l| kube::ResourceExt::name_any(*l) == *name)
+                .ok_or_else(|| unavailable(format!("Lease {name} is no longer listed")))?;
             self.leases
-                .write_manifest(name, manifest, &whole)
+                .write_manifest(lease, manifest, &whole)
                 .await
                 .map_err(unavailable)?;
             tracing::info!(lease = name, version = %manifest.version, group = %manifest.group.name, from, "manifest accepted");
@@ -452,7 +456,7 @@ impl Gateway {
         } else {
             (None, Vec::new())
         };
-        let json = peer::authorize(
+        let lease = peer::authorize(
             &peer.owner,
             me,
             owner,
@@ -461,6 +465,16 @@ impl Gateway {
             deployment.as_ref(),
             &local,
         )?;
+        let json = self
+            .leases
+            .whole_manifest(lease)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                Rejection::NotFound(format!(
+                    "this provider does not have the manifest of deployment {owner}/{dseq} (yet)"
+                ))
+            })?;
         let permit = self.serve_limit.try_acquire(owner, dseq)?;
         tracing::info!(peer = %peer.owner, %owner, dseq, bytes = json.len(), "manifest served to peer");
         Ok((json, permit))

@@ -30,8 +30,8 @@ use super::{Gateway, source};
 pub const DEFAULT_SERVE_LIMIT: usize = 4;
 
 /// Decides whether `requester` (a verified certificate owner) may have the manifest of
-/// deployment (`owner`, `dseq`) from this provider `me`, and returns it (JSON, exactly as
-/// verified) if so.
+/// deployment (`owner`, `dseq`) from this provider `me`, and returns the lease that holds it
+/// (the version on chain) if so.
 ///
 /// - `holders`: the providers that hold an active lease on the deployment, from the chain;
 /// - `deployment`: the deployment on chain;
@@ -39,15 +39,15 @@ pub const DEFAULT_SERVE_LIMIT: usize = 4;
 ///
 /// The order of the checks tells a requester no more than it may know: anyone who is not one of
 /// the deployment's providers learns only that (403), whatever this provider holds.
-pub fn authorize(
+pub fn authorize<'a>(
     requester: &str,
     me: &str,
     owner: &str,
     dseq: u64,
     holders: &[String],
     deployment: Option<&QueryDeploymentResponse>,
-    local: &[Lease],
-) -> Result<String, Rejection> {
+    local: &'a [Lease],
+) -> Result<&'a Lease, Rejection> {
     if requester == owner {
         return Err(Rejection::Forbidden(format!(
             "{requester} is the tenant of deployment {dseq}: manifests are served here only to \
@@ -84,11 +84,9 @@ pub fn authorize(
             let id = &l.spec.lease_id;
             id.owner == owner && id.dseq == dseq && id.provider == me && source::is_live(l)
         })
-        .find_map(|l| {
-            let manifest = l.spec.manifest.as_ref()?;
-            (manifest.version == want)
-                .then(|| l.spec.deployment_manifest.clone())
-                .flatten()
+        .find(|l| {
+            l.spec.deployment_manifest.is_some()
+                && l.spec.manifest.as_ref().is_some_and(|m| m.version == want)
         })
         .ok_or_else(|| {
             Rejection::NotFound(format!(

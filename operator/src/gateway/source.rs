@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 pub use super::lease_counts::LeaseCounts;
 
+use crate::lease_secret;
 use crate::provider::store::FIELD_MANAGER;
 
 /// Labels the provider puts on each `Lease` resource (see the bid engine).
@@ -33,14 +34,18 @@ pub trait LeaseSource: Send + Sync {
     async fn all(&self) -> Result<Vec<Lease>, SourceError>;
     /// How many leases are live and have a manifest (for the provider's status), from memory.
     async fn counts(&self) -> Result<LeaseCounts, SourceError>;
-    /// Sets `spec.manifest` of the Lease resource `name`, and `spec.deploymentManifest` to
-    /// `deployment_manifest` (the whole manifest, JSON, as verified).
+    /// Sets `spec.manifest` of `lease`, and `spec.deploymentManifest` to `deployment_manifest`
+    /// (the whole manifest, JSON, as verified); registry credentials go to a Secret instead
+    /// (see [`crate::lease_secret`]).
     async fn write_manifest(
         &self,
-        name: &str,
+        lease: &Lease,
         manifest: &LeaseManifest,
         deployment_manifest: &str,
     ) -> Result<(), SourceError>;
+    /// The whole manifest `lease` holds, as verified (credentials included): what the
+    /// deployment's other providers are served.
+    async fn whole_manifest(&self, lease: &Lease) -> Result<Option<String>, SourceError>;
     /// Sets `spec.manifest.hostnames` of the Lease resource `name` (which has a manifest): the
     /// hosts it keeps when another deployment of its owner takes some over.
     async fn write_hostnames(&self, name: &str, hostnames: &[String]) -> Result<(), SourceError>;
@@ -58,6 +63,9 @@ pub fn is_live(lease: &Lease) -> bool {
 #[derive(Clone)]
 pub struct KubeLeaseSource {
     api: Api<Lease>,
+    client: Client,
+    /// Where the Secrets with manifests' registry credentials go.
+    secrets_namespace: String,
     /// Started by the first [`LeaseSource::counts`].
     counts: Arc<OnceLock<watch::Receiver<Option<LeaseCounts>>>>,
 }
@@ -65,9 +73,17 @@ pub struct KubeLeaseSource {
 impl KubeLeaseSource {
     pub fn new(client: Client, namespace: &str) -> Self {
         Self {
-            api: Api::namespaced(client, namespace),
+            api: Api::namespaced(client.clone(), namespace),
+            client,
+            secrets_namespace: namespace.to_owned(),
             counts: Arc::default(),
         }
+    }
+
+    /// Keeps registry credentials in Secrets of `namespace` (by default the Leases' own).
+    pub fn with_secrets_namespace(mut self, namespace: &str) -> Self {
+        namespace.clone_into(&mut self.secrets_namespace);
+        self
     }
 }
 
@@ -113,24 +129,75 @@ impl LeaseSource for KubeLeaseSource {
 
     async fn write_manifest(
         &self,
-        name: &str,
+        lease: &Lease,
         manifest: &LeaseManifest,
         deployment_manifest: &str,
     ) -> Result<(), SourceError> {
-        // A merge patch of the manifest fields alone: the lease's other fields are the bid engine's.
+        let name = lease.name_any();
+        let sealed = lease_secret::seal(
+            lease,
+            manifest,
+            deployment_manifest,
+            &self.secrets_namespace,
+        )
+        .map_err(|e| SourceError(format!("writing the manifest of Lease {name}: {e}")))?;
+        // The Secret before the Lease that names it; owned by the Lease, so a crash in between
+        // leaves nothing that outlives the lease.
+        if let Some(secret) = &sealed.secret {
+            lease_secret::create(&self.client, &self.secrets_namespace, secret)
+                .await
+                .map_err(|e| {
+                    SourceError(format!(
+                        "storing the registry credentials of Lease {name} in a Secret: {e}"
+                    ))
+                })?;
+        }
+        // A merge patch of the manifest fields alone: the lease's other fields are the bid
+        // engine's. `secretName` is written even when absent, to drop an older version's.
+        let mut stored = serde_json::to_value(&sealed.manifest)
+            .map_err(|e| SourceError(format!("encoding the manifest of Lease {name}: {e}")))?;
+        stored["secretName"] =
+            serde_json::to_value(&sealed.manifest.secret_name).unwrap_or(serde_json::Value::Null);
         let patch = serde_json::json!({ "spec": {
-            "manifest": manifest,
-            "deploymentManifest": deployment_manifest,
+            "manifest": stored,
+            "deploymentManifest": sealed.public_manifest,
         } });
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..Default::default()
         };
         self.api
-            .patch(name, &params, &Patch::Merge(&patch))
+            .patch(&name, &params, &Patch::Merge(&patch))
             .await
             .map_err(|e| SourceError(format!("writing the manifest of Lease {name}: {e}")))?;
+        // The previous version's Secret, now named by nothing (the Lease's deletion would take
+        // it too; this frees it now).
+        let previous = lease
+            .spec
+            .manifest
+            .as_ref()
+            .and_then(|m| m.secret_name.as_ref());
+        if let Some(previous) =
+            previous.filter(|p| Some(*p) != sealed.manifest.secret_name.as_ref())
+            && let Err(e) =
+                lease_secret::delete(&self.client, &self.secrets_namespace, previous).await
+        {
+            tracing::warn!(lease = %name, secret = %previous, error = %e, "deleting the previous manifest's Secret failed; it goes with the Lease");
+        }
         Ok(())
+    }
+
+    async fn whole_manifest(&self, lease: &Lease) -> Result<Option<String>, SourceError> {
+        let Some(manifest) = lease.spec.manifest.as_ref() else {
+            return Ok(None);
+        };
+        match &manifest.secret_name {
+            None => Ok(lease.spec.deployment_manifest.clone()),
+            Some(secret) => lease_secret::load(&self.client, &self.secrets_namespace, secret)
+                .await
+                .map(Some)
+                .map_err(|e| SourceError(e.to_string())),
+        }
     }
 
     async fn write_hostnames(&self, name: &str, hostnames: &[String]) -> Result<(), SourceError> {
@@ -220,10 +287,11 @@ impl LeaseSource for MemoryLeaseSource {
 
     async fn write_manifest(
         &self,
-        name: &str,
+        lease: &Lease,
         manifest: &LeaseManifest,
         deployment_manifest: &str,
     ) -> Result<(), SourceError> {
+        let name = &lease.name_any();
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
         let lease = leases
             .get_mut(name)
@@ -235,6 +303,10 @@ impl LeaseSource for MemoryLeaseSource {
             .unwrap_or_else(|p| p.into_inner())
             .push((name.to_owned(), manifest.clone()));
         Ok(())
+    }
+
+    async fn whole_manifest(&self, lease: &Lease) -> Result<Option<String>, SourceError> {
+        Ok(lease.spec.deployment_manifest.clone())
     }
 
     async fn write_hostnames(&self, name: &str, hostnames: &[String]) -> Result<(), SourceError> {
@@ -350,9 +422,10 @@ mod tests {
             },
             leased: Vec::new(),
             hostnames: None,
+            secret_name: None,
         };
         source
-            .write_manifest("akash1tenant-7-1-1", &manifest, "[]")
+            .write_manifest(&found[0], &manifest, "[]")
             .await
             .unwrap();
 
@@ -385,6 +458,7 @@ mod tests {
             serde_json::json!({ "spec": { "manifest": {
                 "version": "ab".repeat(32),
                 "group": { "name": "dc", "services": [] },
+                "secretName": null,
             }, "deploymentManifest": "[]" } })
         );
     }

@@ -20,6 +20,11 @@ pub struct RunArgs {
     /// Namespace of the provider's own objects (`Bid`, `Lease`, leader-election lease, Secrets).
     #[arg(long, env = "AKASH_NAMESPACE", default_value = "akash-provider")]
     pub namespace: String,
+    /// Namespace of the Secrets that keep tenants' registry credentials out of `Lease`
+    /// resources (default: `--namespace`). A namespace of their own lets the provider read
+    /// Secrets there without reaching any other Secret.
+    #[arg(long, env = "AKASH_MANIFEST_SECRETS_NAMESPACE")]
+    pub manifest_secrets_namespace: Option<String>,
     /// Name of the cluster-scoped `Provider` resource that describes this provider.
     #[arg(long, env = "AKASH_PROVIDER_RESOURCE", default_value = "provider")]
     pub provider_resource: String,

@@ -135,12 +135,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     workload_config
         .egress_deny
         .extend(infrastructure_addresses(&client).await);
-    let workloads = Arc::new(crate::workload::reconcile::Context::new(
-        client.clone(),
-        &args.namespace,
-        workload_config,
-        &identity,
-    ));
+    let secrets_namespace = args
+        .manifest_secrets_namespace
+        .clone()
+        .unwrap_or_else(|| args.namespace.clone());
+    let workloads = Arc::new(
+        crate::workload::reconcile::Context::new(
+            client.clone(),
+            &args.namespace,
+            workload_config,
+            &identity,
+        )
+        .with_secrets_namespace(&secrets_namespace),
+    );
     let workload_task = tokio::spawn(crate::workload::reconcile::run(workloads, leading.clone()));
 
     let engine_task = tokio::spawn(engine.run(leading.clone()));
@@ -172,10 +179,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         tls,
         chain.clone(),
-        Arc::new(crate::gateway::KubeLeaseSource::new(
-            client.clone(),
-            &args.namespace,
-        )),
+        Arc::new(
+            crate::gateway::KubeLeaseSource::new(client.clone(), &args.namespace)
+                .with_secrets_namespace(&secrets_namespace),
+        ),
     )
     .await?;
     health.set_ready(true);

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crds::resources::{Lease, LeasePhase, LeaseStatus};
+use crds::resources::{Lease, LeaseManifest, LeasePhase, LeaseStatus};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use super::apply;
 use super::build::{WorkloadConfig, build};
 use super::status::{self, Observed};
+use crate::lease_secret;
 use crate::provider::store::FIELD_MANAGER;
 
 /// The finalizer that removes a lease's namespace.
@@ -36,6 +37,8 @@ pub struct Context {
     pub namespace: String,
     pub config: WorkloadConfig,
     pub recorder: Recorder,
+    /// Where the Secrets with manifests' registry credentials are (see [`lease_secret`]).
+    pub secrets_namespace: String,
 }
 
 impl Context {
@@ -49,7 +52,14 @@ impl Context {
             client,
             namespace: namespace.to_owned(),
             config,
+            secrets_namespace: namespace.to_owned(),
         }
+    }
+
+    /// Reads registry credentials from Secrets of `namespace` (by default the Leases' own).
+    pub fn with_secrets_namespace(mut self, namespace: &str) -> Self {
+        namespace.clone_into(&mut self.secrets_namespace);
+        self
     }
 }
 
@@ -60,6 +70,8 @@ pub enum ReconcileError {
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
     Finalizer(String),
+    #[error("registry credentials: {0}")]
+    Credentials(#[from] lease_secret::SecretError),
 }
 
 impl ReconcileError {
@@ -67,12 +79,23 @@ impl ReconcileError {
         match self {
             Self::Kube(_) => "kube",
             Self::Finalizer(_) => "finalizer",
+            Self::Credentials(_) => "credentials",
         }
     }
 }
 
 /// Runs the reconciler until `stop` turns false.
 pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
+    match sweep_secrets(&ctx).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            deleted = n,
+            "deleted the registry credentials of Leases that are gone"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "sweeping credential Secrets failed; the next start tries again")
+        }
+    }
     let leases = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace);
     let provider_ns = ctx.namespace.clone();
     let labelled = watcher::Config::default().labels("akash.network=true");
@@ -124,7 +147,7 @@ fn error_policy(lease: Arc<Lease>, error: &ReconcileError, _ctx: Arc<Context>) -
             tracing::debug!(lease = %lease.spec.lease_id, error = %error, "reconcile deferred");
             Action::requeue(Duration::from_millis(500))
         }
-        ReconcileError::Kube(_) => {
+        ReconcileError::Kube(_) | ReconcileError::Credentials(_) => {
             tracing::warn!(lease = %lease.spec.lease_id, error = %error, kind = error.metric_label(), "reconcile failed; retrying");
             Action::requeue(Duration::from_secs(5))
         }
@@ -155,6 +178,7 @@ fn namespace_of(lease: &Lease) -> String {
 async fn cleanup(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileError> {
     let ns = namespace_of(lease);
     if apply::delete_namespace(&ctx.client, &ns).await? {
+        delete_secrets(lease, ctx).await?;
         tracing::info!(lease = %lease.spec.lease_id, namespace = %ns, "workloads removed");
         Ok(Action::await_change())
     } else {
@@ -165,6 +189,27 @@ async fn cleanup(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileError>
     }
 }
 
+/// The Secrets holding the lease's registry credentials: not needed once it is closed.
+async fn delete_secrets(lease: &Lease, ctx: &Context) -> Result<(), ReconcileError> {
+    let Some(uid) = lease.uid() else {
+        return Ok(());
+    };
+    let deleted = lease_secret::delete_of_lease(&ctx.client, &ctx.secrets_namespace, &uid).await?;
+    if deleted > 0 {
+        tracing::info!(lease = %lease.spec.lease_id, deleted, "registry credentials deleted");
+    }
+    Ok(())
+}
+
+/// Deletes the credential Secrets of Leases that are gone (see [`lease_secret::sweep`]).
+async fn sweep_secrets(ctx: &Context) -> Result<usize, kube::Error> {
+    let leases = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace)
+        .list_metadata(&ListParams::default())
+        .await?;
+    let uids = leases.items.iter().filter_map(|l| l.uid()).collect();
+    lease_secret::sweep(&ctx.client, &ctx.secrets_namespace, &uids).await
+}
+
 async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileError> {
     let phase = lease.status.as_ref().and_then(|s| s.phase);
     let ns = namespace_of(lease);
@@ -172,11 +217,32 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
         if !apply::delete_namespace(&ctx.client, &ns).await? {
             return Ok(Action::requeue(Duration::from_secs(2)));
         }
+        delete_secrets(lease, ctx).await?;
         return Ok(Action::await_change());
     }
-    let Some(manifest) = lease.spec.manifest.as_ref() else {
+    let Some(stored) = lease.spec.manifest.as_ref() else {
         return Ok(Action::await_change());
     };
+    // Registry credentials are kept in a Secret, not in the Lease: put them back to build.
+    let manifest =
+        &match lease_secret::complete_group(&ctx.client, &ctx.secrets_namespace, stored).await {
+            Ok(group) => LeaseManifest {
+                group,
+                ..stored.clone()
+            },
+            Err(e) => {
+                let message = e.to_string();
+                publish(
+                    ctx,
+                    lease,
+                    EventType::Warning,
+                    "CredentialsUnavailable",
+                    &message,
+                )
+                .await;
+                return Err(e.into());
+            }
+        };
     let objects = match build(&lease.spec.lease_id, manifest, &ctx.config) {
         Ok(objects) => objects,
         Err(e) => {

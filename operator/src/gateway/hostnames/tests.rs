@@ -50,6 +50,7 @@ fn manifest(group: ManifestGroup, hostnames: Option<&[&str]>) -> LeaseManifest {
         group,
         leased: Vec::new(),
         hostnames: hostnames.map(|h| h.iter().map(|s| (*s).to_owned()).collect()),
+        secret_name: None,
     }
 }
 

@@ -218,6 +218,7 @@ deployment:
                     group,
                     leased: Vec::new(),
                     hostnames: None,
+                    secret_name: None,
                 }),
                 deployment_manifest: Some(serde_json::to_string(&groups).unwrap()),
             },

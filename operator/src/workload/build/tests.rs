@@ -75,6 +75,7 @@ pub(super) fn fixture_manifest(fixture: &str) -> LeaseManifest {
             })
             .collect(),
         hostnames: None,
+        secret_name: None,
     }
 }
 
@@ -130,6 +131,7 @@ pub(super) fn leased(group: &ManifestGroup) -> LeaseManifest {
             })
             .collect(),
         hostnames: None,
+        secret_name: None,
     }
 }
 
