@@ -111,6 +111,11 @@ impl Devnet {
         unreachable!("the loop returns")
     }
 
+    /// SIGKILL, as a crash would; [`Devnet::restart`] starts it again on the same home and ports.
+    pub fn sigkill(&mut self) {
+        self.kill();
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -8,6 +8,7 @@
 pub mod attack;
 pub mod bench;
 pub mod binaries;
+pub mod chaos;
 pub mod chart;
 mod cluster;
 pub mod crds;

@@ -346,6 +346,10 @@ impl Site {
 pub struct TenantController {
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// Everything after the binary, the same at every start.
+    args: Vec<String>,
+    kubeconfig: std::path::PathBuf,
+    starts: u32,
 }
 
 impl TenantController {
@@ -355,37 +359,85 @@ impl TenantController {
         namespace: &str,
         extra: &[&str],
     ) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let log = std::fs::File::create(dir.path().join("tenant.log"))?;
         let metrics = format!("127.0.0.1:{}", free_port()?);
+        let mut args: Vec<String> = [
+            "tenant",
+            "--chain-id",
+            &devnet.chain_id,
+            "--rpc-url",
+            &devnet.rpc_url,
+            "--grpc-url",
+            &devnet.grpc_url,
+            "--watch-namespace",
+            namespace,
+            "--metrics-addr",
+            &metrics,
+            "--poll-interval",
+            "100ms",
+            "--tx-timeout",
+            "20s",
+            "--block-interval",
+            "200ms",
+            "--status-interval",
+            "1s",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut controller = Self {
+            child: None,
+            dir: tempfile::tempdir()?,
+            args,
+            kubeconfig: kubeconfig.to_path_buf(),
+            starts: 0,
+        };
+        controller.launch()?;
+        Ok(controller)
+    }
+
+    fn launch(&mut self) -> anyhow::Result<()> {
+        self.starts += 1;
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("tenant-{}.log", self.starts)))?;
         let child = Command::new(crate::binaries::akash_provider()?)
-            .arg("tenant")
-            .args(["--chain-id", &devnet.chain_id])
-            .args(["--rpc-url", &devnet.rpc_url, "--grpc-url", &devnet.grpc_url])
-            .args(["--watch-namespace", namespace])
-            .args(["--metrics-addr", &metrics])
-            .args(["--poll-interval", "100ms", "--tx-timeout", "20s"])
-            .args(["--block-interval", "200ms", "--status-interval", "1s"])
-            .args(extra)
-            .env("KUBECONFIG", kubeconfig)
+            .args(&self.args)
+            .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,kube=warn,hyper=warn,tower=warn")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .context("starting akash-provider tenant")?;
-        Ok(Self {
-            child: Some(child),
-            dir,
-        })
+        self.child = Some(child);
+        Ok(())
     }
 
+    /// Every start's log so far.
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("tenant.log")).unwrap_or_default()
+        crate::provider::start_logs(self.dir.path(), "tenant", self.starts)
     }
 
     /// SIGKILL: the tenant's deployments stay as they are on chain, nothing reacts to them.
     pub fn kill(&mut self) {
         crate::provider::kill_child(&mut self.child);
+    }
+
+    /// SIGKILL, then start again with the same settings.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.launch()
+    }
+
+    /// Starts it again if it exited (as the kubelet would); `true` when it did.
+    pub fn restart_if_exited(&mut self) -> anyhow::Result<bool> {
+        let exited = match self.child.as_mut() {
+            Some(child) => child.try_wait()?.is_some(),
+            None => true,
+        };
+        if exited {
+            self.launch()?;
+        }
+        Ok(exited)
     }
 }
 
