@@ -49,14 +49,28 @@ pub async fn scenario(
     crate::crds::install(&cluster).await?;
     let ns = cluster.namespace(name).await?;
     let devnet = Devnet::start(&format!("e2e-{name}"), "200ms")?;
-    let resource = ProviderResource::create(&cluster.client(), ns.name(), attributes).await?;
+    // The host URI on chain is the gateway's real address: tenants' tools can reach it.
+    let rest_port = crate::provider::free_port()?;
+    let resource = ProviderResource::create_with(
+        &cluster.client(),
+        ns.name(),
+        &format!("https://127.0.0.1:{rest_port}"),
+        attributes,
+        crate::market::scale_rates(),
+    )
+    .await?;
     let options = ProviderOptions {
         namespace: ns.name().to_owned(),
         provider_resource: resource.name.clone(),
         mnemonic: TEST_MNEMONICS[PROVIDER_KEY].to_owned(),
         extra_args,
     };
-    let provider = ProviderProcess::start(cluster.kubeconfig(), &devnet, options.clone())?;
+    let provider = ProviderProcess::start_with_gateway(
+        cluster.kubeconfig(),
+        &devnet,
+        options.clone(),
+        Some(rest_port),
+    )?;
     resource.wait_registered().await?;
     Ok(Scenario {
         chain_of_provider: tenant::client(&devnet, TEST_MNEMONICS[PROVIDER_KEY])?,

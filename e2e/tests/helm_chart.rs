@@ -1022,6 +1022,7 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
     let cluster_wide = rights_of(&[
         ("nodes", "", "list watch"),
         ("pods", "", "list watch"),
+        ("pods/log", "", "get"),
         ("namespaces", "", "get create delete"),
         ("services", "", "list watch create patch delete"),
         ("deployments.apps", "", "list watch create patch delete"),

@@ -653,3 +653,178 @@ async fn the_turnup_bench_runs_at_a_small_size() -> anyhow::Result<()> {
     assert_eq!(table.lines().count(), 3, "{table}");
     Ok(())
 }
+
+/// Lease logs over the gateway's websocket, as `provider-services lease-logs` reads them: the
+/// tenant follows one service's container as it writes, reads another's whole log to its end,
+/// and a stranger with a valid certificate, a bad parameter and a service with no pod are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_reads_its_containers_logs_and_no_one_else_can() -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use operator::gateway::client::open_websocket;
+    use operator::gateway::logs::LogLine;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let cluster = e2e::Cluster::shared().await?;
+    RealNode::get(&cluster).await?;
+    let s = real_scenario("reallogs", &[]).await?;
+    let dseq = unique_dseq(6);
+    let image = real_node::workload_image();
+    let text = format!(
+        r#"
+version: "2.0"
+services:
+  web:
+    image: {image}
+    expose:
+      - port: 8080
+        as: 80
+        to: [{{global: true}}]
+  ticker:
+    image: {image}
+    args: ["sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 1; done"]
+    expose: []
+profiles:
+  compute:
+    small:
+      resources: {{cpu: {{units: 0.1}}, memory: {{size: 64Mi}}, storage: {{size: 64Mi}}}}
+  placement:
+    dc:
+      attributes: {{host: akash}}
+      pricing:
+        small: {{denom: uact, amount: 1000}}
+deployment:
+  web: {{dc: {{profile: small, count: 1}}}}
+  ticker: {{dc: {{profile: small, count: 1}}}}
+"#
+    );
+    let sdl = crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let namespace = leased_sdl(&s, dseq, &sdl).await?;
+    let _cleanup_namespace = LeaseNamespaceGuard::new(&cluster, &namespace);
+    send_manifest(&s, dseq, &sdl).await?;
+    wait_active(&s, dseq).await?;
+    let ticker_pod = pod_name(&running_pod(&cluster, &namespace, "ticker").await?);
+
+    let me = s.provider_address();
+    let addr = s.provider.gateway_rest_addr.clone();
+    let tenant = e2e::market::certificate(&s.tenant).await?;
+    let logs = |query: &str| format!("/lease/{dseq}/1/1/logs{query}");
+
+    // Following the ticker: its lines as it writes them, each named by its pod.
+    let mut socket = open_websocket(
+        &s.tenant,
+        &me,
+        &tenant,
+        &addr,
+        &logs("?follow=true&service=ticker&tail=2"),
+    )
+    .await?;
+    let mut ticks = Vec::new();
+    while ticks.len() < 4 {
+        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the stream ended after {ticks:?}"))??;
+        if let Message::Text(text) = message {
+            let line: LogLine = serde_json::from_str(&text)?;
+            assert_eq!(line.name, ticker_pod);
+            let n: u64 = line
+                .message
+                .strip_prefix("tick ")
+                .ok_or_else(|| anyhow::anyhow!("not a tick: {line:?}"))?
+                .parse()?;
+            ticks.push(n);
+        }
+    }
+    assert!(
+        ticks.windows(2).all(|w| w[1] == w[0] + 1),
+        "one line after another: {ticks:?}"
+    );
+    drop(socket);
+
+    // Without `follow`: web's whole log, then a normal close.
+    let mut socket = open_websocket(&s.tenant, &me, &tenant, &addr, &logs("?service=web")).await?;
+    let mut lines = Vec::new();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await? {
+            Some(Ok(Message::Text(text))) => lines.push(serde_json::from_str::<LogLine>(&text)?),
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => break None,
+        }
+    };
+    assert!(
+        lines.iter().any(|l| l.message == "serving on 8080"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| l.name.starts_with("web-")),
+        "{lines:?}"
+    );
+    assert_eq!(close, Some(1000));
+
+    // The same through `akash-provider tenant logs`, which finds the lease on chain (its own
+    // certificate made and published under --home on the way).
+    let home = tempfile::tempdir()?;
+    let key = home.path().join("mnemonic");
+    std::fs::write(&key, e2e::devnet::TEST_MNEMONICS[e2e::scenario::TENANT_KEY])?;
+    let out = std::process::Command::new(e2e::binaries::akash_provider()?)
+        .args(["tenant", "logs", &dseq.to_string(), "--service", "web"])
+        .args(["--chain-id", &s.devnet.chain_id])
+        .args([
+            "--rpc-url",
+            &s.devnet.rpc_url,
+            "--grpc-url",
+            &s.devnet.grpc_url,
+        ])
+        .args(["--poll-interval", "100ms", "--block-interval", "200ms"])
+        .arg("--key-file")
+        .arg(&key)
+        .arg("--home")
+        .arg(home.path())
+        .output()?;
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let web_pod = pod_name(&running_pod(&cluster, &namespace, "web").await?);
+    assert!(
+        printed.contains(&format!("[{web_pod}] serving on 8080")),
+        "{printed}"
+    );
+
+    // A service with no pod: the Go provider's close code 4000.
+    let mut socket =
+        open_websocket(&s.tenant, &me, &tenant, &addr, &logs("?service=nothing")).await?;
+    match tokio::time::timeout(Duration::from_secs(30), socket.next()).await? {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), 4000);
+            assert_eq!(frame.reason.as_str(), "no running pods");
+        }
+        other => anyhow::bail!("expected close 4000, got {other:?}"),
+    }
+
+    // Refused before any upgrade: a bad parameter (400), and another account's valid
+    // certificate, which learns nothing about the lease.
+    let Err(e) = open_websocket(&s.tenant, &me, &tenant, &addr, &logs("?tail=-2")).await else {
+        anyhow::bail!("tail=-2 was not refused");
+    };
+    assert!(e.to_string().starts_with("400"), "{e}");
+    let stranger_chain = e2e::tenant::client(&s.devnet, e2e::devnet::TEST_MNEMONICS[0])?;
+    let stranger = e2e::market::certificate(&stranger_chain).await?;
+    let Err(e) = open_websocket(
+        &stranger_chain,
+        &me,
+        &stranger,
+        &addr,
+        &logs("?follow=true"),
+    )
+    .await
+    else {
+        anyhow::bail!("a stranger was let in");
+    };
+    let status: u16 = e.to_string()[..3].parse()?;
+    assert!(matches!(status, 403 | 404), "{e}");
+    Ok(())
+}

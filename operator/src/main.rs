@@ -75,6 +75,7 @@ fn run_tenant(args: operator::tenant::config::TenantCommand) -> ExitCode {
         (Some(TenantSubcommand::Deploy(a)), _) => block_on(cli::deploy(a), on_error),
         (Some(TenantSubcommand::Status(a)), _) => block_on(cli::status(a), on_error),
         (Some(TenantSubcommand::Close(a)), _) => block_on(cli::close(a), on_error),
+        (Some(TenantSubcommand::Logs(a)), _) => block_on(cli::logs(a), on_error),
         (None, _) => {
             // clap leaves an optional flattened group unset when its settings come from the
             // environment (a Deployment's env) or from a nested group: parse the controller's

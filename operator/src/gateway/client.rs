@@ -117,6 +117,42 @@ pub async fn rest_client(
         .build()?)
 }
 
+/// A websocket to `provider`'s gateway at `addr` (`host:port`) for `path_and_query`, over mutual
+/// TLS as the tenant `identity`: lease logs. `Err` carries the HTTP status and body when the
+/// gateway refused before the upgrade.
+pub async fn open_websocket(
+    chain: &dyn Chain,
+    provider: &str,
+    identity: &TenantIdentity,
+    addr: &str,
+    path_and_query: &str,
+) -> anyhow::Result<
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+> {
+    let tls = tls_config(chain, provider, identity, b"http/1.1").await?;
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_owned();
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| anyhow::anyhow!("{host}: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(name, tcp)
+        .await?;
+    let url = format!("wss://{addr}{path_and_query}");
+    match tokio_tungstenite::client_async(url.as_str(), stream).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+                .into_owned();
+            anyhow::bail!("{}: {}", response.status().as_u16(), body.trim())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `path` (starting with `/`) at the gateway of host URI `host_uri`, which must be https.
 pub fn gateway_url(host_uri: &str, path: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(host_uri.trim())
@@ -134,6 +170,17 @@ pub fn gateway_url(host_uri: &str, path: &str) -> Result<String, String> {
     }
     let base = url.as_str().split(['?', '#']).next().unwrap_or_default();
     Ok(format!("{}{path}", base.trim_end_matches('/')))
+}
+
+/// `host:port` of the gateway of host URI `host_uri` (https; port 443 when it names none).
+pub fn gateway_addr(host_uri: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(&gateway_url(host_uri, "/")?)
+        .map_err(|e| format!("host URI {host_uri:?}: {e}"))?;
+    let host = url.host_str().unwrap_or_default();
+    Ok(format!(
+        "{host}:{}",
+        url.port_or_known_default().unwrap_or(443)
+    ))
 }
 
 /// Why a body was not read.
@@ -206,5 +253,18 @@ mod tests {
         }
         let e = gateway_url("http://p.example.com", "/status").unwrap_err();
         assert!(e.contains("not https"), "{e}");
+    }
+
+    #[test]
+    fn a_gateway_address_has_the_host_uris_port_or_443() {
+        assert_eq!(
+            gateway_addr("https://p.example.com:8443").unwrap(),
+            "p.example.com:8443"
+        );
+        assert_eq!(
+            gateway_addr("https://p.example.com/").unwrap(),
+            "p.example.com:443"
+        );
+        assert!(gateway_addr("http://p.example.com:8443").is_err());
     }
 }

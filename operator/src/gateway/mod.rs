@@ -25,6 +25,7 @@ pub mod hostile;
 pub mod hostnames;
 mod lease_counts;
 pub mod limits;
+pub mod logs;
 pub mod peer;
 mod rest;
 pub mod source;
@@ -157,12 +158,23 @@ impl GatewayHandle {
     }
 }
 
-/// Starts the REST and gRPC servers of the gateway.
+/// Starts the REST and gRPC servers of the gateway, without lease logs.
 pub async fn serve(
     config: GatewayConfig,
     tls: ServerIdentity,
     chain: Arc<dyn Chain>,
     leases: Arc<dyn LeaseSource>,
+) -> anyhow::Result<GatewayHandle> {
+    serve_with_logs(config, tls, chain, leases, None).await
+}
+
+/// Starts the REST and gRPC servers of the gateway; `pod_logs` serves the leases' logs.
+pub async fn serve_with_logs(
+    config: GatewayConfig,
+    tls: ServerIdentity,
+    chain: Arc<dyn Chain>,
+    leases: Arc<dyn LeaseSource>,
+    pod_logs: Option<Arc<dyn logs::PodLogs>>,
 ) -> anyhow::Result<GatewayHandle> {
     let rest_tls = Arc::new(tls::server_config(&tls, &[b"http/1.1"])?);
     let grpc_tls = Arc::new(tls::server_config(&tls, &[b"h2"])?);
@@ -176,7 +188,10 @@ pub async fn serve(
     let grpc_addr = grpc_listener.local_addr()?;
 
     let fetch = config.peer_fetch.clone();
+    let (stop, stopped) = watch::channel(false);
     let gateway = Arc::new(Gateway {
+        pod_logs,
+        stopping: stopped.clone(),
         auth: auth::Authenticator::new(
             chain.clone(),
             config.limits.cert_cache_ttl,
@@ -188,7 +203,6 @@ pub async fn serve(
         chain,
         leases,
     });
-    let (stop, stopped) = watch::channel(false);
     // From the block after this one: a revocation seen after `serve` returns is never missed.
     let from = gateway.chain.latest_height().await.ok().map(|h| h + 1);
     let limits = &gateway.config.limits;
@@ -252,6 +266,10 @@ pub(crate) struct Gateway {
     serve_limit: peer::ServeLimit,
     /// Held from reading the hosts leases hold to writing a manifest's: one at a time.
     reserving: tokio::sync::Mutex<()>,
+    /// The leases' container logs (`None`: not served).
+    pod_logs: Option<Arc<dyn logs::PodLogs>>,
+    /// Turns true when the gateway stops: long-lived streams end then.
+    stopping: watch::Receiver<bool>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Rejection {

@@ -2,13 +2,14 @@
 //! by hyper over the TLS connections of [`super::acceptor::spawn_acceptor`]. The client's
 //! certificates ride along with each request as [`Peer`] (`ConnectInfo`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -68,8 +69,12 @@ pub(super) async fn run(
         let (mut stop, open) = (stop.clone(), open.clone());
         tokio::spawn(async move {
             let _open = open;
-            let mut conn =
-                std::pin::pin!(http1.serve_connection(TokioIo::new(accepted.stream), service));
+            // Upgrades: the logs' websocket.
+            let mut conn = std::pin::pin!(
+                http1
+                    .serve_connection(TokioIo::new(accepted.stream), service)
+                    .with_upgrades()
+            );
             let served = tokio::select! {
                 served = conn.as_mut() => served,
                 () = super::tls::stopped(&mut stop) => {
@@ -95,6 +100,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/deployment/{owner}/{dseq}/manifest", get(peer_manifest))
         .route("/lease/{dseq}/{gseq}/{oseq}/status", get(lease_status))
         .route("/lease/{dseq}/{gseq}/{oseq}/manifest", get(lease_manifest))
+        .route("/lease/{dseq}/{gseq}/{oseq}/logs", get(lease_logs))
         .layer(axum::middleware::from_fn(deadline))
         .with_state(gateway)
 }
@@ -343,6 +349,32 @@ pub(crate) fn lease_status_json(lease: &crds::resources::Lease) -> serde_json::V
         // providers pass the manifest to one another.
         "manifest_version": lease.spec.manifest.as_ref().map(|m| m.version.clone()),
     })
+}
+
+/// `GET /lease/{dseq}/{gseq}/{oseq}/logs`: the lease's owner only; the parameters and the lease
+/// are checked before the upgrade, so a refusal is a plain HTTP status.
+async fn lease_logs(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    Path(path): LeasePath,
+    Query(params): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, Rejection> {
+    let query = super::logs::LogQuery::parse(&params)?;
+    let lease = lease_of(&gateway, &peer, path).await?;
+    let Some(pod_logs) = gateway.pod_logs.clone() else {
+        return Err(Rejection::Unavailable(
+            "this provider does not serve lease logs".into(),
+        ));
+    };
+    let namespace = lease.spec.lease_id.namespace();
+    let stop = gateway.stopping.clone();
+    tracing::info!(lease = %lease.spec.lease_id, ?query, "lease logs requested");
+    Ok(upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            super::logs::stream(pod_logs.as_ref(), &namespace, &query, socket, stop).await;
+        }))
 }
 
 async fn lease_manifest(

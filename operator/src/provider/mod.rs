@@ -158,7 +158,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         () = shutdown_signal() => return Ok(()),
     }
     let tls = server_identity(&client, &args).await?;
-    let mut gateway = crate::gateway::serve(
+    let mut gateway = crate::gateway::serve_with_logs(
         crate::gateway::GatewayConfig {
             rest_addr: args.gateway_rest_addr,
             grpc_addr: args.gateway_grpc_addr,
@@ -183,6 +183,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             crate::gateway::KubeLeaseSource::new(client.clone(), &args.namespace)
                 .with_secrets_namespace(&secrets_namespace),
         ),
+        Some(Arc::new(crate::gateway::logs::KubePodLogs::new(
+            client.clone(),
+        ))),
     )
     .await?;
     health.set_ready(true);

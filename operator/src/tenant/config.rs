@@ -49,6 +49,25 @@ pub enum TenantSubcommand {
     Status(DseqArgs),
     /// Close a deployment on chain; the escrow's remainder goes back to the tenant.
     Close(DseqArgs),
+    /// Print the deployment's container logs, from each provider's gateway.
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The deployment sequence `deploy` printed.
+    pub dseq: u64,
+    #[command(flatten)]
+    pub common: CliCommon,
+    /// Only these services (repeat or comma-separate).
+    #[arg(long = "service", value_delimiter = ',')]
+    pub services: Vec<String>,
+    /// Keep printing lines as the containers write them.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the last N lines of each container's log.
+    #[arg(long)]
+    pub tail: Option<u32>,
 }
 
 /// What every CLI command needs.

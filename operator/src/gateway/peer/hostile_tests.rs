@@ -83,6 +83,8 @@ fn world() -> World {
         ),
         serve_limit: ServeLimit::new(4),
         reserving: tokio::sync::Mutex::new(()),
+        pod_logs: None,
+        stopping: tokio::sync::watch::channel(false).1,
     };
     World {
         gateway,
