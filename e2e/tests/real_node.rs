@@ -794,6 +794,54 @@ deployment:
         "{printed}"
     );
 
+    // gRPC `LeaseRPC`: the end of web's log in one answer, and ticker's lines as a stream.
+    {
+        use chain_client::akash::market::v1::LeaseId;
+        use chain_client::akash::provider::lease::v1::ServiceLogsRequest;
+        use chain_client::akash::provider::lease::v1::lease_rpc_client::LeaseRpcClient;
+        let grpc_addr: std::net::SocketAddr = s.provider.gateway_grpc_addr.parse()?;
+        let mut grpc =
+            LeaseRpcClient::new(e2e::attack::grpc_channel(grpc_addr, Some(&tenant)).await?);
+        let request = |service: &str| ServiceLogsRequest {
+            lease_id: Some(LeaseId {
+                owner: s.tenant.address().to_owned(),
+                dseq,
+                gseq: 1,
+                oseq: 1,
+                provider: me.clone(),
+                bseq: 0,
+            }),
+            services: vec![service.to_owned()],
+        };
+        let answer = grpc.service_logs(request("web")).await?.into_inner();
+        assert_eq!(answer.services.len(), 1, "{answer:?}");
+        assert!(answer.services[0].name.starts_with("web-"));
+        assert!(String::from_utf8_lossy(&answer.services[0].logs).contains("serving on 8080\n"));
+        let mut stream = grpc
+            .stream_service_logs(request("ticker"))
+            .await?
+            .into_inner();
+        let mut streamed = Vec::new();
+        while streamed.len() < 3 {
+            let message = tokio::time::timeout(Duration::from_secs(30), stream.message())
+                .await??
+                .ok_or_else(|| anyhow::anyhow!("the stream ended after {streamed:?}"))?;
+            for service in message.services {
+                assert_eq!(service.name, ticker_pod);
+                streamed.push(String::from_utf8_lossy(&service.logs).into_owned());
+            }
+        }
+        assert!(
+            streamed
+                .iter()
+                .all(|l| l.starts_with("tick ") && l.ends_with('\n')),
+            "{streamed:?}"
+        );
+        // A bad service name is refused by name, as the REST parameter is.
+        let refused = grpc.service_logs(request("web) or (x")).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    }
+
     // A service with no pod: the Go provider's close code 4000.
     let mut socket =
         open_websocket(&s.tenant, &me, &tenant, &addr, &logs("?service=nothing")).await?;

@@ -6,6 +6,7 @@
 //! hashed as such. Should the conversion differ from what the tenant hashed, the version check
 //! fails: the conversion can refuse a good manifest, never accept a bad one.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chain_client::akash::base::resources::v1beta4 as res;
@@ -22,12 +23,13 @@ use crds::sdl::manifest::{
     ManifestStorage, ManifestStorageParams,
 };
 use crds::sdl::model::Permissions;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status};
 
 use super::acceptor::Accepted;
-use super::{Gateway, Rejection};
+use super::{Gateway, Rejection, logs};
 
 /// The largest gRPC message other than a manifest (status requests).
 pub(super) const SMALL_MESSAGE: usize = 64 << 10;
@@ -226,22 +228,93 @@ impl LeaseRpc for Service {
         ))
     }
 
+    /// The end of each pod's log (at most [`logs::GRPC_TAIL`] lines, [`logs::GRPC_LOG_BYTES`]).
     async fn service_logs(
         &self,
-        _: Request<lease_rpc::ServiceLogsRequest>,
+        request: Request<lease_rpc::ServiceLogsRequest>,
     ) -> Result<Response<lease_rpc::ServiceLogsResponse>, Status> {
-        Err(Status::unimplemented("ServiceLogs is not offered yet"))
+        let (namespace, mut query, pod_logs) = self.logs_request(request).await?;
+        query.tail = Some(logs::GRPC_TAIL);
+        let mut per_pod: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        if let Some(mut lines) = logs::follow_lines(pod_logs.as_ref(), &namespace, &query).await {
+            while let Some(line) = lines.recv().await {
+                let kept = per_pod.entry(line.name).or_default();
+                kept.extend_from_slice(line.message.as_bytes());
+                kept.push(b'\n');
+                if kept.len() > 2 * logs::GRPC_LOG_BYTES {
+                    kept.drain(..kept.len() - logs::GRPC_LOG_BYTES);
+                }
+            }
+        }
+        let services = per_pod
+            .into_iter()
+            .map(|(name, mut kept)| {
+                kept.drain(..kept.len().saturating_sub(logs::GRPC_LOG_BYTES));
+                lease_rpc::ServiceLogs { name, logs: kept }
+            })
+            .collect();
+        Ok(Response::new(lease_rpc::ServiceLogsResponse { services }))
     }
 
     type StreamServiceLogsStream = Streamed<lease_rpc::ServiceLogsResponse>;
 
+    /// Every line as the containers write it, one message per line, until the logs end, the
+    /// tenant hangs up or the gateway stops.
     async fn stream_service_logs(
         &self,
-        _: Request<lease_rpc::ServiceLogsRequest>,
+        request: Request<lease_rpc::ServiceLogsRequest>,
     ) -> Result<Response<Self::StreamServiceLogsStream>, Status> {
-        Err(Status::unimplemented(
-            "StreamServiceLogs is not offered yet",
-        ))
+        let (namespace, mut query, pod_logs) = self.logs_request(request).await?;
+        query.follow = true;
+        let Some(lines) = logs::follow_lines(pod_logs.as_ref(), &namespace, &query).await else {
+            return Err(Status::not_found("no running pods"));
+        };
+        let mut stop = self.0.stopping.clone();
+        let stream = futures::stream::unfold(lines, |mut lines| async move {
+            let line = lines.recv().await?;
+            let message = lease_rpc::ServiceLogsResponse {
+                services: vec![lease_rpc::ServiceLogs {
+                    name: line.name,
+                    logs: format!("{}\n", line.message).into_bytes(),
+                }],
+            };
+            Some((Ok(message), lines))
+        })
+        .take_until(Box::pin(
+            async move { super::tls::stopped(&mut stop).await },
+        ));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+impl Service {
+    /// A logs request of the lease's owner: its namespace, the services asked for (checked as
+    /// the REST parameter is) and where logs come from.
+    async fn logs_request(
+        &self,
+        request: Request<lease_rpc::ServiceLogsRequest>,
+    ) -> Result<(String, logs::LogQuery, Arc<dyn logs::PodLogs>), Status> {
+        let peer = peer_of(&request)?;
+        let request = request.into_inner();
+        let Some(id) = request.lease_id else {
+            return Err(Status::invalid_argument("lease_id is required"));
+        };
+        let query = logs::LogQuery::parse(&HashMap::from([(
+            "service".to_owned(),
+            request.services.join(","),
+        )]))
+        .map_err(status_of)?;
+        let lease = self
+            .0
+            .owned_lease(&peer, id.dseq, id.gseq, id.oseq)
+            .await
+            .map_err(status_of)?;
+        let pod_logs = self
+            .0
+            .pod_logs
+            .clone()
+            .ok_or_else(|| Status::unimplemented("this provider does not serve lease logs"))?;
+        Ok((lease.spec.lease_id.namespace(), query, pod_logs))
     }
 }
 

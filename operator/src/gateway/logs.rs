@@ -25,6 +25,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::Rejection;
 
+/// At most this much of the end of each pod's log in one gRPC `ServiceLogs` answer, and at
+/// most [`GRPC_TAIL`] lines: the answer stays under a client's usual 4 MiB message limit.
+pub const GRPC_LOG_BYTES: usize = 256 * 1024;
+pub const GRPC_TAIL: i64 = 1000;
+
 /// Longest piece of a line sent in one message.
 pub const MAX_LINE: usize = 16 * 1024;
 /// Lines waiting for the socket, across all pods of one stream.
@@ -223,6 +228,54 @@ pub fn bounded_lines(
     .boxed()
 }
 
+/// Pods and their lines, read as the query asks: `None` when no pod matches (or none could be
+/// read); otherwise a bounded channel of every pod's lines, closed when every log has ended. The
+/// readers stop when the receiver is dropped.
+pub async fn follow_lines(
+    logs: &dyn PodLogs,
+    namespace: &str,
+    query: &LogQuery,
+) -> Option<mpsc::Receiver<LogLine>> {
+    let pods = match logs.pods(namespace, &query.services).await {
+        Ok(pods) => pods,
+        Err(e) => {
+            tracing::warn!(namespace, error = %e, "lease logs: listing pods failed");
+            return None;
+        }
+    };
+    let (lines_tx, lines) = mpsc::channel::<LogLine>(QUEUE);
+    let mut opened = 0;
+    for pod in pods {
+        let mut source = match logs.lines(namespace, &pod, query).await {
+            Ok(source) => source,
+            Err(e) => {
+                tracing::warn!(namespace, pod, error = %e, "lease logs: opening a pod's log failed");
+                continue;
+            }
+        };
+        opened += 1;
+        let tx = lines_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                // The receiver gone (the tenant left): stop reading, even from an idle log.
+                let next = tokio::select! {
+                    () = tx.closed() => return,
+                    next = source.next() => next,
+                };
+                let Some(Ok(message)) = next else { return };
+                let line = LogLine {
+                    name: pod.clone(),
+                    message,
+                };
+                if tx.send(line).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    (opened > 0).then_some(lines)
+}
+
 /// Streams the logs of `namespace`'s pods to `socket` as the query asks, until done (see the
 /// module's documentation).
 pub async fn stream(
@@ -233,54 +286,15 @@ pub async fn stream(
     mut stop: watch::Receiver<bool>,
 ) {
     let (mut sink, mut incoming) = socket.split();
-    let pods = match logs.pods(namespace, &query.services).await {
-        Ok(pods) => pods,
-        Err(e) => {
-            tracing::warn!(namespace, error = %e, "lease logs: listing pods failed");
-            Vec::new()
-        }
-    };
-    let pods_empty = pods.is_empty();
-    if pods_empty {
+    let mut lines = follow_lines(logs, namespace, query).await;
+    if lines.is_none() {
         let _ = sink.send(close(CLOSE_NO_PODS, "no running pods")).await;
     }
-    let (lines_tx, mut lines) = mpsc::channel::<LogLine>(QUEUE);
-    let mut readers = Vec::new();
-    for pod in pods {
-        let mut source = match logs.lines(namespace, &pod, query).await {
-            Ok(source) => source,
-            Err(e) => {
-                tracing::warn!(namespace, pod, error = %e, "lease logs: opening a pod's log failed");
-                continue;
-            }
-        };
-        let tx = lines_tx.clone();
-        readers.push(tokio::spawn(async move {
-            while let Some(Ok(message)) = source.next().await {
-                let line = LogLine {
-                    name: pod.clone(),
-                    message,
-                };
-                if tx.send(line).await.is_err() {
-                    return;
-                }
-            }
-        }));
-    }
-    drop(lines_tx);
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
-    if readers.is_empty() && !pods_empty {
-        let _ = sink
-            .send(close(CLOSE_NO_PODS, "no pod's log could be read"))
-            .await;
-    }
-    loop {
-        if readers.is_empty() {
-            break;
-        }
+    while let Some(receiver) = lines.as_mut() {
         tokio::select! {
-            line = lines.recv() => match line {
+            line = receiver.recv() => match line {
                 Some(line) => {
                     let text = serde_json::to_string(&line).unwrap_or_default();
                     if sink.send(Message::Text(text.into())).await.is_err() {
@@ -308,9 +322,8 @@ pub async fn stream(
             }
         }
     }
-    for reader in readers {
-        reader.abort();
-    }
+    // Dropping the receiver stops the readers.
+    drop(lines);
     // The closing handshake: the tenant's answer to our Close (briefly), then the connection
     // ends with its TLS close, so clients see a clean end rather than a cut connection.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
