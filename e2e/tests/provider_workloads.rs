@@ -112,6 +112,49 @@ async fn a_manifest_sent_over_mtls_runs_on_kwok_is_withdrawn_from_and_torn_down_
     let body = http.get(&status_url).send().await?.text().await?;
     assert!(body.contains("openspeedtest"), "{body}");
 
+    // The provider's status: the cluster's nodes with what is left on them, and the lease's
+    // reservation among the active ones (the report follows the bid engine's inventory).
+    let provider_status = format!("https://{}/status", s.provider.gateway_rest_addr);
+    let report = until(
+        "/status showing the lease",
+        Duration::from_secs(30),
+        || async {
+            let report: serde_json::Value = http.get(&provider_status).send().await?.json().await?;
+            let active = report["cluster"]["inventory"]["active"]
+                .as_array()
+                .map_or(0, Vec::len);
+            Ok(if active >= 1 {
+                Poll::Ready(report)
+            } else {
+                Poll::Pending(report.to_string())
+            })
+        },
+    )
+    .await?;
+    let nodes = report["cluster"]["inventory"]["available"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        nodes.iter().any(|n| n["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("kwok-node"))),
+        "{report}"
+    );
+    for n in &nodes {
+        assert!(
+            n["available"]["cpu"].as_u64() <= n["allocatable"]["cpu"].as_u64(),
+            "{n}"
+        );
+    }
+    // openspeedtest asks for 1 CPU, 512 MiB memory and 512 MiB storage: what the lease holds.
+    let held = &report["cluster"]["inventory"]["active"][0];
+    assert_eq!(held["cpu"], 1000, "{report}");
+    assert_eq!(held["memory"], 512u64 << 20, "{report}");
+    assert_eq!(held["storage_ephemeral"], 512u64 << 20, "{report}");
+    assert_eq!(report["bidengine"]["orders"], 0, "{report}");
+    assert_eq!(report["cluster"]["leases"], 1, "{report}");
+
     // Withdrawals reach the chain.
     until(
         "a withdrawal recorded on the lease",

@@ -14,6 +14,7 @@ pub mod lease_secret;
 pub mod metrics;
 pub mod overlay;
 pub mod provider;
+pub mod provider_status;
 pub mod report;
 pub mod tenant;
 pub mod workload;

@@ -60,6 +60,19 @@ async fn rest_manifest_accepted_from_the_owner_and_refused_otherwise() {
         let response = anonymous.get(world.url(path)).send().await.expect(path);
         assert_eq!(response.status().as_u16(), 200, "{path}");
     }
+    let status: serde_json::Value = anonymous
+        .get(world.url("/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["cluster_public_hostname"], "provider.example.com");
+    assert_eq!(
+        status["bidengine"]["orders"], 0,
+        "no bid engine here: {status}"
+    );
     let address: serde_json::Value = anonymous
         .get(world.url("/address"))
         .send()
@@ -125,6 +138,20 @@ async fn rest_manifest_accepted_from_the_owner_and_refused_otherwise() {
     assert_eq!(written.version, sdl(2).manifest_version_hex());
     assert_eq!(written.group, sdl(2).manifest()[0]);
 
+    // The reconciler reported web's node port: tenants are told where to reach it.
+    {
+        let mut leases = world.source.leases.lock().unwrap();
+        let lease = leases.get_mut(&world.lease_name()).unwrap();
+        lease.status.get_or_insert_with(Default::default).services =
+            vec![crds::resources::ServiceStatus {
+                name: "web".into(),
+                ready_replicas: 0,
+                replicas: 2,
+                uris: Vec::new(),
+                forwarded_ports: vec!["31234:8080/TCP".into()],
+            }];
+    }
+
     // The lease's status and manifest, for its owner only.
     let tenant = http(Some(&world.tenant));
     let status: serde_json::Value = tenant
@@ -137,6 +164,27 @@ async fn rest_manifest_accepted_from_the_owner_and_refused_otherwise() {
         .unwrap();
     assert_eq!(status["services"]["web"]["total"], 2, "{status}");
     assert_eq!(status["services"]["web"]["available"], 0, "{status}");
+    let one: serde_json::Value = tenant
+        .get(world.url(&format!("/lease/{DSEQ}/1/1/service/web/status")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one, status["services"]["web"]);
+    let missing = tenant
+        .get(world.url(&format!("/lease/{DSEQ}/1/1/service/nope/status")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    let forwarded = &status["forwarded_ports"]["web"][0];
+    assert_eq!(forwarded["host"], "provider.example.com", "{status}");
+    assert_eq!(
+        (&forwarded["externalPort"], &forwarded["port"]),
+        (&serde_json::json!(31234), &serde_json::json!(8080))
+    );
     let manifest: Vec<ManifestGroup> = tenant
         .get(world.url(&format!("/lease/{DSEQ}/1/1/manifest")))
         .send()
@@ -224,12 +272,27 @@ async fn grpc_send_manifest_and_service_status() {
     assert_eq!(status.services[0].name, "web");
     assert_eq!(status.services[0].status.as_ref().unwrap().total, 2);
 
-    let provider_status = ProviderRpcClient::new(channel)
+    let mut provider_rpc = ProviderRpcClient::new(channel);
+    let provider_status = provider_rpc
         .get_status(())
         .await
         .expect("provider status")
         .into_inner();
     assert_eq!(provider_status.cluster.unwrap().leases.unwrap().active, 1);
     assert_eq!(provider_status.manifest.unwrap().deployments, 1);
+    assert_eq!(provider_status.public_hostnames, ["provider.example.com"]);
+    // The same as a stream: its first message at once.
+    let mut stream = provider_rpc
+        .stream_status(())
+        .await
+        .expect("a status stream")
+        .into_inner();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+        .await
+        .expect("a first message in time")
+        .expect("a message")
+        .expect("not the end");
+    assert_eq!(first.cluster.unwrap().leases.unwrap().active, 1);
+    drop(stream);
     world.gateway.shutdown().await;
 }

@@ -81,6 +81,8 @@ pub struct Engine {
     bids: BTreeMap<String, Bid>,
     /// When an order was seen (for the order-to-bid latency); dropped once bid or skipped.
     seen_at: HashMap<String, Instant>,
+    /// Where the status report goes (the gateway's `/status`), refreshed with the metrics.
+    status: Option<watch::Sender<Option<Arc<crate::provider_status::StatusReport>>>>,
 }
 
 impl Engine {
@@ -101,7 +103,17 @@ impl Engine {
             metrics,
             bids: BTreeMap::new(),
             seen_at: HashMap::new(),
+            status: None,
         }
+    }
+
+    /// Publishes a status report to `status` each time the inventory metrics are refreshed.
+    pub fn with_status(
+        mut self,
+        status: watch::Sender<Option<Arc<crate::provider_status::StatusReport>>>,
+    ) -> Self {
+        self.status = Some(status);
+        self
     }
 
     /// Runs until `stop` turns false (leadership lost) or the event stream ends. Start-up
@@ -289,14 +301,18 @@ impl Engine {
             .filter(|b| phase(b) != BidPhase::Closed)
             .map(|b| b.spec.resources.clone())
             .collect();
-        let totals = crate::inventory::Inventory::from_cluster(
+        let inventory = crate::inventory::Inventory::from_cluster(
             &snapshot.nodes,
             &snapshot.pods,
             &reservations,
             snapshot.node_ports_in_use,
             &self.config.inventory,
-        )
-        .totals();
+        );
+        if let Some(status) = &self.status {
+            let report = crate::provider_status::report(&inventory, self.bids.values());
+            status.send_replace(Some(Arc::new(report)));
+        }
+        let totals = inventory.totals();
         let mut rows = vec![
             ("cpu_millis".to_owned(), totals.cpu_millis),
             ("memory_bytes".to_owned(), totals.memory_bytes),

@@ -98,32 +98,31 @@ type Streamed<T> = BoxStream<'static, Result<T, Status>>;
 #[tonic::async_trait]
 impl ProviderRpc for Service {
     async fn get_status(&self, _: Request<()>) -> Result<Response<prov::Status>, Status> {
-        let (leases, deployments) = self.0.counts().await.map_err(status_of)?;
-        let now = std::time::SystemTime::now();
-        Ok(Response::new(prov::Status {
-            errors: Vec::new(),
-            cluster: Some(prov::ClusterStatus {
-                leases: Some(prov::Leases {
-                    active: leases as u32,
-                }),
-                inventory: None,
-            }),
-            bid_engine: Some(prov::BidEngineStatus { orders: 0 }),
-            manifest: Some(prov::ManifestStatus {
-                deployments: deployments as u32,
-            }),
-            public_hostnames: Vec::new(),
-            timestamp: Some(prost_types::Timestamp::from(now)),
-        }))
+        Ok(Response::new(provider_status(&self.0).await?))
     }
 
     type StreamStatusStream = Streamed<prov::Status>;
 
+    /// `GetStatus` now and then every [`STATUS_EVERY`] (as often as the inventory is
+    /// refreshed), until the client hangs up or the gateway stops.
     async fn stream_status(
         &self,
         _: Request<()>,
     ) -> Result<Response<Self::StreamStatusStream>, Status> {
-        Err(Status::unimplemented("StreamStatus: poll GetStatus"))
+        let gateway = self.0.clone();
+        let mut stop = self.0.stopping.clone();
+        let stream = futures::stream::unfold(
+            (gateway, tokio::time::interval(STATUS_EVERY)),
+            |(gateway, mut every)| async move {
+                every.tick().await;
+                let status = provider_status(&gateway).await;
+                Some((status, (gateway, every)))
+            },
+        )
+        .take_until(Box::pin(
+            async move { super::tls::stopped(&mut stop).await },
+        ));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn bid_screening(
@@ -203,7 +202,7 @@ impl LeaseRpc for Service {
                     .iter()
                     .filter_map(|p| super::parse_forwarded(p))
                     .map(|(external, port, proto)| lease_rpc::ForwarderPortStatus {
-                        host: String::new(),
+                        host: self.0.config.cluster_public_hostname.clone(),
                         port,
                         external_port: external,
                         proto,
@@ -285,6 +284,38 @@ impl LeaseRpc for Service {
         ));
         Ok(Response::new(Box::pin(stream)))
     }
+}
+
+/// Between two messages of `StreamStatus`.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The provider's status: leases and manifests counted, the bid engine's inventory and orders.
+#[allow(clippy::result_large_err)] // tonic's `Status`, as every handler returns
+async fn provider_status(gateway: &Gateway) -> Result<prov::Status, Status> {
+    let (leases, deployments) = gateway.counts().await.map_err(status_of)?;
+    let report = gateway.status_report();
+    let now = std::time::SystemTime::now();
+    let hostname = &gateway.config.cluster_public_hostname;
+    Ok(prov::Status {
+        errors: Vec::new(),
+        cluster: Some(prov::ClusterStatus {
+            leases: Some(prov::Leases {
+                active: leases as u32,
+            }),
+            inventory: Some(report.inventory_proto()),
+        }),
+        bid_engine: Some(prov::BidEngineStatus {
+            orders: report.orders,
+        }),
+        manifest: Some(prov::ManifestStatus {
+            deployments: deployments as u32,
+        }),
+        public_hostnames: [hostname.clone()]
+            .into_iter()
+            .filter(|h| !h.is_empty())
+            .collect(),
+        timestamp: Some(prost_types::Timestamp::from(now)),
+    })
 }
 
 impl Service {

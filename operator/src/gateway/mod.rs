@@ -124,6 +124,18 @@ pub struct GatewayConfig {
     pub hostnames: hostnames::HostnamePolicy,
     /// Connection limits, timeouts and certificate cache lifetimes.
     pub limits: GatewayLimits,
+    /// The host tenants reach forwarded ports at (`--cluster-public-hostname`): in `/status`
+    /// and in each lease's forwarded ports.
+    pub cluster_public_hostname: String,
+}
+
+/// What the gateway serves beyond leases and manifests, when the provider has it.
+#[derive(Clone, Default)]
+pub struct GatewayExtras {
+    /// The leases' container logs.
+    pub pod_logs: Option<Arc<dyn logs::PodLogs>>,
+    /// The bid engine's latest status report (inventory, orders).
+    pub status: Option<watch::Receiver<Option<Arc<crate::provider_status::StatusReport>>>>,
 }
 
 /// The default size limit of a request: 4 MiB.
@@ -165,16 +177,16 @@ pub async fn serve(
     chain: Arc<dyn Chain>,
     leases: Arc<dyn LeaseSource>,
 ) -> anyhow::Result<GatewayHandle> {
-    serve_with_logs(config, tls, chain, leases, None).await
+    serve_with(config, tls, chain, leases, GatewayExtras::default()).await
 }
 
-/// Starts the REST and gRPC servers of the gateway; `pod_logs` serves the leases' logs.
-pub async fn serve_with_logs(
+/// Starts the REST and gRPC servers of the gateway, with `extras` (logs, status).
+pub async fn serve_with(
     config: GatewayConfig,
     tls: ServerIdentity,
     chain: Arc<dyn Chain>,
     leases: Arc<dyn LeaseSource>,
-    pod_logs: Option<Arc<dyn logs::PodLogs>>,
+    extras: GatewayExtras,
 ) -> anyhow::Result<GatewayHandle> {
     let rest_tls = Arc::new(tls::server_config(&tls, &[b"http/1.1"])?);
     let grpc_tls = Arc::new(tls::server_config(&tls, &[b"h2"])?);
@@ -190,7 +202,8 @@ pub async fn serve_with_logs(
     let fetch = config.peer_fetch.clone();
     let (stop, stopped) = watch::channel(false);
     let gateway = Arc::new(Gateway {
-        pod_logs,
+        pod_logs: extras.pod_logs,
+        status: extras.status,
         stopping: stopped.clone(),
         auth: auth::Authenticator::new(
             chain.clone(),
@@ -268,8 +281,20 @@ pub(crate) struct Gateway {
     reserving: tokio::sync::Mutex<()>,
     /// The leases' container logs (`None`: not served).
     pod_logs: Option<Arc<dyn logs::PodLogs>>,
+    /// The bid engine's latest status report (`None`: inventory not reported).
+    status: Option<watch::Receiver<Option<Arc<crate::provider_status::StatusReport>>>>,
     /// Turns true when the gateway stops: long-lived streams end then.
     stopping: watch::Receiver<bool>,
+}
+
+impl Gateway {
+    /// The bid engine's latest report (empty until its first inventory refresh).
+    pub(crate) fn status_report(&self) -> crate::provider_status::StatusReport {
+        self.status
+            .as_ref()
+            .and_then(|r| r.borrow().as_deref().cloned())
+            .unwrap_or_default()
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Rejection {

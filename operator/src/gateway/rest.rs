@@ -101,6 +101,10 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/lease/{dseq}/{gseq}/{oseq}/status", get(lease_status))
         .route("/lease/{dseq}/{gseq}/{oseq}/manifest", get(lease_manifest))
         .route("/lease/{dseq}/{gseq}/{oseq}/logs", get(lease_logs))
+        .route(
+            "/lease/{dseq}/{gseq}/{oseq}/service/{service}/status",
+            get(service_status),
+        )
         .layer(axum::middleware::from_fn(deadline))
         .with_state(gateway)
 }
@@ -145,15 +149,21 @@ async fn address(State(gateway): State<Arc<Gateway>>) -> Response {
     axum::Json(json!({ "address": gateway.config.provider_address })).into_response()
 }
 
+/// The Go provider's `ProviderStatus` with `address`: leases, inventory (per node, per storage
+/// class, active and pending reservations), orders in hand, manifests, the public hostname.
 async fn status(State(gateway): State<Arc<Gateway>>) -> Result<Response, Rejection> {
     let (leases, deployments) = gateway.counts().await?;
-    Ok(axum::Json(json!({
-        "cluster": { "leases": leases, "inventory": {} },
-        "bidengine": { "orders": 0 },
+    let report = gateway.status_report();
+    let mut body = json!({
+        "cluster": { "leases": leases, "inventory": report.inventory },
+        "bidengine": { "orders": report.orders },
         "manifest": { "deployments": deployments },
         "address": gateway.config.provider_address,
-    }))
-    .into_response())
+    });
+    if !gateway.config.cluster_public_hostname.is_empty() {
+        body["cluster_public_hostname"] = json!(gateway.config.cluster_public_hostname);
+    }
+    Ok(axum::Json(body).into_response())
 }
 
 fn path_number<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, Rejection> {
@@ -295,12 +305,37 @@ async fn lease_status(
     Path(path): LeasePath,
 ) -> Result<Response, Rejection> {
     let lease = lease_of(&gateway, &peer, path).await?;
-    Ok(axum::Json(lease_status_json(&lease)).into_response())
+    Ok(axum::Json(lease_status_json(
+        &lease,
+        &gateway.config.cluster_public_hostname,
+    ))
+    .into_response())
+}
+
+/// `GET /lease/{dseq}/{gseq}/{oseq}/service/{service}/status`: one service's status, as in
+/// the lease's (the Go provider's `ServiceStatus`).
+async fn service_status(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    Path((dseq, gseq, oseq, service)): Path<(String, String, String, String)>,
+) -> Result<Response, Rejection> {
+    let lease = lease_of(&gateway, &peer, (dseq, gseq, oseq)).await?;
+    let all = lease_status_json(&lease, &gateway.config.cluster_public_hostname);
+    match all["services"].get(&service) {
+        Some(status) => Ok(axum::Json(status.clone()).into_response()),
+        None => Err(Rejection::NotFound(format!(
+            "lease {} has no service {service:?}",
+            lease.spec.lease_id
+        ))),
+    }
 }
 
 /// The Go provider's `LeaseStatus` JSON: `services` by name (`cluster/types/v1beta3`
 /// `ServiceStatus`), `forwarded_ports` by service, `ips` by service.
-pub(crate) fn lease_status_json(lease: &crds::resources::Lease) -> serde_json::Value {
+pub(crate) fn lease_status_json(
+    lease: &crds::resources::Lease,
+    public_hostname: &str,
+) -> serde_json::Value {
     let mut services = BTreeMap::new();
     let mut forwarded = BTreeMap::new();
     let generation = lease
@@ -329,7 +364,7 @@ pub(crate) fn lease_status_json(lease: &crds::resources::Lease) -> serde_json::V
             .filter_map(|p| super::parse_forwarded(p))
             .map(|(external, port, proto)| {
                 json!({
-                    "host": "",
+                    "host": public_hostname,
                     "port": port,
                     "externalPort": external,
                     "proto": proto,

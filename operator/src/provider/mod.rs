@@ -150,7 +150,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     let workload_task = tokio::spawn(crate::workload::reconcile::run(workloads, leading.clone()));
 
-    let engine_task = tokio::spawn(engine.run(leading.clone()));
+    let (status_tx, status_rx) = watch::channel(None);
+    let engine_task = tokio::spawn(engine.with_status(status_tx).run(leading.clone()));
     // The gateway serves with the provider's certificate, which exists once registration passed.
     let mut registered = settings_rx_for_gateway;
     tokio::select! {
@@ -158,7 +159,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         () = shutdown_signal() => return Ok(()),
     }
     let tls = server_identity(&client, &args).await?;
-    let mut gateway = crate::gateway::serve_with_logs(
+    let mut gateway = crate::gateway::serve_with(
         crate::gateway::GatewayConfig {
             rest_addr: args.gateway_rest_addr,
             grpc_addr: args.gateway_grpc_addr,
@@ -176,6 +177,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 blocked: args.blocked_hostnames.clone(),
             },
             limits: args.gateway_limits.clone(),
+            cluster_public_hostname: args.cluster_public_hostname.clone(),
         },
         tls,
         chain.clone(),
@@ -183,9 +185,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             crate::gateway::KubeLeaseSource::new(client.clone(), &args.namespace)
                 .with_secrets_namespace(&secrets_namespace),
         ),
-        Some(Arc::new(crate::gateway::logs::KubePodLogs::new(
-            client.clone(),
-        ))),
+        crate::gateway::GatewayExtras {
+            pod_logs: Some(Arc::new(crate::gateway::logs::KubePodLogs::new(
+                client.clone(),
+            ))),
+            status: Some(status_rx),
+        },
     )
     .await?;
     health.set_ready(true);

@@ -219,6 +219,7 @@ pub async fn gateway_over(
             peer_fetch: None,
             hostnames: Default::default(),
             limits,
+            cluster_public_hostname: "provider.example.com".into(),
         },
         ServerIdentity {
             cert_pem: server.cert_pem.clone(),

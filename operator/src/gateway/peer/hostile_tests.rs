@@ -73,6 +73,7 @@ fn world() -> World {
             peer_fetch: None,
             hostnames: Default::default(),
             limits: limits.clone(),
+            cluster_public_hostname: "localhost".into(),
         },
         chain: Arc::new(chain.clone()),
         leases: Arc::new(MemoryLeaseSource::default()),
@@ -84,6 +85,7 @@ fn world() -> World {
         serve_limit: ServeLimit::new(4),
         reserving: tokio::sync::Mutex::new(()),
         pod_logs: None,
+        status: None,
         stopping: tokio::sync::watch::channel(false).1,
     };
     World {
