@@ -842,6 +842,52 @@ deployment:
         assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
     }
 
+    // The lease namespace's Kubernetes events (`lease-events`): the kubelet's and the
+    // scheduler's about the lease's pods, then a normal close; with `follow`, the same first.
+    let mut socket = open_websocket(
+        &s.tenant,
+        &me,
+        &tenant,
+        &addr,
+        &format!("/lease/{dseq}/1/1/kubeevents"),
+    )
+    .await?;
+    let mut events = Vec::new();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await? {
+            Some(Ok(Message::Text(text))) => {
+                events.push(serde_json::from_str::<operator::gateway::events::LeaseEvent>(&text)?)
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => break None,
+        }
+    };
+    assert_eq!(close, Some(1000));
+    assert!(
+        events.iter().any(|e| e.object.kind == "Pod"
+            && e.object.name == ticker_pod
+            && e.object.namespace == namespace
+            && e.reason == "Started"),
+        "{events:?}"
+    );
+    let mut socket = open_websocket(
+        &s.tenant,
+        &me,
+        &tenant,
+        &addr,
+        &format!("/lease/{dseq}/1/1/kubeevents?follow=true"),
+    )
+    .await?;
+    match tokio::time::timeout(Duration::from_secs(30), socket.next()).await? {
+        Some(Ok(Message::Text(text))) => {
+            serde_json::from_str::<operator::gateway::events::LeaseEvent>(&text)?;
+        }
+        other => anyhow::bail!("expected an event, got {other:?}"),
+    }
+    drop(socket);
+
     // A service with no pod: the Go provider's close code 4000.
     let mut socket =
         open_websocket(&s.tenant, &me, &tenant, &addr, &logs("?service=nothing")).await?;

@@ -18,6 +18,7 @@ pub mod accept;
 mod acceptor;
 pub mod auth;
 pub mod client;
+pub mod events;
 mod grpc;
 mod grpc_auth;
 #[cfg(any(test, feature = "test-support"))]
@@ -134,6 +135,8 @@ pub struct GatewayConfig {
 pub struct GatewayExtras {
     /// The leases' container logs.
     pub pod_logs: Option<Arc<dyn logs::PodLogs>>,
+    /// The leases' Kubernetes events.
+    pub lease_events: Option<Arc<dyn events::LeaseEvents>>,
     /// The bid engine's latest status report (inventory, orders).
     pub status: Option<watch::Receiver<Option<Arc<crate::provider_status::StatusReport>>>>,
 }
@@ -203,6 +206,7 @@ pub async fn serve_with(
     let (stop, stopped) = watch::channel(false);
     let gateway = Arc::new(Gateway {
         pod_logs: extras.pod_logs,
+        lease_events: extras.lease_events,
         status: extras.status,
         stopping: stopped.clone(),
         auth: auth::Authenticator::new(
@@ -281,6 +285,8 @@ pub(crate) struct Gateway {
     reserving: tokio::sync::Mutex<()>,
     /// The leases' container logs (`None`: not served).
     pod_logs: Option<Arc<dyn logs::PodLogs>>,
+    /// The leases' Kubernetes events (`None`: not served).
+    lease_events: Option<Arc<dyn events::LeaseEvents>>,
     /// The bid engine's latest status report (`None`: inventory not reported).
     status: Option<watch::Receiver<Option<Arc<crate::provider_status::StatusReport>>>>,
     /// Turns true when the gateway stops: long-lived streams end then.

@@ -101,6 +101,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/lease/{dseq}/{gseq}/{oseq}/status", get(lease_status))
         .route("/lease/{dseq}/{gseq}/{oseq}/manifest", get(lease_manifest))
         .route("/lease/{dseq}/{gseq}/{oseq}/logs", get(lease_logs))
+        .route("/lease/{dseq}/{gseq}/{oseq}/kubeevents", get(lease_events))
         .route(
             "/lease/{dseq}/{gseq}/{oseq}/service/{service}/status",
             get(service_status),
@@ -409,6 +410,31 @@ async fn lease_logs(
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
             super::logs::stream(pod_logs.as_ref(), &namespace, &query, socket, stop).await;
+        }))
+}
+
+/// `GET /lease/{dseq}/{gseq}/{oseq}/kubeevents`: the lease namespace's Kubernetes events, for
+/// the lease's owner; `follow` as for logs.
+async fn lease_events(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    Path(path): LeasePath,
+    Query(params): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, Rejection> {
+    let query = super::logs::LogQuery::parse(&params)?;
+    let lease = lease_of(&gateway, &peer, path).await?;
+    let Some(events) = gateway.lease_events.clone() else {
+        return Err(Rejection::Unavailable(
+            "this provider does not serve lease events".into(),
+        ));
+    };
+    let namespace = lease.spec.lease_id.namespace();
+    let stop = gateway.stopping.clone();
+    Ok(upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            super::events::stream(events.as_ref(), &namespace, query.follow, socket, stop).await;
         }))
 }
 

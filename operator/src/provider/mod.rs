@@ -189,6 +189,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             pod_logs: Some(Arc::new(crate::gateway::logs::KubePodLogs::new(
                 client.clone(),
             ))),
+            lease_events: Some(Arc::new(crate::gateway::events::KubeLeaseEvents::new(
+                client.clone(),
+            ))),
             status: Some(status_rx),
         },
     )

@@ -85,6 +85,7 @@ fn world() -> World {
         serve_limit: ServeLimit::new(4),
         reserving: tokio::sync::Mutex::new(()),
         pod_logs: None,
+        lease_events: None,
         status: None,
         stopping: tokio::sync::watch::channel(false).1,
     };
