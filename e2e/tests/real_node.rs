@@ -793,6 +793,27 @@ deployment:
         printed.contains(&format!("[{web_pod}] serving on 8080")),
         "{printed}"
     );
+    let out = std::process::Command::new(e2e::binaries::akash_provider()?)
+        .args(["tenant", "events", &dseq.to_string()])
+        .args(["--chain-id", &s.devnet.chain_id])
+        .args([
+            "--rpc-url",
+            &s.devnet.rpc_url,
+            "--grpc-url",
+            &s.devnet.grpc_url,
+        ])
+        .args(["--poll-interval", "100ms", "--block-interval", "200ms"])
+        .arg("--key-file")
+        .arg(&key)
+        .arg("--home")
+        .arg(home.path())
+        .output()?;
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains(&format!("[Pod/{web_pod}] Normal Started:")),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // gRPC `LeaseRPC`: the end of web's log in one answer, and ticker's lines as a stream.
     {

@@ -14,18 +14,18 @@ use crds::resources::{
 };
 use crds::sdl::Sdl;
 
-use super::config::{CliCommon, DeployArgs, DseqArgs, LogsArgs};
+use super::config::{CliCommon, DeployArgs, DseqArgs};
 use super::delivery::{Gateway, MtlsGateway};
 use super::flow::{self, Ctx, Next, Progress};
 use super::identity::{self, CertStore, FileCertStore};
 use super::plan::plan;
 
-struct Session {
-    chain: Arc<dyn Chain>,
-    dir: PathBuf,
+pub(super) struct Session {
+    pub(super) chain: Arc<dyn Chain>,
+    pub(super) dir: PathBuf,
 }
 
-async fn session(common: &CliCommon) -> anyhow::Result<Session> {
+pub(super) async fn session(common: &CliCommon) -> anyhow::Result<Session> {
     let phrase = tokio::fs::read_to_string(&common.key_file)
         .await
         .with_context(|| format!("--key-file {}", common.key_file.display()))?;
@@ -222,102 +222,6 @@ pub async fn status(args: DseqArgs) -> anyhow::Result<()> {
         }
     }
     print_status(&status);
-    Ok(())
-}
-
-/// `tenant logs DSEQ`: the logs of each active lease of the deployment (found on chain), from
-/// its provider's gateway (a websocket over mutual TLS), one line per log line, `[pod] line`;
-/// with `--follow` until interrupted.
-pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
-    use futures::StreamExt;
-    use tokio_tungstenite::tungstenite::Message;
-    let s = session(&args.common).await?;
-    let owner = s.chain.address().to_owned();
-    let identity = identity::ensure(s.chain.as_ref(), &FileCertStore { dir: s.dir.clone() })
-        .await
-        .context("the tenant certificate")?;
-    let leases = chain_client::chain::collect_all(100, |page| {
-        s.chain.leases(
-            chain_client::akash::market::v1::LeaseFilters {
-                owner: owner.clone(),
-                dseq: args.dseq,
-                state: "active".into(),
-                ..Default::default()
-            },
-            page,
-        )
-    })
-    .await?;
-    let mut query = vec![format!("follow={}", args.follow)];
-    if !args.services.is_empty() {
-        query.push(format!("service={}", args.services.join(",")));
-    }
-    if let Some(tail) = args.tail {
-        query.push(format!("tail={tail}"));
-    }
-    let mut streams = Vec::new();
-    for id in leases
-        .iter()
-        .filter_map(|r| r.lease.as_ref().and_then(|l| l.id.as_ref()))
-    {
-        let provider = &id.provider;
-        let uri = s
-            .chain
-            .provider(provider)
-            .await?
-            .map(|p| p.host_uri)
-            .unwrap_or_default();
-        let addr = crate::gateway::client::gateway_addr(&uri).map_err(anyhow::Error::msg)?;
-        let path = format!(
-            "/lease/{}/{}/{}/logs?{}",
-            args.dseq,
-            id.gseq,
-            id.oseq,
-            query.join("&")
-        );
-        let socket = crate::gateway::client::open_websocket(
-            s.chain.as_ref(),
-            provider,
-            &identity,
-            &addr,
-            &path,
-        )
-        .await
-        .with_context(|| format!("the logs of group {} at {provider}", id.gseq))?;
-        streams.push(socket);
-    }
-    if streams.is_empty() {
-        anyhow::bail!("{owner} has no active lease on deployment {}", args.dseq);
-    }
-    // Each stream ends at the provider's Close: what follows is the connection going away.
-    let streams = streams.into_iter().map(|socket| {
-        socket
-            .scan(false, |closed, message| {
-                let next = (!*closed).then_some(message);
-                *closed |= matches!(next, Some(Ok(Message::Close(_))));
-                futures::future::ready(next)
-            })
-            .boxed()
-    });
-    let mut all = futures::stream::select_all(streams);
-    while let Some(message) = all.next().await {
-        match message? {
-            Message::Text(text) => {
-                match serde_json::from_str::<crate::gateway::logs::LogLine>(&text) {
-                    Ok(line) => println!("[{}] {}", line.name, line.message),
-                    Err(_) => println!("{text}"),
-                }
-            }
-            Message::Close(Some(frame)) if u16::from(frame.code) != 1000 => {
-                eprintln!(
-                    "closed by the provider: {} {}",
-                    u16::from(frame.code),
-                    frame.reason
-                );
-            }
-            _ => {}
-        }
-    }
     Ok(())
 }
 

@@ -51,6 +51,20 @@ pub enum TenantSubcommand {
     Close(DseqArgs),
     /// Print the deployment's container logs, from each provider's gateway.
     Logs(LogsArgs),
+    /// Print the Kubernetes events of the deployment's leases (pods scheduled, images pulled,
+    /// containers started or failing), from each provider's gateway.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The deployment sequence `deploy` printed.
+    pub dseq: u64,
+    #[command(flatten)]
+    pub common: CliCommon,
+    /// Keep printing events as they happen.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]
