@@ -257,11 +257,30 @@ pub fn keep_log(name: &str, text: &str) {
     }
 }
 
-/// A loopback port nothing listens on right now.
+/// A port nothing listens on right now, for a process the test starts next to listen on.
+///
+/// Taken from 21000–29999, below the kernel's ephemeral range (32768–60999): a port the kernel
+/// hands out (port 0, or the source port of any outgoing connection) could be taken by another
+/// test's connection between this check and the child's bind, and the child would fail with
+/// "address in use". Each port is handed out once per test process.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    const FIRST: u32 = 21_000;
+    const COUNT: u32 = 9_000;
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        std::sync::atomic::AtomicU32::new(std::process::id().wrapping_mul(7_919) % COUNT)
+    });
+    for _ in 0..COUNT {
+        let port = (FIRST + next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % COUNT) as u16;
+        // Free on every address, so a child binding 0.0.0.0 or 127.0.0.1 finds it free too.
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no free port in 21000-29999",
+    ))
 }
 
 impl Drop for ProviderProcess {
