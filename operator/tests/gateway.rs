@@ -271,6 +271,37 @@ async fn grpc_send_manifest_and_service_status() {
     assert_eq!(status.services.len(), 1);
     assert_eq!(status.services[0].name, "web");
     assert_eq!(status.services[0].status.as_ref().unwrap().total, 2);
+    // The same as a stream: the first answer at once, equal to the unary one.
+    let request = ServiceStatusRequest {
+        lease_id: Some(LeaseId {
+            owner: world.tenant_addr(),
+            dseq: DSEQ,
+            gseq: 1,
+            oseq: 1,
+            provider: world.provider.clone(),
+            bseq: 0,
+        }),
+        services: vec![],
+    };
+    let mut stream = leases
+        .stream_service_status(request.clone())
+        .await
+        .expect("a service status stream")
+        .into_inner();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+        .await
+        .expect("a first message in time")
+        .expect("a message")
+        .expect("not the end");
+    assert_eq!(first, status);
+    drop(stream);
+    // Another lease id (not this tenant's): refused before any stream starts.
+    let mut other = request;
+    other.lease_id.as_mut().unwrap().dseq = DSEQ + 1;
+    let Err(refused) = leases.stream_service_status(other).await else {
+        panic!("another lease's status stream was opened");
+    };
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
 
     let mut provider_rpc = ProviderRpcClient::new(channel);
     let provider_status = provider_rpc

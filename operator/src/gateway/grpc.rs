@@ -170,61 +170,41 @@ impl LeaseRpc for Service {
     ) -> Result<Response<lease_rpc::ServiceStatusResponse>, Status> {
         let peer = peer_of(&request)?;
         let request = request.into_inner();
-        let Some(id) = request.lease_id else {
-            return Err(Status::invalid_argument("lease_id is required"));
-        };
-        let lease = self
-            .0
-            .owned_lease(&peer, id.dseq, id.gseq, id.oseq)
-            .await
-            .map_err(status_of)?;
-        let generation = lease
-            .status
-            .as_ref()
-            .and_then(|s| s.observed_generation)
-            .unwrap_or_default();
-        let services = super::services_of(&lease)
-            .into_iter()
-            .filter(|s| request.services.is_empty() || request.services.contains(&s.name))
-            .map(|s| lease_rpc::ServiceStatus {
-                status: Some(lease_rpc::LeaseServiceStatus {
-                    available: s.ready_replicas,
-                    total: s.replicas,
-                    uris: s.uris.clone(),
-                    observed_generation: generation,
-                    replicas: s.replicas,
-                    updated_replicas: s.ready_replicas,
-                    ready_replicas: s.ready_replicas,
-                    available_replicas: s.ready_replicas,
-                }),
-                ports: s
-                    .forwarded_ports
-                    .iter()
-                    .filter_map(|p| super::parse_forwarded(p))
-                    .map(|(external, port, proto)| lease_rpc::ForwarderPortStatus {
-                        host: self.0.config.cluster_public_hostname.clone(),
-                        port,
-                        external_port: external,
-                        proto,
-                        name: s.name.clone(),
-                    })
-                    .collect(),
-                ips: Vec::new(),
-                name: s.name,
-            })
-            .collect();
-        Ok(Response::new(lease_rpc::ServiceStatusResponse { services }))
+        Ok(Response::new(
+            service_status(&self.0, &peer, &request).await?,
+        ))
     }
 
     type StreamServiceStatusStream = Streamed<lease_rpc::ServiceStatusResponse>;
 
+    /// `ServiceStatus` now and then every [`STATUS_EVERY`], until the client hangs up, the
+    /// lease is no longer its, or the gateway stops.
     async fn stream_service_status(
         &self,
-        _: Request<lease_rpc::ServiceStatusRequest>,
+        request: Request<lease_rpc::ServiceStatusRequest>,
     ) -> Result<Response<Self::StreamServiceStatusStream>, Status> {
-        Err(Status::unimplemented(
-            "StreamServiceStatus: poll ServiceStatus",
-        ))
+        let peer = peer_of(&request)?;
+        let request = request.into_inner();
+        // Refused at once (not in the stream) when the first answer would be.
+        let first = service_status(&self.0, &peer, &request).await?;
+        let gateway = self.0.clone();
+        let mut stop = self.0.stopping.clone();
+        let mut every = tokio::time::interval(STATUS_EVERY);
+        every.tick().await;
+        let later = futures::stream::unfold(
+            (gateway, peer, request, every),
+            |(gateway, peer, request, mut every)| async move {
+                every.tick().await;
+                let status = service_status(&gateway, &peer, &request).await;
+                Some((status, (gateway, peer, request, every)))
+            },
+        );
+        let stream = futures::stream::once(async { Ok(first) })
+            .chain(later)
+            .take_until(Box::pin(
+                async move { super::tls::stopped(&mut stop).await },
+            ));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     /// The end of each pod's log (at most [`logs::GRPC_TAIL`] lines, [`logs::GRPC_LOG_BYTES`]).
@@ -284,6 +264,58 @@ impl LeaseRpc for Service {
         ));
         Ok(Response::new(Box::pin(stream)))
     }
+}
+
+/// The status of the services of the lease `request` names, for its owner `peer`.
+#[allow(clippy::result_large_err)] // tonic's `Status`, as every handler returns
+async fn service_status(
+    gateway: &Gateway,
+    peer: &VerifiedPeer,
+    request: &lease_rpc::ServiceStatusRequest,
+) -> Result<lease_rpc::ServiceStatusResponse, Status> {
+    let Some(id) = request.lease_id.as_ref() else {
+        return Err(Status::invalid_argument("lease_id is required"));
+    };
+    let lease = gateway
+        .owned_lease(peer, id.dseq, id.gseq, id.oseq)
+        .await
+        .map_err(status_of)?;
+    let generation = lease
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation)
+        .unwrap_or_default();
+    let services = super::services_of(&lease)
+        .into_iter()
+        .filter(|s| request.services.is_empty() || request.services.contains(&s.name))
+        .map(|s| lease_rpc::ServiceStatus {
+            status: Some(lease_rpc::LeaseServiceStatus {
+                available: s.ready_replicas,
+                total: s.replicas,
+                uris: s.uris.clone(),
+                observed_generation: generation,
+                replicas: s.replicas,
+                updated_replicas: s.ready_replicas,
+                ready_replicas: s.ready_replicas,
+                available_replicas: s.ready_replicas,
+            }),
+            ports: s
+                .forwarded_ports
+                .iter()
+                .filter_map(|p| super::parse_forwarded(p))
+                .map(|(external, port, proto)| lease_rpc::ForwarderPortStatus {
+                    host: gateway.config.cluster_public_hostname.clone(),
+                    port,
+                    external_port: external,
+                    proto,
+                    name: s.name.clone(),
+                })
+                .collect(),
+            ips: Vec::new(),
+            name: s.name,
+        })
+        .collect();
+    Ok(lease_rpc::ServiceStatusResponse { services })
 }
 
 /// Between two messages of `StreamStatus`.
