@@ -88,10 +88,19 @@ pub fn account_from_any(address: &str, any: &cosmos_sdk_proto::Any) -> Result<Ac
     }
     let acc = BaseAccount::decode(any.value.as_slice())
         .map_err(|e| ChainError::Decode(format!("BaseAccount: {e}")))?;
+    // Only a secp256k1 key is an account key a token can be checked with.
+    let pub_key = acc
+        .pub_key
+        .filter(|k| k.type_url == "/cosmos.crypto.secp256k1.PubKey")
+        .and_then(|k| {
+            cosmos_sdk_proto::cosmos::crypto::secp256k1::PubKey::decode(k.value.as_slice()).ok()
+        })
+        .map(|k| k.key);
     Ok(AccountInfo {
         address: acc.address,
         account_number: acc.account_number,
         sequence: acc.sequence,
+        pub_key,
     })
 }
 
@@ -371,7 +380,8 @@ mod tests {
             AccountInfo {
                 address: "akash1abc".into(),
                 account_number: 12,
-                sequence: 34
+                sequence: 34,
+                pub_key: None,
             }
         );
         let module = cosmos_sdk_proto::Any {

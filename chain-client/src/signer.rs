@@ -294,6 +294,7 @@ mod tests {
                 address: address.into(),
                 account_number: 3,
                 sequence: s.committed,
+                pub_key: None,
             })
         }
 

@@ -12,6 +12,9 @@ pub struct AccountInfo {
     pub address: String,
     pub account_number: u64,
     pub sequence: u64,
+    /// The account's compressed secp256k1 public key (33 bytes), once it has signed a
+    /// transaction; what verifies the tokens (JWT) it signs.
+    pub pub_key: Option<Vec<u8>>,
 }
 
 /// The node's answer to `broadcast_tx_sync`: the CheckTx result.
