@@ -69,7 +69,7 @@ fn run_overlay(args: operator::overlay::sidecar::OverlayArgs) -> ExitCode {
 
 fn run_tenant(args: operator::tenant::config::TenantCommand) -> ExitCode {
     use operator::tenant::config::TenantSubcommand;
-    use operator::tenant::{cli, cli_streams, run};
+    use operator::tenant::{cli, cli_shell, cli_streams, run};
     let on_error = |e: anyhow::Error| eprintln!("error: {e:#}");
     match (args.command, args.controller) {
         (Some(TenantSubcommand::Deploy(a)), _) => block_on(cli::deploy(a), on_error),
@@ -77,6 +77,7 @@ fn run_tenant(args: operator::tenant::config::TenantCommand) -> ExitCode {
         (Some(TenantSubcommand::Close(a)), _) => block_on(cli::close(a), on_error),
         (Some(TenantSubcommand::Logs(a)), _) => block_on(cli_streams::logs(a), on_error),
         (Some(TenantSubcommand::Events(a)), _) => block_on(cli_streams::events(a), on_error),
+        (Some(TenantSubcommand::Shell(a)), _) => block_on(cli_shell::shell(a), on_error),
         (None, _) => {
             // clap leaves an optional flattened group unset when its settings come from the
             // environment (a Deployment's env) or from a nested group: parse the controller's

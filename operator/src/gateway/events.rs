@@ -2,20 +2,20 @@
 //! as the Go provider serves them (`provider-services lease-events`): the `events.k8s.io/v1`
 //! Events of the lease's namespace, one JSON text message each in the Go provider's `LeaseEvent`
 //! shape, then close 1000; with `follow`, new ones as they come until the tenant hangs up, the
-//! lease's namespace goes or the gateway stops.
+//! lease closes or the gateway stops.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::WebSocket;
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, WatchEvent, WatchParams};
 use kube::{Api, Client};
-use tokio::sync::watch;
 
 use super::logs::LogError;
+use super::ws_stream::{self, close};
 
 /// One message: the Go provider's `LeaseEvent`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -145,69 +145,23 @@ pub async fn stream(
     namespace: &str,
     follow: bool,
     socket: WebSocket,
-    mut stop: watch::Receiver<bool>,
+    end: super::stream_end::StreamEnd,
 ) {
-    let (mut sink, mut incoming) = socket.split();
-    let mut feed = match events.events(namespace, follow).await {
+    let (mut sink, incoming) = socket.split();
+    let feed = match events.events(namespace, follow).await {
         Ok(feed) => feed,
         Err(e) => {
             tracing::warn!(namespace, error = %e, "lease events: reading failed");
             let _ = sink
                 .send(close(4000, "the lease's events could not be read"))
                 .await;
-            return;
+            return ws_stream::finish(sink, incoming).await;
         }
     };
-    let mut ping = tokio::time::interval(Duration::from_secs(10));
-    ping.tick().await;
-    loop {
-        tokio::select! {
-            event = feed.next() => match event {
-                Some(event) => {
-                    let text = serde_json::to_string(&event).unwrap_or_default();
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break;
-                    }
-                }
-                None => {
-                    let _ = sink.send(close(1000, "")).await;
-                    break;
-                }
-            },
-            from_tenant = incoming.next() => match from_tenant {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => {}
-            },
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break;
-                }
-            }
-            () = super::tls::stopped(&mut stop) => {
-                let _ = sink.send(close(1001, "the provider is shutting down")).await;
-                break;
-            }
-        }
-    }
-    drop(feed);
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Ok(message)) = incoming.next().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
-    if let Ok(mut socket) = sink.reunite(incoming) {
-        let _ = socket.close().await;
-    }
-}
-
-fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from(reason),
-    }))
+    let texts = feed
+        .map(|event| serde_json::to_string(&event).unwrap_or_default())
+        .boxed();
+    ws_stream::send_texts(sink, incoming, texts, end).await;
 }
 
 #[cfg(test)]

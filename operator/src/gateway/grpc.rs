@@ -15,7 +15,6 @@ use chain_client::akash::provider::lease::v1 as lease_rpc;
 use chain_client::akash::provider::lease::v1::lease_rpc_server::{LeaseRpc, LeaseRpcServer};
 use chain_client::akash::provider::v1 as prov;
 use chain_client::akash::provider::v1::provider_rpc_server::{ProviderRpc, ProviderRpcServer};
-use chain_client::cert::VerifiedPeer;
 use crds::sdl::groups::{Attribute, ResourceValue};
 use crds::sdl::manifest::{
     ManifestCpu, ManifestCredentials, ManifestEndpoint, ManifestExpose, ManifestGpu, ManifestGroup,
@@ -29,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status};
 
 use super::acceptor::Accepted;
-use super::{Gateway, Rejection, logs};
+use super::{Caller, Gateway, Rejection, jwt, logs};
 
 /// The largest gRPC message other than a manifest (status requests).
 pub(super) const SMALL_MESSAGE: usize = 64 << 10;
@@ -85,10 +84,10 @@ pub(super) fn status_of(r: Rejection) -> Status {
 
 /// The client [`super::grpc_auth::Authenticated`] let in.
 #[allow(clippy::result_large_err)] // tonic's `Status`, as every handler returns
-fn peer_of<T>(request: &Request<T>) -> Result<VerifiedPeer, Status> {
+fn peer_of<T>(request: &Request<T>) -> Result<Caller, Status> {
     request
         .extensions()
-        .get::<VerifiedPeer>()
+        .get::<Caller>()
         .cloned()
         .ok_or_else(|| Status::unauthenticated("the call was not authenticated"))
 }
@@ -144,6 +143,13 @@ impl LeaseRpc for Service {
         let Some(id) = request.lease_id else {
             return Err(Status::invalid_argument("lease_id is required"));
         };
+        self.0
+            .permit(
+                &peer,
+                jwt::Target::Deployment { dseq: id.dseq },
+                Some(jwt::Scope::SendManifest),
+            )
+            .map_err(status_of)?;
         if id.provider != self.0.config.provider_address {
             return Err(Status::not_found(format!(
                 "lease_id.provider is {}, this provider is {}",
@@ -158,7 +164,7 @@ impl LeaseRpc for Service {
         )
         .map_err(status_of)?;
         self.0
-            .send_manifest(&peer, id.dseq, &body, usize::MAX)
+            .send_manifest(&peer.owner, id.dseq, &body, usize::MAX)
             .await
             .map_err(status_of)?;
         Ok(Response::new(lease_rpc::SendManifestResponse {}))
@@ -191,14 +197,15 @@ impl LeaseRpc for Service {
         let mut stop = self.0.stopping.clone();
         let mut every = tokio::time::interval(STATUS_EVERY);
         every.tick().await;
-        let later = futures::stream::unfold(
-            (gateway, peer, request, every),
-            |(gateway, peer, request, mut every)| async move {
+        // A refusal (the lease closed) is the stream's last message.
+        let later =
+            futures::stream::unfold(Some((gateway, peer, request, every)), |state| async move {
+                let (gateway, peer, request, mut every) = state?;
                 every.tick().await;
                 let status = service_status(&gateway, &peer, &request).await;
-                Some((status, (gateway, peer, request, every)))
-            },
-        );
+                let next = status.is_ok().then_some((gateway, peer, request, every));
+                Some((status, next))
+            });
         let stream = futures::stream::once(async { Ok(first) })
             .chain(later)
             .take_until(Box::pin(
@@ -270,14 +277,14 @@ impl LeaseRpc for Service {
 #[allow(clippy::result_large_err)] // tonic's `Status`, as every handler returns
 async fn service_status(
     gateway: &Gateway,
-    peer: &VerifiedPeer,
+    peer: &Caller,
     request: &lease_rpc::ServiceStatusRequest,
 ) -> Result<lease_rpc::ServiceStatusResponse, Status> {
     let Some(id) = request.lease_id.as_ref() else {
         return Err(Status::invalid_argument("lease_id is required"));
     };
     let lease = gateway
-        .owned_lease(peer, id.dseq, id.gseq, id.oseq)
+        .lease_for(peer, (id.dseq, id.gseq, id.oseq), Some(jwt::Scope::Status))
         .await
         .map_err(status_of)?;
     let generation = lease
@@ -369,7 +376,7 @@ impl Service {
         .map_err(status_of)?;
         let lease = self
             .0
-            .owned_lease(&peer, id.dseq, id.gseq, id.oseq)
+            .lease_for(&peer, (id.dseq, id.gseq, id.oseq), Some(jwt::Scope::Logs))
             .await
             .map_err(status_of)?;
         let pod_logs = self

@@ -1,13 +1,13 @@
-//! `LeaseRPC` calls are authenticated on the client's certificate before their request is read:
+//! `LeaseRPC` calls are authenticated on the client's certificate or token before their request
+//! is read:
 //! [`Authenticated`] wraps the generated server, reads at most the method's limit of the body
 //! only for a client the chain vouches for, checks a `SendManifest` request's list sizes on its
-//! protobuf bytes ([`super::wire_limits`]), and only then lets tonic decode it. The verified peer
-//! rides along in the request's extensions.
+//! protobuf bytes ([`super::wire_limits`]), and only then lets tonic decode it. The caller rides along
+//! in the request's extensions.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use chain_client::cert::VerifiedPeer;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tonic::Status;
 use tonic::body::Body;
@@ -15,8 +15,8 @@ use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
 use tonic::server::NamedService;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use super::Gateway;
 use super::grpc::{SMALL_MESSAGE, status_of};
+use super::{Caller, Gateway};
 
 /// The one method whose request may be as large as `--max-manifest-bytes`.
 const SEND_MANIFEST: &str = "/akash.provider.lease.v1.LeaseRPC/SendManifest";
@@ -85,7 +85,12 @@ async fn admit(
         .extensions()
         .get::<TlsConnectInfo<TcpConnectInfo>>()
         .and_then(|info| info.get_ref().remote_addr());
-    let peer: VerifiedPeer = match gateway.auth.authenticate(&certs).await {
+    // A token in the `authorization` metadata, as the Go provider's clients send it.
+    let authorization = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let peer: Caller = match gateway.caller(&certs, authorization).await {
         Ok(peer) => peer,
         Err(e) => {
             tracing::info!(remote = ?remote, path = request.uri().path(), error = %e, "gRPC call refused");

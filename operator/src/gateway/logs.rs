@@ -11,19 +11,19 @@
 //! gateway stops.
 
 use std::pin::Pin;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::WebSocket;
 use futures::io::AsyncBufRead;
 use futures::stream::BoxStream;
 use futures::{AsyncBufReadExt, SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client, ResourceExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::Rejection;
+use super::ws_stream::{self, close};
 
 /// At most this much of the end of each pod's log in one gRPC `ServiceLogs` answer, and at
 /// most [`GRPC_TAIL`] lines: the answer stays under a client's usual 4 MiB message limit.
@@ -36,8 +36,6 @@ pub const MAX_LINE: usize = 16 * 1024;
 const QUEUE: usize = 64;
 /// The Go provider's close codes.
 pub const CLOSE_NO_PODS: u16 = 4000;
-/// Between pings, so that proxies keep an idle follow open and a dead peer is noticed.
-const PING_EVERY: Duration = Duration::from_secs(10);
 
 /// What the tenant asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -96,7 +94,7 @@ impl LogQuery {
 }
 
 /// An SDL service name (a DNS label): nothing that could change the label selector it goes in.
-fn is_service_name(name: &str) -> bool {
+pub(crate) fn is_service_name(name: &str) -> bool {
     (1..=63).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -283,67 +281,20 @@ pub async fn stream(
     namespace: &str,
     query: &LogQuery,
     socket: WebSocket,
-    mut stop: watch::Receiver<bool>,
+    end: super::stream_end::StreamEnd,
 ) {
-    let (mut sink, mut incoming) = socket.split();
-    let mut lines = follow_lines(logs, namespace, query).await;
-    if lines.is_none() {
+    let (mut sink, incoming) = socket.split();
+    let Some(lines) = follow_lines(logs, namespace, query).await else {
         let _ = sink.send(close(CLOSE_NO_PODS, "no running pods")).await;
-    }
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    while let Some(receiver) = lines.as_mut() {
-        tokio::select! {
-            line = receiver.recv() => match line {
-                Some(line) => {
-                    let text = serde_json::to_string(&line).unwrap_or_default();
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break;
-                    }
-                }
-                // Every log ended.
-                None => {
-                    let _ = sink.send(close(1000, "")).await;
-                    break;
-                }
-            },
-            from_tenant = incoming.next() => match from_tenant {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => {}
-            },
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break;
-                }
-            }
-            () = super::tls::stopped(&mut stop) => {
-                let _ = sink.send(close(1001, "the provider is shutting down")).await;
-                break;
-            }
-        }
-    }
-    // Dropping the receiver stops the readers.
-    drop(lines);
-    // The closing handshake: the tenant's answer to our Close (briefly), then the connection
-    // ends with its TLS close, so clients see a clean end rather than a cut connection.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Ok(message)) = incoming.next().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
+        return ws_stream::finish(sink, incoming).await;
+    };
+    // Dropping the receiver (when the stream ends) stops the readers.
+    let texts = futures::stream::unfold(lines, |mut lines| async move {
+        let line = lines.recv().await?;
+        Some((serde_json::to_string(&line).unwrap_or_default(), lines))
     })
-    .await;
-    if let Ok(mut socket) = sink.reunite(incoming) {
-        let _ = socket.close().await;
-    }
-}
-
-fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from(reason),
-    }))
+    .boxed();
+    ws_stream::send_texts(sink, incoming, texts, end).await;
 }
 
 #[cfg(test)]

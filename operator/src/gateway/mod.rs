@@ -24,14 +24,18 @@ mod grpc_auth;
 #[cfg(any(test, feature = "test-support"))]
 pub mod hostile;
 pub mod hostnames;
+pub mod jwt;
 mod lease_counts;
 pub mod limits;
 pub mod logs;
 pub mod peer;
 mod rest;
+pub mod shell;
 pub mod source;
+pub mod stream_end;
 pub mod tls;
 pub mod wire_limits;
+mod ws_stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -130,6 +134,13 @@ pub struct GatewayConfig {
     pub cluster_public_hostname: String,
 }
 
+/// An authenticated caller: its account, and what it may do there.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub owner: String,
+    pub access: jwt::Access,
+}
+
 /// What the gateway serves beyond leases and manifests, when the provider has it.
 #[derive(Clone, Default)]
 pub struct GatewayExtras {
@@ -137,6 +148,8 @@ pub struct GatewayExtras {
     pub pod_logs: Option<Arc<dyn logs::PodLogs>>,
     /// The leases' Kubernetes events.
     pub lease_events: Option<Arc<dyn events::LeaseEvents>>,
+    /// Commands in the leases' containers (`/shell`).
+    pub pod_exec: Option<Arc<dyn shell::PodExec>>,
     /// The bid engine's latest status report (inventory, orders).
     pub status: Option<watch::Receiver<Option<Arc<crate::provider_status::StatusReport>>>>,
 }
@@ -207,11 +220,21 @@ pub async fn serve_with(
     let gateway = Arc::new(Gateway {
         pod_logs: extras.pod_logs,
         lease_events: extras.lease_events,
+        pod_exec: extras.pod_exec,
         status: extras.status,
         stopping: stopped.clone(),
         auth: auth::Authenticator::new(
             chain.clone(),
             config.limits.cert_cache_ttl,
+            config.limits.cert_refusal_ttl,
+        ),
+        // A token's issuer is an account of this provider's chain (the address prefix).
+        tokens: jwt::TokenVerifier::new(
+            chain.clone(),
+            config
+                .provider_address
+                .rsplit_once('1')
+                .map_or("akash", |(prefix, _)| prefix),
             config.limits.cert_refusal_ttl,
         ),
         serve_limit: peer::ServeLimit::new(config.peer_serve_limit),
@@ -280,6 +303,8 @@ pub(crate) struct Gateway {
     chain: Arc<dyn Chain>,
     leases: Arc<dyn LeaseSource>,
     auth: auth::Authenticator,
+    /// Checks tenants' tokens (JWT).
+    tokens: jwt::TokenVerifier,
     serve_limit: peer::ServeLimit,
     /// Held from reading the hosts leases hold to writing a manifest's: one at a time.
     reserving: tokio::sync::Mutex<()>,
@@ -287,6 +312,8 @@ pub(crate) struct Gateway {
     pod_logs: Option<Arc<dyn logs::PodLogs>>,
     /// The leases' Kubernetes events (`None`: not served).
     lease_events: Option<Arc<dyn events::LeaseEvents>>,
+    /// Commands in the leases' containers (`None`: not served).
+    pod_exec: Option<Arc<dyn shell::PodExec>>,
     /// The bid engine's latest status report (`None`: inventory not reported).
     status: Option<watch::Receiver<Option<Arc<crate::provider_status::StatusReport>>>>,
     /// Turns true when the gateway stops: long-lived streams end then.
@@ -294,6 +321,11 @@ pub(crate) struct Gateway {
 }
 
 impl Gateway {
+    /// What ends a stream of `lease`: the gateway stopping, or the lease closing.
+    pub(crate) fn stream_end(&self, lease: &Lease) -> stream_end::StreamEnd {
+        stream_end::StreamEnd::new(self.stopping.clone(), self.leases.clone(), lease)
+    }
+
     /// The bid engine's latest report (empty until its first inventory refresh).
     pub(crate) fn status_report(&self) -> crate::provider_status::StatusReport {
         self.status
@@ -350,12 +382,12 @@ impl Gateway {
             }))
     }
 
-    /// Receives a manifest `body` for deployment `dseq` from the authenticated `peer`; writes it
+    /// Receives a manifest `body` for deployment `dseq` from its authenticated `owner`; writes it
     /// to the leases it is for when it is accepted (a body over `max` bytes is not). Returns how
     /// many leases got it.
     async fn send_manifest(
         &self,
-        peer: &VerifiedPeer,
+        owner: &str,
         dseq: u64,
         body: &[u8],
         max: usize,
@@ -367,25 +399,18 @@ impl Gateway {
         // Deployment numbers are per owner (usually a block height), so another tenant may have
         // one of the same number here. The sender's own deployment decides; only when the sender
         // has none is a lease holder's looked up, so that a stranger is told it is not theirs.
-        let mut deployment = self.deployment(&peer.owner, dseq).await?;
+        let mut deployment = self.deployment(owner, dseq).await?;
         if deployment.is_none()
             && let Some(other) = leases
                 .iter()
                 .map(|l| &l.spec.lease_id.owner)
-                .find(|owner| **owner != peer.owner)
+                .find(|o| **o != owner)
         {
             deployment = self.deployment(other, dseq).await?;
         }
         let from = "the tenant";
-        self.accept_and_write(
-            (&peer.owner, dseq),
-            body,
-            max,
-            deployment.as_ref(),
-            &leases,
-            from,
-        )
-        .await
+        self.accept_and_write((owner, dseq), body, max, deployment.as_ref(), &leases, from)
+            .await
     }
 
     /// Receives the manifest `body` of deployment (`owner`, `dseq`) that `from` (a peer) served,
@@ -529,10 +554,10 @@ impl Gateway {
         Ok((json, permit))
     }
 
-    /// The lease `dseq/gseq/oseq` of this provider, if the authenticated `peer` owns it.
+    /// The lease `dseq/gseq/oseq` of this provider, if the authenticated `owner` owns it.
     async fn owned_lease(
         &self,
-        peer: &VerifiedPeer,
+        owner: &str,
         dseq: u64,
         gseq: u32,
         oseq: u32,
@@ -548,20 +573,83 @@ impl Gateway {
                 id.gseq == gseq && id.oseq == oseq && id.provider == self.config.provider_address
             })
             .collect::<Vec<_>>();
-        if let Some(lease) = leases.iter().find(|l| l.spec.lease_id.owner == peer.owner) {
+        if let Some(lease) = leases.iter().find(|l| l.spec.lease_id.owner == owner) {
             return Ok(lease.clone());
         }
         if leases.is_empty() {
             Err(Rejection::NotFound(format!(
                 "this provider holds no lease {dseq}/{gseq}/{oseq} of {}",
-                peer.owner
+                owner
             )))
         } else {
             Err(Rejection::Forbidden(format!(
                 "lease {dseq}/{gseq}/{oseq} is not {}'s; only its owner may read it",
-                peer.owner
+                owner
             )))
         }
+    }
+
+    /// Who calls: the account of the token in `authorization` (what it grants), or of the
+    /// client certificate (everything its account owns). Both at once are refused, as the Go
+    /// provider refuses them.
+    pub(crate) async fn caller(
+        &self,
+        certs: &[Vec<u8>],
+        authorization: Option<&str>,
+    ) -> Result<Caller, Rejection> {
+        match authorization.filter(|h| !h.is_empty()) {
+            Some(_) if !certs.is_empty() => Err(Rejection::Malformed(
+                "ambiguous authentication: a client certificate and a token (JWT) at once".into(),
+            )),
+            Some(header) => {
+                let claims = self.tokens.verify(jwt::bearer(header)?).await?;
+                Ok(Caller {
+                    owner: claims.issuer,
+                    access: claims.access,
+                })
+            }
+            None => {
+                let peer = self.auth.authenticate(certs).await?;
+                Ok(Caller {
+                    owner: peer.owner,
+                    access: jwt::Access::Full,
+                })
+            }
+        }
+    }
+
+    /// Refuses (403) what `caller`'s access does not reach at this provider, before anything
+    /// about `target` is looked up.
+    pub(crate) fn permit(
+        &self,
+        caller: &Caller,
+        target: jwt::Target,
+        scope: Option<jwt::Scope>,
+    ) -> Result<(), Rejection> {
+        if caller
+            .access
+            .allows(&self.config.provider_address, target, scope)
+        {
+            return Ok(());
+        }
+        let what = scope.map_or("this lease".to_owned(), |s| {
+            format!("scope {:?}", s.as_str())
+        });
+        Err(Rejection::Forbidden(format!(
+            "unauthorized access: the token does not grant {what} on {target:?} at this provider"
+        )))
+    }
+
+    /// The lease `dseq/gseq/oseq` for `caller`, if its access reaches it with `scope` and it
+    /// owns it.
+    pub(crate) async fn lease_for(
+        &self,
+        caller: &Caller,
+        (dseq, gseq, oseq): (u64, u32, u32),
+        scope: Option<jwt::Scope>,
+    ) -> Result<Lease, Rejection> {
+        self.permit(caller, jwt::Target::Lease { dseq, gseq, oseq }, scope)?;
+        self.owned_lease(&caller.owner, dseq, gseq, oseq).await
     }
 
     /// (leases held and live, of which with a manifest), from memory.

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use http_body_util::BodyExt;
@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 use tower::Service as _;
 
 use super::acceptor::Accepted;
-use super::{Gateway, Rejection};
+use super::{Gateway, Rejection, jwt};
 
 /// Who is on the other end of a connection.
 #[derive(Clone, Debug)]
@@ -102,6 +102,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/lease/{dseq}/{gseq}/{oseq}/manifest", get(lease_manifest))
         .route("/lease/{dseq}/{gseq}/{oseq}/logs", get(lease_logs))
         .route("/lease/{dseq}/{gseq}/{oseq}/kubeevents", get(lease_events))
+        .route("/lease/{dseq}/{gseq}/{oseq}/shell", get(lease_shell))
         .route(
             "/lease/{dseq}/{gseq}/{oseq}/service/{service}/status",
             get(service_status),
@@ -180,11 +181,18 @@ async fn send_manifest(
 ) -> Result<Response, Rejection> {
     let result = async {
         let dseq: u64 = path_number("dseq", &dseq)?;
-        // Who sends it is known before a byte of the body is read.
-        let sender = gateway.auth.authenticate(&peer.certs).await?;
+        // Who sends it, and whether it may, is known before a byte of the body is read.
+        let sender = gateway
+            .caller(&peer.certs, authorization(request.headers()))
+            .await?;
+        gateway.permit(
+            &sender,
+            jwt::Target::Deployment { dseq },
+            Some(jwt::Scope::SendManifest),
+        )?;
         let max = gateway.config.max_manifest_bytes;
         let body = read_body(request, max).await?;
-        gateway.send_manifest(&sender, dseq, &body, max).await
+        gateway.send_manifest(&sender.owner, dseq, &body, max).await
     };
     match result.await {
         Ok(_) => Ok(StatusCode::OK.into_response()),
@@ -288,24 +296,36 @@ async fn peer_manifest(
 
 type LeasePath = Path<(String, String, String)>;
 
+/// The `Authorization` header, if any (one that is not text is passed on as such, to be refused).
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+/// The lease of the path for the caller (certificate or token), if it owns it and its access
+/// reaches it with `scope`.
 async fn lease_of(
     gateway: &Gateway,
     peer: &Peer,
+    headers: &HeaderMap,
     (dseq, gseq, oseq): (String, String, String),
+    scope: Option<jwt::Scope>,
 ) -> Result<crds::resources::Lease, Rejection> {
     let dseq: u64 = path_number("dseq", &dseq)?;
     let gseq: u32 = path_number("gseq", &gseq)?;
     let oseq: u32 = path_number("oseq", &oseq)?;
-    let owner = gateway.auth.authenticate(&peer.certs).await?;
-    gateway.owned_lease(&owner, dseq, gseq, oseq).await
+    let caller = gateway.caller(&peer.certs, authorization(headers)).await?;
+    gateway.lease_for(&caller, (dseq, gseq, oseq), scope).await
 }
 
 async fn lease_status(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
     Path(path): LeasePath,
 ) -> Result<Response, Rejection> {
-    let lease = lease_of(&gateway, &peer, path).await?;
+    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Status)).await?;
     Ok(axum::Json(lease_status_json(
         &lease,
         &gateway.config.cluster_public_hostname,
@@ -318,9 +338,11 @@ async fn lease_status(
 async fn service_status(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
     Path((dseq, gseq, oseq, service)): Path<(String, String, String, String)>,
 ) -> Result<Response, Rejection> {
-    let lease = lease_of(&gateway, &peer, (dseq, gseq, oseq)).await?;
+    // As in the Go provider, the lease alone: no scope.
+    let lease = lease_of(&gateway, &peer, &headers, (dseq, gseq, oseq), None).await?;
     let all = lease_status_json(&lease, &gateway.config.cluster_public_hostname);
     match all["services"].get(&service) {
         Some(status) => Ok(axum::Json(status.clone()).into_response()),
@@ -392,24 +414,25 @@ pub(crate) fn lease_status_json(
 async fn lease_logs(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
     Path(path): LeasePath,
     Query(params): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Rejection> {
     let query = super::logs::LogQuery::parse(&params)?;
-    let lease = lease_of(&gateway, &peer, path).await?;
+    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Logs)).await?;
     let Some(pod_logs) = gateway.pod_logs.clone() else {
         return Err(Rejection::Unavailable(
             "this provider does not serve lease logs".into(),
         ));
     };
     let namespace = lease.spec.lease_id.namespace();
-    let stop = gateway.stopping.clone();
+    let end = gateway.stream_end(&lease);
     tracing::info!(lease = %lease.spec.lease_id, ?query, "lease logs requested");
     Ok(upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
-            super::logs::stream(pod_logs.as_ref(), &namespace, &query, socket, stop).await;
+            super::logs::stream(pod_logs.as_ref(), &namespace, &query, socket, end).await;
         }))
 }
 
@@ -418,32 +441,69 @@ async fn lease_logs(
 async fn lease_events(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
     Path(path): LeasePath,
     Query(params): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Rejection> {
     let query = super::logs::LogQuery::parse(&params)?;
-    let lease = lease_of(&gateway, &peer, path).await?;
+    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Events)).await?;
     let Some(events) = gateway.lease_events.clone() else {
         return Err(Rejection::Unavailable(
             "this provider does not serve lease events".into(),
         ));
     };
     let namespace = lease.spec.lease_id.namespace();
-    let stop = gateway.stopping.clone();
+    let end = gateway.stream_end(&lease);
     Ok(upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
-            super::events::stream(events.as_ref(), &namespace, query.follow, socket, stop).await;
+            super::events::stream(events.as_ref(), &namespace, query.follow, socket, end).await;
+        }))
+}
+
+/// `GET /lease/{dseq}/{gseq}/{oseq}/shell`: a command in one of the lease's containers, for
+/// the lease's owner; the parameters and the lease are checked before the upgrade.
+async fn lease_shell(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(path): LeasePath,
+    Query(params): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, Rejection> {
+    let query = super::shell::ShellQuery::parse(&params)?;
+    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Shell)).await?;
+    let Some(exec) = gateway.pod_exec.clone() else {
+        return Err(Rejection::Unavailable(
+            "this provider does not run commands in leases".into(),
+        ));
+    };
+    let namespace = lease.spec.lease_id.namespace();
+    let end = gateway.stream_end(&lease);
+    let refusal = super::shell::refusal(&lease, &query.service);
+    tracing::info!(lease = %lease.spec.lease_id, service = query.service, "lease shell requested");
+    Ok(upgrade
+        .max_message_size(super::shell::MAX_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            super::shell::stream(exec.as_ref(), &namespace, &query, refusal, socket, end).await;
         }))
 }
 
 async fn lease_manifest(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
     Path(path): LeasePath,
 ) -> Result<Response, Rejection> {
-    let lease = lease_of(&gateway, &peer, path).await?;
+    let lease = lease_of(
+        &gateway,
+        &peer,
+        &headers,
+        path,
+        Some(jwt::Scope::GetManifest),
+    )
+    .await?;
     match lease.spec.manifest {
         Some(manifest) => Ok(axum::Json(vec![manifest.group]).into_response()),
         None => Err(Rejection::NotFound(format!(

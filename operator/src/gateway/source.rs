@@ -32,6 +32,10 @@ pub trait LeaseSource: Send + Sync {
     async fn leases(&self, owner: Option<&str>, dseq: u64) -> Result<Vec<Lease>, SourceError>;
     /// Every Lease resource.
     async fn all(&self) -> Result<Vec<Lease>, SourceError>;
+    /// The Lease resource `name`, as it is now (`None`: gone).
+    async fn lease(&self, name: &str) -> Result<Option<Lease>, SourceError> {
+        Ok(self.all().await?.into_iter().find(|l| l.name_any() == name))
+    }
     /// How many leases are live and have a manifest (for the provider's status), from memory.
     async fn counts(&self) -> Result<LeaseCounts, SourceError>;
     /// Sets `spec.manifest` of `lease`, and `spec.deploymentManifest` to `deployment_manifest`
@@ -89,6 +93,13 @@ impl KubeLeaseSource {
 
 #[async_trait]
 impl LeaseSource for KubeLeaseSource {
+    async fn lease(&self, name: &str) -> Result<Option<Lease>, SourceError> {
+        self.api
+            .get_opt(name)
+            .await
+            .map_err(|e| SourceError(format!("reading Lease {name}: {e}")))
+    }
+
     async fn leases(&self, owner: Option<&str>, dseq: u64) -> Result<Vec<Lease>, SourceError> {
         let mut selector = format!("{DSEQ_LABEL}={dseq}");
         if let Some(owner) = owner {

@@ -192,6 +192,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             lease_events: Some(Arc::new(crate::gateway::events::KubeLeaseEvents::new(
                 client.clone(),
             ))),
+            pod_exec: Some(Arc::new(crate::gateway::shell::KubePodExec::new(
+                client.clone(),
+            ))),
             status: Some(status_rx),
         },
     )

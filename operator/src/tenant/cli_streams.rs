@@ -68,41 +68,21 @@ async fn print_streams(
     let identity = identity::ensure(s.chain.as_ref(), &FileCertStore { dir: s.dir.clone() })
         .await
         .context("the tenant certificate")?;
-    let leases = chain_client::chain::collect_all(100, |page| {
-        s.chain.leases(
-            chain_client::akash::market::v1::LeaseFilters {
-                owner: owner.clone(),
-                dseq,
-                state: "active".into(),
-                ..Default::default()
-            },
-            page,
-        )
-    })
-    .await?;
     let mut streams = Vec::new();
-    for id in leases
-        .iter()
-        .filter_map(|r| r.lease.as_ref().and_then(|l| l.id.as_ref()))
-    {
-        let provider = &id.provider;
-        let uri = s
-            .chain
-            .provider(provider)
-            .await?
-            .map(|p| p.host_uri)
-            .unwrap_or_default();
-        let addr = crate::gateway::client::gateway_addr(&uri).map_err(anyhow::Error::msg)?;
-        let path = format!("/lease/{dseq}/{}/{}/{endpoint}?{query}", id.gseq, id.oseq);
+    for lease in active_leases(s, dseq).await? {
+        let path = format!(
+            "/lease/{dseq}/{}/{}/{endpoint}?{query}",
+            lease.gseq, lease.oseq
+        );
         let socket = crate::gateway::client::open_websocket(
             s.chain.as_ref(),
-            provider,
+            &lease.provider,
             &identity,
-            &addr,
+            &lease.gateway,
             &path,
         )
         .await
-        .with_context(|| format!("{endpoint} of group {} at {provider}", id.gseq))?;
+        .with_context(|| format!("{endpoint} of group {} at {}", lease.gseq, lease.provider))?;
         streams.push(socket);
     }
     if streams.is_empty() {
@@ -133,4 +113,49 @@ async fn print_streams(
         }
     }
     Ok(())
+}
+
+/// An active lease of the tenant's deployment, and where its provider's gateway is.
+pub(super) struct ActiveLease {
+    pub gseq: u32,
+    pub oseq: u32,
+    pub provider: String,
+    /// `host:port` of the provider's REST gateway.
+    pub gateway: String,
+}
+
+/// The active leases of deployment `dseq` of the session's account, from the chain.
+pub(super) async fn active_leases(s: &Session, dseq: u64) -> anyhow::Result<Vec<ActiveLease>> {
+    let owner = s.chain.address().to_owned();
+    let leases = chain_client::chain::collect_all(100, |page| {
+        s.chain.leases(
+            chain_client::akash::market::v1::LeaseFilters {
+                owner: owner.clone(),
+                dseq,
+                state: "active".into(),
+                ..Default::default()
+            },
+            page,
+        )
+    })
+    .await?;
+    let mut active = Vec::new();
+    for id in leases
+        .iter()
+        .filter_map(|r| r.lease.as_ref().and_then(|l| l.id.as_ref()))
+    {
+        let uri = s
+            .chain
+            .provider(&id.provider)
+            .await?
+            .map(|p| p.host_uri)
+            .unwrap_or_default();
+        active.push(ActiveLease {
+            gseq: id.gseq,
+            oseq: id.oseq,
+            provider: id.provider.clone(),
+            gateway: crate::gateway::client::gateway_addr(&uri).map_err(anyhow::Error::msg)?,
+        });
+    }
+    Ok(active)
 }

@@ -54,6 +54,35 @@ pub enum TenantSubcommand {
     /// Print the Kubernetes events of the deployment's leases (pods scheduled, images pulled,
     /// containers started or failing), from each provider's gateway.
     Events(EventsArgs),
+    /// Run a command in one of the deployment's containers (`sh` for a shell, with `--tty
+    /// --stdin`); exits with the command's exit code.
+    Shell(ShellArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// The deployment sequence `deploy` printed.
+    pub dseq: u64,
+    /// The service to run the command in.
+    pub service: String,
+    /// The command and its arguments (after `--` when they start with `-`).
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub common: CliCommon,
+    /// Which replica of the service (its pods sorted by name), from 0.
+    #[arg(long, default_value_t = 0)]
+    pub replica_index: u32,
+    /// Give the command a terminal (this terminal is put in raw mode while it runs).
+    #[arg(long, short = 't')]
+    pub tty: bool,
+    /// Pass this program's input to the command.
+    #[arg(long, short = 'i')]
+    pub stdin: bool,
+    /// The lease's group, when the deployment has several (by default the one whose manifest
+    /// has the service).
+    #[arg(long)]
+    pub gseq: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! command line ([`cli`]); validation ([`plan`]) and bid selection ([`select`]) are pure.
 
 pub mod cli;
+pub mod cli_shell;
 pub mod cli_streams;
 pub mod config;
 pub mod controller;

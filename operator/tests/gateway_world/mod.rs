@@ -18,8 +18,8 @@ use chain_client::keys::Key;
 use crds::resources::{Lease, LeaseRef, LeaseSpec, Price};
 use crds::sdl::{ManifestGroup, Sdl};
 use operator::gateway::{
-    GatewayConfig, GatewayHandle, GatewayLimits, LeaseSource, MemoryLeaseSource, ServerIdentity,
-    serve,
+    GatewayConfig, GatewayExtras, GatewayHandle, GatewayLimits, LeaseSource, MemoryLeaseSource,
+    ServerIdentity, serve_with,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -203,12 +203,23 @@ pub async fn gateway_over(
     leases: Arc<dyn LeaseSource>,
     limits: GatewayLimits,
 ) -> GatewayHandle {
+    gateway_over_with(chain, server, leases, limits, GatewayExtras::default()).await
+}
+
+/// [`gateway_over`] with `extras` (logs, shell, status).
+pub async fn gateway_over_with(
+    chain: &FakeChain,
+    server: &CertificateKeyPair,
+    leases: Arc<dyn LeaseSource>,
+    limits: GatewayLimits,
+    extras: GatewayExtras,
+) -> GatewayHandle {
     let provider = chain_client::cert::claimed_identity(
         &CertificateDer::from_pem_slice(server.cert_pem.as_bytes()).expect("cert"),
     )
     .expect("provider certificate")
     .owner;
-    serve(
+    serve_with(
         GatewayConfig {
             rest_addr: "127.0.0.1:0".parse().unwrap(),
             grpc_addr: "127.0.0.1:0".parse().unwrap(),
@@ -227,6 +238,7 @@ pub async fn gateway_over(
         },
         Arc::new(chain.clone()),
         leases,
+        extras,
     )
     .await
     .expect("gateway starts")
@@ -246,6 +258,9 @@ pub fn server_certificate(provider: &str) -> CertificateKeyPair {
 
 pub struct World {
     pub chain: FakeChain,
+    /// The tenant's and the stranger's account keys (for tokens).
+    pub tenant_key: Key,
+    pub stranger_key: Key,
     pub source: Arc<MemoryLeaseSource>,
     pub gateway: GatewayHandle,
     pub provider: String,
@@ -260,9 +275,16 @@ impl World {
     }
 
     pub async fn start_with(limits: GatewayLimits) -> Self {
+        Self::start_with_extras(limits, GatewayExtras::default()).await
+    }
+
+    pub async fn start_with_extras(limits: GatewayLimits, extras: GatewayExtras) -> Self {
         let provider = address();
-        let tenant_addr = address();
-        let stranger_addr = address();
+        // The tenant and the stranger are accounts with keys on chain: they can sign tokens.
+        let tenant_key = Key::random("akash").expect("key");
+        let stranger_key = Key::random("akash").expect("key");
+        let tenant_addr = tenant_key.address().to_string();
+        let stranger_addr = stranger_key.address().to_string();
         let year = Duration::from_secs(365 * 24 * 3600);
         let server = server_certificate(&provider);
         let tenant = generate(&tenant_addr, &CertificateRole::Client, year).expect("tenant");
@@ -274,11 +296,25 @@ impl World {
             st.certificates.push(on_chain(&tenant));
             st.certificates.push(on_chain(&stranger));
             st.deployments.push(deployment(&tenant_addr, &sdl(2)));
+            for key in [&tenant_key, &stranger_key] {
+                let address = key.address().to_string();
+                st.accounts.insert(
+                    address.clone(),
+                    chain_client::transport::AccountInfo {
+                        address,
+                        account_number: 1,
+                        sequence: 1,
+                        pub_key: Some(key.public_key().to_bytes()),
+                    },
+                );
+            }
         }
         let source = Arc::new(MemoryLeaseSource::with([lease(&tenant_addr, &provider)]));
-        let gateway = gateway_over(&chain, &server, source.clone(), limits).await;
+        let gateway = gateway_over_with(&chain, &server, source.clone(), limits, extras).await;
         Self {
             chain,
+            tenant_key,
+            stranger_key,
             source,
             gateway,
             provider,
@@ -299,6 +335,33 @@ impl World {
 
     pub fn lease_name(&self) -> String {
         format!("{}-{DSEQ}-1-1", self.tenant_addr())
+    }
+
+    /// A websocket to `path_and_query` as `who` (`Err`: the HTTP status and body of a refusal).
+    pub async fn websocket(
+        &self,
+        who: Option<&CertificateKeyPair>,
+        path_and_query: &str,
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+        (u16, String),
+    > {
+        let addr = self.gateway.rest_addr;
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(tls_client(who, b"http/1.1")))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .map_err(|e| (0, e.to_string()))?;
+        let url = format!("wss://{addr}{path_and_query}");
+        match tokio_tungstenite::client_async(url.as_str(), tls).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err((
+                response.status().as_u16(),
+                String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                    .into_owned(),
+            )),
+            Err(e) => Err((0, e.to_string())),
+        }
     }
 
     pub async fn put(&self, who: Option<&CertificateKeyPair>, body: Vec<u8>) -> (u16, String) {

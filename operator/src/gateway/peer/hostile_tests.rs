@@ -82,10 +82,16 @@ fn world() -> World {
             limits.cert_cache_ttl,
             limits.cert_refusal_ttl,
         ),
+        tokens: crate::gateway::jwt::TokenVerifier::new(
+            Arc::new(chain.clone()),
+            "akash",
+            limits.cert_refusal_ttl,
+        ),
         serve_limit: ServeLimit::new(4),
         reserving: tokio::sync::Mutex::new(()),
         pod_logs: None,
         lease_events: None,
+        pod_exec: None,
         status: None,
         stopping: tokio::sync::watch::channel(false).1,
     };
