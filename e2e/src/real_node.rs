@@ -8,10 +8,17 @@ use std::process::Output;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use k8s_openapi::api::core::v1::Node;
+use crds::resources::{Lease, LeasePhase};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
+use kube::api::ListParams;
+
+use chain_client::Chain;
 
 use crate::Cluster;
+use crate::market::object_name;
+use crate::scenario::{Scenario, scenario};
+use crate::wait::{Poll, until};
 
 /// The provider flags that put lease workloads on the real node and let its ingress controller
 /// (Traefik, in namespace `traefik`) reach them.
@@ -244,4 +251,52 @@ fn build_provider_image() -> anyhow::Result<(String, String)> {
         .rsplit_once(':')
         .with_context(|| format!("{reference} has no tag"))?;
     Ok((repository.to_owned(), tag.to_owned()))
+}
+
+/// A real-node scenario: the provider puts lease workloads on the real node only.
+pub async fn real_scenario(name: &str, extra: &[&str]) -> anyhow::Result<Scenario> {
+    let mut args: Vec<String> = PROVIDER_ARGS.map(String::from).to_vec();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    scenario(name, &[("host", "akash")], args).await
+}
+
+/// Waits until the lease is Active with every service ready.
+pub async fn wait_active(s: &Scenario, dseq: u64) -> anyhow::Result<Lease> {
+    let name = object_name(s.tenant.address(), dseq);
+    until("the lease Active", Duration::from_secs(180), || async {
+        let lease = s.leases().get(&name).await?;
+        let st = lease.status.clone().unwrap_or_default();
+        Ok(if st.phase == Some(LeasePhase::Active) {
+            Poll::Ready(lease)
+        } else {
+            Poll::Pending(format!("phase {:?}, ready {:?}", st.phase, st.ready))
+        })
+    })
+    .await
+}
+
+/// The Running pod of `service` in the lease namespace.
+pub async fn running_pod(cluster: &Cluster, namespace: &str, service: &str) -> anyhow::Result<Pod> {
+    let pods = Api::<Pod>::namespaced(cluster.client(), namespace);
+    let selector = format!("akash.network/manifest-service={service}");
+    until(
+        &format!("a Running pod of {service}"),
+        Duration::from_secs(120),
+        || async {
+            let list = pods.list(&ListParams::default().labels(&selector)).await?;
+            let running = list.items.into_iter().find(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            });
+            Ok(match running {
+                Some(p) => Poll::Ready(p),
+                None => Poll::Pending("none yet".into()),
+            })
+        },
+    )
+    .await
+}
+
+pub fn pod_name(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
 }

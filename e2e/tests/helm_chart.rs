@@ -1023,6 +1023,7 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
         ("nodes", "", "list watch"),
         ("pods", "", "list watch"),
         ("pods/log", "", "get"),
+        ("pods/exec", "", "get create"),
         ("events.events.k8s.io", "", "list watch"),
         ("namespaces", "", "get create delete"),
         ("services", "", "list watch create patch delete"),

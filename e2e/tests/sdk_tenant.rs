@@ -52,6 +52,7 @@ async fn the_typescript_sdk_as_tenant_sends_the_manifest_over_mtls_and_reads_the
             .arg(dseq.to_string())
             .arg(&me)
             .arg(format!("https://{}", s.provider.gateway_grpc_addr))
+            .arg(format!("https://{}", s.provider.gateway_rest_addr))
             .kill_on_drop(true)
             .output(),
     )
@@ -161,6 +162,27 @@ async fn the_typescript_sdk_as_tenant_sends_the_manifest_over_mtls_and_reads_the
         lease_uris.len() == 1 && lease_uris[0].ends_with(".ingress.localhost"),
         "{lease_uris:?}"
     );
+
+    // With the SDK's token instead of a certificate: the same status over REST, the lease's
+    // events over the websocket; a token scoped to `status` reads the status, not the events.
+    let jwt = &read["jwt"];
+    assert_eq!(jwt["algorithm"], "ES256KADR36", "{jwt}");
+    assert_eq!(jwt["restStatus"], 200, "{jwt}");
+    let rest: Value = serde_json::from_str(jwt["restBody"].as_str().unwrap_or_default())?;
+    assert_eq!(
+        rest["services"]["openspeedtest"]["ready_replicas"], 1,
+        "{rest}"
+    );
+    assert_eq!(jwt["restScopedStatus"], 200, "{jwt}");
+    assert_eq!(jwt["events"]["close"], 1000, "{jwt}");
+    let events = jwt["events"]["events"].as_array().context("events")?;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["object"]["kind"] == "Pod" && e["object"]["namespace"] == namespace.as_str()),
+        "{jwt}"
+    );
+    assert_eq!(jwt["eventsScoped"]["refused"], 403, "{jwt}");
 
     // The lease is active on chain too.
     let leases = s

@@ -8,17 +8,21 @@
 //   5. the manifest sent to the provider's gateway with the SDK's provider client
 //      (createProviderSDK, gRPC SendManifest, the certificate as the mTLS client identity);
 //   6. the lease status read back with the same client (gRPC ServiceStatus) until its services
-//      are ready.
+//      are ready;
+//   7. a token (JWT) made with the SDK's JwtTokenManager from the account's wallet, and with it,
+//      without a certificate: the lease status over REST (`Authorization: Bearer`, as the SDK's
+//      README shows) and the lease's events over the websocket route; a token scoped to
+//      `status` only is refused on the events route.
 // Every transaction is signed and broadcast by the SDK's CosmJS signer (createStargateClient).
 // Progress goes to stderr; one JSON line to stdout at the end.
 // Usage: node tenant.mjs <workspace root> <rpc url> <grpc url> <mnemonic> <sdl file> <dseq>
-//                        <provider address> <gateway gRPC url>
+//                        <provider address> <gateway gRPC url> <gateway REST url>
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [root, rpcUrl, grpcUrl, mnemonic, sdlFile, dseqArg, provider, gatewayUrl] = process.argv.slice(2);
-if (!gatewayUrl) throw new Error("usage: tenant.mjs <root> <rpc> <grpc> <mnemonic> <sdl> <dseq> <provider> <gateway>");
+const [root, rpcUrl, grpcUrl, mnemonic, sdlFile, dseqArg, provider, gatewayUrl, restUrl] = process.argv.slice(2);
+if (!restUrl) throw new Error("usage: tenant.mjs <root> <rpc> <grpc> <mnemonic> <sdl> <dseq> <provider> <gateway gRPC> <gateway REST>");
 const modules = join(root, "sdk-ref/node_modules");
 const load = async (path) => import(pathToFileURL(join(modules, path)).href);
 const {
@@ -28,7 +32,12 @@ const {
   createStargateClient,
   generateManifest,
   generateManifestVersion,
+  JwtTokenManager,
 } = await load("@akashnetwork/chain-sdk/dist/esm/index.js");
+// The wallet the SDK's JWT example uses, and the websocket client its dependencies bring.
+const { Secp256k1HdWallet } = await load("@cosmjs/amino/build/index.js");
+const { default: WebSocket } = await load("ws/index.js");
+const https = await import("node:https");
 // The SDK's own YAML dependency.
 const yaml = await load("js-yaml/dist/js-yaml.mjs");
 
@@ -143,9 +152,59 @@ const status = await poll("the lease's services ready", 150_000, async () => {
 });
 log("services ready");
 
+// 7. Without a certificate: a token from the account's wallet (ES256KADR36, the SDK's default).
+const wallet = await Secp256k1HdWallet.fromMnemonic(mnemonic, { prefix: "akash" });
+const jwt = new JwtTokenManager(wallet);
+const now = Math.floor(Date.now() / 1000);
+const token = await jwt.generateToken({ version: "v1", iss: owner, iat: now, nbf: now, exp: now + 600, leases: { access: "full" } });
+const statusOnly = await jwt.generateToken({
+  version: "v1", iss: owner, iat: now, nbf: now, exp: now + 600, leases: { access: "scoped", scope: ["status"] },
+});
+// The provider's certificate is its own (self-signed, on chain): not one a CA vouches for.
+const tls = { rejectUnauthorized: false };
+const leasePath = `/lease/${dseq}/${bid.id.gseq}/${bid.id.oseq}`;
+function restGet(path, bearer) {
+  return new Promise((resolve, reject) => {
+    const request = https.get(`${restUrl}${path}`, { ...tls, headers: { Authorization: `Bearer ${bearer}` } }, (response) => {
+      let body = "";
+      response.on("data", (chunk) => (body += chunk));
+      response.on("end", () => resolve({ status: response.statusCode, body }));
+    });
+    request.on("error", reject);
+  });
+}
+const restStatus = await restGet(`${leasePath}/status`, token);
+log(`REST lease status with a JWT: ${restStatus.status}`);
+const restScoped = await restGet(`${leasePath}/status`, statusOnly);
+function events(bearer) {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(`${restUrl.replace("https:", "wss:")}${leasePath}/kubeevents`, {
+      ...tls,
+      headers: { Authorization: `Bearer ${bearer}` },
+    });
+    const got = [];
+    socket.on("message", (data) => got.push(JSON.parse(data.toString())));
+    socket.on("unexpected-response", (_, response) => resolve({ refused: response.statusCode, events: got }));
+    socket.on("close", (code) => resolve({ close: code, events: got }));
+    socket.on("error", (e) => resolve({ error: String(e), events: got }));
+  });
+}
+const eventsRead = await events(token);
+log(`events with a JWT: ${eventsRead.events.length}, close ${eventsRead.close}`);
+const eventsRefused = await events(statusOnly);
+log(`events with a status-only JWT: refused ${eventsRefused.refused}`);
+
 console.log(
   JSON.stringify({
     owner,
+    jwt: {
+      algorithm: JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString()).alg,
+      restStatus: restStatus.status,
+      restBody: restStatus.body,
+      restScopedStatus: restScoped.status,
+      events: eventsRead,
+      eventsScoped: { refused: eventsRefused.refused, close: eventsRefused.close, events: eventsRefused.events.length },
+    },
     dseq: dseq.toString(),
     serial,
     version: Buffer.from(version).toString("hex"),
