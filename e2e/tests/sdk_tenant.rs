@@ -3,7 +3,9 @@
 //! `tests/sdk/tenant.mjs` publishes a certificate made with the SDK's certificate manager, deploys
 //! openspeedtest, leases the provider's bid, sends the manifest with the SDK's provider client
 //! (gRPC over mTLS, the certificate as client identity) and reads the lease status with it until
-//! the service is ready. This side checks what the provider made of it.
+//! the service is ready; then, with a token (JWT) the SDK makes instead of the certificate, the
+//! lease status over REST and its events over the websocket. This side checks what the provider
+//! made of it.
 //!
 //! Needs `node` (Node 20+) on PATH and `sdk-ref/node_modules` (`npm ci` in `sdk-ref/`).
 

@@ -211,5 +211,58 @@ pub fn reserve(
         .collect())
 }
 
+/// `POST /hostname/migrate`: moves `hosts` to the live lease `destination` from the other leases
+/// of its owner that hold them. Each host must be one the destination's manifest names (400
+/// otherwise); a host another owner's lease holds is never moved (409). Returns the hosts the
+/// destination then holds and the leases that give hosts up.
+pub fn migrate(
+    destination: &Lease,
+    hosts: &[String],
+    all: &[Lease],
+) -> Result<(Vec<String>, Vec<Release>), Rejection> {
+    let owner = &destination.spec.lease_id.owner;
+    let Some(manifest) = destination.spec.manifest.as_ref() else {
+        return Err(Rejection::Malformed(
+            "the destination lease has no manifest yet".into(),
+        ));
+    };
+    let named = named_hosts(&manifest.group);
+    let hosts: BTreeSet<String> = hosts.iter().map(|h| h.to_lowercase()).collect();
+    if let Some(host) = hosts.iter().find(|h| !named.contains(*h)) {
+        return Err(Rejection::Malformed(format!(
+            "the hostname {host:?} is not used by this deployment"
+        )));
+    }
+    let mut moved: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for host in &hosts {
+        for holder in all
+            .iter()
+            .filter(|l| l.name_any() != destination.name_any() && held_hosts(l).contains(host))
+        {
+            if holder.spec.lease_id.owner != *owner {
+                return Err(taken(
+                    host,
+                    "is in use by another tenant's deployment on this provider",
+                ));
+            }
+            moved
+                .entry(holder.name_any())
+                .or_default()
+                .insert(host.clone());
+        }
+    }
+    let mut held = held_hosts(destination);
+    held.extend(hosts);
+    let releases = moved
+        .into_iter()
+        .filter_map(|(name, gone)| {
+            let holder = all.iter().find(|l| l.name_any() == name)?;
+            let keep = held_hosts(holder).difference(&gone).cloned().collect();
+            Some((name, keep))
+        })
+        .collect();
+    Ok((held.into_iter().collect(), releases))
+}
+
 #[cfg(test)]
 mod tests;

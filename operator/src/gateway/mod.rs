@@ -554,6 +554,61 @@ impl Gateway {
         Ok((json, permit))
     }
 
+    /// `POST /hostname/migrate`: moves `hosts` to `caller`'s live lease of deployment `dseq`,
+    /// group `gseq`, from its other leases here; never from another owner's. Returns the hosts
+    /// moved.
+    pub(crate) async fn migrate_hostnames(
+        &self,
+        caller: &Caller,
+        hosts: &[String],
+        (dseq, gseq): (u64, u32),
+    ) -> Result<Vec<String>, Rejection> {
+        self.permit(
+            caller,
+            jwt::Target::Deployment { dseq },
+            Some(jwt::Scope::HostnameMigrate),
+        )?;
+        if hosts.is_empty() {
+            return Err(Rejection::Malformed(
+                "hostnames_to_migrate: no hostnames to migrate".into(),
+            ));
+        }
+        let _reserving = self.reserving.lock().await;
+        let all = self.leases.all().await.map_err(unavailable)?;
+        let destination = all
+            .iter()
+            .find(|l| {
+                let id = &l.spec.lease_id;
+                id.owner == caller.owner
+                    && id.dseq == dseq
+                    && id.gseq == gseq
+                    && id.provider == self.config.provider_address
+                    && source::is_live(l)
+            })
+            .ok_or_else(|| {
+                Rejection::Malformed(format!(
+                    "destination deployment does not exist: {} holds no live lease of {dseq}/{gseq} here",
+                    caller.owner
+                ))
+            })?;
+        let (held, releases) = hostnames::migrate(destination, hosts, &all)?;
+        // The destination first: a crash between the writes leaves a host with two leases of
+        // one owner (a retry settles it), never with none.
+        let name = kube::ResourceExt::name_any(destination);
+        self.leases
+            .write_hostnames(&name, &held)
+            .await
+            .map_err(unavailable)?;
+        for (holder, keep) in &releases {
+            self.leases
+                .write_hostnames(holder, keep)
+                .await
+                .map_err(unavailable)?;
+        }
+        tracing::info!(lease = name, ?hosts, from = ?releases.iter().map(|r| &r.0).collect::<Vec<_>>(), "hostnames migrated");
+        Ok(hosts.to_vec())
+    }
+
     /// The lease `dseq/gseq/oseq` of this provider, if the authenticated `owner` owns it.
     async fn owned_lease(
         &self,

@@ -12,7 +12,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use http_body_util::BodyExt;
 use hyper::Request;
 use hyper::body::Incoming;
@@ -103,6 +103,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/lease/{dseq}/{gseq}/{oseq}/logs", get(lease_logs))
         .route("/lease/{dseq}/{gseq}/{oseq}/kubeevents", get(lease_events))
         .route("/lease/{dseq}/{gseq}/{oseq}/shell", get(lease_shell))
+        .route("/hostname/migrate", post(migrate_hostnames))
         .route(
             "/lease/{dseq}/{gseq}/{oseq}/service/{service}/status",
             get(service_status),
@@ -460,6 +461,39 @@ async fn lease_events(
         .on_upgrade(move |socket| async move {
             super::events::stream(events.as_ref(), &namespace, query.follow, socket, end).await;
         }))
+}
+
+/// The Go provider's `POST /hostname/migrate` body.
+#[derive(Debug, serde::Deserialize)]
+struct MigrateHostnames {
+    hostnames_to_migrate: Vec<String>,
+    destination_dseq: u64,
+    #[serde(default)]
+    destination_gseq: u32,
+}
+
+/// `POST /hostname/migrate`: the caller's hosts move to another of its deployments here, one
+/// whose manifest names them (`provider-services migrate-hostnames`).
+async fn migrate_hostnames(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    request: axum::extract::Request,
+) -> Result<Response, Rejection> {
+    let caller = gateway
+        .caller(&peer.certs, authorization(request.headers()))
+        .await?;
+    let body = read_body(request, 64 * 1024).await?;
+    let asked: MigrateHostnames = serde_json::from_slice(&body).map_err(|e| {
+        Rejection::Malformed(format!("the request is not a hostname migration: {e}"))
+    })?;
+    let moved = gateway
+        .migrate_hostnames(
+            &caller,
+            &asked.hostnames_to_migrate,
+            (asked.destination_dseq, asked.destination_gseq),
+        )
+        .await?;
+    Ok(axum::Json(json!({ "transferred": moved })).into_response())
 }
 
 /// `GET /lease/{dseq}/{gseq}/{oseq}/shell`: a command in one of the lease's containers, for

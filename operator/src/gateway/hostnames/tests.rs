@@ -320,3 +320,35 @@ fn two_groups_of_one_deployment_naming_one_host_are_409() {
     assert!(err.to_string().contains("groups dc and dc2"), "{err}");
     assert!(accepted.iter().all(|(_, m)| m.hostnames.is_none()));
 }
+
+fn hosts(list: &[&str]) -> Vec<String> {
+    list.iter().map(|h| (*h).to_owned()).collect()
+}
+
+#[test]
+fn migration_moves_a_host_back_to_a_deployment_of_the_same_owner_that_names_it() {
+    // Deployment 2 took www over; deployment 1 still names it and asks for it back.
+    let mut first = holding(ALICE, 1, &["www.example.com", "api.example.com"]);
+    first.spec.manifest.as_mut().unwrap().hostnames = Some(hosts(&["api.example.com"]));
+    let second = holding(ALICE, 2, &["www.example.com"]);
+    let all = [first.clone(), second.clone()];
+    let (held, releases) = migrate(&first, &hosts(&["WWW.example.com"]), &all).unwrap();
+    assert_eq!(held, hosts(&["api.example.com", "www.example.com"]));
+    assert_eq!(releases, vec![(second.name_any(), Vec::new())]);
+}
+
+#[test]
+fn migration_never_takes_a_host_from_another_owner_nor_one_the_destination_does_not_name() {
+    let mine = holding(ALICE, 1, &["www.example.com"]);
+    let bobs = holding(BOB, 7, &["www.example.com"]);
+    let all = [mine.clone(), bobs];
+    let e = migrate(&mine, &hosts(&["www.example.com"]), &all).unwrap_err();
+    assert!(matches!(e, Rejection::HostnameTaken(_)), "{e}");
+    let e = migrate(&mine, &hosts(&["other.example.com"]), &all).unwrap_err();
+    assert!(
+        matches!(&e, Rejection::Malformed(t) if t.contains("not used by this deployment")),
+        "{e}"
+    );
+    let e = migrate(&pending(ALICE, 3), &hosts(&["www.example.com"]), &all).unwrap_err();
+    assert!(matches!(e, Rejection::Malformed(_)), "{e}");
+}
