@@ -145,8 +145,11 @@ async fn rest_manifest_accepted_from_the_owner_and_refused_otherwise() {
         lease.status.get_or_insert_with(Default::default).services =
             vec![crds::resources::ServiceStatus {
                 name: "web".into(),
-                ready_replicas: 0,
-                replicas: 2,
+                // Every count different: each field of the answer is the one it names.
+                ready_replicas: 2,
+                replicas: 3,
+                available_replicas: 1,
+                updated_replicas: 0,
                 uris: Vec::new(),
                 forwarded_ports: vec!["31234:8080/TCP".into()],
             }];
@@ -162,8 +165,13 @@ async fn rest_manifest_accepted_from_the_owner_and_refused_otherwise() {
         .json()
         .await
         .unwrap();
-    assert_eq!(status["services"]["web"]["total"], 2, "{status}");
-    assert_eq!(status["services"]["web"]["available"], 0, "{status}");
+    let web = &status["services"]["web"];
+    assert_eq!(web["total"], 3, "{status}");
+    assert_eq!(web["replicas"], 3, "{status}");
+    assert_eq!(web["ready_replicas"], 2, "{status}");
+    assert_eq!(web["available"], 1, "{status}");
+    assert_eq!(web["available_replicas"], 1, "{status}");
+    assert_eq!(web["updated_replicas"], 0, "{status}");
     let one: serde_json::Value = tenant
         .get(world.url(&format!("/lease/{DSEQ}/1/1/service/web/status")))
         .send()

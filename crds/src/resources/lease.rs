@@ -131,6 +131,12 @@ pub struct ServiceStatus {
     pub name: String,
     pub ready_replicas: i32,
     pub replicas: i32,
+    /// Replicas ready for the workload's `minReadySeconds` (its `availableReplicas`).
+    #[serde(default)]
+    pub available_replicas: i32,
+    /// Replicas running the workload's latest template (its `updatedReplicas`).
+    #[serde(default)]
+    pub updated_replicas: i32,
     /// Hostnames that route to the service over HTTP.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uris: Vec<String>,

@@ -297,14 +297,14 @@ async fn service_status(
         .filter(|s| request.services.is_empty() || request.services.contains(&s.name))
         .map(|s| lease_rpc::ServiceStatus {
             status: Some(lease_rpc::LeaseServiceStatus {
-                available: s.ready_replicas,
+                available: s.available_replicas,
                 total: s.replicas,
                 uris: s.uris.clone(),
                 observed_generation: generation,
                 replicas: s.replicas,
-                updated_replicas: s.ready_replicas,
+                updated_replicas: s.updated_replicas,
                 ready_replicas: s.ready_replicas,
-                available_replicas: s.ready_replicas,
+                available_replicas: s.available_replicas,
             }),
             ports: s
                 .forwarded_ports

@@ -738,6 +738,8 @@ pub(crate) fn services_of(lease: &Lease) -> Vec<crds::resources::ServiceStatus> 
                     name: s.name.clone(),
                     ready_replicas: 0,
                     replicas: s.count as i32,
+                    available_replicas: 0,
+                    updated_replicas: 0,
                     uris: Vec::new(),
                     forwarded_ports: Vec::new(),
                 })

@@ -372,14 +372,14 @@ pub(crate) fn lease_status_json(
             s.name.clone(),
             json!({
                 "name": s.name,
-                "available": s.ready_replicas,
+                "available": s.available_replicas,
                 "total": s.replicas,
                 "uris": s.uris,
                 "observed_generation": generation,
                 "replicas": s.replicas,
-                "updated_replicas": s.ready_replicas,
+                "updated_replicas": s.updated_replicas,
                 "ready_replicas": s.ready_replicas,
-                "available_replicas": s.ready_replicas,
+                "available_replicas": s.available_replicas,
             }),
         );
         let ports: Vec<serde_json::Value> = s

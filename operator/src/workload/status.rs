@@ -27,7 +27,10 @@ pub fn services(group: &ManifestGroup, observed: &Observed) -> Vec<ServiceStatus
         .services
         .iter()
         .map(|svc| {
-            let (ready, wanted) = replicas(&svc.name, observed).unwrap_or((0, svc.count as i32));
+            let counts = replicas(&svc.name, observed).unwrap_or(Replicas {
+                wanted: svc.count as i32,
+                ..Replicas::default()
+            });
             let mut uris: Vec<String> = observed
                 .ingresses
                 .iter()
@@ -57,8 +60,10 @@ pub fn services(group: &ManifestGroup, observed: &Observed) -> Vec<ServiceStatus
             forwarded_ports.sort();
             ServiceStatus {
                 name: svc.name.clone(),
-                ready_replicas: ready,
-                replicas: wanted,
+                ready_replicas: counts.ready,
+                replicas: counts.wanted,
+                available_replicas: counts.available,
+                updated_replicas: counts.updated,
                 uris,
                 forwarded_ports,
             }
@@ -70,33 +75,42 @@ fn labelled(labels: &std::collections::BTreeMap<String, String>, service: &str) 
     labels.get(SERVICE_LABEL).is_some_and(|v| v == service)
 }
 
-/// (ready, wanted) of the service's Deployment or StatefulSet.
-fn replicas(service: &str, observed: &Observed) -> Option<(i32, i32)> {
+/// A workload's replica counts, as its controller reports them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Replicas {
+    wanted: i32,
+    ready: i32,
+    available: i32,
+    updated: i32,
+}
+
+/// The replica counts of the service's Deployment or StatefulSet.
+fn replicas(service: &str, observed: &Observed) -> Option<Replicas> {
     if let Some(d) = observed
         .deployments
         .iter()
         .find(|d| d.name_any() == service)
     {
-        let wanted = d.spec.replicas.unwrap_or(1);
-        let ready = d
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0);
-        return Some((ready, wanted));
+        let status = d.status.clone().unwrap_or_default();
+        return Some(Replicas {
+            wanted: d.spec.replicas.unwrap_or(1),
+            ready: status.ready_replicas.unwrap_or(0),
+            available: status.available_replicas.unwrap_or(0),
+            updated: status.updated_replicas.unwrap_or(0),
+        });
     }
     observed
         .stateful_sets
         .iter()
         .find(|s| s.name_any() == service)
         .map(|s| {
-            let wanted = s.spec.replicas.unwrap_or(1);
-            let ready = s
-                .status
-                .as_ref()
-                .and_then(|s| s.ready_replicas)
-                .unwrap_or(0);
-            (ready, wanted)
+            let status = s.status.clone().unwrap_or_default();
+            Replicas {
+                wanted: s.spec.replicas.unwrap_or(1),
+                ready: status.ready_replicas.unwrap_or(0),
+                available: status.available_replicas.unwrap_or(0),
+                updated: status.updated_replicas.unwrap_or(0),
+            }
         })
 }
 
@@ -147,5 +161,76 @@ mod tests {
         assert_eq!(phase(&some, Some(LeasePhase::Active)), LeasePhase::Degraded);
         assert_eq!(ready_text(&some), "1/2");
         assert_eq!(ready_text(&all), "2/2");
+    }
+
+    #[test]
+    fn replica_counts_are_the_workloads_own() {
+        use k8s_openapi::api::apps::v1::{
+            DeploymentSpec, DeploymentStatus, StatefulSetSpec, StatefulSetStatus,
+        };
+        let group = crds::sdl::Sdl::parse(
+            r#"
+version: "2.0"
+services:
+  web: {image: nginx, expose: [{port: 80, to: [{global: true}]}]}
+  db: {image: postgres, expose: []}
+profiles:
+  compute:
+    p: {resources: {cpu: {units: 1}, memory: {size: 1Gi}, storage: {size: 1Gi}}}
+  placement:
+    dc: {pricing: {p: {denom: uact, amount: 1}}}
+deployment:
+  web: {dc: {profile: p, count: 4}}
+  db: {dc: {profile: p, count: 2}}
+"#,
+        )
+        .unwrap()
+        .manifest()[0]
+            .clone();
+        let mut web = Deployment::default();
+        web.metadata.name = Some("web".into());
+        web.spec = DeploymentSpec {
+            replicas: Some(4),
+            ..Default::default()
+        };
+        web.status = Some(DeploymentStatus {
+            ready_replicas: Some(3),
+            available_replicas: Some(2),
+            updated_replicas: Some(1),
+            ..Default::default()
+        });
+        let mut db = StatefulSet::default();
+        db.metadata.name = Some("db".into());
+        db.spec = StatefulSetSpec {
+            replicas: Some(2),
+            ..Default::default()
+        };
+        db.status = Some(StatefulSetStatus {
+            ready_replicas: Some(2),
+            available_replicas: Some(1),
+            updated_replicas: Some(2),
+            ..Default::default()
+        });
+        let observed = Observed {
+            deployments: vec![web],
+            stateful_sets: vec![db],
+            ..Default::default()
+        };
+        let got = services(&group, &observed);
+        let counts = |name: &str| {
+            let s = got.iter().find(|s| s.name == name).unwrap();
+            (
+                s.replicas,
+                s.ready_replicas,
+                s.available_replicas,
+                s.updated_replicas,
+            )
+        };
+        assert_eq!(counts("web"), (4, 3, 2, 1));
+        assert_eq!(counts("db"), (2, 2, 1, 2));
+        // Nothing observed yet: the manifest's count wanted, nothing ready.
+        let none = services(&group, &Observed::default());
+        let web = none.iter().find(|s| s.name == "web").unwrap();
+        assert_eq!((web.replicas, web.ready_replicas), (4, 0));
     }
 }
