@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$REPO_DIR"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$AKASH_CACHE/target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# No incremental caches: each fresh clone (a new path) would add its own, which grew the shared
+# target directory by 40 GB on this machine; a suite run compiles each crate once anyway.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 step() { log "== $*"; }
 
