@@ -396,6 +396,23 @@ async fn a_tenant_runs_commands_in_its_container_and_no_one_else_can() -> anyhow
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(printed, format!("I am {web_pod}\n"));
+    // With a token (`--jwt`) instead of a certificate: a fresh home, so none is made.
+    let token_home = tempfile::tempdir()?;
+    let out = tenant_shell(
+        &s,
+        token_home.path(),
+        &["--jwt", &dseq_text, "web", "--", "echo", "by token"],
+    )?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "by token\n");
+    assert!(
+        !token_home.path().join(s.tenant.address()).exists(),
+        "no certificate was made for --jwt"
+    );
     // A replica that does not exist: the provider's reason, and a failure.
     let out = tenant_shell(
         &s,

@@ -57,12 +57,31 @@ pub struct TenantIdentity {
     pub key_pem: String,
 }
 
+/// How a tenant proves who it is to a gateway.
+#[derive(Clone, Copy)]
+pub enum Credentials<'a> {
+    /// Its certificate (mutual TLS).
+    Certificate(&'a TenantIdentity),
+    /// A token signed by its account key, sent as `Authorization: Bearer`.
+    Token(&'a str),
+}
+
 /// A TLS configuration for talking to `provider`'s gateway: the provider's valid certificates
 /// are read from the chain now.
 pub async fn tls_config(
     chain: &dyn Chain,
     provider: &str,
     identity: &TenantIdentity,
+    alpn: &[u8],
+) -> anyhow::Result<rustls::ClientConfig> {
+    tls_config_as(chain, provider, Some(identity), alpn).await
+}
+
+/// [`tls_config`], presenting `identity` as client certificate, or none.
+pub async fn tls_config_as(
+    chain: &dyn Chain,
+    provider: &str,
+    identity: Option<&TenantIdentity>,
     alpn: &[u8],
 ) -> anyhow::Result<rustls::ClientConfig> {
     let held = chain
@@ -85,19 +104,24 @@ pub async fn tls_config(
     }
     let crypto = Arc::new(rustls::crypto::ring::default_provider());
     let algorithms = crypto.signature_verification_algorithms;
-    let cert = CertificateDer::from_pem_slice(identity.cert_pem.as_bytes())
-        .map_err(|e| anyhow::anyhow!("the tenant certificate is not PEM: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
-        .map_err(|e| anyhow::anyhow!("the tenant key is not PEM: {e}"))?;
-    let mut config = rustls::ClientConfig::builder_with_provider(crypto)
+    let builder = rustls::ClientConfig::builder_with_provider(crypto)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(OnChainProvider {
             provider: provider.to_owned(),
             on_chain,
             algorithms,
-        }))
-        .with_client_auth_cert(vec![cert], key)?;
+        }));
+    let mut config = match identity {
+        Some(identity) => {
+            let cert = CertificateDer::from_pem_slice(identity.cert_pem.as_bytes())
+                .map_err(|e| anyhow::anyhow!("the tenant certificate is not PEM: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
+                .map_err(|e| anyhow::anyhow!("the tenant key is not PEM: {e}"))?;
+            builder.with_client_auth_cert(vec![cert], key)?
+        }
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = vec![alpn.to_vec()];
     Ok(config)
 }
@@ -108,7 +132,20 @@ pub async fn rest_client(
     provider: &str,
     identity: &TenantIdentity,
 ) -> anyhow::Result<reqwest::Client> {
-    let tls = tls_config(chain, provider, identity, b"http/1.1").await?;
+    rest_client_as(chain, provider, Credentials::Certificate(identity)).await
+}
+
+/// [`rest_client`] with a certificate, or none (a token goes in each request).
+pub async fn rest_client_as(
+    chain: &dyn Chain,
+    provider: &str,
+    credentials: Credentials<'_>,
+) -> anyhow::Result<reqwest::Client> {
+    let identity = match credentials {
+        Credentials::Certificate(identity) => Some(identity),
+        Credentials::Token(_) => None,
+    };
+    let tls = tls_config_as(chain, provider, identity, b"http/1.1").await?;
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .https_only(true)
@@ -129,7 +166,31 @@ pub async fn open_websocket(
 ) -> anyhow::Result<
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
 > {
-    let tls = tls_config(chain, provider, identity, b"http/1.1").await?;
+    open_websocket_as(
+        chain,
+        provider,
+        Credentials::Certificate(identity),
+        addr,
+        path_and_query,
+    )
+    .await
+}
+
+/// [`open_websocket`] with a certificate or a token.
+pub async fn open_websocket_as(
+    chain: &dyn Chain,
+    provider: &str,
+    credentials: Credentials<'_>,
+    addr: &str,
+    path_and_query: &str,
+) -> anyhow::Result<
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+> {
+    let (identity, token) = match credentials {
+        Credentials::Certificate(identity) => (Some(identity), None),
+        Credentials::Token(token) => (None, Some(token)),
+    };
+    let tls = tls_config_as(chain, provider, identity, b"http/1.1").await?;
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_owned();
     let name = rustls::pki_types::ServerName::try_from(host.clone())
@@ -138,7 +199,15 @@ pub async fn open_websocket(
         .connect(name, tcp)
         .await?;
     let url = format!("wss://{addr}{path_and_query}");
-    match tokio_tungstenite::client_async(url.as_str(), stream).await {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = url.as_str().into_client_request()?;
+    if let Some(token) = token {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse()?,
+        );
+    }
+    match tokio_tungstenite::client_async(request, stream).await {
         Ok((socket, _)) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let body = response

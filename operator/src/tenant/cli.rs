@@ -23,9 +23,19 @@ use super::plan::plan;
 pub(super) struct Session {
     pub(super) chain: Arc<dyn Chain>,
     pub(super) dir: PathBuf,
+    /// A token of the account for providers' gateways, when asked for (`--jwt`).
+    pub(super) token: Option<String>,
 }
 
+/// How long a token the CLI makes for itself is valid.
+const TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 pub(super) async fn session(common: &CliCommon) -> anyhow::Result<Session> {
+    session_with(common, false).await
+}
+
+/// A session; with `token`, also a token (JWT, full access) signed by the account's key.
+pub(super) async fn session_with(common: &CliCommon, token: bool) -> anyhow::Result<Session> {
     let phrase = tokio::fs::read_to_string(&common.key_file)
         .await
         .with_context(|| format!("--key-file {}", common.key_file.display()))?;
@@ -38,10 +48,14 @@ pub(super) async fn session(common: &CliCommon) -> anyhow::Result<Session> {
             )
         })?;
     let dir = common.home.join(key.address().to_string());
+    let token = token
+        .then(|| crate::gateway::jwt::mint_full(&key, TOKEN_LIFETIME))
+        .transpose()?;
     let chain = common.chain.connect(key)?;
     Ok(Session {
         chain: Arc::new(chain),
         dir,
+        token,
     })
 }
 

@@ -9,10 +9,10 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::cli::session;
-use super::cli_streams::{ActiveLease, active_leases};
+use super::cli::session_with;
+use super::cli_streams::{ActiveLease, active_leases, credentials, identity_unless_token};
 use super::config::ShellArgs;
-use super::identity::{self, FileCertStore};
+use crate::gateway::client::Credentials;
 use crate::gateway::shell::{FAILURE, RESULT, STDERR, STDIN, STDOUT, ShellResult, TERMINAL_RESIZE};
 
 /// Runs the command; exits with its exit code when that is not 0.
@@ -25,12 +25,11 @@ pub async fn shell(args: ShellArgs) -> anyhow::Result<()> {
 }
 
 async fn run(args: &ShellArgs) -> anyhow::Result<i32> {
-    let s = session(&args.common).await?;
-    let identity = identity::ensure(s.chain.as_ref(), &FileCertStore { dir: s.dir.clone() })
-        .await
-        .context("the tenant certificate")?;
+    let s = session_with(&args.common, args.jwt).await?;
+    let identity = identity_unless_token(&s).await?;
+    let credentials = credentials(&s, identity.as_ref());
     let leases = active_leases(&s, args.dseq).await?;
-    let lease = pick_lease(&s, &identity, args, leases).await?;
+    let lease = pick_lease(&s, credentials, args, leases).await?;
     let mut path = format!(
         "/lease/{}/{}/{}/shell?service={}&podIndex={}&tty={}&stdin={}",
         args.dseq,
@@ -44,10 +43,10 @@ async fn run(args: &ShellArgs) -> anyhow::Result<i32> {
     for (i, arg) in args.command.iter().enumerate() {
         path.push_str(&format!("&cmd{i}={}", query_escape(arg)));
     }
-    let socket = crate::gateway::client::open_websocket(
+    let socket = crate::gateway::client::open_websocket_as(
         s.chain.as_ref(),
         &lease.provider,
-        &identity,
+        credentials,
         &lease.gateway,
         &path,
     )
@@ -135,7 +134,7 @@ async fn run(args: &ShellArgs) -> anyhow::Result<i32> {
 /// The lease to run in: `--gseq`, the only one, or the one whose provider lists the service.
 async fn pick_lease(
     s: &super::cli::Session,
-    identity: &crate::gateway::client::TenantIdentity,
+    credentials: Credentials<'_>,
     args: &ShellArgs,
     leases: Vec<ActiveLease>,
 ) -> anyhow::Result<ActiveLease> {
@@ -155,13 +154,17 @@ async fn pick_lease(
     }
     for lease in leases {
         let client =
-            crate::gateway::client::rest_client(s.chain.as_ref(), &lease.provider, identity)
+            crate::gateway::client::rest_client_as(s.chain.as_ref(), &lease.provider, credentials)
                 .await?;
         let url = format!(
             "https://{}/lease/{}/{}/{}/status",
             lease.gateway, args.dseq, lease.gseq, lease.oseq
         );
-        let status: serde_json::Value = match client.get(&url).send().await {
+        let mut request = client.get(&url);
+        if let Credentials::Token(token) = credentials {
+            request = request.bearer_auth(token);
+        }
+        let status: serde_json::Value = match request.send().await {
             Ok(r) if r.status().is_success() => r.json().await.unwrap_or_default(),
             _ => continue,
         };

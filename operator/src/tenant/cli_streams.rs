@@ -6,9 +6,10 @@ use anyhow::Context as _;
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::cli::{Session, session};
+use super::cli::{Session, session_with};
 use super::config::{EventsArgs, LogsArgs};
 use super::identity::{self, FileCertStore};
+use crate::gateway::client::{Credentials, TenantIdentity};
 use crate::gateway::events::LeaseEvent;
 use crate::gateway::logs::LogLine;
 
@@ -21,7 +22,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
     if let Some(tail) = args.tail {
         query.push(format!("tail={tail}"));
     }
-    let s = session(&args.common).await?;
+    let s = session_with(&args.common, args.jwt).await?;
     print_streams(
         &s,
         args.dseq,
@@ -37,7 +38,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
 
 /// `tenant events DSEQ`: `[Kind/name] Type Reason: note`.
 pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
-    let s = session(&args.common).await?;
+    let s = session_with(&args.common, args.jwt).await?;
     let query = format!("follow={}", args.follow);
     print_streams(
         &s,
@@ -158,4 +159,29 @@ pub(super) async fn active_leases(s: &Session, dseq: u64) -> anyhow::Result<Vec<
         });
     }
     Ok(active)
+}
+
+/// The account's certificate (made and published on chain if it has none), unless the session
+/// authenticates with a token.
+pub(super) async fn identity_unless_token(s: &Session) -> anyhow::Result<Option<TenantIdentity>> {
+    if s.token.is_some() {
+        return Ok(None);
+    }
+    identity::ensure(s.chain.as_ref(), &FileCertStore { dir: s.dir.clone() })
+        .await
+        .context("the tenant certificate")
+        .map(Some)
+}
+
+/// The session's token, else `identity`.
+pub(super) fn credentials<'a>(
+    s: &'a Session,
+    identity: Option<&'a TenantIdentity>,
+) -> Credentials<'a> {
+    match (&s.token, identity) {
+        (Some(token), _) => Credentials::Token(token),
+        (None, Some(identity)) => Credentials::Certificate(identity),
+        // identity_unless_token returns one or the other.
+        (None, None) => Credentials::Token(""),
+    }
 }

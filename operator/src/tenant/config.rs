@@ -70,6 +70,10 @@ pub struct ShellArgs {
     pub command: Vec<String>,
     #[command(flatten)]
     pub common: CliCommon,
+    /// Authenticate to the provider with a token signed by the account's key (JWT, as Akash
+    /// Console does) instead of the account's certificate, which is then neither needed nor made.
+    #[arg(long)]
+    pub jwt: bool,
     /// Which replica of the service (its pods sorted by name), from 0.
     #[arg(long, default_value_t = 0)]
     pub replica_index: u32,
@@ -91,6 +95,10 @@ pub struct EventsArgs {
     pub dseq: u64,
     #[command(flatten)]
     pub common: CliCommon,
+    /// Authenticate to the provider with a token signed by the account's key (JWT, as Akash
+    /// Console does) instead of the account's certificate, which is then neither needed nor made.
+    #[arg(long)]
+    pub jwt: bool,
     /// Keep printing events as they happen.
     #[arg(long, short = 'f')]
     pub follow: bool,
@@ -102,6 +110,10 @@ pub struct LogsArgs {
     pub dseq: u64,
     #[command(flatten)]
     pub common: CliCommon,
+    /// Authenticate to the provider with a token signed by the account's key (JWT, as Akash
+    /// Console does) instead of the account's certificate, which is then neither needed nor made.
+    #[arg(long)]
+    pub jwt: bool,
     /// Only these services (repeat or comma-separate).
     #[arg(long = "service", value_delimiter = ',')]
     pub services: Vec<String>,
