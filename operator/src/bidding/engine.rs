@@ -292,22 +292,45 @@ impl Engine {
         self.metrics.open_bids.set(open as i64);
     }
 
-    /// Sets the allocatable / reserved / available gauges from a fresh inventory.
-    pub fn update_inventory_metrics(&self) {
+    /// The inventory now: the cluster's nodes and pods, less what every bid that is not closed
+    /// holds (a won bid's replicas on the nodes its lease's pods run on).
+    pub(super) fn inventory_now(&self) -> crate::inventory::Inventory {
         let snapshot = self.cluster.snapshot();
-        let reservations: Vec<Vec<crds::resources::ReservedUnit>> = self
+        let held: Vec<&Bid> = self
             .bids
             .values()
             .filter(|b| phase(b) != BidPhase::Closed)
-            .map(|b| b.spec.resources.clone())
             .collect();
-        let inventory = crate::inventory::Inventory::from_cluster(
+        let reservations: Vec<Vec<crds::resources::ReservedUnit>> =
+            held.iter().map(|b| b.spec.resources.clone()).collect();
+        let namespaces: Vec<Option<String>> = held
+            .iter()
+            .map(|b| {
+                let o = &b.spec.order_id;
+                Some(crds::sdl::names::lease_namespace(
+                    &crds::sdl::names::LeaseId {
+                        owner: o.owner.clone(),
+                        dseq: o.dseq,
+                        gseq: o.gseq,
+                        oseq: o.oseq,
+                        provider: self.config.provider.clone(),
+                    },
+                ))
+            })
+            .collect();
+        crate::inventory::Inventory::from_cluster_with_leases(
             &snapshot.nodes,
             &snapshot.pods,
             &reservations,
+            &namespaces,
             snapshot.node_ports_in_use,
             &self.config.inventory,
-        );
+        )
+    }
+
+    /// Sets the allocatable / reserved / available gauges from a fresh inventory.
+    pub fn update_inventory_metrics(&self) {
+        let inventory = self.inventory_now();
         if let Some(status) = &self.status {
             let report = crate::provider_status::report(&inventory, self.bids.values());
             status.send_replace(Some(Arc::new(report)));

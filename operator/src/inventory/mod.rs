@@ -11,6 +11,23 @@
 //! an [`Overflow`], never as a negative or wrapped-around count.
 
 mod demand;
+/// The nodes the running lease pods of `namespace` are bound to, the largest pod first.
+fn lease_pod_nodes(pods: &[Pod], namespace: &str, config: &InventoryConfig) -> Vec<String> {
+    let mut running: Vec<(node::Amounts, String)> = pods
+        .iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
+        .filter_map(|p| {
+            let bound = p.spec.as_ref()?.node_name.clone()?;
+            node::counts_on_as_lease(p, &bound).then(|| (node::pod_requests(p, config), bound))
+        })
+        .collect();
+    running.sort_by(|a, b| {
+        let key = |x: &node::Amounts| (x.cpu_millis, x.memory_bytes, x.ephemeral_bytes);
+        key(&b.0).cmp(&key(&a.0))
+    });
+    running.into_iter().map(|(_, node)| node).collect()
+}
+
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod misfit;
@@ -128,9 +145,8 @@ pub struct Inventory {
 impl Inventory {
     /// Builds the inventory: offered nodes (schedulable, Ready, without NoSchedule/NoExecute
     /// taints) with allocatable raised by overcommit, minus the requests of the pods bound to them
-    /// (except finished pods and lease workloads labelled `akash.network=true`, which their
-    /// reservations count); then places `reservations` (one entry per `Bid`) first-fit, largest
-    /// units first, keeping their `allocated_gpu`.
+    /// (except finished pods); then places `reservations` (one entry per `Bid`) first-fit,
+    /// largest units first, keeping their `allocated_gpu`.
     ///
     /// `node_ports_in_use` counts node ports held outside reservations: pass those of services
     /// that are not lease services, or lease ports count twice.
@@ -141,6 +157,36 @@ impl Inventory {
         node_ports_in_use: u32,
         config: &InventoryConfig,
     ) -> Inventory {
+        Self::from_cluster_with_leases(nodes, pods, reservations, &[], node_ports_in_use, config)
+    }
+
+    /// [`Inventory::from_cluster`], where `namespaces[r]` is the namespace of reservation `r`'s
+    /// lease: its pods (lease workloads labelled `akash.network=true`) are held by the
+    /// reservation, not counted again, and the replicas whose pods run are held on the nodes
+    /// those pods run on, not where first-fit would put them, so that each node's figures are
+    /// the cluster's.
+    pub fn from_cluster_with_leases(
+        nodes: &[Node],
+        pods: &[Pod],
+        reservations: &[Vec<ReservedUnit>],
+        namespaces: &[Option<String>],
+        node_ports_in_use: u32,
+        config: &InventoryConfig,
+    ) -> Inventory {
+        // The pods of this provider's own leases are held by their reservations; every other
+        // pod, another provider's lease pods included, by its requests. Without the leases'
+        // namespaces, every lease pod is taken for one of this provider's.
+        let own: std::collections::BTreeSet<&str> =
+            namespaces.iter().flatten().map(String::as_str).collect();
+        let held_by_reservation = |p: &Pod| {
+            node::is_lease_pod(p)
+                && (namespaces.is_empty()
+                    || p.metadata
+                        .namespace
+                        .as_deref()
+                        .is_some_and(|ns| own.contains(ns)))
+        };
+        let counted: Vec<&Pod> = pods.iter().filter(|p| !held_by_reservation(p)).collect();
         let mut offered = Vec::new();
         let mut excluded = Vec::new();
         for node in nodes {
@@ -149,7 +195,7 @@ impl Inventory {
                     name: node.metadata.name.clone().unwrap_or_default(),
                     reason,
                 }),
-                None => offered.push(NodeState::new(node, pods, config)),
+                None => offered.push(NodeState::new(node, &counted, config)),
             }
         }
         offered.sort_by(|a, b| a.name.cmp(&b.name));
@@ -183,7 +229,14 @@ impl Inventory {
             },
             overflow: Vec::new(),
         };
-        inventory.place_existing(reservations);
+        let running: Vec<Vec<String>> = namespaces
+            .iter()
+            .map(|ns| {
+                ns.as_deref()
+                    .map_or_else(Vec::new, |ns| lease_pod_nodes(pods, ns, config))
+            })
+            .collect();
+        inventory.place_existing(reservations, &running);
         inventory
     }
 

@@ -109,20 +109,33 @@ pub fn pod_requests(pod: &Pod, config: &InventoryConfig) -> Amounts {
     sum
 }
 
-/// True when a pod holds resources on `node`: bound there, not finished, and not a lease workload.
+/// True when a pod holds resources on `node`: bound there and not finished. (The pods of the
+/// provider's own leases are left out before: their reservations hold them.)
 pub fn counts_on(pod: &Pod, node: &str) -> bool {
+    bound_and_running(pod, node)
+}
+
+/// Whether `pod` is a lease workload bound to `node` and not finished: held by its lease's
+/// reservation on that node.
+pub fn counts_on_as_lease(pod: &Pod, node: &str) -> bool {
+    bound_and_running(pod, node) && is_lease_pod(pod)
+}
+
+fn bound_and_running(pod: &Pod, node: &str) -> bool {
     let bound = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node);
     let finished = matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
     );
-    let lease = pod
-        .metadata
+    bound && !finished
+}
+
+pub fn is_lease_pod(pod: &Pod) -> bool {
+    pod.metadata
         .labels
         .as_ref()
         .and_then(|l| l.get(LEASE_LABEL))
-        .is_some_and(|v| v == "true");
-    bound && !finished && !lease
+        .is_some_and(|v| v == "true")
 }
 
 /// Why a node is not offered, or `None` when it is.
@@ -190,7 +203,7 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    pub fn new(node: &Node, pods: &[Pod], config: &InventoryConfig) -> NodeState {
+    pub fn new(node: &Node, pods: &[&Pod], config: &InventoryConfig) -> NodeState {
         let name = node.metadata.name.clone().unwrap_or_default();
         let mut allocatable = Amounts::from_map(
             node.status.as_ref().and_then(|s| s.allocatable.as_ref()),

@@ -266,16 +266,47 @@ impl Inventory {
         self.ips.reserved = self.ips.reserved.saturating_add(ips);
     }
 
-    /// Places existing reservations replica by replica; what fits nowhere is an overflow.
-    /// Cluster-wide quantities are held in full either way (saturating).
-    pub(super) fn place_existing(&mut self, reservations: &[Vec<ReservedUnit>]) {
-        let all: Vec<(usize, usize, ReservedUnit)> = reservations
+    /// Places existing reservations replica by replica: first the replicas whose pods run
+    /// (`running[r]`: the nodes of reservation `r`'s lease pods, largest pod first), on those
+    /// pods' nodes, as the scheduler put them; then the rest first-fit. What fits nowhere is an
+    /// overflow. Cluster-wide quantities are held in full either way (saturating).
+    pub(super) fn place_existing(
+        &mut self,
+        reservations: &[Vec<ReservedUnit>],
+        running: &[Vec<String>],
+    ) {
+        let mut left: Vec<Vec<ReservedUnit>> = reservations.to_vec();
+        for (r, units) in left.iter_mut().enumerate() {
+            let Some(nodes) = running.get(r).filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            // The largest replicas with the largest pods: a unit's pods ask what it holds.
+            let replicas: Vec<usize> = largest_first(units)
+                .into_iter()
+                .flat_map(|u| std::iter::repeat_n(u, units[u].count as usize))
+                .collect();
+            for (u, node_name) in replicas.into_iter().zip(nodes) {
+                let Some(node) = self.nodes.iter_mut().find(|n| n.name == *node_name) else {
+                    continue;
+                };
+                let unit = &units[u];
+                let pool = if unit.gpus > 0 {
+                    matching_pool(node, &accepted(unit), u64::from(unit.gpus))
+                } else {
+                    None
+                };
+                take(node, unit, pool);
+                units[u].count -= 1;
+            }
+        }
+        let all: Vec<(usize, usize, ReservedUnit)> = left
             .iter()
             .enumerate()
             .flat_map(|(r, units)| {
                 units
                     .iter()
                     .enumerate()
+                    .filter(|(_, unit)| unit.count > 0)
                     .map(move |(u, unit)| (r, u, unit.clone()))
             })
             .collect();

@@ -356,3 +356,71 @@ fn reserve_holds_what_it_placed() {
         "a misfit holds nothing"
     );
 }
+
+fn unit(count: u32, cpu_millis: u64, memory_bytes: u64) -> ReservedUnit {
+    ReservedUnit {
+        count,
+        cpu_millis,
+        memory_bytes,
+        ..ReservedUnit::default()
+    }
+}
+
+fn reserved_cpu(inv: &Inventory) -> Vec<(String, u64)> {
+    inv.nodes()
+        .iter()
+        .map(|n| (n.name.clone(), n.reserved.cpu_millis))
+        .collect()
+}
+
+#[test]
+fn a_won_leases_replicas_are_held_where_its_pods_run_and_the_rest_first_fit() {
+    let lease = vec![unit(2, 2_000, 4 * GI)];
+    // Without knowing the lease's pods: both replicas first-fit on cpu-a.
+    let blind = inventory_with(&[lease.clone()], &config());
+    assert_eq!(
+        reserved_cpu(&blind),
+        [
+            ("cpu-a".into(), 4_000),
+            ("cpu-b".into(), 0),
+            ("gpu-0".into(), 0)
+        ]
+    );
+    // Its one running pod (lease-ns, on cpu-b) holds its replica there; the other first-fit.
+    let seen = Inventory::from_cluster_with_leases(
+        &nodes("nodes.yaml"),
+        &pods("pods.yaml"),
+        &[lease],
+        &[Some("lease-ns".to_owned())],
+        0,
+        &config(),
+    );
+    assert_eq!(
+        reserved_cpu(&seen),
+        [
+            ("cpu-a".into(), 2_000),
+            ("cpu-b".into(), 2_000),
+            ("gpu-0".into(), 0)
+        ]
+    );
+    // The totals are the same either way.
+    assert_eq!(blind.totals().cpu_millis, seen.totals().cpu_millis);
+    // With only another lease's namespace known, lease-ns's pod is not this provider's (on a
+    // shared cluster, another provider's): it counts by its requests, like any pod.
+    let other = Inventory::from_cluster_with_leases(
+        &nodes("nodes.yaml"),
+        &pods("pods.yaml"),
+        &[vec![unit(1, 2_000, 4 * GI)]],
+        &[Some("another-ns".to_owned())],
+        0,
+        &config(),
+    );
+    assert_eq!(reserved_cpu(&other)[0], ("cpu-a".into(), 2_000));
+    let cpu_b = |inv: &Inventory| inv.nodes()[1].free_cpu();
+    assert_eq!(cpu_b(&other), 8_000 - 4_000);
+    assert_eq!(
+        cpu_b(&seen),
+        8_000 - 2_000,
+        "its own pod is not counted twice"
+    );
+}

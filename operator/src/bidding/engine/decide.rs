@@ -11,10 +11,10 @@ use crds::resources::{Bid, BidPhase, BidSpec, BidStatus, OrderRef, Price, Reserv
 use futures::StreamExt;
 use kube::api::ObjectMeta;
 
-use super::{Engine, order_ref, phase};
+use super::{Engine, order_ref};
 use crate::bidding::eligibility;
 use crate::bidding::pricing::order_max_price;
-use crate::inventory::{Inventory, demand_of};
+use crate::inventory::demand_of;
 use crate::metrics::Metrics;
 
 /// An order the engine decided to bid on, reserved and ready to send.
@@ -79,21 +79,8 @@ impl Engine {
         settings: &Arc<super::BidSettings>,
         orders: Vec<Order>,
     ) -> Vec<(Decision, Vec<ReservedUnit>)> {
-        let snapshot = self.cluster.snapshot();
-        let reservations: Vec<Vec<ReservedUnit>> = self
-            .bids
-            .values()
-            .filter(|b| phase(b) != BidPhase::Closed)
-            .map(|b| b.spec.resources.clone())
-            .collect();
         // One inventory per batch; each accepted order holds its resources in it for the next.
-        let mut inventory = Inventory::from_cluster(
-            &snapshot.nodes,
-            &snapshot.pods,
-            &reservations,
-            snapshot.node_ports_in_use,
-            &self.config.inventory,
-        );
+        let mut inventory = self.inventory_now();
         let needs_audit = orders.iter().any(|o| {
             o.spec
                 .as_ref()
