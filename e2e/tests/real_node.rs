@@ -550,6 +550,38 @@ deployment:
         },
     )
     .await?;
+    // The tenant sees why through the gateway's lease events (`lease-events`): the kubelet's
+    // warning that it backs off restarting the container.
+    let me = s.provider_address();
+    let tenant = e2e::market::certificate(&s.tenant).await?;
+    let events_path = format!("/lease/{dseq}/1/1/kubeevents");
+    until(
+        "a back-off warning among the lease's events",
+        Duration::from_secs(90),
+        || async {
+            use futures::StreamExt;
+            let mut socket = operator::gateway::client::open_websocket(
+                &s.tenant,
+                &me,
+                &tenant,
+                &s.provider.gateway_rest_addr,
+                &events_path,
+            )
+            .await?;
+            let mut seen = Vec::new();
+            while let Some(Ok(message)) = socket.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                    let e: operator::gateway::events::LeaseEvent = serde_json::from_str(&text)?;
+                    if e.type_ == "Warning" && e.reason == "BackOff" && e.object.kind == "Pod" {
+                        return Ok(Poll::Ready(()));
+                    }
+                    seen.push(format!("{} {}", e.type_, e.reason));
+                }
+            }
+            Ok(Poll::Pending(format!("{seen:?}")))
+        },
+    )
+    .await?;
     // The lease says so (between crashes the container waits in back-off, not ready), and the
     // provider closes it as unstable after --unstable-after.
     let name = object_name(s.tenant.address(), dseq);

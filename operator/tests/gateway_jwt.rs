@@ -248,3 +248,37 @@ async fn grpc_calls_take_the_token_from_the_authorization_metadata() {
     let refused = client.service_status(request(&expired)).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
 }
+
+#[tokio::test]
+async fn every_tenant_route_refuses_a_wrong_scope_and_a_strangers_token() {
+    let world = World::start().await;
+    let wrong_scope = token(
+        &world.tenant_key,
+        json!({"access": "scoped", "scope": ["send-manifest"]}),
+    );
+    let stranger = token(&world.stranger_key, json!({"access": "full"}));
+    let plain = ["/lease/7/1/1/status", "/lease/7/1/1/manifest"];
+    let sockets = [
+        "/lease/7/1/1/logs?follow=true",
+        "/lease/7/1/1/kubeevents",
+        "/lease/7/1/1/shell?cmd0=true&service=web&podIndex=0&tty=0&stdin=0",
+    ];
+    for bearer in [&wrong_scope, &stranger] {
+        for path in plain {
+            let (status, body) = get(&world, path, Some(bearer)).await;
+            assert_eq!(status, 403, "{path}: {body}");
+        }
+        for path in sockets {
+            let refused = world
+                .websocket_with(None, Some(bearer), path)
+                .await
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(refused.0, 403, "{path}: {refused:?}");
+        }
+    }
+    // Service status asks no scope (as in the Go provider), only the lease: the stranger is
+    // still refused.
+    let (status, _) = get(&world, "/lease/7/1/1/service/web/status", Some(&stranger)).await;
+    assert_eq!(status, 403);
+}

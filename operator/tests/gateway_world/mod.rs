@@ -346,14 +346,36 @@ impl World {
         tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
         (u16, String),
     > {
+        self.websocket_with(who, None, path_and_query).await
+    }
+
+    /// [`World::websocket`], with `bearer` as `Authorization: Bearer` when given.
+    pub async fn websocket_with(
+        &self,
+        who: Option<&CertificateKeyPair>,
+        bearer: Option<&str>,
+        path_and_query: &str,
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+        (u16, String),
+    > {
         let addr = self.gateway.rest_addr;
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let tls = tokio_rustls::TlsConnector::from(Arc::new(tls_client(who, b"http/1.1")))
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
             .map_err(|e| (0, e.to_string()))?;
-        let url = format!("wss://{addr}{path_and_query}");
-        match tokio_tungstenite::client_async(url.as_str(), tls).await {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let mut request = format!("wss://{addr}{path_and_query}")
+            .into_client_request()
+            .expect("request");
+        if let Some(token) = bearer {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+        }
+        match tokio_tungstenite::client_async(request, tls).await {
             Ok((socket, _)) => Ok(socket),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err((
                 response.status().as_u16(),
