@@ -222,6 +222,18 @@ pub async fn open_websocket_as(
     }
 }
 
+/// The host of a host URI (`https://provider.example.com:8443/` → `provider.example.com`; an
+/// IPv6 address without its brackets), `None` when it has none.
+pub fn host_of(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    (!host.is_empty()).then(|| host.trim_matches(['[', ']']).to_owned())
+}
+
 /// `path` (starting with `/`) at the gateway of host URI `host_uri`, which must be https.
 pub fn gateway_url(host_uri: &str, path: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(host_uri.trim())
@@ -300,6 +312,25 @@ pub async fn error_text(response: reqwest::Response, chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_of_takes_the_host_of_a_host_uri() {
+        assert_eq!(
+            host_of("https://provider.example.com:8443").as_deref(),
+            Some("provider.example.com")
+        );
+        assert_eq!(
+            host_of("https://p.example.com/").as_deref(),
+            Some("p.example.com")
+        );
+        assert_eq!(
+            host_of("https://127.0.0.1:8443").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(host_of("127.0.0.1:8443").as_deref(), Some("127.0.0.1"));
+        assert_eq!(host_of("https://[::1]:8443").as_deref(), Some("::1"));
+        assert_eq!(host_of("https://"), None);
+    }
 
     #[test]
     fn gateway_urls_are_https_with_a_host_and_no_credentials() {

@@ -172,7 +172,7 @@ async fn ensure_certificate(
     let (serial, cert_pem, pubkey_pem) = match existing.as_ref().and_then(read_secret) {
         Some(found) => found,
         None => {
-            let host = host_of(host_uri);
+            let host = crate::gateway::client::host_of(host_uri);
             let pair = chain_client::cert::generate(
                 &owner,
                 &CertificateRole::Server {
@@ -260,17 +260,6 @@ fn read_secret(secret: &Secret) -> Option<(String, String, String)> {
     Some((serial, text("tls.crt")?, text("tls.pub")?))
 }
 
-/// The host of `https://host:port`.
-fn host_of(uri: &str) -> Option<String> {
-    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
-    let host_port = rest.split('/').next()?;
-    let host = match host_port.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host_port,
-    };
-    (!host.is_empty()).then(|| host.trim_matches(['[', ']']).to_owned())
-}
-
 /// The bid settings a `Provider` resource describes.
 pub fn settings_of(
     spec: &ProviderSpec,
@@ -353,26 +342,5 @@ fn status_of(
             .or(previous.certificate_serial),
         conditions: vec![condition],
         observed_generation: generation,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_of_takes_the_host_of_the_gateway_uri() {
-        assert_eq!(
-            host_of("https://provider.example.com:8443").as_deref(),
-            Some("provider.example.com")
-        );
-        assert_eq!(
-            host_of("https://p.example.com/").as_deref(),
-            Some("p.example.com")
-        );
-        assert_eq!(
-            host_of("https://127.0.0.1:8443").as_deref(),
-            Some("127.0.0.1")
-        );
     }
 }

@@ -188,7 +188,11 @@ impl Gateway for MtlsGateway {
     ) -> Result<LeaseReport, DeliveryError> {
         let url = url_of(host_uri, &format!("/lease/{dseq}/{gseq}/{oseq}/status"))?;
         let body = self.call(provider, url.clone(), |c, u| c.get(u)).await?;
-        parse_lease_status(&body, &host_of(host_uri)).map_err(|e| DeliveryError::Refused {
+        parse_lease_status(
+            &body,
+            &crate::gateway::client::host_of(host_uri).unwrap_or_default(),
+        )
+        .map_err(|e| DeliveryError::Refused {
             uri: url,
             status: 200,
             body: format!("not a lease status: {e}"),
@@ -205,16 +209,6 @@ fn url_of(host_uri: &str, path: &str) -> Result<String, DeliveryError> {
         uri: host_uri.to_owned(),
         message,
     })
-}
-
-/// The host of a gateway URI (`https://provider.example.com:8443` → `provider.example.com`).
-pub fn host_of(host_uri: &str) -> String {
-    let rest = host_uri.split_once("://").map_or(host_uri, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or_default();
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.to_owned(),
-        _ => authority.to_owned(),
-    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -366,12 +360,5 @@ mod tests {
     fn a_status_with_no_services_is_not_ready() {
         let report = parse_lease_status(r#"{"services":null}"#, "h").unwrap();
         assert!(!report.all_ready());
-    }
-
-    #[test]
-    fn host_of_drops_scheme_port_and_path() {
-        assert_eq!(host_of("https://p.example.com:8443"), "p.example.com");
-        assert_eq!(host_of("https://p.example.com/"), "p.example.com");
-        assert_eq!(host_of("127.0.0.1:8443"), "127.0.0.1");
     }
 }

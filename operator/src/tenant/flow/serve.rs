@@ -10,7 +10,8 @@ use crds::resources::{ManifestPhase, ManifestStatus, ServiceEndpoints};
 
 use super::bids::group_mut;
 use super::{Ctx, Progress};
-use crate::tenant::delivery::{DeliveryError, host_of};
+use crate::gateway::client::host_of;
+use crate::tenant::delivery::DeliveryError;
 use crate::tenant::plan::Plan;
 
 /// With `SeedOne`: the provider the manifest is sent to, the others fetching it from their peers.
@@ -137,7 +138,7 @@ pub(super) async fn follow(
                     .gateway
                     .lease_status(&provider, &uri, (dseq, g.gseq, oseq))
                     .await;
-                report.map(|r| (r, host_of(&uri)))
+                report.map(|r| (r, host_of(&uri).unwrap_or_default()))
             }
             None => Err(DeliveryError::Unreachable {
                 uri: String::new(),
