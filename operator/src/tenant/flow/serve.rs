@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use chain_client::akash::market::{v1 as mv1, v1beta5 as mv5};
 use chain_client::{Chain, ChainError};
 use crds::resources::{ManifestPhase, ManifestStatus, ServiceEndpoints};
@@ -23,6 +25,9 @@ pub fn seed_choice(holders: &BTreeSet<String>, running: &BTreeSet<String>) -> Op
     }
     holders.first().cloned()
 }
+
+/// Manifest uploads in flight at once, at most.
+const MAX_SENDS: usize = 32;
 
 /// Sends the manifest to every provider that holds a lease and does not run this version yet
 /// (`SendToAll`), or to one of them (`SeedOne`, see [`seed_choice`]).
@@ -59,18 +64,32 @@ pub(super) async fn deliver(
         }
     };
     let manifest = plan.sdl.manifest_json();
-    for provider in providers {
-        let outcome = match host_uri(ctx.chain, &provider).await? {
-            Some(uri) => {
-                ctx.gateway
-                    .send_manifest(&provider, &uri, dseq, &manifest)
-                    .await
-            }
-            None => Err(DeliveryError::Unreachable {
-                uri: String::new(),
-                message: format!("provider {provider} is not registered on chain"),
-            }),
-        };
+    // Every provider at once (up to MAX_SENDS): a deployment of many groups is delivered in
+    // about the time of one upload, not one after another.
+    let sends = providers.into_iter().map(|provider| {
+        let manifest = &manifest;
+        async move {
+            let outcome = match host_uri(ctx.chain, &provider).await? {
+                Some(uri) => {
+                    ctx.gateway
+                        .send_manifest(&provider, &uri, dseq, manifest)
+                        .await
+                }
+                None => Err(DeliveryError::Unreachable {
+                    uri: String::new(),
+                    message: format!("provider {provider} is not registered on chain"),
+                }),
+            };
+            Ok::<_, ChainError>((provider, outcome))
+        }
+    });
+    let outcomes: Vec<Result<(String, Result<(), DeliveryError>), ChainError>> =
+        futures::stream::iter(sends)
+            .buffered(MAX_SENDS)
+            .collect()
+            .await;
+    for result in outcomes {
+        let (provider, outcome) = result?;
         let now = ctx.now.to_string();
         for g in status
             .groups
@@ -290,5 +309,158 @@ mod seed_tests {
         // One provider runs this version: the others fetch it from there.
         assert_eq!(seed_choice(&holders, &set(&["akash1c"])), None);
         assert_eq!(seed_choice(&BTreeSet::new(), &BTreeSet::new()), None);
+    }
+}
+
+#[cfg(test)]
+mod deliver_tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chain_client::akash::provider::v1beta4::Provider;
+    use chain_client::fake::FakeChain;
+    use crds::resources::{GroupLeaseStatus, ManifestSpec, Price, SecretKeyRef};
+    use crds::sdl::Sdl;
+    use tokio::sync::Barrier;
+
+    use super::*;
+    use crate::tenant::delivery::{Gateway, LeaseReport};
+
+    const GROUPS: usize = 8;
+
+    /// Each upload waits until every one of `GROUPS` has started: uploads one after another
+    /// would never get past the first.
+    struct AllAtOnce {
+        barrier: Barrier,
+        sent: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Gateway for AllAtOnce {
+        async fn send_manifest(
+            &self,
+            provider: &str,
+            _: &str,
+            _: u64,
+            _: &str,
+        ) -> Result<(), DeliveryError> {
+            tokio::time::timeout(Duration::from_secs(10), self.barrier.wait())
+                .await
+                .map_err(|_| DeliveryError::Unreachable {
+                    uri: String::new(),
+                    message: "the other uploads never started".into(),
+                })?;
+            self.sent.lock().unwrap().push(provider.to_owned());
+            Ok(())
+        }
+
+        async fn lease_status(
+            &self,
+            _: &str,
+            _: &str,
+            _: (u64, u32, u32),
+        ) -> Result<LeaseReport, DeliveryError> {
+            unreachable!("deliver reads no status")
+        }
+    }
+
+    fn sdl() -> Sdl {
+        let mut text = String::from("version: \"2.0\"\nservices:\n");
+        for g in 0..GROUPS {
+            text.push_str(&format!("  s{g}: {{image: nginx, expose: []}}\n"));
+        }
+        text.push_str("profiles:\n  compute:\n    p: {resources: {cpu: {units: 1}, memory: {size: 1Gi}, storage: {size: 1Gi}}}\n  placement:\n");
+        for g in 0..GROUPS {
+            text.push_str(&format!(
+                "    dc{g}: {{pricing: {{p: {{denom: uact, amount: 1}}}}}}\n"
+            ));
+        }
+        text.push_str("deployment:\n");
+        for g in 0..GROUPS {
+            text.push_str(&format!("  s{g}: {{dc{g}: {{profile: p, count: 1}}}}\n"));
+        }
+        Sdl::parse(&text).expect("test SDL")
+    }
+
+    #[tokio::test]
+    async fn the_manifest_goes_to_every_provider_at_once() {
+        let sdl = sdl();
+        let plan = crate::tenant::plan::plan(&ManifestSpec {
+            sdl: sdl.document().clone(),
+            deposit: Price {
+                denom: "uact".into(),
+                amount: "5000000".into(),
+            },
+            wait_duration_blocks: 1,
+            key_secret: SecretKeyRef {
+                name: "k".into(),
+                key: "m".into(),
+            },
+            bid_filter: None,
+            distribution: Default::default(),
+            dseq: None,
+        })
+        .expect("plan");
+        let chain = FakeChain::new("akash1tenant");
+        let mut status = ManifestStatus::default();
+        let mut leases = BTreeMap::new();
+        for g in 0..GROUPS {
+            let provider = format!("akash1provider{g}");
+            chain.state().providers.push(Provider {
+                owner: provider.clone(),
+                host_uri: format!("https://p{g}.example.com:8443"),
+                ..Default::default()
+            });
+            let gseq = g as u32 + 1;
+            status.groups.push(GroupLeaseStatus {
+                gseq,
+                provider: Some(provider.clone()),
+                ..Default::default()
+            });
+            leases.insert(
+                gseq,
+                mv1::Lease {
+                    id: Some(mv1::LeaseId {
+                        gseq,
+                        oseq: 1,
+                        provider,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            );
+        }
+        let gateway = AllAtOnce {
+            barrier: Barrier::new(GROUPS),
+            sent: Mutex::default(),
+        };
+        let ctx = Ctx {
+            chain: &chain,
+            gateway: &gateway,
+            failure_threshold: Duration::from_secs(60),
+            status_interval: Duration::from_secs(5),
+            block_interval: Duration::from_secs(1),
+            now: jiff::Timestamp::now(),
+        };
+        let mut progress = Vec::new();
+        deliver(&ctx, &plan, &mut status, &leases, 7, &mut progress)
+            .await
+            .unwrap();
+        assert_eq!(gateway.sent.lock().unwrap().len(), GROUPS, "{progress:?}");
+        let version = plan.version_hex();
+        assert!(
+            status
+                .groups
+                .iter()
+                .all(|g| g.running_version.as_deref() == Some(version.as_str())
+                    && g.message.is_none()),
+            "{status:?}"
+        );
+        assert!(
+            progress
+                .iter()
+                .all(|p| matches!(p, Progress::ManifestSent { .. })),
+            "{progress:?}"
+        );
     }
 }
