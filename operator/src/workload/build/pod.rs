@@ -189,9 +189,13 @@ fn pod_spec(
             ..Volume::default()
         })
         .collect();
+    // A service with permissions runs as its own ServiceAccount with the token mounted (what its
+    // Role grants, in its namespace: `rbac.rs`); any other has no token at all.
+    let permitted = super::rbac::has_permissions(svc);
     PodSpec {
         containers: vec![container(ctx, plan, secret.is_some(), totals)],
-        automount_service_account_token: Some(false),
+        automount_service_account_token: Some(permitted),
+        service_account_name: permitted.then(|| svc.name.clone()),
         // The container runtime's default syscall filter, not none (Kubernetes' default).
         security_context: Some(PodSecurityContext {
             seccomp_profile: Some(SeccompProfile {
