@@ -85,11 +85,13 @@ pub fn profile() -> anyhow::Result<String> {
 ///
 /// The target directory may be shared by several checkouts (`CARGO_TARGET_DIR`): then
 /// `<target>/<profile>/<bin>` is whichever checkout built last, possibly another one in between
-/// this build and its use. Cargo builds the binary as `deps/<bin>-<hash>` (the hash covers the
-/// package's path, so it differs per checkout) and hard-links it to `<bin>`, then writes
-/// `<bin>.d`, whose paths are absolute. The `deps/` file of `<bin>`'s inode, while `<bin>.d`
-/// names this checkout's sources before and after it is found, is this checkout's own, and only
-/// this checkout's builds replace it. Should another checkout's build land in between, link again.
+/// this build and its use. Cargo links `deps/<bin>-<hash>` there and then writes `<bin>.d`, whose
+/// paths are absolute: while `<bin>.d` names this checkout's sources before and after, the file
+/// is this checkout's build, and a hard link of it under `e2e-bin/<checkout>/` keeps it (cargo
+/// replaces files rather than rewriting them). Should another checkout's build land in between,
+/// link again. (Sharing a target directory has a worse trap: the hash is the same for every
+/// checkout, so cargo may take another checkout's newer library of a workspace crate as fresh.
+/// Give each checkout its own target directory.)
 fn build(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     for _ in 0..5 {
         let linked = build_once(package, bin)?;
@@ -131,7 +133,7 @@ fn private_link(linked: &std::path::Path, own: &std::path::Path) -> anyhow::Resu
     Ok(path)
 }
 
-/// The `deps/` file `linked` is a hard link of, when this checkout built it.
+/// The `deps/` file `linked` is a hard link of, when this checkout's build linked it.
 fn own_artifact(linked: &std::path::Path, package: &str) -> anyhow::Result<Option<PathBuf>> {
     use std::os::unix::fs::MetadataExt;
     let main = crate::cluster::repo_dir().join(package).join("src/main.rs");
