@@ -195,7 +195,14 @@ fn pod_spec(
     PodSpec {
         containers: vec![container(ctx, plan, secret.is_some(), totals)],
         automount_service_account_token: Some(permitted),
-        service_account_name: permitted.then(|| svc.name.clone()),
+        // Always named: server-side apply dropping the field would leave the API server's copy
+        // in the deprecated `serviceAccount`, which names the old account again, so a service
+        // whose permissions a new version drops would keep asking for its deleted account.
+        service_account_name: Some(if permitted {
+            svc.name.clone()
+        } else {
+            "default".to_owned()
+        }),
         // The container runtime's default syscall filter, not none (Kubernetes' default).
         security_context: Some(PodSecurityContext {
             seccomp_profile: Some(SeccompProfile {

@@ -364,7 +364,7 @@ pub(super) fn invariants(fixture: &str, o: &LeaseObjects) {
         );
         assert_eq!(
             spec.service_account_name.as_deref(),
-            permitted.then_some(name.as_str()),
+            Some(if permitted { name.as_str() } else { "default" }),
             "{fixture}: {name}"
         );
         assert!(spec.service_account.is_none(), "{fixture}: {name}");
@@ -1535,7 +1535,7 @@ fn a_service_with_permissions_gets_its_account_role_token_and_the_api_server() {
     // web asked for nothing: no account, no token, no way to the API server.
     let web = pod_spec(&o, "web");
     assert_eq!(web.automount_service_account_token, Some(false));
-    assert_eq!(web.service_account_name, None);
+    assert_eq!(web.service_account_name.as_deref(), Some("default"));
     assert_eq!(o.service_accounts.len(), 1);
     assert!(
         !o.network_policies
