@@ -164,12 +164,12 @@ pub struct StorageMount {
     pub read_only: Option<bool>,
 }
 
-/// Kubernetes API access granted to the service: the provider gives its pods a ServiceAccount
-/// token bound to a Role in the lease namespace (see [`READ_PERMISSIONS`]).
+/// Kubernetes API access granted to the service: its pods get a ServiceAccount token bound to a
+/// Role in the lease namespace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Permissions {
-    /// Any of [`READ_PERMISSIONS`]: `deployment`, `logs`, `events`.
+    /// Any of `deployment`, `logs`, `events`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<Vec<String>>,
 }
