@@ -447,3 +447,40 @@ fn the_error_lists_every_problem_with_its_path() {
     let first: &SdlIssue = &err.issues()[0];
     assert_eq!(first.path, "services.web.expose[0].port");
 }
+
+#[test]
+fn permissions_name_what_the_go_sdl_allows_and_nothing_else() {
+    let params = |body: &str| {
+        with(
+            "    image: nginx:1.27\n",
+            &format!("    image: nginx:1.27\n    params:\n      permissions:\n{body}"),
+        )
+    };
+    // The Go SDL allows deployment, logs and events; each reaches the manifest as written.
+    let sdl = Sdl::parse(&params("        read: [logs, events, deployment]\n")).expect("valid");
+    let read = sdl.manifest()[0].services[0]
+        .params
+        .as_ref()
+        .and_then(|p| p.permissions.as_ref())
+        .map(|p| p.read().to_vec());
+    assert_eq!(
+        read,
+        Some(vec!["logs".into(), "events".into(), "deployment".into()])
+    );
+    // A resource the provider has no rule for is refused at its index.
+    assert_eq!(
+        issues(&params("        read: [logs, secrets]\n")),
+        one(
+            "services.web.params.permissions.read[1]",
+            "\"secrets\" is not allowed; use one of deployment, logs, events"
+        )
+    );
+    // So is a permission type other than read.
+    assert_eq!(
+        issues(&params("        write: [logs]\n")),
+        one(
+            "services.web.params.permissions.write",
+            "unknown field; the fields allowed here are read"
+        )
+    );
+}

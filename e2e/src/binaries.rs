@@ -81,8 +81,97 @@ pub fn profile() -> anyhow::Result<String> {
         .context("the test binary is not in <target>/<profile>/deps")
 }
 
-/// Builds `bin` with the running test's profile, so that the binary beside it is current.
+/// Builds `bin` with the running test's profile and returns this checkout's build of it.
+///
+/// The target directory may be shared by several checkouts (`CARGO_TARGET_DIR`): then
+/// `<target>/<profile>/<bin>` is whichever checkout built last, possibly another one in between
+/// this build and its use. Cargo links `deps/<bin>-<hash>` there and then writes `<bin>.d`, whose
+/// paths are absolute: while `<bin>.d` names this checkout's sources before and after, the file
+/// is this checkout's build, and a hard link of it under `e2e-bin/<checkout>/` keeps it (cargo
+/// replaces files rather than rewriting them). Should another checkout's build land in between,
+/// link again. (Sharing a target directory has a worse trap: the hash is the same for every
+/// checkout, so cargo may take another checkout's newer library of a workspace crate as fresh.
+/// Give each checkout its own target directory.)
 fn build(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    for _ in 0..5 {
+        let linked = build_once(package, bin)?;
+        if let Some(own) = own_artifact(&linked, package)? {
+            return private_link(&linked, &own);
+        }
+    }
+    bail!("{bin}: another checkout sharing the target directory keeps replacing it")
+}
+
+/// `<target>/<profile>/e2e-bin/<this checkout's path>/<bin>`, a hard link of `own`: under its
+/// own name (programs show it in their usage), and no other checkout's build replaces it.
+fn private_link(linked: &std::path::Path, own: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let checkout: String = crate::cluster::repo_dir()
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let dir = linked
+        .parent()
+        .context("no parent")?
+        .join("e2e-bin")
+        .join(checkout.trim_matches('-'));
+    std::fs::create_dir_all(&dir)?;
+    let name = linked.file_name().context("a file name")?;
+    let path = dir.join(name);
+    // A new name, then a rename: a test already running the old file keeps it.
+    let fresh = dir.join(format!(
+        ".{}.{}.new",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&fresh);
+    if std::fs::hard_link(own, &fresh).is_err() {
+        std::fs::copy(own, &fresh)?;
+    }
+    std::fs::rename(&fresh, &path)?;
+    Ok(path)
+}
+
+/// The `deps/` file `linked` is a hard link of, when this checkout's build linked it.
+fn own_artifact(linked: &std::path::Path, package: &str) -> anyhow::Result<Option<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    let main = crate::cluster::repo_dir().join(package).join("src/main.rs");
+    let main = format!("{} ", main.display());
+    let depinfo = linked.with_extension("d");
+    let ours = || -> bool {
+        std::fs::read_to_string(&depinfo)
+            .map(|text| format!("{} ", text.replace('\n', " ")).contains(&main))
+            .unwrap_or(false)
+    };
+    if !ours() {
+        return Ok(None);
+    }
+    let inode = std::fs::metadata(linked)?.ino();
+    let deps = linked.parent().context("no parent")?.join("deps");
+    let prefix = format!(
+        "{}-",
+        linked
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("a file name")?
+            .replace('-', "_")
+    );
+    for entry in std::fs::read_dir(&deps)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(&prefix) || name.contains('.') || entry.metadata()?.ino() != inode {
+            continue;
+        }
+        let still = std::fs::metadata(linked)?.ino() == inode && ours();
+        return Ok(still.then(|| entry.path()));
+    }
+    Ok(None)
+}
+
+/// Builds `bin` with the running test's profile: the path cargo links it to.
+fn build_once(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     let profile = profile()?;
     let mut cmd = cargo_command();
     cmd.current_dir(crate::cluster::repo_dir())

@@ -854,7 +854,18 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
         .to_owned();
     let owner = tenant_chain.address().to_owned();
     let dseq = unique_dseq(83);
-    let sdl = tenant::testdata_sdl("openspeedtest.yaml")?;
+    // With `params.permissions` reading logs and events: the provider writes the service's Role
+    // under the chart's rights, which must hold every rule of it (it has no `escalate`).
+    let sdl = {
+        let path = e2e::repo_dir().join("testdata/sdl/awesome-akash/openspeedtest.yaml");
+        let text = std::fs::read_to_string(&path)?.replacen(
+            "    image: openspeedtest/latest\n",
+            "    image: openspeedtest/latest\n    params:\n      permissions:\n        read: [logs, events]\n",
+            1,
+        );
+        ensure!(text.contains("permissions"), "{} changed", path.display());
+        crds::sdl::Sdl::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?
+    };
     tenant::create_deployment(&tenant_chain, &sdl, dseq).await?;
     let name = object_name(&owner, dseq);
     let bid = market::wait_bid_phase(&ns.api(), &name, BidPhase::Open).await?;
@@ -889,6 +900,15 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
         oseq: 1,
         provider: me.clone(),
     });
+    let role =
+        Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(cluster.client(), &lease_namespace)
+            .get("openspeedtest")
+            .await?;
+    assert_eq!(
+        role.rules.unwrap_or_default().len(),
+        4,
+        "pods, pods/log, deployments and events"
+    );
     market::close_deployment(&tenant_chain, dseq).await?;
     market::wait_namespace_gone(&cluster.client(), &lease_namespace).await?;
     let forbidden = provider
@@ -924,6 +944,22 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
         &["get", "secrets", "-n", "default"],
         &["get", &format!("secrets/{KEY_SECRET}"), "-n", &namespace],
         &["create", "clusterrolebindings"],
+        // Roles it writes hold only rules it holds itself, and it binds only those.
+        &[
+            "escalate",
+            "roles.rbac.authorization.k8s.io",
+            "-n",
+            "some-lease",
+        ],
+        &[
+            "bind",
+            "roles.rbac.authorization.k8s.io",
+            "-n",
+            "some-lease",
+        ],
+        &["bind", "clusterroles.rbac.authorization.k8s.io"],
+        &["create", "serviceaccounts/token", "-n", "some-lease"],
+        &["get", "serviceaccounts", "-n", "kube-system"],
         &["create", "pods", "-n", &namespace],
         &["update", "providers.akash.network/someone-else"],
         &[
@@ -1021,13 +1057,14 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
     let some_lease = "some-lease-namespace";
     let cluster_wide = rights_of(&[
         ("nodes", "", "list watch"),
-        ("pods", "", "list watch"),
+        ("pods", "", "get list watch"),
         ("pods/log", "", "get"),
         ("pods/exec", "", "get create"),
         ("events.events.k8s.io", "", "list watch"),
+        ("events", "", "get list watch"),
         ("namespaces", "", "get create delete"),
         ("services", "", "list watch create patch delete"),
-        ("deployments.apps", "", "list watch create patch delete"),
+        ("deployments.apps", "", "get list watch create patch delete"),
         ("statefulsets.apps", "", "list watch create patch delete"),
         (
             "ingresses.networking.k8s.io",
@@ -1040,6 +1077,17 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
             "list create patch delete",
         ),
         ("resourcequotas", "", "create patch"),
+        ("serviceaccounts", "", "list create patch delete"),
+        (
+            "roles.rbac.authorization.k8s.io",
+            "",
+            "list create patch delete",
+        ),
+        (
+            "rolebindings.rbac.authorization.k8s.io",
+            "",
+            "list create patch delete",
+        ),
         ("secrets", "", "create"),
         ("providers.akash.network", &namespace, "get"),
         ("providers.akash.network/status", &namespace, "patch"),

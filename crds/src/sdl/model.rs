@@ -164,13 +164,27 @@ pub struct StorageMount {
     pub read_only: Option<bool>,
 }
 
-/// Kubernetes API access granted to the service.
+/// Kubernetes API access granted to the service: its pods get a ServiceAccount token bound to a
+/// Role in the lease namespace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Permissions {
-    /// `deployment` and/or `logs`.
+    /// Any of `deployment`, `logs`, `events`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<Vec<String>>,
+}
+
+/// What `params.permissions.read` may name: the values the Go SDL's schema allows
+/// (`pkg.akt.dev/go/sdl`, `sdl-input.schema.yaml`). The TypeScript SDK's schema allows only
+/// `deployment` and `logs`; the Go provider's rule registry knows `logs` and `events` and grants
+/// nothing of its own for `deployment` (which still gets the service its token).
+pub const READ_PERMISSIONS: [&str; 3] = ["deployment", "logs", "events"];
+
+impl Permissions {
+    /// The resources the service may read (none when `read` is absent or empty).
+    pub fn read(&self) -> &[String] {
+        self.read.as_deref().unwrap_or_default()
+    }
 }
 
 /// Private registry credentials.

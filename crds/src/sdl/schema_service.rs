@@ -114,7 +114,7 @@ fn check_params(v: &Value, path: &FieldPath, r: &mut Report) {
                 let path = path.key("read");
                 if let Some(items) = list(read, &path, r) {
                     for (i, item) in items.iter().enumerate() {
-                        one_of(item, &path.index(i), &["deployment", "logs"], r);
+                        one_of(item, &path.index(i), &super::model::READ_PERMISSIONS, r);
                     }
                 }
             }

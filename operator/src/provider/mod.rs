@@ -132,9 +132,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics,
     );
     let mut workload_config = workload_config(&args);
+    let api_server = api_server_endpoints(&client).await;
     workload_config
         .egress_deny
-        .extend(infrastructure_addresses(&client).await);
+        .extend(infrastructure_addresses(&client, &api_server).await);
+    workload_config.api_server_endpoints = api_server;
     let secrets_namespace = args
         .manifest_secrets_namespace
         .clone()
@@ -287,9 +289,11 @@ fn workload_config(args: &RunArgs) -> crate::workload::build::WorkloadConfig {
 /// provider's machines even where they are public (private ones are denied anyway). Read once at
 /// start; a node added later is covered after a restart. What cannot be read is logged and left
 /// out.
-async fn infrastructure_addresses(client: &kube::Client) -> Vec<String> {
+async fn infrastructure_addresses(
+    client: &kube::Client,
+    api_server: &[std::net::SocketAddr],
+) -> Vec<String> {
     use k8s_openapi::api::core::v1::Node;
-    use k8s_openapi::api::discovery::v1::EndpointSlice;
     let mut found = std::collections::BTreeSet::new();
     match kube::Api::<Node>::all(client.clone())
         .list(&Default::default())
@@ -306,25 +310,57 @@ async fn infrastructure_addresses(client: &kube::Client) -> Vec<String> {
             tracing::warn!(error = %e, "cannot list nodes: their addresses are not denied to lease pods")
         }
     }
-    let slices = kube::Api::<EndpointSlice>::namespaced(client.clone(), "default")
-        .list(&kube::api::ListParams::default().labels("kubernetes.io/service-name=kubernetes"))
-        .await;
-    match slices {
-        Ok(slices) => found.extend(
-            slices
-                .items
-                .into_iter()
-                .flat_map(|s| s.endpoints.into_iter().flatten())
-                .flat_map(|endpoint| endpoint.addresses),
-        ),
-        Err(e) => tracing::debug!(error = %e, "cannot read the API server's endpoints"),
-    }
+    found.extend(api_server.iter().map(|a| a.ip().to_string()));
     found
         .into_iter()
         .filter_map(|a| a.parse::<std::net::Ipv4Addr>().ok())
         .filter(|a| !is_non_public(*a))
         .map(|a| format!("{a}/32"))
         .collect()
+}
+
+/// The API server's endpoints (every address of the `kubernetes` Service's EndpointSlices, on
+/// each of their ports), as the Go provider reads them for services with `params.permissions`.
+/// Read once at start; none when they cannot be read (logged: such services then get their token
+/// but no way through the NetworkPolicies to the API server).
+async fn api_server_endpoints(client: &kube::Client) -> Vec<std::net::SocketAddr> {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let slices = kube::Api::<EndpointSlice>::namespaced(client.clone(), "default")
+        .list(&kube::api::ListParams::default().labels("kubernetes.io/service-name=kubernetes"))
+        .await;
+    let slices = match slices {
+        Ok(slices) => slices.items,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the API server's endpoints: services with permissions will not reach it");
+            return Vec::new();
+        }
+    };
+    let mut found = std::collections::BTreeSet::new();
+    for slice in slices {
+        let ports: Vec<u16> = slice
+            .ports
+            .iter()
+            .flatten()
+            .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+            .filter_map(|p| p.port.and_then(|n| u16::try_from(n).ok()))
+            .collect();
+        for endpoint in slice.endpoints.into_iter().flatten() {
+            for address in endpoint.addresses {
+                let Ok(ip) = address.parse::<std::net::IpAddr>() else {
+                    continue;
+                };
+                for port in &ports {
+                    found.insert(std::net::SocketAddr::new(ip, *port));
+                }
+            }
+        }
+    }
+    if found.is_empty() {
+        tracing::warn!(
+            "the API server has no endpoints: services with permissions will not reach it"
+        );
+    }
+    found.into_iter().collect()
 }
 
 /// Whether the address is in one of the ranges lease pods are always denied.

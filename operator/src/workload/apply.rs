@@ -9,8 +9,9 @@ use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -35,6 +36,11 @@ pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<
     count += apply_each(client, &ns, std::slice::from_ref(&objects.resource_quota)).await?;
     count += apply_each(client, &ns, &objects.network_policies).await?;
     count += apply_each(client, &ns, &objects.services).await?;
+    // A service's account, its Role and the binding exist before its pods ask for the account.
+    // (The API server lets the provider write a Role only with rules it holds itself.)
+    count += apply_each(client, &ns, &objects.service_accounts).await?;
+    count += apply_each(client, &ns, &objects.roles).await?;
+    count += apply_each(client, &ns, &objects.role_bindings).await?;
     count += apply_each(client, &ns, &objects.deployments).await?;
     count += apply_each(client, &ns, &objects.stateful_sets).await?;
     count += apply_each(client, &ns, &objects.ingresses).await?;
@@ -43,6 +49,10 @@ pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<
     prune::<Service>(client, &ns, &objects.services).await?;
     prune::<Ingress>(client, &ns, &objects.ingresses).await?;
     prune::<NetworkPolicy>(client, &ns, &objects.network_policies).await?;
+    // After the workloads: a pod no longer running as a dropped account loses its token with it.
+    prune::<RoleBinding>(client, &ns, &objects.role_bindings).await?;
+    prune::<Role>(client, &ns, &objects.roles).await?;
+    prune::<ServiceAccount>(client, &ns, &objects.service_accounts).await?;
     Ok(count)
 }
 

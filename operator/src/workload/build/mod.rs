@@ -10,7 +10,10 @@
 //!   (other global exposes), an Ingress `<svc>` (port-80 global exposes: the automatic host and
 //!   the manifest's hosts that the lease holds) and a registry Secret
 //!   `docker-creds-<svc>` (when the manifest has credentials);
-//! - NetworkPolicies `akash-deployment-restrictions` and `akash-<svc>-np`;
+//! - per service with `params.permissions` a ServiceAccount, Role and RoleBinding `<svc>`
+//!   (`rbac.rs`), its pods running with that account's token;
+//! - NetworkPolicies `akash-deployment-restrictions`, `akash-<svc>-np` and, for services with
+//!   permissions, `akash-apiserver-<svc>`;
 //! - a ResourceQuota `akash-quota` equal to the lease's group on chain (the manifest's resources
 //!   are what the pods ask; the quota is what the lease pays for).
 //!
@@ -22,6 +25,8 @@ mod lease;
 mod network;
 pub use network::NON_PUBLIC_RANGES;
 mod pod;
+mod rbac;
+pub use rbac::{has_permissions, rules as permission_rules};
 mod validate;
 
 #[cfg(test)]
@@ -34,8 +39,10 @@ use crds::sdl::manifest::{ManifestCredentials, ManifestService};
 use crds::sdl::names::{LeaseId, lease_namespace};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -85,6 +92,11 @@ pub struct WorkloadConfig {
     /// Addresses lease pods may not reach although public: the nodes' and the API server's, and
     /// `--deny-egress-cidr` (beside `network::NON_PUBLIC_RANGES`, always denied).
     pub egress_deny: Vec<String>,
+    /// The API server's own addresses and ports (the `kubernetes` Service's endpoints, read at
+    /// start, as the Go provider's `APIServerEndpoints`): the pods of a service with
+    /// `params.permissions` may connect to these, and only they. Policies see the address after
+    /// the Service's translation, so the endpoints, not the ClusterIP, are what is allowed.
+    pub api_server_endpoints: Vec<std::net::SocketAddr>,
     /// Sanity limit on the replicas of all services of one lease together.
     pub max_replicas: u32,
     /// Lease pods may connect to the provider's namespace, where the overlay sidecar serves the
@@ -108,6 +120,7 @@ impl Default for WorkloadConfig {
             overcommit_pct: Overcommit::default(),
             node_selector: BTreeMap::new(),
             egress_deny: Vec::new(),
+            api_server_endpoints: Vec::new(),
             max_replicas: 1000,
             overlay: false,
             overlay_ports: crate::overlay::local_ports::DEFAULT_LOCAL_PORTS
@@ -118,9 +131,9 @@ impl Default for WorkloadConfig {
 }
 
 /// Every object of a lease. Apply in this order: `namespace`, `secrets`, `resource_quota`,
-/// `network_policies`, `services`, then the workloads, then `ingresses` (the quota must exist
-/// before any pod, or pods could run outside it for a moment; secrets before the pods that pull
-/// with them).
+/// `network_policies`, `services`, the service accounts, roles and role bindings, then the
+/// workloads, then `ingresses` (the quota must exist before any pod, or pods could run outside it
+/// for a moment; secrets and service accounts before the pods that use them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaseObjects {
     pub namespace: Namespace,
@@ -131,6 +144,9 @@ pub struct LeaseObjects {
     pub services: Vec<Service>,
     pub ingresses: Vec<Ingress>,
     pub network_policies: Vec<NetworkPolicy>,
+    pub service_accounts: Vec<ServiceAccount>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
 }
 
 /// Validates the lease's manifest group and checks it against the lease, then builds every
@@ -161,6 +177,9 @@ pub fn build(
         services: Vec::new(),
         ingresses: Vec::new(),
         network_policies: Vec::new(),
+        service_accounts: Vec::new(),
+        roles: Vec::new(),
+        role_bindings: Vec::new(),
     };
     let mut totals = pod::Totals::default();
     for plan in &plans {
@@ -180,6 +199,11 @@ pub fn build(
         out.services
             .extend(network::services(&ctx, svc, &mut totals));
         out.ingresses.extend(network::ingress(&ctx, svc));
+        if let Some((account, role, binding)) = rbac::objects(&ctx, svc) {
+            out.service_accounts.push(account);
+            out.roles.push(role);
+            out.role_bindings.push(binding);
+        }
     }
     if config.network_policies {
         out.network_policies = network::policies(&ctx, group);

@@ -248,8 +248,8 @@ fn port(number: u16, protocol: &str) -> NetworkPolicyPort {
     }
 }
 
-/// `akash-deployment-restrictions` for the whole namespace, and `akash-<svc>-np` per service
-/// with global non-HTTP ports.
+/// `akash-deployment-restrictions` for the whole namespace, `akash-<svc>-np` per service
+/// with global non-HTTP ports, and `akash-apiserver-<svc>` per service with permissions.
 pub(crate) fn policies(ctx: &Ctx, group: &ManifestGroup) -> Vec<NetworkPolicy> {
     let from = |peer| NetworkPolicyIngressRule {
         from: Some(vec![peer]),
@@ -276,6 +276,9 @@ pub(crate) fn policies(ctx: &Ctx, group: &ManifestGroup) -> Vec<NetworkPolicy> {
             if !ports.contains(&p) {
                 ports.push(p);
             }
+        }
+        if let Some(policy) = api_server_policy(ctx, svc) {
+            out.push(policy);
         }
         if ports.is_empty() {
             continue;
@@ -306,6 +309,56 @@ pub(crate) fn policies(ctx: &Ctx, group: &ManifestGroup) -> Vec<NetworkPolicy> {
         });
     }
     out
+}
+
+/// `akash-apiserver-<svc>`: the pods of a service with `params.permissions` may connect to the
+/// API server's endpoints (each address alone, on the endpoints' ports), as the Go provider
+/// allows them. The restrictions policy denies these addresses to every pod; policies add up, so
+/// this opens them to this service's pods only. None when the endpoints are unknown.
+fn api_server_policy(ctx: &Ctx, svc: &ManifestService) -> Option<NetworkPolicy> {
+    let endpoints = &ctx.config.api_server_endpoints;
+    if endpoints.is_empty() || !super::rbac::has_permissions(svc) {
+        return None;
+    }
+    let mut peers: Vec<NetworkPolicyPeer> = Vec::new();
+    let mut ports: Vec<NetworkPolicyPort> = Vec::new();
+    for endpoint in endpoints {
+        let cidr = match endpoint.ip() {
+            std::net::IpAddr::V4(ip) => format!("{ip}/32"),
+            std::net::IpAddr::V6(ip) => format!("{ip}/128"),
+        };
+        let peer = NetworkPolicyPeer {
+            ip_block: Some(IPBlock { cidr, except: None }),
+            ..NetworkPolicyPeer::default()
+        };
+        if !peers.contains(&peer) {
+            peers.push(peer);
+        }
+        let p = port(endpoint.port(), "TCP");
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    Some(NetworkPolicy {
+        metadata: ctx.meta(&api_server_policy_name(&svc.name), ctx.labels()),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(selector(&svc.name)),
+                ..LabelSelector::default()
+            }),
+            policy_types: Some(vec!["Egress".into()]),
+            egress: Some(vec![NetworkPolicyEgressRule {
+                to: Some(peers),
+                ports: Some(ports),
+            }]),
+            ..NetworkPolicySpec::default()
+        }),
+    })
+}
+
+/// The policy that lets a service with permissions reach the API server.
+pub fn api_server_policy_name(service: &str) -> String {
+    format!("akash-apiserver-{service}")
 }
 
 /// What "the internet" of a lease pod leaves out: private networks, and the ranges that reach the

@@ -189,9 +189,20 @@ fn pod_spec(
             ..Volume::default()
         })
         .collect();
+    // A service with permissions runs as its own ServiceAccount with the token mounted (what its
+    // Role grants, in its namespace: `rbac.rs`); any other has no token at all.
+    let permitted = super::rbac::has_permissions(svc);
     PodSpec {
         containers: vec![container(ctx, plan, secret.is_some(), totals)],
-        automount_service_account_token: Some(false),
+        automount_service_account_token: Some(permitted),
+        // Always named: server-side apply dropping the field would leave the API server's copy
+        // in the deprecated `serviceAccount`, which names the old account again, so a service
+        // whose permissions a new version drops would keep asking for its deleted account.
+        service_account_name: Some(if permitted {
+            svc.name.clone()
+        } else {
+            "default".to_owned()
+        }),
         // The container runtime's default syscall filter, not none (Kubernetes' default).
         security_context: Some(PodSecurityContext {
             seccomp_profile: Some(SeccompProfile {

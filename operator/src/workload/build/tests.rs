@@ -39,10 +39,23 @@ pub(super) fn lease_id() -> LeaseId {
     }
 }
 
+/// The API server's endpoints in the test config (an HA pair, one of them IPv6).
+pub(super) const API_SERVER: [&str; 3] = [
+    "203.0.113.10:6443",
+    "203.0.113.11:6443",
+    "[2001:db8::10]:8443",
+];
+
 pub(super) fn config() -> WorkloadConfig {
     WorkloadConfig {
         ingress_domain: "ingress.example.com".into(),
         cluster_public_hostname: "provider.example.com".into(),
+        api_server_endpoints: API_SERVER
+            .iter()
+            .map(|a| a.parse().expect("address"))
+            .collect(),
+        // As the provider adds them at start (`infrastructure_addresses`).
+        egress_deny: vec!["203.0.113.10/32".into(), "203.0.113.11/32".into()],
         ..WorkloadConfig::default()
     }
 }
@@ -142,7 +155,15 @@ fn build_fixture(fixture: &str) -> LeaseObjects {
     objects
 }
 
-const FIXTURES: [&str; 6] = ["http", "random-port", "gpu", "persistent", "ram", "multi"];
+const FIXTURES: [&str; 7] = [
+    "http",
+    "random-port",
+    "gpu",
+    "persistent",
+    "ram",
+    "multi",
+    "permissions",
+];
 
 /// (name, replicas, pod spec, pod labels) of every workload.
 fn pods(o: &LeaseObjects) -> Vec<(String, i32, &PodSpec, &BTreeMap<String, String>)> {
@@ -312,6 +333,16 @@ pub(super) fn invariants(fixture: &str, o: &LeaseObjects) {
     for x in &o.network_policies {
         check("networkpolicy", &x.metadata, true);
     }
+    for x in &o.service_accounts {
+        check("serviceaccount", &x.metadata, true);
+    }
+    for x in &o.roles {
+        check("role", &x.metadata, true);
+    }
+    for x in &o.role_bindings {
+        check("rolebinding", &x.metadata, true);
+    }
+    permission_invariants(fixture, o);
 
     // Pods: labelled for the inventory, no token, not privileged, requests and limits set.
     let mut sum = BTreeMap::<String, u64>::new();
@@ -324,11 +355,19 @@ pub(super) fn invariants(fixture: &str, o: &LeaseObjects) {
             Some(&name),
             "{fixture}"
         );
+        // A token only for a service with permissions, and then its own account's.
+        let permitted = o.service_accounts.iter().any(|a| a.name_any() == name);
         assert_eq!(
             spec.automount_service_account_token,
-            Some(false),
+            Some(permitted),
             "{fixture}: {name}"
         );
+        assert_eq!(
+            spec.service_account_name.as_deref(),
+            Some(if permitted { name.as_str() } else { "default" }),
+            "{fixture}: {name}"
+        );
+        assert!(spec.service_account.is_none(), "{fixture}: {name}");
         assert_eq!(spec.containers.len(), 1, "{fixture}: {name}");
         let c = &spec.containers[0];
         let sc = c.security_context.as_ref().expect("security context");
@@ -447,6 +486,133 @@ pub(super) fn invariants(fixture: &str, o: &LeaseObjects) {
         Some(node_ports.to_string()),
         "{fixture}"
     );
+}
+
+/// Every rule a lease Role may hold: the Go provider's registry (`logs`, `events`), and what the
+/// provider's own ClusterRole holds (the API server refuses a Role granting more than its maker
+/// holds; `e2e/tests/helm_chart.rs` checks the chart's side).
+const GRANTABLE: [(&str, &str, &[&str]); 4] = [
+    ("", "pods", &["get", "list", "watch"]),
+    ("", "pods/log", &["get"]),
+    ("apps", "deployments", &["get", "list", "watch"]),
+    ("", "events", &["get", "list", "watch"]),
+];
+
+/// Accounts, Roles and bindings exist for the services with permissions only, one each, bound
+/// to each other and nothing else; only those services' pods may reach the API server.
+fn permission_invariants(fixture: &str, o: &LeaseObjects) {
+    let accounts: Vec<String> = o
+        .service_accounts
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    let roles: Vec<String> = o.roles.iter().map(ResourceExt::name_any).collect();
+    let bindings: Vec<String> = o.role_bindings.iter().map(ResourceExt::name_any).collect();
+    assert_eq!(accounts, roles, "{fixture}");
+    assert_eq!(accounts, bindings, "{fixture}");
+    let workloads: Vec<String> = pods(o).into_iter().map(|(n, ..)| n).collect();
+    for name in &accounts {
+        assert!(
+            workloads.contains(name),
+            "{fixture}: account {name} of no service"
+        );
+    }
+    for role in &o.roles {
+        for rule in role.rules.iter().flatten() {
+            assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none());
+            for group in rule.api_groups.iter().flatten() {
+                for resource in rule.resources.iter().flatten() {
+                    for verb in &rule.verbs {
+                        assert!(
+                            GRANTABLE.iter().any(|(g, r, verbs)| g == group
+                                && r == resource
+                                && verbs.contains(&verb.as_str())),
+                            "{fixture}: role {} grants {verb} {group}/{resource}",
+                            role.name_any()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let ns = lease_namespace(&lease_id());
+    for binding in &o.role_bindings {
+        let name = binding.name_any();
+        assert_eq!(binding.role_ref.kind, "Role", "{fixture}");
+        assert_eq!(binding.role_ref.name, name, "{fixture}");
+        let subjects = binding.subjects.clone().unwrap_or_default();
+        assert_eq!(subjects.len(), 1, "{fixture}: {name}");
+        assert_eq!(subjects[0].kind, "ServiceAccount", "{fixture}");
+        assert_eq!(subjects[0].name, name, "{fixture}");
+        assert_eq!(subjects[0].namespace.as_deref(), Some(ns.as_str()));
+    }
+    // The API server is denied to every pod by the restrictions policy; each account's service
+    // (and no other) has its own policy opening it.
+    let api: Vec<std::net::SocketAddr> = API_SERVER
+        .iter()
+        .map(|a| a.parse().expect("address"))
+        .collect();
+    let opens_api = |p: &NetworkPolicy| {
+        p.spec
+            .iter()
+            .flat_map(|s| s.egress.iter().flatten())
+            .any(|rule| {
+                rule.to.iter().flatten().any(|peer| {
+                    peer.ip_block.as_ref().is_some_and(|b| {
+                        api.iter()
+                            .any(|a| b.cidr.starts_with(&format!("{}/", a.ip())))
+                    })
+                })
+            })
+    };
+    let mut opened: Vec<String> = Vec::new();
+    for p in &o.network_policies {
+        if !opens_api(p) {
+            continue;
+        }
+        let spec = p.spec.as_ref().expect("spec");
+        let service = spec
+            .pod_selector
+            .as_ref()
+            .and_then(|s| s.match_labels.as_ref())
+            .and_then(|l| l.get("akash.network/manifest-service"))
+            .cloned()
+            .unwrap_or_else(|| {
+                panic!(
+                    "{fixture}: {} opens the API server to every pod",
+                    p.name_any()
+                )
+            });
+        assert_eq!(
+            p.name_any(),
+            format!("akash-apiserver-{service}"),
+            "{fixture}"
+        );
+        assert_eq!(
+            spec.policy_types.as_deref(),
+            Some(&["Egress".to_owned()][..])
+        );
+        opened.push(service);
+    }
+    assert_eq!(
+        opened, accounts,
+        "{fixture}: services that may reach the API server"
+    );
+    let restrictions = policy(o, RESTRICTIONS_POLICY);
+    let except: Vec<String> = restrictions
+        .spec
+        .iter()
+        .flat_map(|s| s.egress.iter().flatten())
+        .flat_map(|r| r.to.iter().flatten())
+        .filter_map(|peer| peer.ip_block.as_ref())
+        .flat_map(|b| b.except.iter().flatten().cloned())
+        .collect();
+    for a in api.iter().filter(|a| a.is_ipv4()) {
+        assert!(
+            except.contains(&format!("{}/32", a.ip())),
+            "{fixture}: {a} not denied"
+        );
+    }
 }
 
 #[test]
@@ -1258,4 +1424,179 @@ fn an_expose_to_a_service_of_another_group_is_accepted_for_the_overlay() {
     let db = g.services.iter_mut().find(|s| s.name == "db").expect("db");
     db.expose[0].service = "web-in-another-group".into();
     build(&lease(), &leased(&g), &config()).expect("a service of another group is a valid caller");
+}
+
+/// `(apiGroup, resource, verbs)` of a Role's rules, in order.
+fn role_rules(o: &LeaseObjects, name: &str) -> Vec<(String, String, Vec<String>)> {
+    let role = o
+        .roles
+        .iter()
+        .find(|r| r.name_any() == name)
+        .unwrap_or_else(|| panic!("no Role {name}"));
+    role.rules
+        .iter()
+        .flatten()
+        .map(|r| {
+            (
+                r.api_groups.clone().unwrap_or_default().join(","),
+                r.resources.clone().unwrap_or_default().join(","),
+                r.verbs.clone(),
+            )
+        })
+        .collect()
+}
+
+fn rule(group: &str, resource: &str, verbs: &[&str]) -> (String, String, Vec<String>) {
+    (
+        group.to_owned(),
+        resource.to_owned(),
+        verbs.iter().map(|v| (*v).to_owned()).collect(),
+    )
+}
+
+#[test]
+fn a_service_with_permissions_gets_its_account_role_token_and_the_api_server() {
+    let o = build_fixture("permissions");
+    let ns = lease_namespace(&lease_id());
+    // watcher reads logs and events (logs named twice: its rules once), as the Go provider's
+    // registry has them: logs = pods, pods/log, deployments; events = core events.
+    assert_eq!(
+        role_rules(&o, "watcher"),
+        vec![
+            rule("", "pods", &["get", "list", "watch"]),
+            rule("", "pods/log", &["get"]),
+            rule("apps", "deployments", &["get", "list", "watch"]),
+            rule("", "events", &["get", "list", "watch"]),
+        ]
+    );
+    let account = &o.service_accounts[0];
+    assert_eq!(account.name_any(), "watcher");
+    assert_eq!(account.namespace().as_deref(), Some(ns.as_str()));
+    assert_eq!(
+        account
+            .labels()
+            .get("akash.network/manifest-service")
+            .map(String::as_str),
+        Some("watcher")
+    );
+    let binding = &o.role_bindings[0];
+    assert_eq!(
+        binding.role_ref.api_group.as_deref(),
+        Some("rbac.authorization.k8s.io")
+    );
+    let spec = pod_spec(&o, "watcher");
+    assert_eq!(spec.automount_service_account_token, Some(true));
+    assert_eq!(spec.service_account_name.as_deref(), Some("watcher"));
+    // The API server's endpoints, each address alone, on their two ports, TCP.
+    let api = policy(&o, "akash-apiserver-watcher");
+    let spec = api.spec.as_ref().expect("spec");
+    assert_eq!(
+        spec.pod_selector
+            .as_ref()
+            .and_then(|s| s.match_labels.clone()),
+        Some(BTreeMap::from([
+            ("akash.network".to_owned(), "true".to_owned()),
+            (
+                "akash.network/manifest-service".to_owned(),
+                "watcher".to_owned()
+            ),
+        ]))
+    );
+    let egress = spec.egress.clone().expect("egress");
+    assert_eq!(egress.len(), 1);
+    let cidrs: Vec<String> = egress[0]
+        .to
+        .iter()
+        .flatten()
+        .map(|p| p.ip_block.as_ref().expect("ip block").cidr.clone())
+        .collect();
+    assert_eq!(
+        cidrs,
+        ["203.0.113.10/32", "203.0.113.11/32", "2001:db8::10/128"]
+    );
+    let ports: Vec<(i32, String)> = egress[0]
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| match &p.port {
+            Some(IntOrString::Int(n)) => (*n, p.protocol.clone().unwrap_or_default()),
+            other => panic!("port {other:?}"),
+        })
+        .collect();
+    assert_eq!(ports, [(6443, "TCP".to_owned()), (8443, "TCP".to_owned())]);
+    assert!(
+        egress[0]
+            .ports
+            .iter()
+            .flatten()
+            .all(|p| p.end_port.is_none())
+    );
+
+    // web asked for nothing: no account, no token, no way to the API server.
+    let web = pod_spec(&o, "web");
+    assert_eq!(web.automount_service_account_token, Some(false));
+    assert_eq!(web.service_account_name.as_deref(), Some("default"));
+    assert_eq!(o.service_accounts.len(), 1);
+    assert!(
+        !o.network_policies
+            .iter()
+            .any(|p| p.name_any() == "akash-apiserver-web")
+    );
+}
+
+#[test]
+fn permissions_follow_the_go_provider_at_the_edges() {
+    let built = |read: Option<Vec<&str>>, config: &WorkloadConfig| {
+        let mut g = group("permissions");
+        let p = g.services[0].params.as_mut().expect("params");
+        p.permissions = read.map(|r| crds::sdl::model::Permissions {
+            read: Some(r.into_iter().map(str::to_owned).collect()),
+        });
+        build(&lease(), &leased(&g), config).expect("builds")
+    };
+    // `deployment` alone: the Go provider's registry has no rule for it, yet the service has
+    // permissions: an account with an empty Role, its token and the API server.
+    let o = built(Some(vec!["deployment"]), &config());
+    invariants("deployment only", &o);
+    assert_eq!(role_rules(&o, "watcher"), vec![]);
+    assert_eq!(
+        pod_spec(&o, "watcher").automount_service_account_token,
+        Some(true)
+    );
+    // An empty list or no permissions at all: nothing of it.
+    for read in [Some(vec![]), None] {
+        let o = built(read.clone(), &config());
+        invariants("no permissions", &o);
+        assert!(o.service_accounts.is_empty() && o.roles.is_empty() && o.role_bindings.is_empty());
+        assert_eq!(
+            pod_spec(&o, "watcher").automount_service_account_token,
+            Some(false)
+        );
+    }
+    // Endpoints unknown: the account and token, and no policy (the Go provider makes none).
+    let mut no_api = config();
+    no_api.api_server_endpoints.clear();
+    let o = built(Some(vec!["logs"]), &no_api);
+    assert_eq!(o.service_accounts.len(), 1);
+    assert!(
+        !o.network_policies
+            .iter()
+            .any(|p| p.name_any().starts_with("akash-apiserver-"))
+    );
+    // With network policies off, none at all.
+    let mut off = config();
+    off.network_policies = false;
+    assert!(built(Some(vec!["logs"]), &off).network_policies.is_empty());
+    // A resource there is no rule for, sent in a manifest directly: refused at its index.
+    let e = refused(
+        "permissions",
+        "services[watcher].params.permissions.read[1]",
+        |g| {
+            let p = g.services[0].params.as_mut().expect("params");
+            p.permissions = Some(crds::sdl::model::Permissions {
+                read: Some(vec!["logs".into(), "secrets".into()]),
+            });
+        },
+    );
+    assert!(e.reason.contains("\"secrets\""), "{e}");
 }

@@ -258,6 +258,25 @@ fn service<'a>(
         }
         volume.mount = Some((path.to_owned(), param.read_only));
     }
+    // A manifest sent to the gateway directly (not from an SDL this provider parsed) may name a
+    // resource there is no rule for: refused, rather than quietly granting less than it asks.
+    let permissions = svc.params.as_ref().and_then(|p| p.permissions.as_ref());
+    for (i, resource) in permissions
+        .map(|p| p.read())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if !crds::sdl::model::READ_PERMISSIONS.contains(&resource.as_str()) {
+            return Err(BuildError::new(
+                at(&format!("params.permissions.read[{i}]")),
+                format!(
+                    "\"{resource}\" is not a resource a service may read; use one of {}",
+                    crds::sdl::model::READ_PERMISSIONS.join(", ")
+                ),
+            ));
+        }
+    }
     for (i, entry) in svc.env.iter().flatten().enumerate() {
         let name = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
         if name.is_empty() || name.chars().any(char::is_control) {
