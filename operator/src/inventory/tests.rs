@@ -377,7 +377,7 @@ fn reserved_cpu(inv: &Inventory) -> Vec<(String, u64)> {
 fn a_won_leases_replicas_are_held_where_its_pods_run_and_the_rest_first_fit() {
     let lease = vec![unit(2, 2_000, 4 * GI)];
     // Without knowing the lease's pods: both replicas first-fit on cpu-a.
-    let blind = inventory_with(&[lease.clone()], &config());
+    let blind = inventory_with(std::slice::from_ref(&lease), &config());
     assert_eq!(
         reserved_cpu(&blind),
         [

@@ -26,6 +26,9 @@ pub fn seed_choice(holders: &BTreeSet<String>, running: &BTreeSet<String>) -> Op
     holders.first().cloned()
 }
 
+/// A provider, and how sending it the manifest went.
+type Delivered = (String, Result<(), DeliveryError>);
+
 /// Manifest uploads in flight at once, at most.
 const MAX_SENDS: usize = 32;
 
@@ -83,11 +86,10 @@ pub(super) async fn deliver(
             Ok::<_, ChainError>((provider, outcome))
         }
     });
-    let outcomes: Vec<Result<(String, Result<(), DeliveryError>), ChainError>> =
-        futures::stream::iter(sends)
-            .buffered(MAX_SENDS)
-            .collect()
-            .await;
+    let outcomes: Vec<Result<Delivered, ChainError>> = futures::stream::iter(sends)
+        .buffered(MAX_SENDS)
+        .collect()
+        .await;
     for result in outcomes {
         let (provider, outcome) = result?;
         let now = ctx.now.to_string();
