@@ -12,7 +12,8 @@
 //! a set has the attribute `site: <set><i>`. For each N and each mode, a new deployment of N groups
 //! (group i pinned to provider i of the mode's set) carries the same services; once every group is
 //! leased, the clock starts and the tenant sends the manifest over mTLS as `akash-provider tenant`
-//! does (one provider after another); it stops when a watch of the `Lease` resources has shown
+//! does (to every provider at once, up to 32 uploads in flight; before it sent to one provider
+//! after another); it stops when a watch of the `Lease` resources has shown
 //! every provider's lease holding the manifest's version. Then the deployment is closed. Settings,
 //! from the environment:
 //! - `BENCH_PROVIDERS`: the provider counts (default `2,8,32`);
@@ -501,13 +502,20 @@ async fn measure(
         Mode::SendToAll => sites.iter().collect(),
         Mode::SeedOne => sites.iter().take(1).collect(),
     };
-    for site in &targets {
+    // As the tenant controller sends: to every provider at once, up to 32 uploads in flight.
+    let sends = targets.iter().map(|site| async move {
         let uri = format!("https://{}", site.process.gateway_rest_addr);
         gateway
             .send_manifest(&site.address, &uri, dseq, manifest)
             .await
-            .with_context(|| format!("sending the manifest to {}", site.address))?;
-    }
+            .with_context(|| format!("sending the manifest to {}", site.address))
+    });
+    futures::stream::iter(sends)
+        .buffer_unordered(32)
+        .collect::<Vec<anyhow::Result<()>>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<()>>>()?;
     let tenant_busy = clock.elapsed();
     let reach = loop {
         let last = {
