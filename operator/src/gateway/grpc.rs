@@ -383,7 +383,7 @@ impl Service {
             .0
             .pod_logs
             .clone()
-            .ok_or_else(|| Status::unimplemented("this provider does not serve lease logs"))?;
+            .ok_or_else(|| Status::unavailable("this provider does not serve lease logs"))?;
         Ok((lease.spec.lease_id.namespace(), query, pod_logs))
     }
 }
