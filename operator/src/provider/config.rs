@@ -76,6 +76,17 @@ pub struct RunArgs {
     /// Node ports offered to leases (global ports other than 80).
     #[arg(long, env = "AKASH_NODE_PORTS", default_value_t = 1000)]
     pub node_ports: u32,
+    /// The MetalLB `IPAddressPool` that leased IPs (`kind: ip` endpoints) come from; its
+    /// addresses are the IPs offered. None: no IP leases, orders asking for one get no bid.
+    #[arg(long, env = "AKASH_IP_POOL")]
+    pub ip_pool: Option<String>,
+    /// The namespace of `--ip-pool` (where MetalLB runs).
+    #[arg(
+        long,
+        env = "AKASH_IP_POOL_NAMESPACE",
+        default_value = "metallb-system"
+    )]
+    pub ip_pool_namespace: String,
     /// CPU offered beyond allocatable, in percent.
     #[arg(long, env = "AKASH_OVERCOMMIT_CPU_PCT", default_value_t = 0)]
     pub overcommit_cpu_pct: u32,

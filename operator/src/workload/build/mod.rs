@@ -12,8 +12,9 @@
 //!   `docker-creds-<svc>` (when the manifest has credentials);
 //! - per service with `params.permissions` a ServiceAccount, Role and RoleBinding `<svc>`
 //!   (`rbac.rs`), its pods running with that account's token;
-//! - NetworkPolicies `akash-deployment-restrictions`, `akash-<svc>-np` and, for services with
-//!   permissions, `akash-apiserver-<svc>`;
+//! - per leased-IP port a `LoadBalancer` Service `<svc>-ip-<port>-<proto>` (`leased_ip.rs`);
+//! - NetworkPolicies `akash-deployment-restrictions`, `akash-<svc>-np`, `akash-<svc>-ip` and, for
+//!   services with permissions, `akash-apiserver-<svc>`;
 //! - a ResourceQuota `akash-quota` equal to the lease's group on chain (the manifest's resources
 //!   are what the pods ask; the quota is what the lease pays for).
 //!
@@ -22,6 +23,7 @@
 
 mod http_options;
 mod lease;
+pub mod leased_ip;
 mod network;
 pub use network::NON_PUBLIC_RANGES;
 mod pod;
@@ -105,6 +107,8 @@ pub struct WorkloadConfig {
     /// ...on the ports of its local listeners only (`--overlay-ports`), not the gateway's or
     /// anything else listening there.
     pub overlay_ports: crate::overlay::local_ports::PortRange,
+    /// The MetalLB address pool of leased IPs (`--ip-pool`); `None`: no leased IPs.
+    pub ip_pool: Option<String>,
 }
 
 impl Default for WorkloadConfig {
@@ -126,6 +130,7 @@ impl Default for WorkloadConfig {
             overlay_ports: crate::overlay::local_ports::DEFAULT_LOCAL_PORTS
                 .parse()
                 .expect("the default overlay ports parse"),
+            ip_pool: None,
         }
     }
 }
@@ -158,6 +163,7 @@ pub fn build(
 ) -> Result<LeaseObjects, BuildError> {
     let group = &manifest.group;
     let plans = validate::plan(group, config)?;
+    leased_ip::check(group, config)?;
     // A manifest an older provider accepted does not carry its lease's units: it was checked
     // against them then, and its quota stays what its services add up to.
     let leased = if manifest.leased.is_empty() {
@@ -198,6 +204,7 @@ pub fn build(
         }
         out.services
             .extend(network::services(&ctx, svc, &mut totals));
+        out.services.extend(leased_ip::services(&ctx, svc));
         out.ingresses.extend(network::ingress(&ctx, svc));
         if let Some((account, role, binding)) = rbac::objects(&ctx, svc) {
             out.service_accounts.push(account);
@@ -207,8 +214,19 @@ pub fn build(
     }
     if config.network_policies {
         out.network_policies = network::policies(&ctx, group);
+        out.network_policies.extend(
+            group
+                .services
+                .iter()
+                .filter_map(|s| leased_ip::policy(&ctx, s)),
+        );
     }
-    out.resource_quota = ctx.quota(leased.as_ref().unwrap_or(&totals));
+    let load_balancers = out
+        .services
+        .iter()
+        .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
+        .count();
+    out.resource_quota = ctx.quota(leased.as_ref().unwrap_or(&totals), load_balancers);
     Ok(out)
 }
 
@@ -327,7 +345,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn quota(&self, totals: &pod::Totals) -> ResourceQuota {
+    /// The lease's quota; `load_balancers`: its leased-IP Services, one per port.
+    fn quota(&self, totals: &pod::Totals, load_balancers: usize) -> ResourceQuota {
         let mut hard = BTreeMap::new();
         let mut put = |key: &str, value: String| {
             hard.insert(key.to_owned(), Quantity(value));
@@ -356,7 +375,7 @@ impl<'a> Ctx<'a> {
             totals.persistent_claims.to_string(),
         );
         put("services.nodeports", totals.node_ports.to_string());
-        put("services.loadbalancers", "0".into());
+        put("services.loadbalancers", load_balancers.to_string());
         ResourceQuota {
             metadata: self.meta(QUOTA_NAME, self.labels()),
             spec: Some(ResourceQuotaSpec {

@@ -56,6 +56,7 @@ pub(super) fn config() -> WorkloadConfig {
             .collect(),
         // As the provider adds them at start (`infrastructure_addresses`).
         egress_deny: vec!["203.0.113.10/32".into(), "203.0.113.11/32".into()],
+        ip_pool: Some("leased".into()),
         ..WorkloadConfig::default()
     }
 }
@@ -155,8 +156,9 @@ fn build_fixture(fixture: &str) -> LeaseObjects {
     objects
 }
 
-const FIXTURES: [&str; 7] = [
+const FIXTURES: [&str; 8] = [
     "http",
+    "leased-ip",
     "random-port",
     "gpu",
     "persistent",
@@ -486,6 +488,26 @@ pub(super) fn invariants(fixture: &str, o: &LeaseObjects) {
         Some(node_ports.to_string()),
         "{fixture}"
     );
+    // One leased-IP Service per port, each counted by the quota and holding no node port.
+    let load_balancers: Vec<&Service> = o
+        .services
+        .iter()
+        .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
+        .collect();
+    assert_eq!(
+        hard.get("services.loadbalancers").map(|q| q.0.clone()),
+        Some(load_balancers.len().to_string()),
+        "{fixture}"
+    );
+    for s in load_balancers {
+        let spec = s.spec.as_ref().expect("spec");
+        assert_eq!(
+            spec.allocate_load_balancer_node_ports,
+            Some(false),
+            "{fixture}"
+        );
+        assert_eq!(ports(s).len(), 1, "{fixture}: {}", s.name_any());
+    }
 }
 
 /// Every rule a lease Role may hold: the Go provider's registry (`logs`, `events`), and what the
@@ -1599,4 +1621,108 @@ fn permissions_follow_the_go_provider_at_the_edges() {
         },
     );
     assert!(e.reason.contains("\"secrets\""), "{e}");
+}
+
+#[test]
+fn leased_ip_ports_get_load_balancer_services_sharing_one_address_per_endpoint() {
+    let o = build_fixture("leased-ip");
+    let owner = lease().owner;
+    let lb = |name: &str| {
+        let s = service(&o, name);
+        let spec = s.spec.as_ref().expect("spec");
+        assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"), "{name}");
+        assert_eq!(
+            s.labels()
+                .get("akash.network/service-target")
+                .map(String::as_str),
+            Some("metal-lb")
+        );
+        assert_eq!(
+            s.annotations()
+                .get("metallb.universe.tf/address-pool")
+                .map(String::as_str),
+            Some("leased")
+        );
+        let key = s
+            .annotations()
+            .get("metallb.universe.tf/allow-shared-ip")
+            .cloned()
+            .expect("sharing key");
+        let selected = spec
+            .selector
+            .as_ref()
+            .and_then(|m| m.get("akash.network/manifest-service"))
+            .cloned();
+        (key, selected, ports(s))
+    };
+    let (tcp_key, tcp_svc, tcp) = lb("web-ip-80-tcp");
+    let (udp_key, udp_svc, udp) = lb("web-ip-53-udp");
+    let (side_key, side_svc, side) = lb("cache-ip-6380-tcp");
+    // The two ports of endpoint `front` share one address; `side_b` has its own, its name
+    // (not a plain label) replaced by a digest.
+    assert_eq!(tcp_key, format!("{owner}-ip-front"));
+    assert_eq!(udp_key, tcp_key);
+    assert!(side_key.starts_with(&format!("{owner}-ip-")) && !side_key.contains("side_b"));
+    assert_ne!(side_key, tcp_key);
+    assert_eq!(tcp_svc.as_deref(), Some("web"));
+    assert_eq!(udp_svc.as_deref(), Some("web"));
+    assert_eq!(side_svc.as_deref(), Some("cache"));
+    assert_eq!(tcp[0].1..=tcp[0].2, 80..=8080);
+    assert_eq!((udp[0].1, udp[0].2, udp[0].3.as_str()), (53, 5353, "UDP"));
+    assert_eq!((side[0].1, side[0].2), (6380, 6380));
+    let load_balancers = o
+        .services
+        .iter()
+        .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
+        .count();
+    assert_eq!(load_balancers, 3, "the internal port gets none");
+    // The policy opens exactly the leased-IP ports (the container's) to everyone.
+    let opened = |name: &str| -> Vec<(i32, String)> {
+        let p = policy(&o, name);
+        let rule = &p
+            .spec
+            .as_ref()
+            .expect("spec")
+            .ingress
+            .as_ref()
+            .expect("ingress")[0];
+        let from = rule.from.as_ref().expect("from");
+        assert_eq!(
+            from[0].ip_block.as_ref().map(|b| b.cidr.as_str()),
+            Some("0.0.0.0/0")
+        );
+        let mut ports: Vec<(i32, String)> = rule
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                let n = match &p.port {
+                    Some(IntOrString::Int(n)) => *n,
+                    other => panic!("{other:?}"),
+                };
+                (n, p.protocol.clone().unwrap_or_default())
+            })
+            .collect();
+        ports.sort();
+        ports
+    };
+    assert_eq!(
+        opened("akash-web-ip"),
+        [(5353, "UDP".to_owned()), (8080, "TCP".to_owned())]
+    );
+    assert_eq!(opened("akash-cache-ip"), [(6380, "TCP".to_owned())]);
+}
+
+#[test]
+fn a_provider_without_an_ip_pool_refuses_leased_ip_exposes_by_field() {
+    let no_pool = WorkloadConfig {
+        ip_pool: None,
+        ..config()
+    };
+    let err = build(&lease(), &fixture_manifest("leased-ip"), &no_pool).expect_err("no pool");
+    assert!(
+        err.field.starts_with("services[") && err.field.ends_with(".ip"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--ip-pool"), "{err}");
 }
