@@ -43,6 +43,8 @@ pub struct ClusterSnapshot {
     pub nodes: Vec<Node>,
     pub pods: Vec<Pod>,
     pub node_ports_in_use: u32,
+    /// The leased-IP pool as last seen (`None`: no pool watched; the configured figures stand).
+    pub ip_pool: Option<crate::inventory::ip_pool::IpPoolUse>,
 }
 
 /// A source of cluster snapshots (watch caches in production, fixed values in tests).
@@ -318,13 +320,19 @@ impl Engine {
                 ))
             })
             .collect();
+        let mut config = std::borrow::Cow::Borrowed(&self.config.inventory);
+        if let Some(pool) = snapshot.ip_pool {
+            let config = config.to_mut();
+            config.leased_ips = pool.capacity;
+            config.leased_ips_in_use = pool.in_use;
+        }
         crate::inventory::Inventory::from_cluster_with_leases(
             &snapshot.nodes,
             &snapshot.pods,
             &reservations,
             &namespaces,
             snapshot.node_ports_in_use,
-            &self.config.inventory,
+            &config,
         )
     }
 

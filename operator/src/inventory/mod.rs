@@ -11,6 +11,7 @@
 //! an [`Overflow`], never as a negative or wrapped-around count.
 
 mod demand;
+pub mod ip_pool;
 /// The nodes the running lease pods of `namespace` are bound to, the largest pod first.
 fn lease_pod_nodes(pods: &[Pod], namespace: &str, config: &InventoryConfig) -> Vec<String> {
     let mut running: Vec<(node::Amounts, String)> = pods
@@ -69,8 +70,12 @@ pub struct InventoryConfig {
     pub storage_classes: BTreeMap<String, u64>,
     /// The size of the node-port range offered to leases.
     pub node_ports: u32,
-    /// Leased IPs the provider can hand out (0: no IP operator, no IP leases).
+    /// Leased IPs the provider can hand out (0: no IP pool, no IP leases): the size of the
+    /// MetalLB pool, as last seen.
     pub leased_ips: u32,
+    /// Addresses of that pool held by Services that are not leases' (their leases' reservations
+    /// count the others).
+    pub leased_ips_in_use: u32,
     pub overcommit_pct: Overcommit,
     /// GPU vendor (`nvidia`) to the node's extended resource (`nvidia.com/gpu`).
     pub gpu_resources: BTreeMap<String, String>,
@@ -85,6 +90,7 @@ impl Default for InventoryConfig {
             storage_classes: BTreeMap::new(),
             node_ports: 0,
             leased_ips: 0,
+            leased_ips_in_use: 0,
             overcommit_pct: Overcommit::default(),
             gpu_resources: [("nvidia", "nvidia.com/gpu"), ("amd", "amd.com/gpu")]
                 .into_iter()
@@ -225,7 +231,8 @@ impl Inventory {
             },
             ips: Pool {
                 capacity: u64::from(config.leased_ips),
-                ..Pool::default()
+                used: u64::from(config.leased_ips_in_use),
+                reserved: 0,
             },
             overflow: Vec::new(),
         };

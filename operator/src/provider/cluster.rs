@@ -1,15 +1,18 @@
-//! The cluster as the inventory sees it: watch caches of Nodes, Pods and Services, kept current by
-//! kube reflectors, read as one snapshot per batch of orders.
+//! The cluster as the inventory sees it: watch caches of Nodes, Pods and Services, and of the
+//! MetalLB pool leased IPs come from (`--ip-pool`), kept current by kube reflectors, read as one
+//! snapshot per batch of orders.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
 use crate::bidding::engine::{ClusterSnapshot, ClusterView};
+use crate::inventory::ip_pool::{IpPool, IpPoolUse};
 
 /// Watch caches of the objects the inventory counts.
 #[derive(Clone)]
@@ -17,13 +20,24 @@ pub struct WatchedCluster {
     nodes: Store<Node>,
     pods: Store<Pod>,
     services: Store<Service>,
+    /// The MetalLB `IPAddressPool` of leased IPs, when one is configured.
+    ip_pool: Option<Store<DynamicObject>>,
+}
+
+/// A MetalLB `IPAddressPool`, by namespace and name.
+#[derive(Debug, Clone)]
+pub struct IpPoolRef {
+    pub namespace: String,
+    pub name: String,
 }
 
 impl WatchedCluster {
-    /// Starts the watches; returns once each cache holds a first complete list.
-    pub async fn start(client: Client) -> anyhow::Result<Self> {
+    /// Starts the watches; returns once each cache holds a first complete list. The pool's
+    /// watch is not waited for: MetalLB may come later (until then no IP is offered).
+    pub async fn start(client: Client, ip_pool: Option<IpPoolRef>) -> anyhow::Result<Self> {
         let nodes = watch(Api::<Node>::all(client.clone()));
         let pods = watch(Api::<Pod>::all(client.clone()));
+        let ip_pool = ip_pool.map(|pool| watch_pool(client.clone(), pool));
         let services = watch(Api::<Service>::all(client));
         let deadline = std::time::Duration::from_secs(60);
         tokio::time::timeout(deadline, async {
@@ -38,8 +52,81 @@ impl WatchedCluster {
             nodes,
             pods,
             services,
+            ip_pool,
         })
     }
+
+    /// The pool's size and the addresses of it that Services other than leases' hold.
+    fn ip_pool_use(&self, pool: &Store<DynamicObject>) -> IpPoolUse {
+        let Some(object) = pool.state().into_iter().next() else {
+            return IpPoolUse::default();
+        };
+        let addresses: Vec<&str> = object
+            .data
+            .pointer("/spec/addresses")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .collect();
+        let pool = match IpPool::parse(addresses) {
+            Ok(pool) => pool,
+            Err(e) => {
+                tracing::warn!(pool = %object.metadata.name.as_deref().unwrap_or_default(), error = %e, "the IP pool's addresses do not parse; no IP is offered");
+                return IpPoolUse::default();
+            }
+        };
+        let held: std::collections::BTreeSet<std::net::IpAddr> = self
+            .services
+            .state()
+            .iter()
+            .filter(|s| !is_lease_object(s))
+            .filter_map(|s| s.status.as_ref()?.load_balancer.as_ref()?.ingress.clone())
+            .flatten()
+            .filter_map(|i| i.ip?.parse().ok())
+            .filter(|ip| pool.contains(*ip))
+            .collect();
+        IpPoolUse {
+            capacity: pool.size(),
+            in_use: u32::try_from(held.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Lease objects carry `akash.network=true`; their node ports and addresses are counted by the
+/// lease's reservation.
+fn is_lease_object(s: &Service) -> bool {
+    s.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("akash.network"))
+        .is_some_and(|v| v == "true")
+}
+
+/// Watches one `IPAddressPool` (metallb.io/v1beta1). Errors (MetalLB not installed yet, the
+/// pool missing) are logged and retried with the watcher's back-off.
+fn watch_pool(client: Client, pool: IpPoolRef) -> Store<DynamicObject> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("metallb.io", "v1beta1", "IPAddressPool"),
+        "ipaddresspools",
+    );
+    let api = Api::<DynamicObject>::namespaced_with(client, &pool.namespace, &resource);
+    let writer = reflector::store::Writer::new(resource);
+    let reader = writer.as_reader();
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", pool.name));
+    let stream = watcher(api, config)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                tracing::warn!(namespace = %pool.namespace, pool = %pool.name, error = %e, "watching the leased-IP pool; until it is seen no IP is offered");
+            }
+        }
+    });
+    reader
 }
 
 fn watch<K>(api: Api<K>) -> Store<K>
@@ -75,13 +162,7 @@ impl ClusterView for WatchedCluster {
             .state()
             .iter()
             // Lease Services' ports are counted by the lease's reservation.
-            .filter(|s| {
-                s.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("akash.network"))
-                    .is_none_or(|v| v != "true")
-            })
+            .filter(|s| !is_lease_object(s))
             .filter_map(|s| s.spec.as_ref())
             .filter(|s| matches!(s.type_.as_deref(), Some("NodePort") | Some("LoadBalancer")))
             .flat_map(|s| s.ports.iter().flatten())
@@ -91,6 +172,7 @@ impl ClusterView for WatchedCluster {
             nodes: owned(self.nodes.state()),
             pods: owned(self.pods.state()),
             node_ports_in_use,
+            ip_pool: self.ip_pool.as_ref().map(|pool| self.ip_pool_use(pool)),
         }
     }
 }

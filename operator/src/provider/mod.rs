@@ -100,7 +100,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         settings_tx,
     ));
 
-    let cluster = Arc::new(cluster::WatchedCluster::start(client.clone()).await?);
+    let ip_pool = args.ip_pool.clone().map(|name| cluster::IpPoolRef {
+        namespace: args.ip_pool_namespace.clone(),
+        name,
+    });
+    let cluster = Arc::new(cluster::WatchedCluster::start(client.clone(), ip_pool).await?);
     let store: Arc<dyn store::ProviderStore> =
         Arc::new(store::KubeStore::new(client.clone(), &args.namespace));
     tokio::spawn(crate::keeper::run(
@@ -281,6 +285,7 @@ fn workload_config(args: &RunArgs) -> crate::workload::build::WorkloadConfig {
         overlay_ports: args.overlay_ports,
         node_selector: args.node_selector.iter().cloned().collect(),
         egress_deny: args.deny_egress_cidrs.clone(),
+        ip_pool: args.ip_pool.clone(),
         ..Default::default()
     }
 }

@@ -73,6 +73,7 @@ fn engine_with(
             nodes: fixtures::nodes("nodes.yaml"),
             pods: vec![],
             node_ports_in_use: 0,
+            ip_pool: None,
         })),
         settings(policy),
         EngineConfig {
