@@ -152,6 +152,7 @@ async fn rest_manifest_accepted_from_the_owner_and_refused_otherwise() {
                 updated_replicas: 0,
                 uris: Vec::new(),
                 forwarded_ports: vec!["31234:8080/TCP".into()],
+                ips: Vec::new(),
             }];
     }
 

@@ -24,6 +24,7 @@ use super::common::{Condition, LeaseRef, Price};
     printcolumn = r#"{"name":"Denom","type":"string","jsonPath":".spec.price.denom"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.ready"}"#,
+    printcolumn = r#"{"name":"IPs","type":"string","jsonPath":".status.ips"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -112,6 +113,10 @@ pub struct LeaseStatus {
     /// Per service: replicas ready and wanted, and where it is reachable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceStatus>,
+    /// The lease's leased IP addresses, comma-separated (for `kubectl get`; per service and port
+    /// in `services[].ips`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ips: Option<String>,
     /// The height of the last `MsgWithdrawLease` (the lease confirmation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_withdraw_height: Option<i64>,
@@ -143,4 +148,22 @@ pub struct ServiceStatus {
     /// Other global ports, as `externalPort:port/proto`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwarded_ports: Vec<String>,
+    /// The leased IPs the service answers on (`ip` endpoints), once the load balancer gave
+    /// them an address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<LeasedIpStatus>,
+}
+
+/// One port of a service on a leased IP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeasedIpStatus {
+    /// The address, as the load balancer reports it.
+    pub ip: String,
+    /// The port on that address.
+    pub external_port: u32,
+    /// The container's port.
+    pub port: u32,
+    /// `TCP` or `UDP`.
+    pub protocol: String,
 }

@@ -14,7 +14,8 @@ use kube::CustomResourceExt;
 pub use bid::{Bid, BidPhase, BidSpec, BidStatus, GpuModel, ReservedUnit, StorageReservation};
 pub use common::{Condition, LeaseRef, OrderRef, Price};
 pub use lease::{
-    Lease, LeaseManifest, LeasePhase, LeaseSpec, LeaseStatus, LeasedUnit, ServiceStatus,
+    Lease, LeaseManifest, LeasePhase, LeaseSpec, LeaseStatus, LeasedIpStatus, LeasedUnit,
+    ServiceStatus,
 };
 pub use manifest::{
     BidFilter, Distribution, GroupLeaseStatus, Manifest, ManifestPhase, ManifestSpec,

@@ -318,7 +318,16 @@ async fn service_status(
                     name: s.name.clone(),
                 })
                 .collect(),
-            ips: Vec::new(),
+            ips: s
+                .ips
+                .iter()
+                .map(|i| lease_rpc::LeaseIpStatus {
+                    port: i.port,
+                    external_port: i.external_port,
+                    protocol: i.protocol.clone(),
+                    ip: i.ip.clone(),
+                })
+                .collect(),
             name: s.name,
         })
         .collect();

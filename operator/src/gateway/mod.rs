@@ -742,6 +742,7 @@ pub(crate) fn services_of(lease: &Lease) -> Vec<crds::resources::ServiceStatus> 
                     updated_replicas: 0,
                     uris: Vec::new(),
                     forwarded_ports: Vec::new(),
+                    ips: Vec::new(),
                 })
         })
         .collect()

@@ -362,6 +362,7 @@ pub(crate) fn lease_status_json(
 ) -> serde_json::Value {
     let mut services = BTreeMap::new();
     let mut forwarded = BTreeMap::new();
+    let mut ips = BTreeMap::new();
     let generation = lease
         .status
         .as_ref()
@@ -399,11 +400,35 @@ pub(crate) fn lease_status_json(
         if !ports.is_empty() {
             forwarded.insert(s.name.clone(), ports);
         }
+        // The Go client's `LeasedIPStatus` has no JSON tags: its field names as they are.
+        let leased: Vec<serde_json::Value> = s
+            .ips
+            .iter()
+            .map(|i| {
+                json!({
+                    "Port": i.port,
+                    "ExternalPort": i.external_port,
+                    "Protocol": i.protocol,
+                    "IP": i.ip,
+                })
+            })
+            .collect();
+        if !leased.is_empty() {
+            ips.insert(s.name.clone(), leased);
+        }
     }
+    // As the Go provider: `null` unless the manifest leases IPs.
+    let leases_ips = lease.spec.manifest.as_ref().is_some_and(|m| {
+        m.group
+            .services
+            .iter()
+            .flat_map(|s| &s.expose)
+            .any(crate::workload::build::leased_ip::is_leased_ip)
+    });
     json!({
         "services": services,
         "forwarded_ports": forwarded,
-        "ips": null,
+        "ips": if leases_ips { json!(ips) } else { serde_json::Value::Null },
         // Not in the Go provider: the manifest version this lease runs, for tenants that let
         // providers pass the manifest to one another.
         "manifest_version": lease.spec.manifest.as_ref().map(|m| m.version.clone()),

@@ -298,9 +298,14 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
         .await;
     }
     let ready = status::ready_text(&services);
+    let ips = status::ips_text(&services);
+    // MetalLB gives leased-IP Services their address a moment after they are applied; nothing
+    // here watches Services, so look again soon.
+    let ips_pending = status::ips_pending(&manifest.group, &services);
     write_status(ctx, lease, |status| {
         status.phase = Some(new_phase);
         status.ready = Some(ready.clone());
+        status.ips = ips.clone();
         status.services = services.clone();
         set_condition(
             status,
@@ -324,7 +329,7 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
         );
     })
     .await?;
-    Ok(if new_phase == LeasePhase::Active {
+    Ok(if new_phase == LeasePhase::Active && !ips_pending {
         Action::requeue(Duration::from_secs(60))
     } else {
         Action::requeue(Duration::from_secs(5))

@@ -4,9 +4,10 @@
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
-use crds::resources::{LeasePhase, ServiceStatus};
+use crds::resources::{LeasePhase, LeasedIpStatus, ServiceStatus};
 use crds::sdl::ManifestGroup;
 
 /// What the lease's namespace holds now.
@@ -59,6 +60,7 @@ pub fn services(group: &ManifestGroup, observed: &Observed) -> Vec<ServiceStatus
                 .collect();
             forwarded_ports.sort();
             ServiceStatus {
+                ips: leased_ips(&svc.name, observed),
                 name: svc.name.clone(),
                 ready_replicas: counts.ready,
                 replicas: counts.wanted,
@@ -69,6 +71,67 @@ pub fn services(group: &ManifestGroup, observed: &Observed) -> Vec<ServiceStatus
             }
         })
         .collect()
+}
+
+/// The service's ports on leased IPs whose `LoadBalancer` Service has an address.
+fn leased_ips(service: &str, observed: &Observed) -> Vec<LeasedIpStatus> {
+    let mut out: Vec<LeasedIpStatus> = observed
+        .services
+        .iter()
+        .filter(|s| labelled(s.labels(), service))
+        .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
+        .flat_map(|s| {
+            let ip = s
+                .status
+                .as_ref()
+                .and_then(|st| st.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref())
+                .and_then(|ingress| ingress.iter().find_map(|i| i.ip.clone()));
+            let ports = s.spec.as_ref().and_then(|s| s.ports.clone());
+            ip.into_iter().flat_map(move |ip| {
+                ports
+                    .clone()
+                    .into_iter()
+                    .flatten()
+                    .map(move |p| LeasedIpStatus {
+                        ip: ip.clone(),
+                        external_port: u32::try_from(p.port).unwrap_or_default(),
+                        port: match p.target_port {
+                            Some(IntOrString::Int(n)) => u32::try_from(n).unwrap_or_default(),
+                            _ => u32::try_from(p.port).unwrap_or_default(),
+                        },
+                        protocol: p.protocol.unwrap_or_else(|| "TCP".into()),
+                    })
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.external_port, &a.protocol).cmp(&(b.external_port, &b.protocol)));
+    out
+}
+
+/// Every leased address of the lease's services, once each, comma-separated (`None`: none).
+pub fn ips_text(services: &[ServiceStatus]) -> Option<String> {
+    let ips: std::collections::BTreeSet<&str> = services
+        .iter()
+        .flat_map(|s| s.ips.iter().map(|i| i.ip.as_str()))
+        .collect();
+    (!ips.is_empty()).then(|| ips.into_iter().collect::<Vec<_>>().join(","))
+}
+
+/// The manifest has leased-IP ports that have no address yet.
+pub fn ips_pending(group: &ManifestGroup, services: &[ServiceStatus]) -> bool {
+    group.services.iter().any(|svc| {
+        let wanted = svc
+            .expose
+            .iter()
+            .filter(|e| crate::workload::build::leased_ip::is_leased_ip(e))
+            .count();
+        let got = services
+            .iter()
+            .find(|s| s.name == svc.name)
+            .map_or(0, |s| s.ips.len());
+        got < wanted
+    })
 }
 
 fn labelled(labels: &std::collections::BTreeMap<String, String>, service: &str) -> bool {
