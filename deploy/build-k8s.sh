@@ -4,7 +4,8 @@
 #   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3).
 # A binary already in the cache is not rebuilt. Prints one line per binary with its build time.
 # With `node`, the real node's binaries instead: kubelet, kube-proxy (k8s.io/kubernetes), containerd,
-# containerd-shim-runc-v2, ctr, coredns, traefik, kube-router, local-path-provisioner; `all` builds both.
+# containerd-shim-runc-v2, ctr, coredns, traefik, kube-router, local-path-provisioner, and MetalLB's
+# metallb-controller and metallb-speaker (go.universe.tf/metallb); `all` builds both.
 # Usage: deploy/build-k8s.sh [NAME...|node|all]   (default: the control plane)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -101,7 +102,8 @@ replacing_wrapper() {
 static_build() { CGO_ENABLED=0 build "$@"; }
 
 CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
-NODE=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr coredns traefik kube-router local-path-provisioner)
+NODE=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr coredns traefik kube-router local-path-provisioner
+  metallb-controller metallb-speaker)
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=("${CONTROL_PLANE[@]}")
 [ "${wanted[*]}" = node ] && wanted=("${NODE[@]}")
@@ -143,6 +145,24 @@ for name in "${wanted[@]}"; do
       static_build local-path-provisioner "$v" \
         "$(plain_wrapper local-path-provisioner github.com/rancher/local-path-provisioner "$v")" \
         github.com/rancher/local-path-provisioner ;;
+    metallb-controller|metallb-speaker)
+      # The module's ./controller and ./speaker (native L2; FRR is a separate daemon, not built).
+      if [ -x "$(cached_bin "$name" "$METALLB_VERSION")" ]; then
+        build "$name" "$METALLB_VERSION" /nonexistent x
+      else
+        static_build "$name" "$METALLB_VERSION" \
+          "$(plain_wrapper metallb go.universe.tf/metallb "$METALLB_VERSION")" \
+          "go.universe.tf/metallb/${name#metallb-}"
+      fi
+      # Its CRDs as the module ships them (config/crd/bases: no conversion webhook, which the
+      # node's MetalLB does not run), for deploy/node-up.sh.
+      crds=$(cached_bin metallb-crds "$METALLB_VERSION").yaml
+      if [ ! -s "$crds" ]; then
+        src=$(go mod download -json "go.universe.tf/metallb@$METALLB_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+        [ -d "$src/config/crd/bases" ] || die "go.universe.tf/metallb@$METALLB_VERSION has no config/crd/bases"
+        for f in "$src"/config/crd/bases/*.yaml; do echo "---"; cat "$f"; done >"$crds.tmp"
+        mv "$crds.tmp" "$crds"
+      fi ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
       out=$(cached_bin "$name" "$KUBERNETES_VERSION")
       if [ -x "$out" ]; then build "$name" "$KUBERNETES_VERSION" /nonexistent x; continue; fi
