@@ -2,7 +2,8 @@
 # Builds the OCI images the real node runs, without Docker (no public registry is reachable here):
 #   pause                   the pod sandbox (deploy/images/pause.c, static)
 #   workload                busybox and deploy/images/workload/serve: the tenants' test workload
-#   coredns, traefik, local-path-provisioner   the static binaries deploy/build-k8s.sh node builds
+#   coredns, traefik, local-path-provisioner, metallb-controller, metallb-speaker
+#                           the static binaries deploy/build-k8s.sh node builds
 #   akash-provider          the provider itself, when --provider BINARY is given
 # Each image is an OCI layout under $AKASH_CACHE/images/NAME, rebuilt only when its inputs change,
 # then pushed to the local registry (deploy/node-up.sh starts it on $REGISTRY) as
@@ -19,12 +20,12 @@ while [ $# -gt 0 ]; do
     --provider) provider_bin=$2; shift 2 ;;
     --provider-tag) provider_tag=$2; shift 2 ;;
     --no-push) push=; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) names+=("$1"); shift ;;
   esac
 done
 if [ ${#names[@]} -eq 0 ]; then
-  names=(pause workload coredns traefik local-path-provisioner)
+  names=(pause workload coredns traefik local-path-provisioner metallb-controller metallb-speaker)
   [ -n "$provider_bin" ] && names+=(akash-provider)
 fi
 if [ "$provider_tag" = auto ]; then
@@ -48,6 +49,7 @@ image_tag() {
     coredns) echo "$COREDNS_VERSION" ;;
     traefik) echo "$TRAEFIK_VERSION" ;;
     local-path-provisioner) echo "$LOCAL_PATH_PROVISIONER_VERSION" ;;
+    metallb-controller|metallb-speaker) echo "$METALLB_VERSION" ;;
     akash-provider) echo "$provider_tag" ;;
   esac
 }
@@ -77,7 +79,7 @@ image_files() {
       file -L "$bin" | grep 'statically linked' >/dev/null || die "$bin is not static (install busybox-static)"
       echo "/bin/busybox $bin"
       echo "/bin/serve $DEPLOY_DIR/images/workload/serve" ;;
-    coredns|traefik|local-path-provisioner)
+    coredns|traefik|local-path-provisioner|metallb-controller|metallb-speaker)
       bin=$(tool_dir)/$1
       [ -x "$bin" ] || die "$bin is missing: run deploy/build-k8s.sh node"
       echo "/usr/bin/$1 $(readlink -f "$bin")" ;;
@@ -97,6 +99,7 @@ image_config() {
     coredns) echo --config.entrypoint=/usr/bin/coredns ;;
     traefik) echo --config.entrypoint=/usr/bin/traefik ;;
     local-path-provisioner) echo --config.entrypoint=/usr/bin/local-path-provisioner ;;
+    metallb-controller|metallb-speaker) echo "--config.entrypoint=/usr/bin/$1" ;;
     akash-provider) echo --config.entrypoint=/usr/bin/akash-provider --config.user=65532:65532 ;;
   esac
 }
@@ -155,7 +158,7 @@ push_image() {
 
 for name in "${names[@]}"; do
   case $name in
-    pause|workload|coredns|traefik|local-path-provisioner|akash-provider) ;;
+    pause|workload|coredns|traefik|local-path-provisioner|metallb-controller|metallb-speaker|akash-provider) ;;
     *) die "unknown image '$name'" ;;
   esac
   build_image "$name"
