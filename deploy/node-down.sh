@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stops the real node started by deploy/node-up.sh and leaves nothing of it running: its pods'
-# processes, the containerd shims, mounts and network namespaces, kube-proxy's and kube-router's
-# iptables rules, the host processes, then the node's network (deploy/node-network.sh down).
+# processes (MetalLB's speaker among them: it writes no iptables rules), the containerd shims, mounts
+# and network namespaces (deploy/metallb-check.sh's too), kube-proxy's and kube-router's iptables
+# rules, the host processes, then the node's network (deploy/node-network.sh down).
 # --purge also deletes its state (containerd's images and snapshots, volumes, logs).
 # Tolerant: whatever is already gone is skipped, and one failing step does not stop the others.
 set -uo pipefail
@@ -47,7 +48,8 @@ stop registry
 # Left behind by killed containers: mounts under the node's state, CNI network namespaces, and the
 # cgroups the kubelet made.
 grep -o " $NODE_DIR[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
+# (metallb-check: the client namespace of deploy/metallb-check.sh, had it been killed.)
+for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ || $1 == "metallb-check" {print $1}'); do
   ip netns del "$ns" 2>/dev/null || { umount -l "/run/netns/$ns" 2>/dev/null; rm -f "/run/netns/$ns" 2>/dev/null; }
 done
 for controller in /sys/fs/cgroup/*/; do

@@ -23,6 +23,10 @@ BLACKHOLES=(10.244.0.0/16 169.254.0.0/16 100.64.0.0/10)
 bridge_up() {
   local name=$1 addr=$2
   ip link show "$name" >/dev/null 2>&1 || ip link add "$name" type bridge
+  # A bridge whose address was not set takes the lowest of its ports' (a test namespace joining
+  # would change it), while MetalLB's speaker answers ARP with the address it saw at its start.
+  [ "$(cat "/sys/class/net/$name/addr_assign_type")" = 3 ] \
+    || ip link set "$name" address "$(cat "/sys/class/net/$name/address")"
   # (Captured first: with pipefail, grep -q closing the pipe early would count as a failure.)
   local addrs
   addrs=$(ip addr show dev "$name")

@@ -2,7 +2,8 @@
 # Starts the real node beside the kwok nodes: a local image registry, containerd (runc, CNI bridge),
 # the kubelet, kube-proxy (iptables) and kube-router's NetworkPolicy firewall as host processes, then
 # the cluster add-ons as pods on the node: CoreDNS behind the kube-dns Service, Traefik for Ingresses
-# of class $INGRESS_CLASS, and local-path-provisioner as the `beta2` storage class.
+# of class $INGRESS_CLASS, local-path-provisioner as the `beta2` storage class, and MetalLB (L2 mode:
+# LoadBalancer Services get addresses of the pool $METALLB_POOL_RANGE, announced on $NODE_BRIDGE).
 # Called by deploy/cluster-up.sh after the control plane is up (with deploy/node-network.sh up
 # before it); reuses what is already running. Needs root. Progress goes to stderr.
 set -euo pipefail
@@ -228,6 +229,34 @@ sed -e "s|@REGISTRY@|$REGISTRY|g" -e "s|@CLUSTER_DNS@|$CLUSTER_DNS|g" \
     -e "s|@NODE_NAME@|$NODE_NAME|g" -e "s|@VOLUMES_DIR@|$NODE_DIR/volumes|g" \
     "$DEPLOY_DIR/node-addons.yaml" | kubectl apply --server-side --force-conflicts -f - >/dev/null
 
+# MetalLB: its CRDs (cached from its module by build-k8s.sh), then deploy/metallb.yaml.
+kubectl apply --server-side --force-conflicts -f "$(cached_bin metallb-crds "$METALLB_VERSION").yaml" >/dev/null
+kubectl wait --for condition=Established --timeout 60s \
+  crd/ipaddresspools.metallb.io crd/l2advertisements.metallb.io >/dev/null
+# RE2 (Go's regexp) has no negative lookahead: the names that are not exactly NAME are those
+# longer than it, or ending early, or differing at some position.
+all_but() {
+  local name=$1 i prefix quoted=()
+  [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || die "unexpected interface name '$name'"
+  local escaped=${name//./\\.}
+  quoted+=("'^${escaped}.'")
+  for ((i = 0; i < ${#name}; i++)); do
+    prefix=${name:0:i}
+    prefix=${prefix//./\\.}
+    quoted+=("'^${prefix}\$'" "'^${prefix}[^${name:i:1}]'")
+  done
+  local IFS=,
+  echo "[${quoted[*]}]"
+}
+sed_value() { sed -e 's/[\\&|]/\\&/g' <<<"$1"; }
+sed -e "s|@REGISTRY@|$REGISTRY|g" -e "s|@METALLB_VERSION@|$METALLB_VERSION|g" \
+    -e "s|@NODE_BRIDGE@|$NODE_BRIDGE|g" -e "s|@METALLB_POOL@|$METALLB_POOL|g" \
+    -e "s|@METALLB_POOL_RANGE@|$METALLB_POOL_RANGE|g" \
+    -e "s|@METALLB_SPEAKER_METRICS_PORT@|$METALLB_SPEAKER_METRICS_PORT|g" \
+    -e "s|@METALLB_SPEAKER_HEALTH_PORT@|$METALLB_SPEAKER_HEALTH_PORT|g" \
+    -e "s|@METALLB_EXCLUDE@|$(sed_value "$(all_but "$NODE_BRIDGE")")|g" \
+    "$DEPLOY_DIR/metallb.yaml" | kubectl apply --server-side --force-conflicts -f - >/dev/null
+
 # --- kube-proxy and kube-router --------------------------------------------------------------------
 cat >"$NODE_DIR/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -259,4 +288,15 @@ rollout() { kubectl -n "$1" rollout status "deployment/$2" --timeout=5s; }
 wait_for "CoreDNS" 180 rollout kube-system coredns
 wait_for "Traefik" 120 rollout traefik traefik
 wait_for "local-path-provisioner" 120 rollout local-path-storage local-path-provisioner
-log "node $NODE_NAME is up: $NODE_IP, pods $POD_CIDR, DNS $CLUSTER_DNS, ingress http://$NODE_IP:80"
+wait_for "MetalLB's controller" 120 rollout metallb-system controller
+speaker_rollout() { kubectl -n metallb-system rollout status daemonset/speaker --timeout=5s; }
+wait_for "MetalLB's speaker" 120 speaker_rollout
+# Both have loaded the pools and advertisements, and found them valid.
+metallb_config() {
+  local state
+  for state in controller "speaker-$NODE_NAME"; do
+    [ "$(kubectl -n metallb-system get configurationstates.metallb.io "$state" -o jsonpath='{.status.result}')" = Valid ] || return 1
+  done
+}
+wait_for "MetalLB's configuration" 60 metallb_config
+log "node $NODE_NAME is up: $NODE_IP, pods $POD_CIDR, DNS $CLUSTER_DNS, ingress http://$NODE_IP:80, LoadBalancer pool $METALLB_POOL ($METALLB_POOL_RANGE)"
