@@ -238,6 +238,8 @@ mod tests {
                 group: sdl.manifest()[0].clone(),
                 leased: Vec::new(),
                 hostnames: None,
+                ip_endpoints: None,
+                ip_addresses: Default::default(),
                 secret_name: None,
             });
         }

@@ -332,6 +332,8 @@ mod tests {
             group: groups[0].clone(),
             leased: Vec::new(),
             hostnames: None,
+            ip_endpoints: None,
+            ip_addresses: Default::default(),
             secret_name: None,
         };
         (manifest, whole)

@@ -294,6 +294,8 @@ async fn status_is_answered_from_memory_not_by_listing_every_lease_with_its_mani
         group: sdl(1).manifest()[0].clone(),
         leased: Vec::new(),
         hostnames: None,
+        ip_endpoints: None,
+        ip_addresses: Default::default(),
         secret_name: None,
     });
     let mut added = lease(&address(), &provider);

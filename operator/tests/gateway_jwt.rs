@@ -277,6 +277,20 @@ async fn every_tenant_route_refuses_a_wrong_scope_and_a_strangers_token() {
             assert_eq!(refused.0, 403, "{path}: {refused:?}");
         }
     }
+    // Migrations need their own scopes (`hostname-migrate`, `ip-migrate`).
+    for (path, list) in [
+        ("/hostname/migrate", "hostnames_to_migrate"),
+        ("/endpoint/migrate", "endpoints_to_migrate"),
+    ] {
+        let response = http(None)
+            .post(world.url(path))
+            .bearer_auth(&wrong_scope)
+            .json(&json!({list: ["x"], "destination_dseq": 7, "destination_gseq": 1}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 403, "{path}");
+    }
     // Service status asks no scope (as in the Go provider), only the lease: the stranger is
     // still refused.
     let (status, _) = get(&world, "/lease/7/1/1/service/web/status", Some(&stranger)).await;

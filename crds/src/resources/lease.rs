@@ -69,6 +69,16 @@ pub struct LeaseManifest {
     /// older provider accepted: then every host `group` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostnames: Option<Vec<String>>,
+    /// The leased-IP endpoints `group` names (`ip` on global exposes) that this lease holds on
+    /// this provider. One of another deployment of the same owner that held it first stays
+    /// there until the owner moves it (`POST /endpoint/migrate`); until then this lease has no
+    /// address for it. Absent in a manifest an older provider accepted: every endpoint it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_endpoints: Option<Vec<String>>,
+    /// The address each endpoint moved here had (endpoint name → IP): the lease asks the load
+    /// balancer for that same address.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ip_addresses: std::collections::BTreeMap<String, String>,
     /// The Secret in the provider's namespace that holds what this manifest carries and no
     /// reader of `Lease` resources may see: the services' registry credentials, and the whole
     /// manifest with them (as verified). Set when the manifest has credentials; then `group`
@@ -158,6 +168,9 @@ pub struct ServiceStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LeasedIpStatus {
+    /// The endpoint name (`endpoints.<name>` of the SDL).
+    #[serde(default)]
+    pub endpoint: String,
     /// The address, as the load balancer reports it.
     pub ip: String,
     /// The port on that address.

@@ -116,6 +116,8 @@ impl Target for SdlTarget {
                 group: group.clone(),
                 leased: Vec::new(),
                 hostnames: None,
+                ip_endpoints: None,
+                ip_addresses: Default::default(),
                 secret_name: None,
             };
             let built = build(&lease, &stored, &self.config);

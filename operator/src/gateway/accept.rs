@@ -231,6 +231,8 @@ pub fn accept(
                 group: group.clone(),
                 leased,
                 hostnames: None,
+                ip_endpoints: None,
+                ip_addresses: Default::default(),
                 secret_name: None,
             },
         ));

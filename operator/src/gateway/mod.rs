@@ -18,6 +18,7 @@ pub mod accept;
 mod acceptor;
 pub mod auth;
 pub mod client;
+pub mod endpoints;
 pub mod events;
 mod grpc;
 mod grpc_auth;
@@ -445,6 +446,7 @@ impl Gateway {
         let _reserving = self.reserving.lock().await;
         let all = self.leases.all().await.map_err(unavailable)?;
         let releases = hostnames::reserve(&mut accepted, &all, &self.config.hostnames)?;
+        endpoints::reserve(&mut accepted, &all);
         accept::check_storable(&accepted, whole.len())?;
         // The new holders first: a crash before the releases leaves a host with two leases of
         // one owner (the tenant's retry releases it), never with none or with a stranger.
@@ -575,22 +577,7 @@ impl Gateway {
         }
         let _reserving = self.reserving.lock().await;
         let all = self.leases.all().await.map_err(unavailable)?;
-        let destination = all
-            .iter()
-            .find(|l| {
-                let id = &l.spec.lease_id;
-                id.owner == caller.owner
-                    && id.dseq == dseq
-                    && id.gseq == gseq
-                    && id.provider == self.config.provider_address
-                    && source::is_live(l)
-            })
-            .ok_or_else(|| {
-                Rejection::Malformed(format!(
-                    "destination deployment does not exist: {} holds no live lease of {dseq}/{gseq} here",
-                    caller.owner
-                ))
-            })?;
+        let destination = self.migration_destination(&all, caller, (dseq, gseq))?;
         let (held, releases) = hostnames::migrate(destination, hosts, &all)?;
         // The destination first: a crash between the writes leaves a host with two leases of
         // one owner (a retry settles it), never with none.
@@ -607,6 +594,87 @@ impl Gateway {
         }
         tracing::info!(lease = name, ?hosts, from = ?releases.iter().map(|r| &r.0).collect::<Vec<_>>(), "hostnames migrated");
         Ok(hosts.to_vec())
+    }
+
+    /// `POST /endpoint/migrate`: the caller's leased-IP `endpoints` move to its live lease
+    /// `dseq/gseq` here, each with the address it had; the leases that held them give them up
+    /// (their load-balancer Services go, and the address follows to the destination's).
+    pub(crate) async fn migrate_endpoints(
+        &self,
+        caller: &Caller,
+        endpoints: &[String],
+        (dseq, gseq): (u64, u32),
+    ) -> Result<Vec<String>, Rejection> {
+        self.permit(
+            caller,
+            jwt::Target::Deployment { dseq },
+            Some(jwt::Scope::IpMigrate),
+        )?;
+        if endpoints.is_empty() {
+            return Err(Rejection::Malformed(
+                "endpoints_to_migrate: no endpoints to migrate".into(),
+            ));
+        }
+        let _reserving = self.reserving.lock().await;
+        let all = self.leases.all().await.map_err(unavailable)?;
+        let destination = self.migration_destination(&all, caller, (dseq, gseq))?;
+        let migration = endpoints::migrate(destination, endpoints, &all)?;
+        // The destination first: a crash between the writes leaves an endpoint with two leases
+        // of one owner (a retry settles it), never with none.
+        let name = kube::ResourceExt::name_any(destination);
+        let addresses = migration
+            .addresses
+            .iter()
+            .map(|(e, ip)| (e.clone(), Some(ip.clone())))
+            .collect();
+        self.leases
+            .write_ip_endpoints(&name, &migration.held, &addresses)
+            .await
+            .map_err(unavailable)?;
+        for (holder, keep) in &migration.releases {
+            let dropped = all
+                .iter()
+                .find(|l| kube::ResourceExt::name_any(*l) == *holder)
+                .and_then(|l| l.spec.manifest.as_ref())
+                .map(|m| {
+                    m.ip_addresses
+                        .keys()
+                        .filter(|e| !keep.contains(*e))
+                        .map(|e| (e.clone(), None))
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.leases
+                .write_ip_endpoints(holder, keep, &dropped)
+                .await
+                .map_err(unavailable)?;
+        }
+        tracing::info!(lease = name, ?endpoints, addresses = ?migration.addresses, from = ?migration.releases.iter().map(|r| &r.0).collect::<Vec<_>>(), "IP endpoints migrated");
+        Ok(endpoints.to_vec())
+    }
+
+    /// The caller's live lease `dseq/gseq` on this provider, where a migration moves things.
+    fn migration_destination<'a>(
+        &self,
+        all: &'a [Lease],
+        caller: &Caller,
+        (dseq, gseq): (u64, u32),
+    ) -> Result<&'a Lease, Rejection> {
+        all.iter()
+            .find(|l| {
+                let id = &l.spec.lease_id;
+                id.owner == caller.owner
+                    && id.dseq == dseq
+                    && id.gseq == gseq
+                    && id.provider == self.config.provider_address
+                    && source::is_live(l)
+            })
+            .ok_or_else(|| {
+                Rejection::Malformed(format!(
+                    "destination deployment does not exist: {} holds no live lease of {dseq}/{gseq} here",
+                    caller.owner
+                ))
+            })
     }
 
     /// The lease `dseq/gseq/oseq` of this provider, if the authenticated `owner` owns it.

@@ -104,6 +104,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/lease/{dseq}/{gseq}/{oseq}/kubeevents", get(lease_events))
         .route("/lease/{dseq}/{gseq}/{oseq}/shell", get(lease_shell))
         .route("/hostname/migrate", post(migrate_hostnames))
+        .route("/endpoint/migrate", post(migrate_endpoints))
         .route(
             "/lease/{dseq}/{gseq}/{oseq}/service/{service}/status",
             get(service_status),
@@ -488,36 +489,74 @@ async fn lease_events(
         }))
 }
 
-/// The Go provider's `POST /hostname/migrate` body.
+/// The Go provider's `POST /hostname/migrate` and `/endpoint/migrate` bodies: each route reads
+/// its own list.
 #[derive(Debug, serde::Deserialize)]
-struct MigrateHostnames {
-    hostnames_to_migrate: Vec<String>,
+struct Migrate {
+    #[serde(default)]
+    hostnames_to_migrate: Option<Vec<String>>,
+    #[serde(default)]
+    endpoints_to_migrate: Option<Vec<String>>,
     destination_dseq: u64,
     #[serde(default)]
     destination_gseq: u32,
 }
 
+/// What a migration moves.
+#[derive(Debug, Clone, Copy)]
+enum Migrating {
+    Hostnames,
+    Endpoints,
+}
+
 /// `POST /hostname/migrate`: the caller's hosts move to another of its deployments here, one
 /// whose manifest names them (`provider-services migrate-hostnames`).
 async fn migrate_hostnames(
+    gateway: State<Arc<Gateway>>,
+    peer: ConnectInfo<Peer>,
+    request: axum::extract::Request,
+) -> Result<Response, Rejection> {
+    migrate(gateway, peer, request, Migrating::Hostnames).await
+}
+
+/// `POST /endpoint/migrate`: the caller's leased-IP endpoints move, with their addresses, to
+/// another of its deployments here whose manifest names them (`provider-services
+/// migrate-endpoints`).
+async fn migrate_endpoints(
+    gateway: State<Arc<Gateway>>,
+    peer: ConnectInfo<Peer>,
+    request: axum::extract::Request,
+) -> Result<Response, Rejection> {
+    migrate(gateway, peer, request, Migrating::Endpoints).await
+}
+
+async fn migrate(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     request: axum::extract::Request,
+    what: Migrating,
 ) -> Result<Response, Rejection> {
     let caller = gateway
         .caller(&peer.certs, authorization(request.headers()))
         .await?;
     let body = read_body(request, 64 * 1024).await?;
-    let asked: MigrateHostnames = serde_json::from_slice(&body).map_err(|e| {
-        Rejection::Malformed(format!("the request is not a hostname migration: {e}"))
-    })?;
-    let moved = gateway
-        .migrate_hostnames(
-            &caller,
-            &asked.hostnames_to_migrate,
-            (asked.destination_dseq, asked.destination_gseq),
-        )
-        .await?;
+    let asked: Migrate = serde_json::from_slice(&body)
+        .map_err(|e| Rejection::Malformed(format!("the request is not a migration: {e}")))?;
+    let destination = (asked.destination_dseq, asked.destination_gseq);
+    let moved = match what {
+        Migrating::Hostnames => {
+            let names = asked.hostnames_to_migrate.unwrap_or_default();
+            gateway
+                .migrate_hostnames(&caller, &names, destination)
+                .await?
+        }
+        Migrating::Endpoints => {
+            let names = asked.endpoints_to_migrate.unwrap_or_default();
+            gateway
+                .migrate_endpoints(&caller, &names, destination)
+                .await?
+        }
+    };
     Ok(axum::Json(json!({ "transferred": moved })).into_response())
 }
 

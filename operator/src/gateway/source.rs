@@ -53,6 +53,14 @@ pub trait LeaseSource: Send + Sync {
     /// Sets `spec.manifest.hostnames` of the Lease resource `name` (which has a manifest): the
     /// hosts it keeps when another deployment of its owner takes some over.
     async fn write_hostnames(&self, name: &str, hostnames: &[String]) -> Result<(), SourceError>;
+    /// Sets `spec.manifest.ipEndpoints` of the Lease resource `name` (which has a manifest) and
+    /// changes its `ipAddresses`: an entry with an address sets it, one without removes it.
+    async fn write_ip_endpoints(
+        &self,
+        name: &str,
+        endpoints: &[String],
+        addresses: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), SourceError>;
 }
 
 /// Whether the lease still runs (or waits for its manifest): not closing, not closed.
@@ -223,6 +231,27 @@ impl LeaseSource for KubeLeaseSource {
             .map_err(|e| SourceError(format!("writing the hosts of Lease {name}: {e}")))?;
         Ok(())
     }
+
+    async fn write_ip_endpoints(
+        &self,
+        name: &str,
+        endpoints: &[String],
+        addresses: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), SourceError> {
+        // A merge patch: `null` removes an address.
+        let patch = serde_json::json!({
+            "spec": { "manifest": { "ipEndpoints": endpoints, "ipAddresses": addresses } }
+        });
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..Default::default()
+        };
+        self.api
+            .patch(name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| SourceError(format!("writing the IP endpoints of Lease {name}: {e}")))?;
+        Ok(())
+    }
 }
 
 fn matches(lease: &Lease, owner: Option<&str>, dseq: u64) -> bool {
@@ -329,6 +358,27 @@ impl LeaseSource for MemoryLeaseSource {
         manifest.hostnames = Some(hostnames.to_vec());
         Ok(())
     }
+
+    async fn write_ip_endpoints(
+        &self,
+        name: &str,
+        endpoints: &[String],
+        addresses: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), SourceError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let manifest = leases
+            .get_mut(name)
+            .and_then(|l| l.spec.manifest.as_mut())
+            .ok_or_else(|| SourceError(format!("no Lease {name} with a manifest")))?;
+        manifest.ip_endpoints = Some(endpoints.to_vec());
+        for (endpoint, address) in addresses {
+            match address {
+                Some(ip) => manifest.ip_addresses.insert(endpoint.clone(), ip.clone()),
+                None => manifest.ip_addresses.remove(endpoint),
+            };
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -433,6 +483,8 @@ mod tests {
             },
             leased: Vec::new(),
             hostnames: None,
+            ip_endpoints: None,
+            ip_addresses: Default::default(),
             secret_name: None,
         };
         source

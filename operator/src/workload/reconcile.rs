@@ -301,7 +301,12 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
     let ips = status::ips_text(&services);
     // MetalLB gives leased-IP Services their address a moment after they are applied; nothing
     // here watches Services, so look again soon.
-    let ips_pending = status::ips_pending(&manifest.group, &services);
+    let load_balancers = objects
+        .services
+        .iter()
+        .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
+        .count();
+    let ips_pending = status::ips_pending(load_balancers, &services);
     write_status(ctx, lease, |status| {
         status.phase = Some(new_phase);
         status.ready = Some(ready.clone());

@@ -88,12 +88,19 @@ fn leased_ips(service: &str, observed: &Observed) -> Vec<LeasedIpStatus> {
                 .and_then(|lb| lb.ingress.as_ref())
                 .and_then(|ingress| ingress.iter().find_map(|i| i.ip.clone()));
             let ports = s.spec.as_ref().and_then(|s| s.ports.clone());
+            let endpoint = s
+                .annotations()
+                .get(crate::workload::build::leased_ip::ENDPOINT_ANNOTATION)
+                .cloned()
+                .unwrap_or_default();
             ip.into_iter().flat_map(move |ip| {
+                let endpoint = endpoint.clone();
                 ports
                     .clone()
                     .into_iter()
                     .flatten()
                     .map(move |p| LeasedIpStatus {
+                        endpoint: endpoint.clone(),
                         ip: ip.clone(),
                         external_port: u32::try_from(p.port).unwrap_or_default(),
                         port: match p.target_port {
@@ -118,20 +125,9 @@ pub fn ips_text(services: &[ServiceStatus]) -> Option<String> {
     (!ips.is_empty()).then(|| ips.into_iter().collect::<Vec<_>>().join(","))
 }
 
-/// The manifest has leased-IP ports that have no address yet.
-pub fn ips_pending(group: &ManifestGroup, services: &[ServiceStatus]) -> bool {
-    group.services.iter().any(|svc| {
-        let wanted = svc
-            .expose
-            .iter()
-            .filter(|e| crate::workload::build::leased_ip::is_leased_ip(e))
-            .count();
-        let got = services
-            .iter()
-            .find(|s| s.name == svc.name)
-            .map_or(0, |s| s.ips.len());
-        got < wanted
-    })
+/// Some of the lease's leased-IP Services (`wanted`) have no address yet.
+pub fn ips_pending(wanted: usize, services: &[ServiceStatus]) -> bool {
+    services.iter().map(|s| s.ips.len()).sum::<usize>() < wanted
 }
 
 fn labelled(labels: &std::collections::BTreeMap<String, String>, service: &str) -> bool {

@@ -50,6 +50,8 @@ fn manifest(group: ManifestGroup, hostnames: Option<&[&str]>) -> LeaseManifest {
         group,
         leased: Vec::new(),
         hostnames: hostnames.map(|h| h.iter().map(|s| (*s).to_owned()).collect()),
+        ip_endpoints: None,
+        ip_addresses: Default::default(),
         secret_name: None,
     }
 }

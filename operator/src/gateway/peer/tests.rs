@@ -58,6 +58,8 @@ fn lease(version: Option<&str>, phase: Option<LeasePhase>) -> Lease {
                 },
                 leased: Vec::new(),
                 hostnames: None,
+                ip_endpoints: None,
+                ip_addresses: Default::default(),
                 secret_name: None,
             }),
             deployment_manifest: version.map(|_| BODY.to_owned()),

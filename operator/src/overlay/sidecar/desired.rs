@@ -218,6 +218,8 @@ deployment:
                     group,
                     leased: Vec::new(),
                     hostnames: None,
+                    ip_endpoints: None,
+                    ip_addresses: Default::default(),
                     secret_name: None,
                 }),
                 deployment_manifest: Some(serde_json::to_string(&groups).unwrap()),

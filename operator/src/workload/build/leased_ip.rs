@@ -22,9 +22,14 @@ use super::pod::selector;
 use super::{BuildError, Ctx, WorkloadConfig};
 
 /// MetalLB: Services with the same value may share one address.
-pub const SHARED_IP_ANNOTATION: &str = "metallb.universe.tf/allow-shared-ip";
+pub const SHARED_IP_ANNOTATION: &str = "metallb.io/allow-shared-ip";
 /// MetalLB: the pool a Service's address comes from.
-pub const POOL_ANNOTATION: &str = "metallb.universe.tf/address-pool";
+pub const POOL_ANNOTATION: &str = "metallb.io/address-pool";
+/// MetalLB: the address a Service asks for (an endpoint moved from another deployment keeps
+/// its address).
+pub const ADDRESS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";
+/// The endpoint name a leased-IP Service serves (for the lease's status and migrations).
+pub const ENDPOINT_ANNOTATION: &str = "akash.network/ip-endpoint";
 /// The label the Go provider puts on its load-balancer Services, with [`SERVICE_TARGET`].
 pub const SERVICE_TARGET_LABEL: &str = "akash.network/service-target";
 pub const SERVICE_TARGET: &str = "metal-lb";
@@ -124,6 +129,14 @@ pub(crate) fn services(ctx: &Ctx, svc: &ManifestService) -> Vec<Service> {
         if !is_leased_ip(expose) {
             continue;
         }
+        // An endpoint another deployment of the owner holds gets no Service here until it is
+        // moved (`/endpoint/migrate`).
+        if ctx
+            .ip_endpoints
+            .is_some_and(|held| !held.contains(&expose.ip))
+        {
+            continue;
+        }
         let external = external_port(expose);
         let protocol = expose.proto.to_uppercase();
         let name = service_name(&svc.name, external, &protocol);
@@ -136,16 +149,19 @@ pub(crate) fn services(ctx: &Ctx, svc: &ManifestService) -> Vec<Service> {
         let mut labels = ctx.service_labels(&svc.name);
         labels.insert(SERVICE_TARGET_LABEL.into(), SERVICE_TARGET.into());
         let mut metadata = ctx.meta(&name, labels);
-        metadata.annotations = Some(
-            [
-                (
-                    SHARED_IP_ANNOTATION.to_owned(),
-                    sharing_key(&ctx.lease.owner, &expose.ip),
-                ),
-                (POOL_ANNOTATION.to_owned(), pool.to_owned()),
-            ]
-            .into(),
-        );
+        let mut annotations: std::collections::BTreeMap<String, String> = [
+            (
+                SHARED_IP_ANNOTATION.to_owned(),
+                sharing_key(&ctx.lease.owner, &expose.ip),
+            ),
+            (POOL_ANNOTATION.to_owned(), pool.to_owned()),
+            (ENDPOINT_ANNOTATION.to_owned(), expose.ip.clone()),
+        ]
+        .into();
+        if let Some(address) = ctx.ip_addresses.get(&expose.ip) {
+            annotations.insert(ADDRESS_ANNOTATION.to_owned(), address.clone());
+        }
+        metadata.annotations = Some(annotations);
         out.push(Service {
             metadata,
             spec: Some(ServiceSpec {

@@ -172,7 +172,7 @@ pub fn build(
         check_fits(group, &manifest.leased)?;
         Some(lease::totals(&manifest.leased, config.overcommit_pct)?)
     };
-    let ctx = Ctx::new(lease, config, manifest.hostnames.as_deref());
+    let ctx = Ctx::new(lease, config, manifest);
     network::check_hosts(&ctx, group)?;
     let mut out = LeaseObjects {
         namespace: ctx.namespace_object(),
@@ -238,10 +238,14 @@ pub(crate) struct Ctx<'a> {
     /// The manifest's hosts this lease holds (`None`: all of them; see
     /// [`LeaseManifest::hostnames`]).
     pub hostnames: Option<&'a [String]>,
+    /// The leased-IP endpoints this lease holds (`None`: all; [`LeaseManifest::ip_endpoints`]).
+    pub ip_endpoints: Option<&'a [String]>,
+    /// Addresses to ask the load balancer for, by endpoint ([`LeaseManifest::ip_addresses`]).
+    pub ip_addresses: &'a BTreeMap<String, String>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(lease: &LeaseRef, config: &'a WorkloadConfig, hostnames: Option<&'a [String]>) -> Self {
+    fn new(lease: &LeaseRef, config: &'a WorkloadConfig, manifest: &'a LeaseManifest) -> Self {
         let lease = LeaseId {
             owner: lease.owner.clone(),
             dseq: lease.dseq,
@@ -253,7 +257,9 @@ impl<'a> Ctx<'a> {
             namespace: lease_namespace(&lease),
             lease,
             config,
-            hostnames,
+            hostnames: manifest.hostnames.as_deref(),
+            ip_endpoints: manifest.ip_endpoints.as_deref(),
+            ip_addresses: &manifest.ip_addresses,
         }
     }
 

@@ -89,6 +89,8 @@ pub(super) fn fixture_manifest(fixture: &str) -> LeaseManifest {
             })
             .collect(),
         hostnames: None,
+        ip_endpoints: None,
+        ip_addresses: Default::default(),
         secret_name: None,
     }
 }
@@ -145,6 +147,8 @@ pub(super) fn leased(group: &ManifestGroup) -> LeaseManifest {
             })
             .collect(),
         hostnames: None,
+        ip_endpoints: None,
+        ip_addresses: Default::default(),
         secret_name: None,
     }
 }
@@ -1639,13 +1643,13 @@ fn leased_ip_ports_get_load_balancer_services_sharing_one_address_per_endpoint()
         );
         assert_eq!(
             s.annotations()
-                .get("metallb.universe.tf/address-pool")
+                .get("metallb.io/address-pool")
                 .map(String::as_str),
             Some("leased")
         );
         let key = s
             .annotations()
-            .get("metallb.universe.tf/allow-shared-ip")
+            .get("metallb.io/allow-shared-ip")
             .cloned()
             .expect("sharing key");
         let selected = spec
@@ -1725,4 +1729,40 @@ fn a_provider_without_an_ip_pool_refuses_leased_ip_exposes_by_field() {
         "{err}"
     );
     assert!(err.to_string().contains("--ip-pool"), "{err}");
+}
+
+#[test]
+fn an_endpoint_held_elsewhere_gets_no_service_and_a_moved_one_asks_for_its_address() {
+    let mut manifest = fixture_manifest("leased-ip");
+    manifest.ip_endpoints = Some(vec!["front".into()]);
+    manifest
+        .ip_addresses
+        .insert("front".into(), "192.0.2.7".into());
+    let o = build(&lease(), &manifest, &config()).expect("built");
+    invariants("leased-ip (front only)", &o);
+    let names: Vec<String> = o
+        .services
+        .iter()
+        .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
+        .map(|s| s.name_any())
+        .collect();
+    assert_eq!(names, ["web-ip-53-udp", "web-ip-80-tcp"]);
+    for name in &names {
+        let a = service(&o, name).annotations();
+        assert_eq!(
+            a.get("metallb.io/loadBalancerIPs").map(String::as_str),
+            Some("192.0.2.7")
+        );
+        assert_eq!(
+            a.get("akash.network/ip-endpoint").map(String::as_str),
+            Some("front")
+        );
+    }
+    // Without a moved address, MetalLB picks one.
+    let o = build_fixture("leased-ip");
+    assert!(
+        !service(&o, "cache-ip-6380-tcp")
+            .annotations()
+            .contains_key("metallb.io/loadBalancerIPs")
+    );
 }
