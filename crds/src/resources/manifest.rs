@@ -192,4 +192,7 @@ pub struct ServiceEndpoints {
     /// Global ports, as `host:externalPort -> port/proto`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwarded_ports: Vec<String>,
+    /// Ports on leased IPs, as `ip:externalPort -> port/proto`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leased_ips: Vec<String>,
 }

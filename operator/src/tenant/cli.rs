@@ -402,7 +402,7 @@ fn print_status(status: &ManifestStatus) {
         for uri in &s.uris {
             println!("    http://{uri}");
         }
-        for port in &s.forwarded_ports {
+        for port in s.forwarded_ports.iter().chain(&s.leased_ips) {
             println!("    {port}");
         }
     }

@@ -229,7 +229,21 @@ struct StatusJson {
     #[serde(default)]
     forwarded_ports: Option<HashMap<String, Vec<PortJson>>>,
     #[serde(default)]
+    ips: Option<HashMap<String, Vec<LeasedIpJson>>>,
+    #[serde(default)]
     manifest_version: Option<String>,
+}
+
+/// The Go client's `LeasedIPStatus` (no JSON tags: Go's field names).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LeasedIpJson {
+    #[serde(rename = "IP")]
+    ip: String,
+    port: u32,
+    external_port: u32,
+    #[serde(default)]
+    protocol: String,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +279,7 @@ pub fn parse_lease_status(
 ) -> Result<LeaseReport, serde_json::Error> {
     let mut json: StatusJson = serde_json::from_str(body)?;
     let mut ports = json.forwarded_ports.take().unwrap_or_default();
+    let mut ips = json.ips.take().unwrap_or_default();
     let mut services: Vec<ServiceEndpoints> = json
         .services
         .take()
@@ -289,11 +304,25 @@ pub fn parse_lease_status(
                     format!("{host}:{} -> {}/{proto}", p.external_port, p.port)
                 })
                 .collect();
+            let leased_ips = ips
+                .remove(&name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| {
+                    let proto = if i.protocol.is_empty() {
+                        "TCP".to_owned()
+                    } else {
+                        i.protocol.to_uppercase()
+                    };
+                    format!("{}:{} -> {}/{proto}", i.ip, i.external_port, i.port)
+                })
+                .collect();
             ServiceEndpoints {
                 replicas: s.replicas.max(s.total),
                 ready_replicas: s.ready_replicas.max(s.available),
                 uris: s.uris.unwrap_or_default(),
                 forwarded_ports: forwarded,
+                leased_ips,
                 name,
             }
         })
@@ -323,7 +352,9 @@ mod tests {
           "forwarded_ports": {
             "db": [{"host":"","port":5432,"externalPort":31234,"proto":"TCP","name":"db"}]
           },
-          "ips": null
+          "ips": {
+            "web": [{"Port":8080,"ExternalPort":80,"Protocol":"TCP","IP":"192.0.2.7"}]
+          }
         }"#;
         let report = parse_lease_status(body, "provider.example.com").unwrap();
         assert_eq!(report.services.len(), 2);
@@ -333,6 +364,8 @@ mod tests {
             ["provider.example.com:31234 -> 5432/TCP"]
         );
         assert_eq!(report.services[1].uris, ["abc.ingress.example.com"]);
+        assert_eq!(report.services[1].leased_ips, ["192.0.2.7:80 -> 8080/TCP"]);
+        assert!(report.services[0].leased_ips.is_empty());
         assert_eq!(
             (
                 report.services[1].ready_replicas,
