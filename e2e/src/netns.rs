@@ -286,3 +286,64 @@ impl Drop for EchoServer {
         let _ = TcpStream::connect_timeout(&self.local_addr, Duration::from_millis(100));
     }
 }
+
+/// A network namespace plugged into a host bridge (the real node's LAN) by a veth pair, with an
+/// address of that LAN: a machine beside the node, as a client of a leased IP is. Deleted (with
+/// its veth pair) on drop.
+pub struct LanClient {
+    pub ns: String,
+    pub ip: Ipv4Addr,
+}
+
+impl LanClient {
+    /// Namespace `<tag>-<pid>` holding `ip/prefix` on a veth whose peer joins `bridge`.
+    pub fn attach(tag: &str, bridge: &str, ip: Ipv4Addr, prefix: u8) -> anyhow::Result<Self> {
+        let id = std::process::id() % 100_000;
+        let ns = format!("{tag}-{id}");
+        let (inside, outside) = (format!("{tag}{id}i"), format!("{tag}{id}o"));
+        let _ = self::ip(&["netns", "del", &ns]);
+        let _ = self::ip(&["link", "del", &outside]);
+        self::ip(&["netns", "add", &ns])?;
+        let client = Self { ns: ns.clone(), ip };
+        self::ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        self::ip(&[
+            "link", "add", &inside, "type", "veth", "peer", "name", &outside,
+        ])?;
+        self::ip(&["link", "set", &inside, "netns", &ns])?;
+        self::ip(&["link", "set", &outside, "master", bridge])?;
+        self::ip(&["link", "set", &outside, "up"])?;
+        self::ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{ip}/{prefix}"),
+            "dev",
+            &inside,
+        ])?;
+        self::ip(&["-n", &ns, "link", "set", &inside, "up"])?;
+        Ok(client)
+    }
+
+    /// `GET path` over HTTP/1.0 to `addr` from inside the namespace: the status code and body.
+    pub fn http_get(&self, addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+        let mut conn = connect_in(&self.ns, addr)?;
+        conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(conn, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer)?;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .with_context(|| format!("no HTTP status in {head:?}"))?;
+        Ok((code, body.to_owned()))
+    }
+}
+
+impl Drop for LanClient {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.ns]);
+    }
+}
