@@ -38,11 +38,27 @@ pub fn workload_image() -> String {
 /// A two-service SDL on the test workload: `web` serves HTTP on 8080 as port 80 (with `accept`
 /// host `host`) and on 9000 as a global node port; `api` serves 8080 to `web` only.
 pub fn web_and_api_sdl(message: &str, host: &str) -> anyhow::Result<crds::sdl::Sdl> {
+    web_and_api_sdl_on(message, host, None)
+}
+
+/// [`web_and_api_sdl`], with web's port 9000 also on the leased IP `endpoint` when given.
+pub fn web_and_api_sdl_on(
+    message: &str,
+    host: &str,
+    endpoint: Option<&str>,
+) -> anyhow::Result<crds::sdl::Sdl> {
     let image = workload_image();
+    let (endpoints, ip) = match endpoint {
+        Some(name) => (
+            format!("endpoints: {{{name}: {{kind: ip}}}}\n"),
+            format!(", ip: {name}"),
+        ),
+        None => (String::new(), String::new()),
+    };
     let text = format!(
         r#"
 version: "2.0"
-services:
+{endpoints}services:
   web:
     image: {image}
     env: ["MESSAGE={message}", "PORTS=8080 9000", "SERVICE_NAME=web"]
@@ -53,7 +69,7 @@ services:
         to: [{{global: true}}]
       - port: 9000
         as: 9000
-        to: [{{global: true}}]
+        to: [{{global: true{ip}}}]
   api:
     image: {image}
     env: ["MESSAGE=api of {message}", "PORTS=8080", "SERVICE_NAME=api"]

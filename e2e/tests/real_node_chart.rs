@@ -49,12 +49,17 @@ async fn the_chart_runs_provider_and_tenant_as_pods_and_a_tenants_app_answers() 
             mnemonic: TEST_MNEMONICS[PROVIDER_KEY],
             gateway_node_port: chart::node_port(30000),
             attributes: Vec::new(),
-            extra_values: json!({ "tenant": {
-                "enabled": true,
-                "watchNamespace": tenant_ns.name(),
-                "statusInterval": "2s",
-                "blockInterval": "200ms",
-            } }),
+            extra_values: json!({
+                "tenant": {
+                    "enabled": true,
+                    "watchNamespace": tenant_ns.name(),
+                    "statusInterval": "2s",
+                    "blockInterval": "200ms",
+                },
+                // Leased IPs from MetalLB's pool of the real node (deploy/node-up.sh): the
+                // chart's Role lets the pod read it.
+                "inventory": { "ipPool": "default" },
+            }),
         },
     )
     .await?;
@@ -81,7 +86,11 @@ async fn the_chart_runs_provider_and_tenant_as_pods_and_a_tenants_app_answers() 
 
     // The tenant applies a Manifest; everything else happens inside the cluster.
     let dseq = market::unique_dseq(40);
-    let sdl = real_node::web_and_api_sdl("hello from a chart-run provider", "chart.tenant.test")?;
+    let sdl = real_node::web_and_api_sdl_on(
+        "hello from a chart-run provider",
+        "chart.tenant.test",
+        Some("web-ip"),
+    )?;
     let manifests = Api::<Manifest>::namespaced(cluster.client(), tenant_ns.name());
     manifests
         .create(
@@ -98,7 +107,8 @@ async fn the_chart_runs_provider_and_tenant_as_pods_and_a_tenants_app_answers() 
     let running = until("the Manifest Running", Duration::from_secs(240), || async {
         let m = manifests.get("app").await?;
         let st = m.status.clone().unwrap_or_default();
-        Ok(if st.phase == Some(ManifestPhase::Running) {
+        let leased_ip = st.services.iter().any(|s| !s.leased_ips.is_empty());
+        Ok(if st.phase == Some(ManifestPhase::Running) && leased_ip {
             Poll::Ready(st)
         } else {
             Poll::Pending(format!("{:?} ready {:?}", st.phase, st.ready))
@@ -133,6 +143,28 @@ async fn the_chart_runs_provider_and_tenant_as_pods_and_a_tenants_app_answers() 
         body.starts_with("hello from a chart-run provider\n"),
         "{body}"
     );
+    // Port 9000 on the leased IP the in-cluster provider got from MetalLB, as the tenant's
+    // Manifest reports it (`ip:9000 -> 9000/TCP`); this machine reaches it through kube-proxy.
+    let leased = web.leased_ips.first().expect("a leased IP").clone();
+    let (address, rest) = leased.split_once(' ').expect("ip:port -> port/proto");
+    assert_eq!(rest, "-> 9000/TCP", "{leased}");
+    let url = format!("http://{address}/");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let body = until(
+        &format!("the app answering at {url}"),
+        Duration::from_secs(60),
+        || async {
+            Ok(match client.get(&url).send().await {
+                Ok(response) => Poll::Ready(response.text().await?),
+                Err(e) => Poll::Pending(format!("{e:#}")),
+            })
+        },
+    )
+    .await?;
+    assert!(body.contains("service=web"), "{body}");
 
     // Deleting the Manifest closes the deployment; the in-cluster provider removes the workloads.
     manifests.delete("app", &DeleteParams::default()).await?;
