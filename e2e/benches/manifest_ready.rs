@@ -8,7 +8,10 @@
 //! - `BENCH_LEASES`: the lease counts to reach, in order (default `100,1000`);
 //! - `BENCH_BLOCK_TIME`: the devnet's block time (default `500ms`);
 //! - `BENCH_CONCURRENCY`: manifests in flight at once (default 32);
-//! - `BENCH_PROVIDER_LOG`: a file to copy the provider's log to.
+//! - `BENCH_PROVIDER_LOG`: a file to copy the provider's log to;
+//! - `BENCH_IDLE_SECS`: how long each step then waits with nothing changing (default 60), counting
+//!   the API server's requests for `akash.network` resources and the provider's CPU time (the
+//!   idle cost; the floor is no LIST at all).
 //!
 //! Each step brings the provider from the previous count to N active leases: three tenants post
 //! the deployments (many `MsgCreateDeployment` per transaction), wait for the provider's bids,
@@ -97,6 +100,7 @@ struct Settings {
     block_time: String,
     leases: Vec<usize>,
     concurrency: usize,
+    idle: Duration,
 }
 
 impl Settings {
@@ -114,7 +118,11 @@ impl Settings {
         if leases.windows(2).any(|w| w[0] >= w[1]) || leases.is_empty() {
             bail!("BENCH_LEASES: increasing counts, e.g. 100,1000");
         }
+        let idle_secs: u64 = var("BENCH_IDLE_SECS", "60")
+            .parse()
+            .context("BENCH_IDLE_SECS")?;
         Ok(Self {
+            idle: Duration::from_secs(idle_secs),
             block_time: var("BENCH_BLOCK_TIME", "500ms"),
             leases,
             concurrency: var("BENCH_CONCURRENCY", "32")
@@ -143,6 +151,7 @@ struct Step {
     failed: usize,
     rss_kib: u64,
     hwm_kib: u64,
+    idle: Option<e2e::idle_cost::IdleCost>,
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -254,6 +263,18 @@ async fn run() -> anyhow::Result<()> {
                 pid,
             )
             .await?;
+            let mut step = step;
+            if !settings.idle.is_zero() {
+                step.idle = Some(
+                    e2e::idle_cost::IdleCost::measure(
+                        &cluster,
+                        "akash.network",
+                        pid,
+                        settings.idle,
+                    )
+                    .await?,
+                );
+            }
             eprintln!("  {}", step.line());
             have = target;
             steps.push(step);
@@ -289,6 +310,16 @@ async fn run() -> anyhow::Result<()> {
     );
     for s in &steps {
         println!("{}", s.row());
+    }
+    for s in &steps {
+        if let Some(idle) = &s.idle {
+            println!(
+                "idle at {} leases ({:.0} s; akash.network requests at the API server, provider CPU): {}",
+                s.leases,
+                settings.idle.as_secs_f64(),
+                idle.summary()
+            );
+        }
     }
     println!("provider log: {errors} ERROR and {warnings} WARN lines");
     drop(provider);
@@ -518,6 +549,7 @@ async fn bring_to(
         failed,
         rss_kib,
         hwm_kib,
+        idle: None,
     })
 }
 
@@ -552,7 +584,11 @@ impl Step {
             self.hwm_kib as f64 / 1024.0,
             self.setup_secs,
             self.manifests_secs,
-        )
+        ) + &self
+            .idle
+            .as_ref()
+            .map(|i| format!("; idle: {}", i.summary()))
+            .unwrap_or_default()
     }
 }
 

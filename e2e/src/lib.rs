@@ -13,6 +13,7 @@ pub mod chart;
 mod cluster;
 pub mod crds;
 pub mod devnet;
+pub mod idle_cost;
 pub mod market;
 pub mod marketplace;
 mod namespace;

@@ -26,7 +26,7 @@ mod grpc_auth;
 pub mod hostile;
 pub mod hostnames;
 pub mod jwt;
-mod lease_counts;
+mod lease_index;
 pub mod limits;
 pub mod logs;
 pub mod peer;

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use super::accept::Rejection;
 use super::client::TenantIdentity;
+use super::source::LeaseSummary;
 use super::{Gateway, source};
 
 /// The default of `--peer-serve-limit`.
@@ -211,22 +212,19 @@ pub(super) async fn run_fetcher(
             () = super::tls::stopped(&mut stop) => return,
             _ = ticker.tick() => {}
         }
-        let leases = match gateway.leases.all().await {
+        // From the watch's memory: no request while nothing changes.
+        let leases = match gateway.leases.summaries().await {
             Ok(leases) => leases,
             Err(e) => {
-                tracing::warn!(error = %e, "peer fetch: listing leases failed");
+                tracing::warn!(error = %e, "peer fetch: reading the leases failed");
                 continue;
             }
         };
         let me = gateway.config.provider_address.clone();
-        let mut deployments: BTreeMap<(String, u64), Vec<Lease>> = BTreeMap::new();
-        for lease in leases
-            .into_iter()
-            .filter(|l| source::is_live(l) && l.spec.lease_id.provider == me)
-        {
-            let id = &lease.spec.lease_id;
+        let mut deployments: BTreeMap<(String, u64), Vec<LeaseSummary>> = BTreeMap::new();
+        for lease in leases.into_iter().filter(|l| l.live && l.id.provider == me) {
             deployments
-                .entry((id.owner.clone(), id.dseq))
+                .entry((lease.id.owner.clone(), lease.id.dseq))
                 .or_default()
                 .push(lease);
         }
@@ -238,7 +236,7 @@ pub(super) async fn run_fetcher(
             if pending.next.is_some_and(|next| now < next) {
                 continue;
             }
-            let missing = held.iter().any(|l| l.spec.manifest.is_none());
+            let missing = held.iter().any(|l| l.version.is_none());
             match fetch_one(
                 &gateway,
                 &identity,
@@ -273,7 +271,7 @@ async fn fetch_one(
     clients: &mut HashMap<String, reqwest::Client>,
     owner: &str,
     dseq: u64,
-    held: &[Lease],
+    held: &[LeaseSummary],
     pending: &Pending,
 ) -> Result<(), String> {
     let deployment = gateway
@@ -288,10 +286,7 @@ async fn fetch_one(
         return Ok(());
     }
     let want = crds::sdl::version::hex(&found.hash);
-    if held
-        .iter()
-        .all(|l| l.spec.manifest.as_ref().is_some_and(|m| m.version == want))
-    {
+    if held.iter().all(|l| l.version.as_deref() == Some(&want)) {
         return Ok(());
     }
     let me = gateway.config.provider_address.as_str();

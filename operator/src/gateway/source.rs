@@ -9,9 +9,8 @@ use async_trait::async_trait;
 use crds::resources::{Lease, LeaseManifest, LeasePhase};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
-use tokio::sync::watch;
 
-pub use super::lease_counts::LeaseCounts;
+pub use super::lease_index::{LeaseCounts, LeaseSummary};
 
 use crate::lease_secret;
 use crate::provider::store::FIELD_MANAGER;
@@ -38,6 +37,10 @@ pub trait LeaseSource: Send + Sync {
     }
     /// How many leases are live and have a manifest (for the provider's status), from memory.
     async fn counts(&self) -> Result<LeaseCounts, SourceError>;
+    /// Every lease's id, liveness and manifest version, from memory where the source can.
+    async fn summaries(&self) -> Result<Vec<LeaseSummary>, SourceError> {
+        Ok(self.all().await?.iter().map(LeaseSummary::of).collect())
+    }
     /// Sets `spec.manifest` of `lease`, and `spec.deploymentManifest` to `deployment_manifest`
     /// (the whole manifest, JSON, as verified); registry credentials go to a Secret instead
     /// (see [`crate::lease_secret`]).
@@ -79,7 +82,7 @@ pub struct KubeLeaseSource {
     /// Where the Secrets with manifests' registry credentials go.
     secrets_namespace: String,
     /// Started by the first [`LeaseSource::counts`].
-    counts: Arc<OnceLock<watch::Receiver<Option<LeaseCounts>>>>,
+    index: Arc<OnceLock<super::lease_index::LeaseIndex>>,
 }
 
 impl KubeLeaseSource {
@@ -88,8 +91,14 @@ impl KubeLeaseSource {
             api: Api::namespaced(client.clone(), namespace),
             client,
             secrets_namespace: namespace.to_owned(),
-            counts: Arc::default(),
+            index: Arc::default(),
         }
+    }
+
+    /// The watch of every Lease's summary, started by the first caller.
+    fn index(&self) -> &super::lease_index::LeaseIndex {
+        self.index
+            .get_or_init(|| super::lease_index::LeaseIndex::watch(self.api.clone()))
     }
 
     /// Keeps registry credentials in Secrets of `namespace` (by default the Leases' own).
@@ -135,15 +144,11 @@ impl LeaseSource for KubeLeaseSource {
     }
 
     async fn counts(&self) -> Result<LeaseCounts, SourceError> {
-        let mut counts = self
-            .counts
-            .get_or_init(|| super::lease_counts::watch_counts(self.api.clone()))
-            .clone();
-        let counted = counts
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| SourceError("the watch of Lease resources stopped".into()))?;
-        Ok(counted.unwrap_or_default())
+        self.index().counts().await.map_err(SourceError)
+    }
+
+    async fn summaries(&self) -> Result<Vec<LeaseSummary>, SourceError> {
+        self.index().summaries().await.map_err(SourceError)
     }
 
     async fn write_manifest(
@@ -317,12 +322,9 @@ impl LeaseSource for MemoryLeaseSource {
     }
 
     async fn counts(&self) -> Result<LeaseCounts, SourceError> {
-        Ok(LeaseCounts::of(
-            self.leases
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .values(),
-        ))
+        let leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let summaries: Vec<LeaseSummary> = leases.values().map(LeaseSummary::of).collect();
+        Ok(LeaseCounts::of(&summaries))
     }
 
     async fn write_manifest(
