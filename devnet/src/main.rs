@@ -91,28 +91,35 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     let (node, fresh) = Node::open(&args.home, config, || {
         devnet::genesis::genesis_state(&chain_id)
     })?;
+    // SIGTERM is caught from before the addresses are printed: whoever reads them may stop the
+    // node at once, and an uncaught SIGTERM would kill it without saving.
+    let shutdown = shutdown_signal();
     print_banner(&args, fresh, node.height())?;
     let running = devnet::server::start(node, args.rpc_laddr, args.grpc_laddr).await?;
     println!("CometBFT RPC  http://{}", running.rpc_addr);
     println!("gRPC          {}", running.grpc_addr);
-    running.serve_until(shutdown_signal()).await
+    running.serve_until(shutdown).await
 }
 
-/// Ctrl-C or SIGTERM (how process supervisors and test harnesses stop the node).
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Ctrl-C or SIGTERM (how process supervisors and test harnesses stop the node); SIGTERM's
+/// handler is installed when this is called, not when the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 fn print_banner(args: &StartArgs, fresh: bool, height: u64) -> anyhow::Result<()> {

@@ -227,7 +227,11 @@ fn env_names(subcommand: &str) -> anyhow::Result<BTreeSet<String>> {
 #[test]
 fn chart_lints_and_renders_the_operator_restricted_with_the_key_only_referenced()
 -> anyhow::Result<()> {
-    let values = base_values();
+    // With a leased-IP pool, so that every setting is rendered.
+    let values = merged(
+        base_values(),
+        &json!({ "inventory": { "ipPool": "leased" } }),
+    );
     let dir = tempfile::tempdir()?;
     let file = values_file(dir.path(), &values)?;
     let lint = helm()
@@ -248,10 +252,10 @@ fn chart_lints_and_renders_the_operator_restricted_with_the_key_only_referenced(
         ("ServiceAccount", 1),
         ("ClusterRole", 1),
         ("ClusterRoleBinding", 1),
-        // The release namespace's, the manifests' Secrets', and `default`'s (API server
-        // endpoints).
-        ("Role", 3),
-        ("RoleBinding", 3),
+        // The release namespace's, the manifests' Secrets', `default`'s (API server
+        // endpoints) and the IP pool's.
+        ("Role", 4),
+        ("RoleBinding", 4),
         ("Namespace", 1),
         ("Service", 2),
         ("Deployment", 1),
@@ -260,6 +264,15 @@ fn chart_lints_and_renders_the_operator_restricted_with_the_key_only_referenced(
     .map(|(k, n)| (k.to_owned(), n))
     .into();
     assert_eq!(kinds(&objects), expected);
+    // The pool's Role reads MetalLB's pools in their namespace, nothing else.
+    let pool_role = objects
+        .iter()
+        .find(|o| o["kind"] == "Role" && o["metadata"]["namespace"] == "metallb-system")
+        .expect("a Role in metallb-system");
+    assert_eq!(
+        pool_role["rules"],
+        json!([{ "apiGroups": ["metallb.io"], "resources": ["ipaddresspools"], "verbs": ["list", "watch"] }])
+    );
 
     // The key: no Secret rendered, no data anywhere, its name only in the volume that mounts it.
     for o in &objects {
