@@ -97,7 +97,7 @@ pub async fn run(
             changed = stop.changed() => if changed.is_err() || !*stop.borrow() { return },
             _ = ticker.tick() => {}
         }
-        let leases = match store.list_leases().await {
+        let leases = match store.watched_leases().await {
             Ok(leases) => leases,
             Err(e) => {
                 tracing::warn!(error = %e, "lease keeper: listing leases failed");
@@ -111,7 +111,21 @@ pub async fn run(
             match verdict(lease, now, withdrawn.get(&name).copied(), &config) {
                 Verdict::Keep => {}
                 Verdict::Withdraw => to_withdraw.push(lease.clone()),
-                Verdict::Close(reason) => close(&chain, lease, reason, &metrics).await,
+                // Closing cannot be undone: decided again on the lease as it is now (the
+                // watch may lag behind a manifest or a recovery that just happened).
+                Verdict::Close(_) => match store.lease(&name).await {
+                    Ok(Some(fresh)) => {
+                        if let Verdict::Close(reason) =
+                            verdict(&fresh, now, withdrawn.get(&name).copied(), &config)
+                        {
+                            close(&chain, &fresh, reason, &metrics).await;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(lease = %lease.spec.lease_id, error = %e, "reading the lease before closing it failed; looked at again next time");
+                    }
+                },
             }
         }
         for batch in to_withdraw.chunks(config.batch_size.max(1)) {
@@ -127,7 +141,17 @@ pub async fn run(
                 Ok(result) => {
                     for lease in batch {
                         withdrawn.insert(lease.name_any(), now);
-                        let mut status = lease.status.clone().unwrap_or_default();
+                        // The status as it is now, not as the watch last saw it: the whole
+                        // status is written back.
+                        let fresh = match store.lease(&lease.name_any()).await {
+                            Ok(Some(fresh)) => fresh,
+                            Ok(None) => continue,
+                            Err(e) => {
+                                tracing::warn!(lease = %lease.spec.lease_id, error = %e, "reading the lease to record the withdrawal failed");
+                                continue;
+                            }
+                        };
+                        let mut status = fresh.status.clone().unwrap_or_default();
                         status.last_withdraw_height = Some(result.height as i64);
                         if let Err(e) = store.set_lease_status(&lease.name_any(), &status).await {
                             tracing::warn!(lease = %lease.spec.lease_id, error = %e, "recording the withdrawal failed");

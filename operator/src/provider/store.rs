@@ -7,7 +7,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use crds::resources::{Bid, BidStatus, Lease, LeaseStatus};
+use futures::{FutureExt, StreamExt};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
 /// A failed write or read of the provider's resources.
@@ -33,6 +36,20 @@ pub trait ProviderStore: Send + Sync {
     /// Deletes the bid (and so releases its reservation); a missing bid is not an error.
     async fn delete_bid(&self, name: &str) -> StoreResult<()>;
     async fn list_leases(&self) -> StoreResult<Vec<Lease>>;
+    /// Every lease without its manifest's content (`spec.manifest` keeps its version and
+    /// hosts, not its group; no `deploymentManifest`), from a watch where the store keeps one:
+    /// for periodic passes, which then cost no request while nothing changes.
+    async fn watched_leases(&self) -> StoreResult<Vec<Lease>> {
+        self.list_leases().await
+    }
+    /// The lease `name` as it is now.
+    async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
+        Ok(self
+            .list_leases()
+            .await?
+            .into_iter()
+            .find(|l| l.name_any() == name))
+    }
     /// Creates the lease unless one of that name exists; returns whether it created it.
     async fn create_lease(&self, lease: &Lease) -> StoreResult<bool>;
     async fn set_lease_status(&self, name: &str, status: &LeaseStatus) -> StoreResult<()>;
@@ -43,6 +60,8 @@ pub trait ProviderStore: Send + Sync {
 pub struct KubeStore {
     bids: Api<Bid>,
     leases: Api<Lease>,
+    /// The watch behind [`ProviderStore::watched_leases`], started by its first caller.
+    watched: std::sync::Arc<std::sync::OnceLock<Store<Lease>>>,
 }
 
 /// The field manager of every write the provider makes.
@@ -53,8 +72,44 @@ impl KubeStore {
         Self {
             bids: Api::namespaced(client.clone(), namespace),
             leases: Api::namespaced(client, namespace),
+            watched: std::sync::Arc::default(),
         }
     }
+
+    /// A watch of the Lease resources that keeps them without their manifests' content.
+    fn watched(&self) -> &Store<Lease> {
+        self.watched.get_or_init(|| {
+            let (reader, writer) = reflector::store();
+            let stream = watcher(
+                self.leases.clone(),
+                watcher::Config::default().page_size(50),
+            )
+            .default_backoff()
+            .modify(strip_manifest)
+            .reflect(writer)
+            .applied_objects();
+            tokio::spawn(async move {
+                let mut stream = std::pin::pin!(stream);
+                while let Some(item) = stream.next().await {
+                    if let Err(e) = item {
+                        tracing::warn!(error = %e, "watching Lease resources failed; retrying");
+                    }
+                }
+            });
+            reader
+        })
+    }
+}
+
+/// What periodic passes do not need of a lease, and what makes it large: the manifest group
+/// (its version and hosts stay), the whole manifest, the managed fields.
+fn strip_manifest(lease: &mut Lease) {
+    if let Some(manifest) = lease.spec.manifest.as_mut() {
+        manifest.group.services.clear();
+        manifest.leased.clear();
+    }
+    lease.spec.deployment_manifest = None;
+    lease.managed_fields_mut().clear();
 }
 
 fn err(
@@ -132,6 +187,22 @@ impl ProviderStore for KubeStore {
             .await
             .map_err(err("list", "Lease", "*"))?
             .items)
+    }
+
+    async fn watched_leases(&self) -> StoreResult<Vec<Lease>> {
+        let store = self.watched();
+        // Until the watch has its first list, a list.
+        if store.wait_until_ready().now_or_never().is_none() {
+            return self.list_leases().await;
+        }
+        Ok(store.state().iter().map(|l| (**l).clone()).collect())
+    }
+
+    async fn lease(&self, name: &str) -> StoreResult<Option<Lease>> {
+        self.leases
+            .get_opt(name)
+            .await
+            .map_err(err("get", "Lease", name))
     }
 
     async fn create_lease(&self, lease: &Lease) -> StoreResult<bool> {

@@ -335,11 +335,17 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
     })
     .await?;
     Ok(if new_phase == LeasePhase::Active && !ips_pending {
-        Action::requeue(Duration::from_secs(60))
+        // A running lease changes when its workloads do (watched) or its Lease does; this pass
+        // only puts back what someone changed by hand, and every pass costs the API server a
+        // server-side apply per object: rarely.
+        Action::requeue(ACTIVE_RECHECK)
     } else {
         Action::requeue(Duration::from_secs(5))
     })
 }
+
+/// How often an Active lease's objects are applied again with nothing having changed.
+const ACTIVE_RECHECK: Duration = Duration::from_secs(600);
 
 fn phase_reason(phase: LeasePhase) -> &'static str {
     match phase {

@@ -39,16 +39,21 @@ impl Engine {
             return;
         };
         self.ensure_lease(id, price, Some(height)).await;
+        self.mark_won(&name).await;
+    }
+
+    /// Our bid `name`, if we hold it, is in phase Won.
+    async fn mark_won(&mut self, name: &str) {
         if self
             .bids
-            .get(&name)
+            .get(name)
             .is_some_and(|b| super::phase(b) != BidPhase::Won)
         {
             self.metrics.bids_won.inc();
-            let mut status = self.bids[&name].status.clone().unwrap_or_default();
+            let mut status = self.bids[name].status.clone().unwrap_or_default();
             status.phase = Some(BidPhase::Won);
             status.message = None;
-            self.set_status(&name, status).await;
+            self.set_status(name, status).await;
         }
     }
 
@@ -153,6 +158,18 @@ impl Engine {
         Metrics::count(&self.metrics.bids_closed, "lease_closed");
     }
 
+    /// [`Self::teardown`] of the Lease resource `name` as it is now (the watch's copy may lag,
+    /// and teardown writes its status back).
+    async fn teardown_fresh(&mut self, name: &str, reason: Option<String>) {
+        match self.store.lease(name).await {
+            Ok(Some(lease)) => self.teardown(lease, reason).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(lease = name, error = %e, "reading the lease to tear it down failed; the periodic reconcile retries");
+            }
+        }
+    }
+
     /// Brings the `Lease` resources in line with the chain: every active lease of ours has one;
     /// one whose lease the chain reports closed is torn down. A lease the chain cannot be asked
     /// about is left alone.
@@ -180,17 +197,26 @@ impl Engine {
             "listing this provider's active leases",
         )
         .await;
+        // From the store's watch: this pass runs every 30 s and, while nothing changes, makes
+        // no request of the API server.
+        let stored = self.store.watched_leases().await?;
+        let known: std::collections::BTreeSet<String> =
+            stored.iter().map(|l| l.name_any()).collect();
         let mut active_names = std::collections::BTreeSet::new();
         for response in active {
             let Some(lease) = response.lease else {
                 continue;
             };
             let Some(id) = lease.id else { continue };
-            active_names.insert(lease_order(&id).object_name());
-            self.lease_won(&id, lease.price.as_ref(), lease.created_at)
-                .await;
+            let name = lease_order(&id).object_name();
+            if known.contains(&name) {
+                self.mark_won(&name).await;
+            } else {
+                self.lease_won(&id, lease.price.as_ref(), lease.created_at)
+                    .await;
+            }
+            active_names.insert(name);
         }
-        let stored = self.store.list_leases().await?;
         let mut open = 0;
         for lease in stored {
             let name = lease.name_any();
@@ -221,10 +247,10 @@ impl Engine {
                             let reason = mv1::LeaseClosedReason::try_from(l.reason)
                                 .ok()
                                 .map(|r| closed_reason_text(r).to_owned());
-                            self.teardown(lease, reason).await;
+                            self.teardown_fresh(&name, reason).await;
                         }
                         None if phase == Some(LeasePhase::Closing) => {
-                            self.teardown(lease, None).await;
+                            self.teardown_fresh(&name, None).await;
                         }
                         // The chain does not know it: keep it, say so.
                         None => {
