@@ -26,7 +26,7 @@ pub async fn request_counts(
     Ok(count_by_verb(&String::from_utf8_lossy(&out.stdout), group))
 }
 
-/// Sums `apiserver_request_total` samples of `group` by their `verb` label.
+/// Sums `apiserver_request_total` samples of `group` (`*`: every group) by their `verb` label.
 fn count_by_verb(metrics: &str, group: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     let wanted = format!("group=\"{group}\"");
@@ -37,7 +37,7 @@ fn count_by_verb(metrics: &str, group: &str) -> BTreeMap<String, f64> {
         let Some((labels, value)) = rest.rsplit_once("} ") else {
             continue;
         };
-        if !labels.split(',').any(|l| l == wanted) {
+        if group != "*" && !labels.split(',').any(|l| l == wanted) {
             continue;
         }
         let Some(verb) = labels
@@ -82,6 +82,8 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
 #[derive(Debug, Clone)]
 pub struct IdleCost {
     pub per_minute: BTreeMap<String, f64>,
+    /// Every request the API server served, from anyone (the control plane's own included).
+    pub all_per_minute: f64,
     pub cpu_percent: f64,
 }
 
@@ -93,10 +95,12 @@ impl IdleCost {
         window: Duration,
     ) -> anyhow::Result<Self> {
         let before = request_counts(cluster, group).await?;
+        let all_before: f64 = request_counts(cluster, "*").await?.values().sum();
         let cpu_before = cpu_seconds(pid)?;
         let start = Instant::now();
         tokio::time::sleep(window).await;
         let after = request_counts(cluster, group).await?;
+        let all_after: f64 = request_counts(cluster, "*").await?.values().sum();
         let cpu_after = cpu_seconds(pid)?;
         let minutes = start.elapsed().as_secs_f64() / 60.0;
         let per_minute = after
@@ -109,6 +113,7 @@ impl IdleCost {
             .collect();
         Ok(Self {
             per_minute,
+            all_per_minute: (all_after - all_before) / minutes,
             cpu_percent: (cpu_after - cpu_before) / (minutes * 60.0) * 100.0,
         })
     }
@@ -122,12 +127,13 @@ impl IdleCost {
             .collect();
         let list = self.per_minute.get("LIST").copied().unwrap_or(0.0);
         format!(
-            "LIST {list:.1}/min (all verbs: {}); CPU {:.1} %",
+            "LIST {list:.1}/min (all verbs: {}); all groups, all clients {:.0}/min; CPU {:.1} %",
             if verbs.is_empty() {
                 "none".to_owned()
             } else {
                 verbs.join(", ")
             },
+            self.all_per_minute,
             self.cpu_percent
         )
     }
@@ -149,6 +155,7 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="coord
         assert_eq!(counts.get("LIST"), Some(&15.0));
         assert_eq!(counts.get("GET"), Some(&2.0));
         assert_eq!(counts.len(), 2);
+        assert_eq!(count_by_verb(metrics, "*").get("GET"), Some(&101.0));
     }
 
     #[test]
