@@ -46,3 +46,22 @@ pub async fn install(cluster: &Cluster) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Removes the finalizer of every `Lease` `leases` lists, so that their namespace can go once
+/// the provider that would have removed it has stopped. Errors are ignored: this is clean-up.
+pub async fn release_leases(leases: &kube::Api<crds::resources::Lease>) {
+    let Ok(list) = leases.list(&Default::default()).await else {
+        return;
+    };
+    let patch = serde_json::json!({ "metadata": { "finalizers": null } });
+    for lease in list.items {
+        let name = kube::ResourceExt::name_any(&lease);
+        let _ = leases
+            .patch(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await;
+    }
+}
