@@ -176,6 +176,11 @@ impl ProviderProcess {
         reqwest::get(url).await.ok()?.text().await.ok()
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         self.child

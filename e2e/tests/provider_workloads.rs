@@ -190,6 +190,14 @@ async fn a_manifest_sent_over_mtls_runs_on_kwok_is_withdrawn_from_and_torn_down_
         "withdrawn {withdrawn:?}"
     );
 
+    // The manifest_ready bench's idle-cost measurement at a small size, so that it cannot rot
+    // (printed, not asserted: other tests share the API server).
+    let pid = s.provider.pid().expect("the provider runs");
+    let idle =
+        e2e::idle_cost::IdleCost::measure(&cluster, "akash.network", pid, Duration::from_secs(5))
+            .await?;
+    println!("idle cost with one lease: {}", idle.summary());
+
     // The tenant closes the deployment: the namespace goes, the lease is Closed.
     market::close_deployment(&s.tenant, dseq).await?;
     market::wait_namespace_gone(&cluster.client(), &namespace).await?;
