@@ -4,18 +4,26 @@
 //! binary runs), pre-signs bank `MsgSend` transactions from each test account with chain-client's
 //! signing (consecutive sequences), broadcasts them with `broadcast_tx_sync` over the CometBFT RPC
 //! port (one sender per account, in parallel), and prints how many were accepted (CheckTx) and
-//! committed per second. `TPS_TXS` (default 4000) and `TPS_BLOCK_TIME_MS` (default 500) change
-//! the run.
+//! committed per second. It runs twice: from the empty genesis (the baseline) and from a genesis
+//! already holding `TPS_LEASES` leases (default 10000, each with its deployment, group, order,
+//! bid, escrow accounts and payment, made by the modules' own messages), and prints the ratio.
+//! `TPS_TXS` (default 4000) and `TPS_BLOCK_TIME_MS` (default 500) change the run.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chain_client::akash::base::deposit::v1::{Deposit, Source};
+use chain_client::akash::market::{v1 as mv1, v1beta5 as mv1beta5};
+use chain_client::akash::provider::v1beta4::MsgCreateProvider;
 use chain_client::keys::{Key, Mnemonic};
 use chain_client::rpc::CometRpc;
 use chain_client::tx::{Fee, SignerData, sign_tx};
-use devnet::genesis::{TEST_MNEMONICS, genesis_state};
+use devnet::genesis::{TEST_MNEMONICS, genesis_state, test_accounts};
+use devnet::msgs::Msg;
 use devnet::node::{Node, NodeConfig};
+use devnet::sign::{any_of, create_deployment_msg};
+use devnet::state::State;
 
 const CHAIN: &str = "devnet-tps";
 
@@ -26,16 +34,109 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+#[allow(dead_code)] // The small-size test calls `compare` directly.
 fn main() -> anyhow::Result<()> {
     let total = env_u64("TPS_TXS", 4000);
     let block_time = Duration::from_millis(env_u64("TPS_BLOCK_TIME_MS", 500));
+    let leases = env_u64("TPS_LEASES", 10_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(total, block_time))
+    runtime.block_on(compare(total, block_time, leases))?;
+    Ok(())
 }
 
-async fn run(total: u64, block_time: Duration) -> anyhow::Result<()> {
+/// Committed transactions per second of one run.
+pub struct Figures {
+    pub accepted_per_s: f64,
+    pub committed_per_s: f64,
+}
+
+/// The run from the empty genesis, then from a genesis holding `leases` leases; both printed.
+pub async fn compare(
+    total: u64,
+    block_time: Duration,
+    leases: u64,
+) -> anyhow::Result<(Figures, Figures)> {
+    println!("== baseline: the empty genesis");
+    let empty = run(total, block_time, genesis_state(CHAIN)?).await?;
+    let building = Instant::now();
+    let full = state_with_leases(leases)?;
+    println!(
+        "== {} leases in the genesis state (made in {:.2?})",
+        full.leases.len(),
+        building.elapsed()
+    );
+    let loaded = run(total, block_time, full).await?;
+    println!(
+        "with {leases} leases: accepted {:.0}% and committed {:.0}% of the empty state's tx/s",
+        100.0 * loaded.accepted_per_s / empty.accepted_per_s,
+        100.0 * loaded.committed_per_s / empty.committed_per_s
+    );
+    Ok((empty, loaded))
+}
+
+/// The genesis state with `n` active leases of test account 0's deployments (one group each) on
+/// test account 1, each made by the modules' messages as a block would run them.
+pub fn state_with_leases(n: u64) -> anyhow::Result<State> {
+    let accounts = test_accounts()?;
+    let (tenant, provider) = (&accounts[0].address, &accounts[1].address);
+    let mut state = genesis_state(CHAIN)?;
+    let execute = |state: &mut State, any: cosmrs::Any| -> anyhow::Result<()> {
+        let msg = Msg::decode(&any).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        msg.execute(state, 0)
+            .map_err(|e| anyhow::anyhow!("{}: {e:?}", any.type_url))?;
+        Ok(())
+    };
+    execute(
+        &mut state,
+        any_of(&MsgCreateProvider {
+            owner: provider.clone(),
+            host_uri: "https://127.0.0.1:8443".into(),
+            attributes: vec![],
+            info: None,
+        }),
+    )?;
+    for dseq in 1..=n {
+        let mut hash = [0u8; 32];
+        hash[..8].copy_from_slice(&dseq.to_be_bytes());
+        execute(
+            &mut state,
+            any_of(&create_deployment_msg(tenant, dseq, &["g"], hash)),
+        )?;
+        let id = mv1::BidId {
+            owner: tenant.clone(),
+            dseq,
+            gseq: 1,
+            oseq: 1,
+            provider: provider.clone(),
+            bseq: 0,
+        };
+        execute(
+            &mut state,
+            any_of(&mv1beta5::MsgCreateBid {
+                id: Some(id.clone()),
+                price: Some(chain_client::dec::dec_coin("uact", "900")?),
+                deposit: Some(Deposit {
+                    amount: Some(cosmos_sdk_proto::cosmos::base::v1beta1::Coin {
+                        denom: "uact".into(),
+                        amount: "500000".into(),
+                    }),
+                    sources: vec![Source::Balance as i32],
+                }),
+                resources_offer: vec![],
+                reclamation_window: None,
+            }),
+        )?;
+        execute(
+            &mut state,
+            any_of(&mv1beta5::MsgCreateLease { bid_id: Some(id) }),
+        )?;
+    }
+    Ok(state)
+}
+
+async fn run(total: u64, block_time: Duration, genesis: State) -> anyhow::Result<Figures> {
     let home = tempfile::tempdir()?;
     let config = NodeConfig {
         chain_id: CHAIN.into(),
@@ -43,7 +144,7 @@ async fn run(total: u64, block_time: Duration) -> anyhow::Result<()> {
         min_gas_prices: devnet::ante::parse_gas_prices("0.025uakt").map_err(anyhow::Error::msg)?,
         rules: Default::default(),
     };
-    let (node, _) = Node::open(home.path(), config, || genesis_state(CHAIN))?;
+    let (node, _) = Node::open(home.path(), config, || Ok(genesis))?;
     let loopback: SocketAddr = "127.0.0.1:0".parse()?;
     let running = devnet::server::start(node.clone(), loopback, loopback).await?;
     let rpc_url = format!("http://{}", running.rpc_addr);
@@ -151,5 +252,8 @@ async fn run(total: u64, block_time: Duration) -> anyhow::Result<()> {
         end_height - start_height
     );
     anyhow::ensure!(committed == sent, "{committed} of {sent} committed");
-    Ok(())
+    Ok(Figures {
+        accepted_per_s: accepted as f64 / accept_time.as_secs_f64(),
+        committed_per_s: committed as f64 / commit_time.as_secs_f64(),
+    })
 }
