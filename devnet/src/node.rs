@@ -3,8 +3,11 @@
 //! `CheckTx` runs a transaction's ante step on the check state (the committed state plus the
 //! mempool's transactions), so a client can send several transactions with consecutive sequences
 //! within one block. Every block time, the mempool's transactions run in order on a copy of the
-//! committed state; the block, its results and the new state are committed to the store together.
+//! committed state; the block, its results and the state's changes are committed to the store
+//! together. The copies share the state's maps (see [`crate::state`]), so neither a check nor a
+//! block costs more with a large state.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -44,8 +47,12 @@ pub struct FoundTx {
 
 struct Inner {
     committed: State,
+    /// The app hash of `committed`.
+    app_hash: [u8; 32],
     check: State,
     mempool: Vec<(String, Vec<u8>)>,
+    /// The hashes in `mempool`, so that admission does not scan it.
+    pending: HashSet<String>,
     last_block_hash: String,
 }
 
@@ -82,8 +89,8 @@ impl Node {
             MIN_BLOCK_TIME
         );
         let store = Store::open(home)?;
-        let (state, fresh) = match store.load_state()? {
-            Some(s) => {
+        let (state, app_hash, fresh) = match store.load_state()? {
+            Some((s, app_hash)) => {
                 anyhow::ensure!(
                     s.chain_id == config.chain_id,
                     "home {} holds chain {:?}, not {:?}",
@@ -91,7 +98,7 @@ impl Node {
                     s.chain_id,
                     config.chain_id
                 );
-                (s, false)
+                (s, app_hash, false)
             }
             None => {
                 let s = genesis()?;
@@ -99,8 +106,8 @@ impl Node {
                     s.chain_id == config.chain_id,
                     "genesis is for another chain id"
                 );
-                store.commit_genesis(&s)?;
-                (s, true)
+                let app_hash = store.commit_genesis(&s)?;
+                (s, app_hash, true)
             }
         };
         let last_block_hash = if state.height == 0 {
@@ -120,12 +127,15 @@ impl Node {
             inner: Mutex::new(Inner {
                 check: state.clone(),
                 committed: state,
+                app_hash,
                 mempool: Vec::new(),
+                pending: HashSet::new(),
                 last_block_hash,
             }),
             heights,
             blocks: broadcast::channel(BLOCK_EVENTS_CAPACITY).0,
         };
+        node.index_events();
         Ok((Arc::new(node), fresh))
     }
 
@@ -158,15 +168,14 @@ impl Node {
     pub fn check_tx(&self, raw: Vec<u8>) -> Result<(String, TxResult), String> {
         let hash = tx_hash(&raw);
         let mut inner = self.lock();
-        if inner.mempool.iter().any(|(h, _)| *h == hash)
-            || matches!(self.store.tx_location(&hash), Ok(Some(_)))
-        {
+        if inner.pending.contains(&hash) || matches!(self.store.tx_location(&hash), Ok(Some(_))) {
             return Err("tx already exists in cache".to_owned());
         }
         let mut check = inner.check.clone();
         let result = ante::run_tx(&mut check, &raw, Mode::Check, &self.params);
         if result.is_ok() {
             inner.check = check;
+            inner.pending.insert(hash.clone());
             inner.mempool.push((hash.clone(), raw));
         }
         Ok((hash, result))
@@ -182,8 +191,9 @@ impl Node {
     pub fn produce_block(&self) -> anyhow::Result<BlockRecord> {
         let mut inner = self.lock();
         let mempool = std::mem::take(&mut inner.mempool);
+        inner.pending.clear();
         let mut state = inner.committed.clone();
-        let app_hash = data_encoding::HEXUPPER.encode(&state.app_hash());
+        let app_hash = data_encoding::HEXUPPER.encode(&inner.app_hash);
         let mut tx_results = Vec::with_capacity(mempool.len());
         for (_, raw) in &mempool {
             tx_results.push(ante::run_tx(&mut state, raw, Mode::Deliver, &self.params));
@@ -194,6 +204,9 @@ impl Node {
         let time = crate::time::rfc3339(SystemTime::now());
         let txs: Vec<Vec<u8>> = mempool.iter().map(|(_, raw)| raw.clone()).collect();
         let hashes: Vec<String> = mempool.into_iter().map(|(h, _)| h).collect();
+        // Only what the block changed: the maps share every other node with the committed state.
+        let changes = state.changes_since(&inner.committed)?;
+        let result_app_hash = state.next_app_hash(&inner.app_hash, &changes);
         let hash = block_hash(&HeaderForHash {
             chain_id: &state.chain_id,
             height: state.height,
@@ -208,21 +221,49 @@ impl Node {
             hash: hash.clone(),
             last_block_hash: inner.last_block_hash.clone(),
             app_hash,
-            result_app_hash: data_encoding::HEXUPPER.encode(&state.app_hash()),
+            result_app_hash: data_encoding::HEXUPPER.encode(&result_app_hash),
             txs,
             tx_results,
             finalize_block_events,
         };
-        self.store.commit_block(&block, &state, &hashes)?;
+        self.store
+            .commit_block(&block, &state.header(), &changes, &result_app_hash, &hashes)?;
         inner.check = state.clone();
         inner.committed = state;
+        inner.app_hash = result_app_hash;
         inner.last_block_hash = hash;
         let height = block.height;
         drop(inner);
         // No receiver (nobody subscribed) is not an error.
         let _ = self.blocks.send(Arc::new(block.clone()));
         self.heights.send_replace(height);
+        self.index_events();
         Ok(block)
+    }
+
+    /// Brings the index by event up to the committed height (after a block, and on opening a home
+    /// whose last blocks were committed but not indexed). A failure is logged and retried after
+    /// the next block; `tx_search` reads the blocks the index lacks meanwhile.
+    fn index_events(&self) {
+        let result = (|| -> anyhow::Result<()> {
+            let height = self.height();
+            for h in self.store.events_indexed_height()? + 1..=height {
+                let block = self
+                    .store
+                    .block(h)?
+                    .with_context(|| format!("block {h} missing from the store"))?;
+                self.store.index_events(&block)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "indexing transactions by event failed; will retry");
+        }
+    }
+
+    /// The last height `tx_search`'s index by event covers.
+    pub fn events_indexed_height(&self) -> anyhow::Result<u64> {
+        self.store.events_indexed_height()
     }
 
     /// Produces a block every block time until `shutdown` resolves.
@@ -284,6 +325,18 @@ impl Node {
             result: result.clone(),
             block_time: block.time,
         }))
+    }
+
+    /// The committed transactions with event `attribute` equal to `value` between heights `low`
+    /// and `high`, by height and index.
+    pub fn tx_locations_with(
+        &self,
+        attribute: &str,
+        value: &str,
+        low: u64,
+        high: u64,
+    ) -> anyhow::Result<Vec<crate::store::TxLocation>> {
+        self.store.tx_locations_with(attribute, value, low, high)
     }
 
     /// Waits until the transaction is in a committed block, up to `timeout`.

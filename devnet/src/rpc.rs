@@ -449,6 +449,10 @@ fn int_param(params: &Map<String, Value>, name: &str) -> Result<Option<u64>, Rpc
 pub const DEFAULT_PER_PAGE: u64 = 30;
 pub const MAX_PER_PAGE: u64 = 100;
 
+/// Query keys the store does not index by value: `tx.hash` has its own index, `tx.height` is the
+/// block order, and every transaction has `tm.event = 'Tx'`.
+pub(crate) const UNINDEXED: [&str; 3] = ["tx.hash", "tx.height", "tm.event"];
+
 /// `tx_search`: the committed transactions whose events match `query` (`tx.hash`, `tx.height`,
 /// any indexed attribute such as `message.sender`), ordered by height and index (`order_by`
 /// `asc`, the default, or `desc`), a page of `per_page` at a time.
@@ -501,19 +505,51 @@ fn tx_search(node: &Node, params: &Map<String, Value>) -> Result<Value, RpcError
                 _ => {}
             }
         }
-        for height in low..=high {
-            let Some(block) = node.block(height).map_err(internal)? else {
+        // An attribute the query must equal: the index names the candidates; otherwise every
+        // block in the height range is read.
+        let indexed = query.conditions.iter().find_map(|c| match &c.op {
+            Op::Eq(Operand::Text(value)) if !UNINDEXED.contains(&c.key.as_str()) => {
+                Some((c.key.as_str(), value.as_str()))
+            }
+            _ => None,
+        });
+        let candidates: Vec<(u64, Option<u32>)> = match indexed {
+            Some((attribute, value)) => {
+                // The index may lag the last block or two: those are read whole.
+                let indexed = node.events_indexed_height().map_err(internal)?;
+                let mut c: Vec<(u64, Option<u32>)> = node
+                    .tx_locations_with(attribute, value, low, high.min(indexed))
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(|l| (l.height, Some(l.index)))
+                    .collect();
+                c.extend((low.max(indexed + 1)..=high).map(|h| (h, None)));
+                c
+            }
+            None => (low..=high).map(|h| (h, None)).collect(),
+        };
+        let mut block: Option<crate::store::BlockRecord> = None;
+        for (height, only) in candidates {
+            if block.as_ref().is_none_or(|b| b.height != height) {
+                block = node.block(height).map_err(internal)?;
+            }
+            let Some(block) = &block else {
                 continue;
             };
-            for (i, (raw, result)) in block.txs.iter().zip(&block.tx_results).enumerate() {
+            let indexes = match only {
+                Some(i) => i as usize..i as usize + 1,
+                None => 0..block.txs.len(),
+            };
+            for i in indexes {
+                let (Some(raw), Some(result)) = (block.txs.get(i), block.tx_results.get(i)) else {
+                    continue;
+                };
+                let index = u32::try_from(i).unwrap_or(u32::MAX);
                 let hash = crate::node::tx_hash(raw);
                 if query.matches(&tx_event_map(&result.events, &hash, height)) {
                     found.push(crate::node::FoundTx {
                         hash,
-                        location: crate::store::TxLocation {
-                            height,
-                            index: u32::try_from(i).unwrap_or(u32::MAX),
-                        },
+                        location: crate::store::TxLocation { height, index },
                         raw: raw.clone(),
                         result: result.clone(),
                         block_time: block.time.clone(),

@@ -58,7 +58,7 @@ fn stop(mut child: Child) {
 
 fn height_in(home: &std::path::Path) -> u64 {
     let store = devnet::store::Store::open(home).unwrap();
-    store.load_state().unwrap().unwrap().height
+    store.load_state().unwrap().unwrap().0.height
 }
 
 #[test]
