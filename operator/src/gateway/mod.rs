@@ -474,22 +474,13 @@ impl Gateway {
     /// The providers holding an active lease on deployment (`owner`, `dseq`), from the chain.
     async fn lease_holders(&self, owner: &str, dseq: u64) -> Result<Vec<String>, Rejection> {
         use chain_client::akash::market::v1 as mv1;
-        let all = chain_client::chain::collect_all(100, |page| {
-            self.chain.leases(
-                mv1::LeaseFilters {
-                    owner: owner.to_owned(),
-                    dseq,
-                    ..Default::default()
-                },
-                page,
-            )
-        })
-        .await
-        .map_err(|e| {
-            unavailable(format!(
-                "cannot read the leases of {owner}/{dseq} on chain: {e}"
-            ))
-        })?;
+        let all = chain_client::chain::deployment_leases(self.chain.as_ref(), owner, dseq)
+            .await
+            .map_err(|e| {
+                unavailable(format!(
+                    "cannot read the leases of {owner}/{dseq} on chain: {e}"
+                ))
+            })?;
         let mut holders: Vec<String> = all
             .into_iter()
             .filter_map(|r| r.lease)
