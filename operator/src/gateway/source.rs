@@ -16,8 +16,7 @@ use crate::lease_secret;
 use crate::provider::store::FIELD_MANAGER;
 
 /// Labels the provider puts on each `Lease` resource (see the bid engine).
-pub const OWNER_LABEL: &str = "akash.network/owner";
-pub const DSEQ_LABEL: &str = "akash.network/dseq";
+pub use crds::resources::{DSEQ_LABEL, OWNER_LABEL};
 
 /// A failed read or write of Lease resources.
 #[derive(Debug, thiserror::Error)]

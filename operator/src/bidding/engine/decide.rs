@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use chain_client::akash::market::v1beta5::{Order, order};
 use chain_client::chain::{OrderFilters, PageRequest};
-use crds::resources::{Bid, BidPhase, BidSpec, BidStatus, OrderRef, Price, ReservedUnit};
+use crds::resources::{
+    Bid, BidPhase, BidSpec, BidStatus, DSEQ_LABEL, OWNER_LABEL, OrderRef, Price, ReservedUnit,
+};
 use futures::StreamExt;
 use kube::api::ObjectMeta;
 
@@ -294,14 +296,8 @@ fn bid_resource(decision: &Decision, placed: Vec<ReservedUnit>) -> Bid {
             name: Some(decision.order_ref.object_name()),
             labels: Some(
                 [
-                    (
-                        "akash.network/owner".to_owned(),
-                        decision.order_ref.owner.clone(),
-                    ),
-                    (
-                        "akash.network/dseq".to_owned(),
-                        decision.order_ref.dseq.to_string(),
-                    ),
+                    (OWNER_LABEL.to_owned(), decision.order_ref.owner.clone()),
+                    (DSEQ_LABEL.to_owned(), decision.order_ref.dseq.to_string()),
                 ]
                 .into(),
             ),
