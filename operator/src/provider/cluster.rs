@@ -13,6 +13,7 @@ use kube::{Api, Client};
 
 use crate::bidding::engine::{ClusterSnapshot, ClusterView};
 use crate::inventory::ip_pool::{IpPool, IpPoolUse};
+use crate::workload::build::MANAGED_LABEL;
 
 /// Watch caches of the objects the inventory counts.
 #[derive(Clone)]
@@ -99,7 +100,7 @@ fn is_lease_object(s: &Service) -> bool {
     s.metadata
         .labels
         .as_ref()
-        .and_then(|l| l.get("akash.network"))
+        .and_then(|l| l.get(MANAGED_LABEL))
         .is_some_and(|v| v == "true")
 }
 

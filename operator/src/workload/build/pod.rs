@@ -20,6 +20,7 @@ use kube::ResourceExt;
 
 use super::validate::{ServicePlan, VolumeKind, gpu_label_keys};
 use super::{Ctx, MANAGED_LABEL, SERVICE_LABEL};
+use crate::inventory::STORAGE_CLASS_LABEL;
 
 /// CPU, memory and ephemeral storage of pods.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -408,9 +409,7 @@ fn affinity(ctx: &Ctx, plan: &ServicePlan) -> Option<Affinity> {
     classes.sort_unstable();
     classes.dedup();
     for class in classes {
-        base.push(gt_zero(format!(
-            "akash.network/capabilities.storage.class.{class}"
-        )));
+        base.push(gt_zero(format!("{STORAGE_CLASS_LABEL}{class}")));
     }
     let terms: Vec<NodeSelectorTerm> = match &plan.gpu {
         Some(gpu) if !gpu.models.is_empty() => gpu
