@@ -13,7 +13,7 @@ use crds::resources::{
 use futures::StreamExt;
 use kube::api::ObjectMeta;
 
-use super::{Engine, order_ref};
+use super::{Engine, one_order, order_ref};
 use crate::bidding::eligibility;
 use crate::bidding::pricing::order_max_price;
 use crate::inventory::demand_of;
@@ -34,14 +34,8 @@ impl Engine {
         let fetched: Vec<_> = futures::stream::iter(ids.into_iter().map(|id| {
             let chain = chain.clone();
             async move {
-                let filters = OrderFilters {
-                    owner: id.owner.clone(),
-                    dseq: id.dseq,
-                    gseq: id.gseq,
-                    oseq: id.oseq,
-                    state: String::new(),
-                };
-                (id, chain.orders(filters, PageRequest::first(1)).await)
+                let page = chain.orders(one_order(&id), PageRequest::first(1)).await;
+                (id, page)
             }
         }))
         .buffer_unordered(16)
