@@ -119,13 +119,8 @@ fn watch_pool(client: Client, pool: IpPoolRef) -> Store<DynamicObject> {
         .default_backoff()
         .reflect(writer)
         .applied_objects();
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(item) = stream.next().await {
-            if let Err(e) = item {
-                tracing::warn!(namespace = %pool.namespace, pool = %pool.name, error = %e, "watching the leased-IP pool; until it is seen no IP is offered");
-            }
-        }
+    drive(stream, move |e| {
+        tracing::warn!(namespace = %pool.namespace, pool = %pool.name, error = %e, "watching the leased-IP pool; until it is seen no IP is offered");
     });
     reader
 }
@@ -145,15 +140,26 @@ where
         .default_backoff()
         .reflect(writer)
         .applied_objects();
+    drive(stream, |e| {
+        tracing::warn!(error = %e, "watch error; the watcher retries");
+    });
+    reader
+}
+
+/// Runs a reflector's watch in the background (its store fills only while the stream is
+/// polled), passing each error to `warn`: the watcher retries by itself.
+fn drive<S, T>(stream: S, warn: impl Fn(watcher::Error) + Send + 'static)
+where
+    S: futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+{
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
             if let Err(e) = item {
-                tracing::warn!(error = %e, "watch error; the watcher retries");
+                warn(e);
             }
         }
     });
-    reader
 }
 
 impl ClusterView for WatchedCluster {
