@@ -16,7 +16,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::pod::{Totals, selector};
+use super::pod::{Totals, pods_of, selector};
 use super::{BuildError, Ctx, RESTRICTIONS_POLICY};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io";
@@ -304,10 +304,7 @@ pub(super) fn open_to_everyone(
     Some(NetworkPolicy {
         metadata: ctx.meta(name, ctx.service_labels(&svc.name)),
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector {
-                match_labels: Some(selector(&svc.name)),
-                ..LabelSelector::default()
-            }),
+            pod_selector: Some(pods_of(&svc.name)),
             policy_types: Some(vec!["Ingress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
                 from: Some(vec![NetworkPolicyPeer {
@@ -355,10 +352,7 @@ fn api_server_policy(ctx: &Ctx, svc: &ManifestService) -> Option<NetworkPolicy> 
     Some(NetworkPolicy {
         metadata: ctx.meta(&api_server_policy_name(&svc.name), ctx.labels()),
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector {
-                match_labels: Some(selector(&svc.name)),
-                ..LabelSelector::default()
-            }),
+            pod_selector: Some(pods_of(&svc.name)),
             policy_types: Some(vec!["Egress".into()]),
             egress: Some(vec![NetworkPolicyEgressRule {
                 to: Some(peers),
