@@ -249,19 +249,23 @@ pub struct MemoryStore {
     pub leases: Mutex<BTreeMap<String, Lease>>,
 }
 
+/// A create in memory: `object` is kept under its name unless one is there already (false).
+fn insert_new<K: kube::Resource + Clone>(held: &mut BTreeMap<String, K>, object: &K) -> bool {
+    let name = object.name_any();
+    if held.contains_key(&name) {
+        return false;
+    }
+    held.insert(name, object.clone());
+    true
+}
+
 #[async_trait]
 impl ProviderStore for MemoryStore {
     async fn list_bids(&self) -> StoreResult<Vec<Bid>> {
         Ok(self.bids.lock().unwrap().values().cloned().collect())
     }
     async fn create_bid(&self, bid: &Bid) -> StoreResult<bool> {
-        let mut bids = self.bids.lock().unwrap();
-        let name = bid.name_any();
-        if bids.contains_key(&name) {
-            return Ok(false);
-        }
-        bids.insert(name, bid.clone());
-        Ok(true)
+        Ok(insert_new(&mut self.bids.lock().unwrap(), bid))
     }
     async fn set_bid_status(&self, name: &str, status: &BidStatus) -> StoreResult<()> {
         if let Some(bid) = self.bids.lock().unwrap().get_mut(name) {
@@ -277,13 +281,7 @@ impl ProviderStore for MemoryStore {
         Ok(self.leases.lock().unwrap().values().cloned().collect())
     }
     async fn create_lease(&self, lease: &Lease) -> StoreResult<bool> {
-        let mut leases = self.leases.lock().unwrap();
-        let name = lease.name_any();
-        if leases.contains_key(&name) {
-            return Ok(false);
-        }
-        leases.insert(name, lease.clone());
-        Ok(true)
+        Ok(insert_new(&mut self.leases.lock().unwrap(), lease))
     }
     async fn set_lease_status(&self, name: &str, status: &LeaseStatus) -> StoreResult<()> {
         if let Some(lease) = self.leases.lock().unwrap().get_mut(name) {
