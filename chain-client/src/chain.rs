@@ -143,6 +143,25 @@ where
     }
 }
 
+/// Every lease of deployment (`owner`, `dseq`), in any state, read page by page.
+pub async fn deployment_leases(
+    chain: &dyn Chain,
+    owner: &str,
+    dseq: u64,
+) -> Result<Vec<QueryLeaseResponse>> {
+    collect_all(100, |page| {
+        chain.leases(
+            LeaseFilters {
+                owner: owner.to_owned(),
+                dseq,
+                ..Default::default()
+            },
+            page,
+        )
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,11 @@ pub const GROUP: &str = "akash.network";
 /// The served and stored version of every resource here.
 pub const VERSION: &str = "v1";
 
+/// The label of a `Bid` and a `Lease` naming the deployment's owner (to select them by).
+pub const OWNER_LABEL: &str = "akash.network/owner";
+/// The label of a `Bid` and a `Lease` holding the deployment's `dseq`.
+pub const DSEQ_LABEL: &str = "akash.network/dseq";
+
 /// Every custom resource definition of `akash.network/v1`, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
     [

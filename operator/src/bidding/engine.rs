@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use chain_client::Chain;
 use chain_client::akash::market::v1 as mv1;
+use chain_client::chain::OrderFilters;
 use chain_client::events::{AkashEvent, BlockEvents};
 use cosmos_sdk_proto::cosmos::base::v1beta1::Coin;
 use crds::resources::{Bid, BidPhase, OrderRef};
@@ -419,6 +420,17 @@ pub(crate) fn lease_order(id: &mv1::LeaseId) -> OrderRef {
         dseq: id.dseq,
         gseq: id.gseq,
         oseq: id.oseq,
+    }
+}
+
+/// The chain query filters that select exactly the order `id`, in any state.
+pub(crate) fn one_order(id: &OrderRef) -> OrderFilters {
+    OrderFilters {
+        owner: id.owner.clone(),
+        dseq: id.dseq,
+        gseq: id.gseq,
+        oseq: id.oseq,
+        state: String::new(),
     }
 }
 

@@ -44,6 +44,26 @@ impl Conn {
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
         self.idle.as_mut().poll(cx).is_ready()
     }
+
+    /// A write's outcome as the idle timer sees it: bytes written are activity, and a write still
+    /// pending past the idle timeout fails (a client that stopped reading holds the connection no
+    /// longer than an idle one).
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<usize>>,
+    ) -> Poll<std::io::Result<usize>> {
+        match poll {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.active();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(idle_error())),
+            other => other,
+        }
+    }
 }
 
 fn idle_error() -> std::io::Error {
@@ -81,17 +101,8 @@ impl AsyncWrite for Conn {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.active();
-                }
-                Poll::Ready(Ok(n))
-            }
-            // A client that stopped reading holds the connection no longer than an idle one.
-            Poll::Pending if this.idle_expired(cx) => Poll::Ready(Err(idle_error())),
-            other => other,
-        }
+        let poll = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.written(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -100,16 +111,8 @@ impl AsyncWrite for Conn {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.active();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending if this.idle_expired(cx) => Poll::Ready(Err(idle_error())),
-            other => other,
-        }
+        let poll = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.written(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {

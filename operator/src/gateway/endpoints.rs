@@ -123,18 +123,10 @@ pub fn migrate(
     }
     let mut held = held_endpoints(destination);
     held.extend(wanted);
-    let releases = moved
-        .into_iter()
-        .filter_map(|(name, gone)| {
-            let holder = all.iter().find(|l| l.name_any() == name)?;
-            let keep = held_endpoints(holder).difference(&gone).cloned().collect();
-            Some((name, keep))
-        })
-        .collect();
     Ok(Migration {
         held: held.into_iter().collect(),
         addresses,
-        releases,
+        releases: super::hostnames::releases(moved, all, held_endpoints),
     })
 }
 

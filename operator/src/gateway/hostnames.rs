@@ -181,34 +181,17 @@ pub fn reserve(
                     ),
                 ));
             }
-            for holder in all.iter().filter(|l| {
-                !accepting.contains(l.name_any().as_str()) && held_hosts(l).contains(host)
-            }) {
-                if holder.spec.lease_id.owner != id.owner {
-                    return Err(taken(
-                        host,
-                        "is in use by another tenant's deployment on this provider",
-                    ));
-                }
-                moved
-                    .entry(holder.name_any())
-                    .or_default()
-                    .insert(host.clone());
-            }
+            let others = all
+                .iter()
+                .filter(|l| !accepting.contains(l.name_any().as_str()));
+            take_host(host, &id.owner, others, &mut moved)?;
         }
         grants.push(hosts.into_iter().collect::<Vec<_>>());
     }
     for ((_, manifest), hosts) in accepted.iter_mut().zip(grants) {
         manifest.hostnames = Some(hosts);
     }
-    Ok(moved
-        .into_iter()
-        .filter_map(|(name, gone)| {
-            let holder = all.iter().find(|l| l.name_any() == name)?;
-            let keep = held_hosts(holder).difference(&gone).cloned().collect();
-            Some((name, keep))
-        })
-        .collect())
+    Ok(releases(moved, all, held_hosts))
 }
 
 /// `POST /hostname/migrate`: moves `hosts` to the live lease `destination` from the other leases
@@ -235,33 +218,54 @@ pub fn migrate(
     }
     let mut moved: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for host in &hosts {
-        for holder in all
+        let others = all
             .iter()
-            .filter(|l| l.name_any() != destination.name_any() && held_hosts(l).contains(host))
-        {
-            if holder.spec.lease_id.owner != *owner {
-                return Err(taken(
-                    host,
-                    "is in use by another tenant's deployment on this provider",
-                ));
-            }
-            moved
-                .entry(holder.name_any())
-                .or_default()
-                .insert(host.clone());
-        }
+            .filter(|l| l.name_any() != destination.name_any());
+        take_host(host, owner, others, &mut moved)?;
     }
     let mut held = held_hosts(destination);
     held.extend(hosts);
-    let releases = moved
+    Ok((held.into_iter().collect(), releases(moved, all, held_hosts)))
+}
+
+/// Takes `host` from each lease of `others` that holds it, recording in `moved` what each gives
+/// up; a lease of another owner than `owner` never gives a host up (409).
+fn take_host<'a>(
+    host: &str,
+    owner: &str,
+    others: impl Iterator<Item = &'a Lease>,
+    moved: &mut BTreeMap<String, BTreeSet<String>>,
+) -> Result<(), Rejection> {
+    for holder in others.filter(|l| held_hosts(l).contains(host)) {
+        if holder.spec.lease_id.owner != owner {
+            return Err(taken(
+                host,
+                "is in use by another tenant's deployment on this provider",
+            ));
+        }
+        moved
+            .entry(holder.name_any())
+            .or_default()
+            .insert(host.to_owned());
+    }
+    Ok(())
+}
+
+/// The releases of a move: each lease of `moved` (by name, with what it gives up) keeps the
+/// rest of what `held` says it holds. Hosts and leased-IP endpoints move alike.
+pub(super) fn releases(
+    moved: BTreeMap<String, BTreeSet<String>>,
+    all: &[Lease],
+    held: impl Fn(&Lease) -> BTreeSet<String>,
+) -> Vec<Release> {
+    moved
         .into_iter()
         .filter_map(|(name, gone)| {
             let holder = all.iter().find(|l| l.name_any() == name)?;
-            let keep = held_hosts(holder).difference(&gone).cloned().collect();
+            let keep = held(holder).difference(&gone).cloned().collect();
             Some((name, keep))
         })
-        .collect();
-    Ok((held.into_iter().collect(), releases))
+        .collect()
 }
 
 #[cfg(test)]

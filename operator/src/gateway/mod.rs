@@ -474,22 +474,13 @@ impl Gateway {
     /// The providers holding an active lease on deployment (`owner`, `dseq`), from the chain.
     async fn lease_holders(&self, owner: &str, dseq: u64) -> Result<Vec<String>, Rejection> {
         use chain_client::akash::market::v1 as mv1;
-        let all = chain_client::chain::collect_all(100, |page| {
-            self.chain.leases(
-                mv1::LeaseFilters {
-                    owner: owner.to_owned(),
-                    dseq,
-                    ..Default::default()
-                },
-                page,
-            )
-        })
-        .await
-        .map_err(|e| {
-            unavailable(format!(
-                "cannot read the leases of {owner}/{dseq} on chain: {e}"
-            ))
-        })?;
+        let all = chain_client::chain::deployment_leases(self.chain.as_ref(), owner, dseq)
+            .await
+            .map_err(|e| {
+                unavailable(format!(
+                    "cannot read the leases of {owner}/{dseq} on chain: {e}"
+                ))
+            })?;
         let mut holders: Vec<String> = all
             .into_iter()
             .filter_map(|r| r.lease)
@@ -565,18 +556,15 @@ impl Gateway {
         hosts: &[String],
         (dseq, gseq): (u64, u32),
     ) -> Result<Vec<String>, Rejection> {
-        self.permit(
-            caller,
-            jwt::Target::Deployment { dseq },
-            Some(jwt::Scope::HostnameMigrate),
-        )?;
-        if hosts.is_empty() {
-            return Err(Rejection::Malformed(
-                "hostnames_to_migrate: no hostnames to migrate".into(),
-            ));
-        }
-        let _reserving = self.reserving.lock().await;
-        let all = self.leases.all().await.map_err(unavailable)?;
+        let (_reserving, all) = self
+            .begin_migration(
+                caller,
+                dseq,
+                jwt::Scope::HostnameMigrate,
+                hosts,
+                "hostnames",
+            )
+            .await?;
         let destination = self.migration_destination(&all, caller, (dseq, gseq))?;
         let (held, releases) = hostnames::migrate(destination, hosts, &all)?;
         // The destination first: a crash between the writes leaves a host with two leases of
@@ -605,18 +593,9 @@ impl Gateway {
         endpoints: &[String],
         (dseq, gseq): (u64, u32),
     ) -> Result<Vec<String>, Rejection> {
-        self.permit(
-            caller,
-            jwt::Target::Deployment { dseq },
-            Some(jwt::Scope::IpMigrate),
-        )?;
-        if endpoints.is_empty() {
-            return Err(Rejection::Malformed(
-                "endpoints_to_migrate: no endpoints to migrate".into(),
-            ));
-        }
-        let _reserving = self.reserving.lock().await;
-        let all = self.leases.all().await.map_err(unavailable)?;
+        let (_reserving, all) = self
+            .begin_migration(caller, dseq, jwt::Scope::IpMigrate, endpoints, "endpoints")
+            .await?;
         let destination = self.migration_destination(&all, caller, (dseq, gseq))?;
         let migration = endpoints::migrate(destination, endpoints, &all)?;
         // The destination first: a crash between the writes leaves an endpoint with two leases
@@ -651,6 +630,28 @@ impl Gateway {
         }
         tracing::info!(lease = name, ?endpoints, addresses = ?migration.addresses, from = ?migration.releases.iter().map(|r| &r.0).collect::<Vec<_>>(), "IP endpoints migrated");
         Ok(endpoints.to_vec())
+    }
+
+    /// What both migrations check before they move anything: the caller's `scope` on deployment
+    /// `dseq`, and a non-empty list of `what` (the body's `<what>_to_migrate`). Then every lease,
+    /// read under the reservation lock: the guard returned holds it until the writes are done.
+    async fn begin_migration(
+        &self,
+        caller: &Caller,
+        dseq: u64,
+        scope: jwt::Scope,
+        moving: &[String],
+        what: &str,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Vec<Lease>), Rejection> {
+        self.permit(caller, jwt::Target::Deployment { dseq }, Some(scope))?;
+        if moving.is_empty() {
+            return Err(Rejection::Malformed(format!(
+                "{what}_to_migrate: no {what} to migrate"
+            )));
+        }
+        let reserving = self.reserving.lock().await;
+        let all = self.leases.all().await.map_err(unavailable)?;
+        Ok((reserving, all))
     }
 
     /// The caller's live lease `dseq/gseq` on this provider, where a migration moves things.

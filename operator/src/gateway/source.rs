@@ -16,8 +16,7 @@ use crate::lease_secret;
 use crate::provider::store::FIELD_MANAGER;
 
 /// Labels the provider puts on each `Lease` resource (see the bid engine).
-pub const OWNER_LABEL: &str = "akash.network/owner";
-pub const DSEQ_LABEL: &str = "akash.network/dseq";
+pub use crds::resources::{DSEQ_LABEL, OWNER_LABEL};
 
 /// A failed read or write of Lease resources.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +105,25 @@ impl KubeLeaseSource {
         namespace.clone_into(&mut self.secrets_namespace);
         self
     }
+
+    /// Merges `patch` into the Lease `name` as this provider's field manager; `what` names the
+    /// written part in the error.
+    async fn merge_patch(
+        &self,
+        name: &str,
+        patch: &serde_json::Value,
+        what: &str,
+    ) -> Result<(), SourceError> {
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..Default::default()
+        };
+        self.api
+            .patch(name, &params, &Patch::Merge(patch))
+            .await
+            .map_err(|e| SourceError(format!("writing the {what} of Lease {name}: {e}")))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -186,14 +204,7 @@ impl LeaseSource for KubeLeaseSource {
             "manifest": stored,
             "deploymentManifest": sealed.public_manifest,
         } });
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_owned()),
-            ..Default::default()
-        };
-        self.api
-            .patch(&name, &params, &Patch::Merge(&patch))
-            .await
-            .map_err(|e| SourceError(format!("writing the manifest of Lease {name}: {e}")))?;
+        self.merge_patch(&name, &patch, "manifest").await?;
         // The previous version's Secret, now named by nothing (the Lease's deletion would take
         // it too; this frees it now).
         let previous = lease
@@ -226,15 +237,7 @@ impl LeaseSource for KubeLeaseSource {
 
     async fn write_hostnames(&self, name: &str, hostnames: &[String]) -> Result<(), SourceError> {
         let patch = serde_json::json!({ "spec": { "manifest": { "hostnames": hostnames } } });
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_owned()),
-            ..Default::default()
-        };
-        self.api
-            .patch(name, &params, &Patch::Merge(&patch))
-            .await
-            .map_err(|e| SourceError(format!("writing the hosts of Lease {name}: {e}")))?;
-        Ok(())
+        self.merge_patch(name, &patch, "hosts").await
     }
 
     async fn write_ip_endpoints(
@@ -247,15 +250,7 @@ impl LeaseSource for KubeLeaseSource {
         let patch = serde_json::json!({
             "spec": { "manifest": { "ipEndpoints": endpoints, "ipAddresses": addresses } }
         });
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_owned()),
-            ..Default::default()
-        };
-        self.api
-            .patch(name, &params, &Patch::Merge(&patch))
-            .await
-            .map_err(|e| SourceError(format!("writing the IP endpoints of Lease {name}: {e}")))?;
-        Ok(())
+        self.merge_patch(name, &patch, "IP endpoints").await
     }
 }
 

@@ -47,8 +47,8 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 pub use demand::{ATTR_CLASS, ATTR_PERSISTENT, CLASS_RAM, DemandError, GpuSpec, demand_of};
 pub use misfit::Misfit;
 pub use node::{
-    Amounts, GPU_LABEL, GpuPool, LEASE_LABEL, NodeState, STORAGE_CLASS_LABEL, counts_on,
-    not_offered, pod_requests,
+    Amounts, GPU_LABEL, GpuPool, NodeState, STORAGE_CLASS_LABEL, counts_on, not_offered,
+    pod_requests,
 };
 pub use quantity::fmt_bytes;
 pub use totals::{ResourceTotals, Totals};

@@ -8,13 +8,12 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::InventoryConfig;
 use super::quantity::{millis, units};
+use crate::workload::build::MANAGED_LABEL;
 
 /// The label that says a node can mount storage of a class: `…storage.class.<class>`.
 pub const STORAGE_CLASS_LABEL: &str = "akash.network/capabilities.storage.class.";
 /// The prefix of the GPU labels: `…gpu.vendor.<vendor>.model.<model>[.ram.<r>|.interface.<i>]`.
 pub const GPU_LABEL: &str = "akash.network/capabilities.gpu.vendor.";
-/// The label of lease workloads (their reservations count them, not their pods).
-pub const LEASE_LABEL: &str = "akash.network";
 
 /// CPU, memory and ephemeral storage, and GPUs by vendor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,7 +133,7 @@ pub fn is_lease_pod(pod: &Pod) -> bool {
     pod.metadata
         .labels
         .as_ref()
-        .and_then(|l| l.get(LEASE_LABEL))
+        .and_then(|l| l.get(MANAGED_LABEL))
         .is_some_and(|v| v == "true")
 }
 

@@ -17,7 +17,7 @@ use tokio_rustls::client::TlsStream;
 use super::counters::{Counted, Counters, TunnelStats};
 use super::error::OverlayError;
 use super::local_ports::{self, PortRange};
-use super::server::{COPY_BUFFER, DEFAULT_MAX_CONNECTIONS};
+use super::server::{COPY_BUFFER, DEFAULT_MAX_CONNECTIONS, next_slot};
 use super::tunnel_cert::{self, TunnelCert, VerifiedTunnelPeer};
 use super::wire::{self, TunnelRequest, TunnelResponse, WireGuardOffer, pair_sni};
 use crate::gateway::tls::stopped;
@@ -228,12 +228,8 @@ impl TunnelClient {
         let task = tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(client.inner.max_connections));
             loop {
-                let slot = tokio::select! {
-                    _ = stopped(&mut shutdown) => return,
-                    slot = slots.clone().acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => return,
-                    },
+                let Some(slot) = next_slot(&slots, &mut shutdown).await else {
+                    return;
                 };
                 let local = tokio::select! {
                     _ = stopped(&mut shutdown) => return,

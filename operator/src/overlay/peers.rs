@@ -71,17 +71,7 @@ impl Peers {
 
     /// gseq → provider of every active lease of deployment (`owner`, `dseq`).
     pub async fn holders(&self, owner: &str, dseq: u64) -> anyhow::Result<BTreeMap<u32, String>> {
-        let all = chain_client::chain::collect_all(100, |page| {
-            self.chain.leases(
-                mv1::LeaseFilters {
-                    owner: owner.to_owned(),
-                    dseq,
-                    ..Default::default()
-                },
-                page,
-            )
-        })
-        .await?;
+        let all = chain_client::chain::deployment_leases(self.chain.as_ref(), owner, dseq).await?;
         Ok(all
             .into_iter()
             .filter_map(|r| r.lease)

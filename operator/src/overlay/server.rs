@@ -10,7 +10,7 @@ use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::counters::{Counted, Counters};
@@ -200,23 +200,11 @@ impl TunnelServer {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.max_connections));
         loop {
-            let slot = tokio::select! {
-                _ = stopped(&mut shutdown) => return,
-                slot = slots.clone().acquire_owned() => match slot {
-                    Ok(slot) => slot,
-                    Err(_) => return,
-                },
+            let Some(slot) = next_slot(&slots, &mut shutdown).await else {
+                return;
             };
-            let (tcp, remote) = tokio::select! {
-                _ = stopped(&mut shutdown) => return,
-                accepted = self.listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accepting a tunnel connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+            let Some((tcp, remote)) = accept(&self.listener, &mut shutdown, "tunnel").await else {
+                return;
             };
             let conn = Connection {
                 acceptor: self.acceptor.clone(),
@@ -233,6 +221,39 @@ impl TunnelServer {
                     }
                 }
             });
+        }
+    }
+}
+
+/// A connection slot of `slots`, or None once `shutdown` turns true (or the slots are closed):
+/// an accept loop holds one before it accepts, so that it stops accepting at its limit.
+pub(crate) async fn next_slot(
+    slots: &Arc<Semaphore>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    tokio::select! {
+        _ = stopped(shutdown) => None,
+        slot = slots.clone().acquire_owned() => slot.ok(),
+    }
+}
+
+/// The next connection on `listener`, or None once `shutdown` turns true. A failed accept (of a
+/// `what` connection) is logged and tried again after a pause: the listener itself stays good.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    shutdown: &mut watch::Receiver<bool>,
+    what: &str,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = stopped(shutdown) => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => return Some(pair),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a {what} connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
         }
     }
 }

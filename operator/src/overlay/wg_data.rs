@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -13,7 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use super::admission::ChainAuthorizer;
 use super::counters::Counters;
 use super::error::OverlayError;
-use super::server::{DEFAULT_MAX_CONNECTIONS, SETUP_TIMEOUT};
+use super::server::{DEFAULT_MAX_CONNECTIONS, SETUP_TIMEOUT, accept, next_slot};
 use super::wire::{self, TunnelRequest, TunnelResponse};
 use super::wireguard::WireGuard;
 use crate::gateway::tls::stopped;
@@ -55,23 +54,11 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(DEFAULT_MAX_CONNECTIONS));
     loop {
-        let slot = tokio::select! {
-            _ = stopped(&mut shutdown) => return,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => return,
-            },
+        let Some(slot) = next_slot(&slots, &mut shutdown).await else {
+            return;
         };
-        let (tcp, remote) = tokio::select! {
-            _ = stopped(&mut shutdown) => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting a WireGuard connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let Some((tcp, remote)) = accept(&listener, &mut shutdown, "WireGuard").await else {
+            return;
         };
         let (wg, authorizer, counters) = (wg.clone(), authorizer.clone(), counters.clone());
         let mut shutdown = shutdown.clone();

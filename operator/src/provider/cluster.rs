@@ -13,6 +13,7 @@ use kube::{Api, Client};
 
 use crate::bidding::engine::{ClusterSnapshot, ClusterView};
 use crate::inventory::ip_pool::{IpPool, IpPoolUse};
+use crate::workload::build::MANAGED_LABEL;
 
 /// Watch caches of the objects the inventory counts.
 #[derive(Clone)]
@@ -99,7 +100,7 @@ fn is_lease_object(s: &Service) -> bool {
     s.metadata
         .labels
         .as_ref()
-        .and_then(|l| l.get("akash.network"))
+        .and_then(|l| l.get(MANAGED_LABEL))
         .is_some_and(|v| v == "true")
 }
 
@@ -118,13 +119,8 @@ fn watch_pool(client: Client, pool: IpPoolRef) -> Store<DynamicObject> {
         .default_backoff()
         .reflect(writer)
         .applied_objects();
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(item) = stream.next().await {
-            if let Err(e) = item {
-                tracing::warn!(namespace = %pool.namespace, pool = %pool.name, error = %e, "watching the leased-IP pool; until it is seen no IP is offered");
-            }
-        }
+    drive(stream, move |e| {
+        tracing::warn!(namespace = %pool.namespace, pool = %pool.name, error = %e, "watching the leased-IP pool; until it is seen no IP is offered");
     });
     reader
 }
@@ -144,15 +140,26 @@ where
         .default_backoff()
         .reflect(writer)
         .applied_objects();
+    drive(stream, |e| {
+        tracing::warn!(error = %e, "watch error; the watcher retries");
+    });
+    reader
+}
+
+/// Runs a reflector's watch in the background (its store fills only while the stream is
+/// polled), passing each error to `warn`: the watcher retries by itself.
+fn drive<S, T>(stream: S, warn: impl Fn(watcher::Error) + Send + 'static)
+where
+    S: futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+{
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
             if let Err(e) = item {
-                tracing::warn!(error = %e, "watch error; the watcher retries");
+                warn(e);
             }
         }
     });
-    reader
 }
 
 impl ClusterView for WatchedCluster {

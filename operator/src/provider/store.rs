@@ -142,34 +142,11 @@ impl ProviderStore for KubeStore {
     }
 
     async fn create_bid(&self, bid: &Bid) -> StoreResult<bool> {
-        let name = bid.name_any();
-        match self.bids.create(&PostParams::default(), bid).await {
-            Ok(_) => {}
-            Err(e) if is_status(&e, 409) => return Ok(false),
-            Err(e) => return Err(err("create", "Bid", &name)(e)),
-        }
-        if let Some(status) = &bid.status {
-            self.set_bid_status(&name, status).await?;
-        }
-        Ok(true)
+        create_with_status(&self.bids, "Bid", bid, bid.status.as_ref()).await
     }
 
     async fn set_bid_status(&self, name: &str, status: &BidStatus) -> StoreResult<()> {
-        // Server-side apply: fields this writer set before and omits now are removed.
-        let patch = serde_json::json!({
-            "apiVersion": "akash.network/v1",
-            "kind": "Bid",
-            "status": status,
-        });
-        self.bids
-            .patch_status(
-                name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-            .map_err(err("update status of", "Bid", name))?;
-        Ok(())
+        apply_status(&self.bids, "Bid", name, status).await
     }
 
     async fn delete_bid(&self, name: &str) -> StoreResult<()> {
@@ -206,35 +183,63 @@ impl ProviderStore for KubeStore {
     }
 
     async fn create_lease(&self, lease: &Lease) -> StoreResult<bool> {
-        let name = lease.name_any();
-        match self.leases.create(&PostParams::default(), lease).await {
-            Ok(_) => {}
-            Err(e) if is_status(&e, 409) => return Ok(false),
-            Err(e) => return Err(err("create", "Lease", &name)(e)),
-        }
-        if let Some(status) = &lease.status {
-            self.set_lease_status(&name, status).await?;
-        }
-        Ok(true)
+        create_with_status(&self.leases, "Lease", lease, lease.status.as_ref()).await
     }
 
     async fn set_lease_status(&self, name: &str, status: &LeaseStatus) -> StoreResult<()> {
-        // Server-side apply: fields this writer set before and omits now are removed.
-        let patch = serde_json::json!({
-            "apiVersion": "akash.network/v1",
-            "kind": "Lease",
-            "status": status,
-        });
-        self.leases
-            .patch_status(
-                name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-            .map_err(err("update status of", "Lease", name))?;
-        Ok(())
+        apply_status(&self.leases, "Lease", name, status).await
     }
+}
+
+/// Creates `object` (a `kind`), false when it exists already; then writes its `status`, which a
+/// create leaves out.
+async fn create_with_status<K, S>(
+    api: &Api<K>,
+    kind: &'static str,
+    object: &K,
+    status: Option<&S>,
+) -> StoreResult<bool>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+    S: serde::Serialize,
+{
+    let name = object.name_any();
+    match api.create(&PostParams::default(), object).await {
+        Ok(_) => {}
+        Err(e) if is_status(&e, 409) => return Ok(false),
+        Err(e) => return Err(err("create", kind, &name)(e)),
+    }
+    if let Some(status) = status {
+        apply_status(api, kind, &name, status).await?;
+    }
+    Ok(true)
+}
+
+/// Writes the status of the `kind` `name` by server-side apply: fields this writer set before
+/// and omits now are removed.
+async fn apply_status<K, S>(
+    api: &Api<K>,
+    kind: &'static str,
+    name: &str,
+    status: &S,
+) -> StoreResult<()>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    S: serde::Serialize,
+{
+    let patch = serde_json::json!({
+        "apiVersion": "akash.network/v1",
+        "kind": kind,
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(err("update status of", kind, name))?;
+    Ok(())
 }
 
 /// An in-memory store for unit tests (and a record of what was written).
@@ -244,19 +249,23 @@ pub struct MemoryStore {
     pub leases: Mutex<BTreeMap<String, Lease>>,
 }
 
+/// A create in memory: `object` is kept under its name unless one is there already (false).
+fn insert_new<K: kube::Resource + Clone>(held: &mut BTreeMap<String, K>, object: &K) -> bool {
+    let name = object.name_any();
+    if held.contains_key(&name) {
+        return false;
+    }
+    held.insert(name, object.clone());
+    true
+}
+
 #[async_trait]
 impl ProviderStore for MemoryStore {
     async fn list_bids(&self) -> StoreResult<Vec<Bid>> {
         Ok(self.bids.lock().unwrap().values().cloned().collect())
     }
     async fn create_bid(&self, bid: &Bid) -> StoreResult<bool> {
-        let mut bids = self.bids.lock().unwrap();
-        let name = bid.name_any();
-        if bids.contains_key(&name) {
-            return Ok(false);
-        }
-        bids.insert(name, bid.clone());
-        Ok(true)
+        Ok(insert_new(&mut self.bids.lock().unwrap(), bid))
     }
     async fn set_bid_status(&self, name: &str, status: &BidStatus) -> StoreResult<()> {
         if let Some(bid) = self.bids.lock().unwrap().get_mut(name) {
@@ -272,13 +281,7 @@ impl ProviderStore for MemoryStore {
         Ok(self.leases.lock().unwrap().values().cloned().collect())
     }
     async fn create_lease(&self, lease: &Lease) -> StoreResult<bool> {
-        let mut leases = self.leases.lock().unwrap();
-        let name = lease.name_any();
-        if leases.contains_key(&name) {
-            return Ok(false);
-        }
-        leases.insert(name, lease.clone());
-        Ok(true)
+        Ok(insert_new(&mut self.leases.lock().unwrap(), lease))
     }
     async fn set_lease_status(&self, name: &str, status: &LeaseStatus) -> StoreResult<()> {
         if let Some(lease) = self.leases.lock().unwrap().get_mut(name) {

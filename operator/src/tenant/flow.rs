@@ -347,17 +347,7 @@ async fn held_leases(
     owner: &str,
     dseq: u64,
 ) -> Result<BTreeMap<u32, mv1::Lease>, ChainError> {
-    let all = chain_client::chain::collect_all(100, |page| {
-        chain.leases(
-            mv1::LeaseFilters {
-                owner: owner.to_owned(),
-                dseq,
-                ..Default::default()
-            },
-            page,
-        )
-    })
-    .await?;
+    let all = chain_client::chain::deployment_leases(chain, owner, dseq).await?;
     let mut held = BTreeMap::new();
     for response in all {
         let Some(lease) = response.lease else {

@@ -20,8 +20,7 @@ use serde::de::DeserializeOwned;
 use crate::provider::store::FIELD_MANAGER;
 use crate::workload::build::LeaseObjects;
 
-/// The label every object of a lease carries (and the selector for pruning).
-pub const MANAGED_LABEL: &str = "akash.network";
+use crate::workload::build::MANAGED_LABEL;
 
 /// Applies every object of the lease; returns how many were applied.
 pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<usize> {

@@ -22,7 +22,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::apply;
-use super::build::{WorkloadConfig, build};
+use super::build::{LEASE_LABEL_PREFIX, MANAGED_LABEL, WorkloadConfig, build};
 use super::status::{self, Observed};
 use crate::lease_secret;
 use crate::provider::store::FIELD_MANAGER;
@@ -98,9 +98,9 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     }
     let leases = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace);
     let provider_ns = ctx.namespace.clone();
-    let labelled = watcher::Config::default().labels("akash.network=true");
+    let labelled = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
     let to_lease = move |labels: &std::collections::BTreeMap<String, String>| {
-        let get = |k: &str| labels.get(&format!("akash.network/lease.id.{k}")).cloned();
+        let get = |k: &str| labels.get(&format!("{LEASE_LABEL_PREFIX}{k}")).cloned();
         let name = format!(
             "{}-{}-{}-{}",
             get("owner")?,
@@ -359,7 +359,7 @@ fn phase_reason(phase: LeasePhase) -> &'static str {
 }
 
 async fn observe(client: &Client, ns: &str) -> kube::Result<Observed> {
-    let lp = ListParams::default().labels("akash.network=true");
+    let lp = ListParams::default().labels(&format!("{MANAGED_LABEL}=true"));
     Ok(Observed {
         deployments: Api::<Deployment>::namespaced(client.clone(), ns)
             .list(&lp)

@@ -10,6 +10,8 @@ use kube::ResourceExt;
 use crds::resources::{LeasePhase, LeasedIpStatus, ServiceStatus};
 use crds::sdl::ManifestGroup;
 
+use super::build::SERVICE_LABEL;
+
 /// What the lease's namespace holds now.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -18,9 +20,6 @@ pub struct Observed {
     pub services: Vec<Service>,
     pub ingresses: Vec<Ingress>,
 }
-
-/// The label naming the manifest service an object belongs to.
-pub const SERVICE_LABEL: &str = "akash.network/manifest-service";
 
 /// Per service of the manifest: replicas ready and wanted, HTTP hosts, forwarded ports.
 pub fn services(group: &ManifestGroup, observed: &Observed) -> Vec<ServiceStatus> {

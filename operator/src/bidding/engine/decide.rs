@@ -7,11 +7,13 @@ use std::time::Instant;
 
 use chain_client::akash::market::v1beta5::{Order, order};
 use chain_client::chain::{OrderFilters, PageRequest};
-use crds::resources::{Bid, BidPhase, BidSpec, BidStatus, OrderRef, Price, ReservedUnit};
+use crds::resources::{
+    Bid, BidPhase, BidSpec, BidStatus, DSEQ_LABEL, OWNER_LABEL, OrderRef, Price, ReservedUnit,
+};
 use futures::StreamExt;
 use kube::api::ObjectMeta;
 
-use super::{Engine, order_ref};
+use super::{Engine, one_order, order_ref};
 use crate::bidding::eligibility;
 use crate::bidding::pricing::order_max_price;
 use crate::inventory::demand_of;
@@ -32,14 +34,8 @@ impl Engine {
         let fetched: Vec<_> = futures::stream::iter(ids.into_iter().map(|id| {
             let chain = chain.clone();
             async move {
-                let filters = OrderFilters {
-                    owner: id.owner.clone(),
-                    dseq: id.dseq,
-                    gseq: id.gseq,
-                    oseq: id.oseq,
-                    state: String::new(),
-                };
-                (id, chain.orders(filters, PageRequest::first(1)).await)
+                let page = chain.orders(one_order(&id), PageRequest::first(1)).await;
+                (id, page)
             }
         }))
         .buffer_unordered(16)
@@ -294,14 +290,8 @@ fn bid_resource(decision: &Decision, placed: Vec<ReservedUnit>) -> Bid {
             name: Some(decision.order_ref.object_name()),
             labels: Some(
                 [
-                    (
-                        "akash.network/owner".to_owned(),
-                        decision.order_ref.owner.clone(),
-                    ),
-                    (
-                        "akash.network/dseq".to_owned(),
-                        decision.order_ref.dseq.to_string(),
-                    ),
+                    (OWNER_LABEL.to_owned(), decision.order_ref.owner.clone()),
+                    (DSEQ_LABEL.to_owned(), decision.order_ref.dseq.to_string()),
                 ]
                 .into(),
             ),

@@ -6,7 +6,8 @@ use chain_client::akash::market::v1 as mv1;
 use chain_client::chain::{LeaseFilters, PageRequest};
 use cosmos_sdk_proto::cosmos::base::v1beta1::DecCoin;
 use crds::resources::{
-    BidPhase, BidStatus, Lease, LeasePhase, LeaseRef, LeaseSpec, LeaseStatus, Price,
+    BidPhase, BidStatus, DSEQ_LABEL, Lease, LeasePhase, LeaseRef, LeaseSpec, LeaseStatus,
+    OWNER_LABEL, Price,
 };
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
@@ -64,8 +65,8 @@ impl Engine {
                 name: Some(order.object_name()),
                 labels: Some(
                     [
-                        ("akash.network/owner".to_owned(), order.owner.clone()),
-                        ("akash.network/dseq".to_owned(), order.dseq.to_string()),
+                        (OWNER_LABEL.to_owned(), order.owner.clone()),
+                        (DSEQ_LABEL.to_owned(), order.dseq.to_string()),
                     ]
                     .into(),
                 ),

@@ -3,12 +3,12 @@
 //! a crash at any point neither leaks a reservation nor sends a bid twice.
 
 use chain_client::akash::market::v1beta5::{Order, bid, order};
-use chain_client::chain::{BidFilters, OrderFilters, PageRequest};
+use chain_client::chain::{BidFilters, PageRequest};
 use crds::resources::{BidPhase, BidStatus, OrderRef};
 use kube::ResourceExt;
 
 use super::decide::Decision;
-use super::{Engine, phase};
+use super::{Engine, one_order, phase};
 use crate::metrics::Metrics;
 
 /// This provider's bid on an order, as the chain holds it.
@@ -143,14 +143,11 @@ impl Engine {
 
     /// The order: `Some(None)` when the chain has none, `None` when it could not be asked.
     async fn query_order(&self, id: &OrderRef) -> Option<Option<Order>> {
-        let filters = OrderFilters {
-            owner: id.owner.clone(),
-            dseq: id.dseq,
-            gseq: id.gseq,
-            oseq: id.oseq,
-            state: String::new(),
-        };
-        match self.chain.orders(filters, PageRequest::first(1)).await {
+        match self
+            .chain
+            .orders(one_order(id), PageRequest::first(1))
+            .await
+        {
             Ok(page) => Some(page.items.into_iter().next()),
             Err(e) => {
                 Metrics::count(&self.metrics.chain_errors, e.metric_label());

@@ -10,14 +10,10 @@
 use crds::sdl::ManifestGroup;
 use crds::sdl::manifest::{ManifestExpose, ManifestService};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
-use k8s_openapi::api::networking::v1::{
-    IPBlock, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::network::external_port;
+use super::network::{external_port, open_to_everyone};
 use super::pod::selector;
 use super::{BuildError, Ctx, WorkloadConfig};
 
@@ -183,47 +179,9 @@ pub(crate) fn services(ctx: &Ctx, svc: &ManifestService) -> Vec<Service> {
     out
 }
 
-/// `akash-<svc>-ip`: the service's leased-IP ports open to every address (policies see the
-/// container's port, after the load balancer's translation).
+/// `akash-<svc>-ip`: the service's leased-IP ports open to every address.
 pub(crate) fn policy(ctx: &Ctx, svc: &ManifestService) -> Option<NetworkPolicy> {
-    let mut ports: Vec<NetworkPolicyPort> = Vec::new();
-    for expose in svc.expose.iter().filter(|e| is_leased_ip(e)) {
-        let p = NetworkPolicyPort {
-            port: Some(IntOrString::Int(i32::from(expose.port))),
-            protocol: Some(expose.proto.to_uppercase()),
-            ..NetworkPolicyPort::default()
-        };
-        if !ports.contains(&p) {
-            ports.push(p);
-        }
-    }
-    if ports.is_empty() {
-        return None;
-    }
-    Some(NetworkPolicy {
-        metadata: ctx.meta(
-            &format!("akash-{}-ip", svc.name),
-            ctx.service_labels(&svc.name),
-        ),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector {
-                match_labels: Some(selector(&svc.name)),
-                ..LabelSelector::default()
-            }),
-            policy_types: Some(vec!["Ingress".into()]),
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![NetworkPolicyPeer {
-                    ip_block: Some(IPBlock {
-                        cidr: "0.0.0.0/0".into(),
-                        except: None,
-                    }),
-                    ..NetworkPolicyPeer::default()
-                }]),
-                ports: Some(ports),
-            }]),
-            ..NetworkPolicySpec::default()
-        }),
-    })
+    open_to_everyone(ctx, svc, &format!("akash-{}-ip", svc.name), is_leased_ip)
 }
 
 #[cfg(test)]

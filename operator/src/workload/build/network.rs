@@ -16,7 +16,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::pod::{Totals, selector};
+use super::pod::{Totals, pods_of, selector};
 use super::{BuildError, Ctx, RESTRICTIONS_POLICY};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io";
@@ -269,46 +269,56 @@ pub(crate) fn policies(ctx: &Ctx, group: &ManifestGroup) -> Vec<NetworkPolicy> {
         }),
     }];
     for svc in &group.services {
-        // Policies see the pod's own port (after the node port is translated).
-        let mut ports: Vec<NetworkPolicyPort> = Vec::new();
-        for expose in svc.expose.iter().filter(|e| is_node_port(e)) {
-            let p = port(expose.port, &expose.proto.to_uppercase());
-            if !ports.contains(&p) {
-                ports.push(p);
-            }
-        }
         if let Some(policy) = api_server_policy(ctx, svc) {
             out.push(policy);
         }
-        if ports.is_empty() {
-            continue;
-        }
-        out.push(NetworkPolicy {
-            metadata: ctx.meta(
-                &format!("akash-{}-np", svc.name),
-                ctx.service_labels(&svc.name),
-            ),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(LabelSelector {
-                    match_labels: Some(selector(&svc.name)),
-                    ..LabelSelector::default()
-                }),
-                policy_types: Some(vec!["Ingress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    from: Some(vec![NetworkPolicyPeer {
-                        ip_block: Some(IPBlock {
-                            cidr: "0.0.0.0/0".into(),
-                            except: None,
-                        }),
-                        ..NetworkPolicyPeer::default()
-                    }]),
-                    ports: Some(ports),
-                }]),
-                ..NetworkPolicySpec::default()
-            }),
-        });
+        out.extend(open_to_everyone(
+            ctx,
+            svc,
+            &format!("akash-{}-np", svc.name),
+            is_node_port,
+        ));
     }
     out
+}
+
+/// The NetworkPolicy `name` that opens the service's `wanted` exposes to every address: None
+/// when there are none. Policies see the pod's own port (after a node port or a load balancer
+/// translated it), so the container port is what they open.
+pub(super) fn open_to_everyone(
+    ctx: &Ctx,
+    svc: &ManifestService,
+    name: &str,
+    wanted: impl Fn(&ManifestExpose) -> bool,
+) -> Option<NetworkPolicy> {
+    let mut ports: Vec<NetworkPolicyPort> = Vec::new();
+    for expose in svc.expose.iter().filter(|e| wanted(e)) {
+        let p = port(expose.port, &expose.proto.to_uppercase());
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    if ports.is_empty() {
+        return None;
+    }
+    Some(NetworkPolicy {
+        metadata: ctx.meta(name, ctx.service_labels(&svc.name)),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(pods_of(&svc.name)),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![NetworkPolicyPeer {
+                    ip_block: Some(IPBlock {
+                        cidr: "0.0.0.0/0".into(),
+                        except: None,
+                    }),
+                    ..NetworkPolicyPeer::default()
+                }]),
+                ports: Some(ports),
+            }]),
+            ..NetworkPolicySpec::default()
+        }),
+    })
 }
 
 /// `akash-apiserver-<svc>`: the pods of a service with `params.permissions` may connect to the
@@ -342,10 +352,7 @@ fn api_server_policy(ctx: &Ctx, svc: &ManifestService) -> Option<NetworkPolicy> 
     Some(NetworkPolicy {
         metadata: ctx.meta(&api_server_policy_name(&svc.name), ctx.labels()),
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector {
-                match_labels: Some(selector(&svc.name)),
-                ..LabelSelector::default()
-            }),
+            pod_selector: Some(pods_of(&svc.name)),
             policy_types: Some(vec!["Egress".into()]),
             egress: Some(vec![NetworkPolicyEgressRule {
                 to: Some(peers),

@@ -20,6 +20,7 @@ use kube::ResourceExt;
 
 use super::validate::{ServicePlan, VolumeKind, gpu_label_keys};
 use super::{Ctx, MANAGED_LABEL, SERVICE_LABEL};
+use crate::inventory::STORAGE_CLASS_LABEL;
 
 /// CPU, memory and ephemeral storage of pods.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,6 +62,14 @@ pub fn selector(service: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// The [`selector`] of a service's pods as a `LabelSelector` (workloads, policies).
+pub fn pods_of(service: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(selector(service)),
+        ..LabelSelector::default()
+    }
+}
+
 /// `value` scaled down by an overcommit percentage: `value × 100 / (100 + pct)`, rounded, at
 /// least 1 (a request of 0 would mean "none").
 pub(crate) fn committed(value: u64, pct: u32) -> u64 {
@@ -89,10 +98,7 @@ pub(crate) fn workload(
         spec: Some(pod_spec(ctx, plan, secret, totals)),
     };
     let replicas = i32::try_from(svc.count).unwrap_or(i32::MAX);
-    let selector = LabelSelector {
-        match_labels: Some(selector(name)),
-        ..LabelSelector::default()
-    };
+    let selector = pods_of(name);
     if plan.persistent() {
         let claims = claim_templates(ctx, plan, totals);
         Workload::StatefulSet(Box::new(StatefulSet {
@@ -408,9 +414,7 @@ fn affinity(ctx: &Ctx, plan: &ServicePlan) -> Option<Affinity> {
     classes.sort_unstable();
     classes.dedup();
     for class in classes {
-        base.push(gt_zero(format!(
-            "akash.network/capabilities.storage.class.{class}"
-        )));
+        base.push(gt_zero(format!("{STORAGE_CLASS_LABEL}{class}")));
     }
     let terms: Vec<NodeSelectorTerm> = match &plan.gpu {
         Some(gpu) if !gpu.models.is_empty() => gpu

@@ -9,6 +9,7 @@ use crds::sdl::groups::Attribute;
 use crds::sdl::manifest::ManifestService;
 
 use super::WorkloadConfig;
+use crate::inventory::GPU_LABEL;
 
 /// Why a manifest group cannot be run: the field (such as `services[web].expose[0].service`)
 /// and the reason.
@@ -497,10 +498,7 @@ pub(crate) fn is_dns_subdomain(s: &str) -> bool {
 /// The node labels a GPU model needs (each with a count above 0), as the inventory reads them:
 /// `akash.network/capabilities.gpu.vendor.<v>.model.<m>`, and `….ram.<r>` / `….interface.<i>`.
 pub(crate) fn gpu_label_keys(vendor: &str, model: &GpuModel) -> Vec<String> {
-    let base = format!(
-        "akash.network/capabilities.gpu.vendor.{vendor}.model.{}",
-        model.model
-    );
+    let base = format!("{GPU_LABEL}{vendor}.model.{}", model.model);
     let mut keys = vec![base.clone()];
     if let Some(ram) = &model.ram {
         keys.push(format!("{base}.ram.{ram}"));
