@@ -20,6 +20,8 @@ use super::plan::Plan;
 
 mod bids;
 mod serve;
+#[cfg(test)]
+mod tests;
 
 use bids::{BidRound, bid_round};
 pub use serve::seed_choice;
