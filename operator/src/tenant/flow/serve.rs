@@ -142,6 +142,7 @@ pub(super) async fn follow(
 ) -> Result<(), ChainError> {
     let mut services: Vec<ServiceEndpoints> = Vec::new();
     let now = ctx.now.to_string();
+    let version = status.version.clone();
     for g in status.groups.iter_mut() {
         let Some(provider) = g.provider.clone() else {
             continue;
@@ -171,9 +172,13 @@ pub(super) async fn follow(
                 if report.version.is_some() {
                     g.running_version = report.version.clone();
                 }
-                if report.all_ready() {
+                let runs_current = g.running_version.is_some() && g.running_version == version;
+                if report.all_ready() && runs_current {
                     g.unhealthy_since = None;
                     g.message = None;
+                } else if report.all_ready() {
+                    // The previous version serving is not this version delivered: a failed
+                    // send keeps its clock and message, so the provider is replaced in time.
                 } else {
                     g.unhealthy_since.get_or_insert_with(|| now.clone());
                     g.message = Some("services not ready".into());

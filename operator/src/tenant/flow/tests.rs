@@ -1113,6 +1113,45 @@ async fn a_new_version_updates_the_deployment_and_goes_to_the_same_provider() {
 }
 
 #[tokio::test]
+async fn a_provider_refusing_an_update_is_replaced_although_the_old_version_still_serves() {
+    let mut w = running("akash1p").await;
+    w.gateway.refusing.lock().unwrap().insert("akash1p".into());
+    w.plan = plan_of(&spec(&sdl_text(1, "nginx:1.27", 1)));
+    w.step().await.unwrap(); // MsgUpdateDeployment
+    let (_, progress) = w.step().await.unwrap();
+    assert!(
+        matches!(&progress[..], [Progress::DeliveryFailed { provider, .. }] if provider == "akash1p"),
+        "{progress:?}"
+    );
+    // The old version's services answer ready in the same step: the failure stays recorded.
+    let started = w.now.to_string();
+    let g = &w.status.groups[0];
+    assert_eq!(g.unhealthy_since.as_deref(), Some(started.as_str()));
+    assert!(
+        g.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("sending the manifest"),
+        "{g:?}"
+    );
+    assert!(w.chain.broadcast_msgs::<mv5::MsgCloseLease>().is_empty());
+
+    w.later(THRESHOLD);
+    w.step().await.unwrap();
+    let closed = w.chain.broadcast_msgs::<mv5::MsgCloseLease>();
+    assert_eq!(
+        closed.len(),
+        1,
+        "the provider that cannot take the update is replaced"
+    );
+    assert_eq!(closed[0].id.as_ref().unwrap().provider, "akash1p");
+    assert_eq!(
+        w.status.groups[0].dropped_providers,
+        vec!["akash1p".to_owned()]
+    );
+}
+
+#[tokio::test]
 async fn a_change_of_groups_is_refused_and_posts_nothing() {
     let mut w = running("akash1p").await;
     let txs = w.chain.state().broadcasts.len();
