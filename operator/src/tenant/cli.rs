@@ -141,10 +141,12 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let mut printer = Printer::default();
+    let dseqs = flow::DseqAllocator::default();
     loop {
         let ctx = Ctx {
             chain: s.chain.as_ref(),
             gateway: &gateway,
+            dseqs: &dseqs,
             failure_threshold: Duration::from_secs(300),
             status_interval: Duration::from_secs(2),
             block_interval: args.common.block_interval,

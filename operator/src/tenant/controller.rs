@@ -44,6 +44,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub args: TenantArgs,
     tenants: Mutex<HashMap<String, Arc<Mutex<Tenant>>>>,
+    dseqs: flow::DseqAllocator,
 }
 
 impl Context {
@@ -57,6 +58,7 @@ impl Context {
             client,
             args,
             tenants: Mutex::new(HashMap::new()),
+            dseqs: flow::DseqAllocator::default(),
         }
     }
 }
@@ -214,6 +216,7 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
         let flow_ctx = Ctx {
             chain: chain.as_ref(),
             gateway: gateway.as_ref(),
+            dseqs: &ctx.dseqs,
             failure_threshold: ctx.args.failure_threshold,
             status_interval: ctx.args.status_interval,
             block_interval: ctx.args.block_interval,

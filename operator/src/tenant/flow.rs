@@ -27,10 +27,32 @@ use bids::{BidRound, bid_round};
 pub use serve::seed_choice;
 use serve::{deliver, drop_failed, follow, summarize};
 
+/// Hands out the dseqs of new deployments: the chain's height, or one past the last handed out
+/// while the height has not moved, so that manifests created in the same block by one controller
+/// (`kubectl apply -f` of a directory) do not share a dseq and overwrite each other's deployment.
+#[derive(Debug, Default)]
+pub struct DseqAllocator {
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl DseqAllocator {
+    pub fn next(&self, height: u64) -> u64 {
+        use std::sync::atomic::Ordering::SeqCst;
+        let fresh = |last: u64| height.max(1).max(last + 1);
+        // The closure always answers, so the update cannot fail.
+        let last = self
+            .last
+            .fetch_update(SeqCst, SeqCst, |last| Some(fresh(last)))
+            .unwrap_or_else(|last| last);
+        fresh(last)
+    }
+}
+
 /// What the step needs besides the plan and the status.
 pub struct Ctx<'a> {
     pub chain: &'a dyn Chain,
     pub gateway: &'a dyn Gateway,
+    pub dseqs: &'a DseqAllocator,
     /// A provider unreachable, or with services not ready, this long is replaced.
     pub failure_threshold: Duration,
     /// How often a running deployment's status is read.
@@ -130,7 +152,7 @@ pub async fn step(
     let Some(dseq) = status.dseq else {
         status.dseq = Some(match plan.dseq {
             Some(dseq) => dseq,
-            None => ctx.chain.latest_height().await?.max(1),
+            None => ctx.dseqs.next(ctx.chain.latest_height().await?),
         });
         status.phase = Some(ManifestPhase::Creating);
         return Ok(Next::Again);

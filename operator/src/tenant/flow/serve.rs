@@ -444,6 +444,7 @@ mod deliver_tests {
         let ctx = Ctx {
             chain: &chain,
             gateway: &gateway,
+            dseqs: &Default::default(),
             failure_threshold: Duration::from_secs(60),
             status_interval: Duration::from_secs(5),
             block_interval: Duration::from_secs(1),

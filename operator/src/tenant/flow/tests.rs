@@ -22,7 +22,7 @@ use crds::resources::{
 use crds::sdl::Sdl;
 use prost::{Message, Name};
 
-use super::{Ctx, FlowError, Next, Progress, close, step};
+use super::{Ctx, DseqAllocator, FlowError, Next, Progress, close, step};
 use crate::tenant::delivery::{DeliveryError, Gateway, LeaseReport};
 use crate::tenant::plan::{Plan, plan};
 
@@ -174,6 +174,7 @@ struct World {
     now: jiff::Timestamp,
     /// Transactions of `chain` already applied by `settle`.
     settled: usize,
+    dseqs: DseqAllocator,
 }
 
 impl World {
@@ -187,6 +188,7 @@ impl World {
             status: ManifestStatus::default(),
             now: "2026-12-07T08:00:00Z".parse().unwrap(),
             settled: 0,
+            dseqs: DseqAllocator::default(),
         }
     }
 
@@ -196,6 +198,7 @@ impl World {
         let ctx = Ctx {
             chain: &self.chain,
             gateway: &self.gateway,
+            dseqs: &self.dseqs,
             failure_threshold: THRESHOLD,
             status_interval: STATUS_INTERVAL,
             block_interval: BLOCK,
@@ -541,6 +544,36 @@ async fn a_new_manifest_first_saves_its_dseq_at_the_chain_height_and_posts_nothi
     assert_eq!(w.status.phase, Some(ManifestPhase::Creating));
     assert!(progress.is_empty(), "{progress:?}");
     assert!(w.chain.state().broadcasts.is_empty());
+}
+
+#[tokio::test]
+async fn manifests_created_in_the_same_block_by_one_controller_get_different_dseqs() {
+    let mut first = World::new(&spec(&sdl_text(1, "nginx", 1)));
+    first.step().await.unwrap();
+    // A second manifest (another image: another deployment), same controller, same block.
+    let mut second = World::new(&spec(&sdl_text(1, "nginx:1.27", 1)));
+    second.dseqs = std::mem::take(&mut first.dseqs);
+    second.step().await.unwrap();
+    assert_eq!(first.status.dseq, Some(START));
+    assert_eq!(second.status.dseq, Some(START + 1));
+    // Once the chain moves past them, the height again.
+    second.advance_blocks(5);
+    let mut third = World::new(&spec(&sdl_text(1, "nginx", 2)));
+    third.chain.state().height = second.height();
+    third.dseqs = std::mem::take(&mut second.dseqs);
+    third.step().await.unwrap();
+    assert_eq!(third.status.dseq, Some(START + 5));
+}
+
+#[test]
+fn the_dseq_allocator_never_hands_out_one_twice_nor_zero() {
+    let dseqs = DseqAllocator::default();
+    assert_eq!(dseqs.next(0), 1);
+    assert_eq!(dseqs.next(0), 2);
+    assert_eq!(dseqs.next(10), 10);
+    assert_eq!(dseqs.next(10), 11);
+    assert_eq!(dseqs.next(9), 12);
+    assert_eq!(dseqs.next(100), 100);
 }
 
 #[tokio::test]
