@@ -8,8 +8,10 @@ use chain_client::akash::market::v1 as mv1;
 use chain_client::akash::market::v1beta5::{MsgCreateBid, ResourceOffer};
 use crds::resources::{BidPhase, BidStatus};
 
+use futures::StreamExt;
+
 use super::Engine;
-use super::decide::Decision;
+use super::decide::{Decision, STORE_CONCURRENCY};
 use crate::metrics::Metrics;
 
 /// What came of sending one bid.
@@ -42,11 +44,7 @@ impl Engine {
                 }
             };
             match self.chain.broadcast(msgs.clone()).await {
-                Ok(result) => {
-                    for d in batch {
-                        self.finish(d, Outcome::Included(result.height)).await;
-                    }
-                }
+                Ok(result) => self.finish_included(batch, result.height).await,
                 Err(e) if batch.len() > 1 && is_refusal(&e) => {
                     tracing::warn!(bids = batch.len(), error = %e, "a batch of bids failed; sending them one by one");
                     for (d, msg) in batch.iter().zip(msgs) {
@@ -105,26 +103,61 @@ impl Engine {
         })
     }
 
+    /// Records a batch of bids included at `height`: metrics and log at once, the status writes
+    /// concurrently (one after another, a thousand bids held the engine for seconds).
+    async fn finish_included(&mut self, batch: &[Decision], height: u64) {
+        let writes: Vec<(String, BidStatus)> = batch
+            .iter()
+            .map(|d| (d.order_ref.object_name(), self.included(d, height)))
+            .collect();
+        // Owned futures: borrowing `writes` inside them makes the engine's task not `Send`.
+        let futures: Vec<_> = writes
+            .iter()
+            .cloned()
+            .map(|(name, status)| {
+                let store = self.store.clone();
+                async move { store.set_bid_status(&name, &status).await }
+            })
+            .collect();
+        let results: Vec<_> = futures::stream::iter(futures)
+            .buffered(STORE_CONCURRENCY)
+            .collect()
+            .await;
+        for ((name, status), result) in writes.into_iter().zip(results) {
+            if let Err(e) = result {
+                tracing::warn!(bid = name, error = %e, "writing the bid's status failed");
+            }
+            if let Some(bid) = self.bids.get_mut(&name) {
+                bid.status = Some(status);
+            }
+        }
+    }
+
+    /// The metrics and log of one bid included at `height`; its status to write.
+    fn included(&mut self, d: &Decision, height: u64) -> BidStatus {
+        self.metrics.bids_sent.inc();
+        let created = d.order.created_at.max(0) as u64;
+        self.metrics
+            .order_to_bid_blocks
+            .observe(height.saturating_sub(created) as f64);
+        if let Some(elapsed) = self.seen_elapsed(&d.order_ref.object_name()) {
+            self.metrics
+                .order_to_bid_seconds
+                .observe(elapsed.as_secs_f64());
+        }
+        tracing::info!(order = %d.order_ref, price = %d.price.amount, denom = %d.price.denom, height, "bid placed");
+        BidStatus {
+            phase: Some(BidPhase::Open),
+            bid_height: Some(height as i64),
+            ..Default::default()
+        }
+    }
+
     async fn finish(&mut self, d: &Decision, outcome: Outcome) {
         let name = d.order_ref.object_name();
         match outcome {
             Outcome::Included(height) => {
-                self.metrics.bids_sent.inc();
-                let created = d.order.created_at.max(0) as u64;
-                self.metrics
-                    .order_to_bid_blocks
-                    .observe(height.saturating_sub(created) as f64);
-                if let Some(elapsed) = self.seen_elapsed(&name) {
-                    self.metrics
-                        .order_to_bid_seconds
-                        .observe(elapsed.as_secs_f64());
-                }
-                tracing::info!(order = %d.order_ref, price = %d.price.amount, denom = %d.price.denom, height, "bid placed");
-                let status = BidStatus {
-                    phase: Some(BidPhase::Open),
-                    bid_height: Some(height as i64),
-                    ..Default::default()
-                };
+                let status = self.included(d, height);
                 self.set_status(&name, status).await;
             }
             Outcome::Refused(e) => {
