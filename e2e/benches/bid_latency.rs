@@ -79,16 +79,28 @@ deployment:
 /// How often the bids query is polled while waiting for one bid.
 const BID_POLL: Duration = Duration::from_millis(20);
 
+/// The kwok nodes the run added (deleted at the end, also after Ctrl-C or a failure).
+static ADDED_NODES: std::sync::Mutex<(Vec<String>, Option<kube::Client>)> =
+    std::sync::Mutex::new((Vec::new(), None));
+
 fn main() -> ExitCode {
-    e2e::bench::main("bid_latency", run, || async {})
+    e2e::bench::main("bid_latency", run, || async {
+        let (nodes, client) = {
+            let added = ADDED_NODES.lock().unwrap();
+            (added.0.clone(), added.1.clone())
+        };
+        if let Some(client) = client {
+            e2e::bench::delete_nodes(&client, &nodes).await;
+        }
+    })
 }
 
-struct Settings {
-    block_time: String,
-    block: Duration,
-    rounds: usize,
-    orders: Vec<usize>,
-    bid_batch_sizes: Vec<usize>,
+pub struct Settings {
+    pub block_time: String,
+    pub block: Duration,
+    pub rounds: usize,
+    pub orders: Vec<usize>,
+    pub bid_batch_sizes: Vec<usize>,
 }
 
 impl Settings {
@@ -130,7 +142,12 @@ struct Bench {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
+    run_with(Settings::from_env()?).await.map(|_| ())
+}
+
+/// The whole bench with `settings`; the batch part's results (`tests/bid_latency_small.rs` runs
+/// it at a small size).
+pub async fn run_with(settings: Settings) -> anyhow::Result<Vec<Batch>> {
     let profile = e2e::bench::build_binaries()?;
     // e2e::binaries runs its own (debug) `cargo build` first; do that now, before the clock.
     let started = Instant::now();
@@ -142,6 +159,13 @@ async fn run() -> anyhow::Result<()> {
     let cluster = e2e::Cluster::shared().await?;
     e2e::crds::install(&cluster).await?;
     let ns = cluster.namespace("bench").await?;
+    // Room for the largest batch: each order's one pod at 0.1 CPU.
+    let largest = settings.orders.iter().copied().max().unwrap_or(0);
+    let added = e2e::bench::add_kwok_nodes(&cluster.client(), largest + 100).await?;
+    if !added.is_empty() {
+        eprintln!("bid_latency: added {} kwok nodes", added.len());
+    }
+    *ADDED_NODES.lock().unwrap() = (added, Some(cluster.client()));
     let devnet = Devnet::start("bench-bid-latency", &settings.block_time)?;
     let resource =
         ProviderResource::create(&cluster.client(), ns.name(), &[("host", "akash")]).await?;
@@ -208,7 +232,7 @@ async fn run() -> anyhow::Result<()> {
     for b in &batches {
         println!("{}", b.line());
     }
-    Ok(())
+    Ok(batches)
 }
 
 impl Bench {
@@ -416,6 +440,9 @@ impl Bench {
         for r in results {
             order_blocks.insert(r.context("MsgCreateDeployment ×N")?.height);
         }
+        // The orders are on chain from here; each bid's seconds run to its first sighting.
+        let included = Instant::now();
+        let mut seen: BTreeMap<(String, u64), f64> = BTreeMap::new();
 
         // Wait for every bid (or give up after 30 blocks), then read the heights.
         let limit = (settings.block * 30).max(Duration::from_secs(30));
@@ -458,6 +485,8 @@ impl Bench {
                     let id = b.id.clone().unwrap_or_default();
                     if dseqs.contains(&id.dseq) {
                         bids.insert((owner.clone(), id.dseq), b.created_at);
+                        seen.entry((owner.clone(), id.dseq))
+                            .or_insert_with(|| included.elapsed().as_secs_f64());
                     }
                 }
             }
@@ -466,14 +495,27 @@ impl Bench {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        // Let the provider finish its bookkeeping before the next round or the metrics read.
+        // Let the provider finish its bookkeeping (a status write per bid) before the next round
+        // or the metrics read: until it has counted every bid seen on chain, or 30 s.
         tokio::time::sleep(settings.block * 2).await;
-        let sent_after = market::counter(&self.metrics().await, "akash_provider_bids_sent_total");
+        let counting = Instant::now();
+        let mut sent_after;
+        loop {
+            sent_after = market::counter(&self.metrics().await, "akash_provider_bids_sent_total");
+            if sent_after - sent_before >= bids.len() as f64
+                || counting.elapsed() > Duration::from_secs(30)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
 
         let delays: Vec<i64> = bids
             .iter()
             .filter_map(|(k, bid_at)| orders.get(k).map(|order_at| bid_at - order_at))
             .collect();
+        let blocks: Vec<f64> = delays.iter().map(|d| *d as f64).collect();
+        let seconds: Vec<f64> = seen.values().copied().collect();
         Ok(Batch {
             orders: n,
             batch_size,
@@ -484,6 +526,8 @@ impl Bench {
             max_delay: delays.iter().copied().max(),
             bid_heights: bids.values().copied().collect::<BTreeSet<_>>().len(),
             bids_sent: sent_after - sent_before,
+            blocks_p50_p99: percentiles(&blocks),
+            seconds_p50_p99: percentiles(&seconds),
         })
     }
 }
@@ -520,29 +564,49 @@ impl Latency {
     }
 }
 
-struct Batch {
-    orders: usize,
+pub struct Batch {
+    pub orders: usize,
     batch_size: usize,
     /// The heights the tenants' transactions landed in (one, when all went as planned).
     order_blocks: Vec<u64>,
     next_block: usize,
     two_blocks: usize,
-    total: usize,
+    /// Orders bid on, in all.
+    pub total: usize,
     max_delay: Option<i64>,
     /// Distinct heights of the bids: the provider's transactions (it sends one at a time).
     bid_heights: usize,
     bids_sent: f64,
+    /// Order-to-bid in blocks (bid height − order height), p50 and p99.
+    blocks_p50_p99: Option<(f64, f64)>,
+    /// From the orders' transactions returning included to each bid's first sighting (the
+    /// chain's bids polled every 200 ms), p50 and p99.
+    seconds_p50_p99: Option<(f64, f64)>,
+}
+
+fn percentiles(samples: &[f64]) -> Option<(f64, f64)> {
+    (!samples.is_empty()).then(|| {
+        (
+            e2e::bench::percentile(samples, 0.5),
+            e2e::bench::percentile(samples, 0.99),
+        )
+    })
 }
 
 impl Batch {
-    fn line(&self) -> String {
+    pub fn line(&self) -> String {
         let blocks = if self.order_blocks.len() == 1 {
             "one block".to_owned()
         } else {
             format!("blocks {:?}", self.order_blocks)
         };
+        let p = |v: Option<(f64, f64)>, digits: usize| {
+            v.map_or("-".into(), |(a, b)| {
+                format!("p50 {a:.digits$} p99 {b:.digits$}")
+            })
+        };
         format!(
-            "orders in {blocks}: {:>3} (--bid-batch-size {}) → bid within next block: {}, within 2 blocks: {}, in all: {} (max {} blocks; {} bid txs, bids_sent_total +{})",
+            "orders in {blocks}: {:>3} (--bid-batch-size {}) → bid within next block: {}, within 2 blocks: {}, in all: {} (max {} blocks; {} bid txs, bids_sent_total +{}); order-to-bid blocks {}, seconds {}",
             self.orders,
             self.batch_size,
             self.next_block,
@@ -551,6 +615,8 @@ impl Batch {
             self.max_delay.map_or("-".into(), |d| d.to_string()),
             self.bid_heights,
             self.bids_sent,
+            p(self.blocks_p50_p99, 0),
+            p(self.seconds_p50_p99, 2),
         )
     }
 }

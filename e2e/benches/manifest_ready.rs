@@ -43,7 +43,7 @@ use e2e::market::{ProviderResource, certificate, object_name};
 use e2e::provider::{ProviderOptions, ProviderProcess};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node};
-use kube::api::{DeleteParams, PostParams};
+use kube::api::DeleteParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use operator::gateway::client::rest_client;
@@ -54,8 +54,6 @@ const PROVIDER_KEY: usize = 1;
 const TENANT_KEYS: [usize; 3] = [2, 0, 3];
 /// Messages per tenant transaction.
 const MSGS_PER_TX: usize = 50;
-/// Pods per added kwok node, as in deploy/nodes.yaml.
-const PODS_PER_NODE: usize = 110;
 
 /// A tiny deployment: 0.01 CPU, 32 MiB memory and storage, one global port 80. At the Provider
 /// resource's scale rates (1 uact per millicore and per MiB) it is priced 10 + 32 + 32 = 74 uact.
@@ -167,7 +165,11 @@ async fn run() -> anyhow::Result<()> {
     CREATED.lock().unwrap().2 = Some(cluster.client());
     e2e::crds::install(&cluster).await?;
     let max = *settings.leases.last().unwrap_or(&0);
-    add_nodes(&cluster.client(), max).await?;
+    let added = e2e::bench::add_kwok_nodes(&cluster.client(), max + 100).await?;
+    if !added.is_empty() {
+        eprintln!("manifest_ready: added {} kwok nodes", added.len());
+    }
+    CREATED.lock().unwrap().0.extend(added);
     let ns = cluster.namespace("bench").await?;
     let devnet = Devnet::start("bench-manifest-ready", &settings.block_time)?;
     let resource =
@@ -633,55 +635,6 @@ fn memory(pid: u32) -> anyhow::Result<(u64, u64)> {
             .unwrap_or(0)
     };
     Ok((field("VmRSS:"), field("VmHWM:")))
-}
-
-/// Adds kwok nodes like deploy/nodes.yaml's CPU nodes until the nodes hold `leases` pods with
-/// room to spare (the three nodes of nodes.yaml hold 330).
-async fn add_nodes(client: &kube::Client, leases: usize) -> anyhow::Result<()> {
-    let needed = (leases + 100).div_ceil(PODS_PER_NODE).saturating_sub(3);
-    let api: Api<Node> = Api::all(client.clone());
-    for i in 0..needed {
-        let name = format!("kwok-bench-{i}");
-        let node: Node = serde_json::from_value(serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": name,
-                "annotations": {
-                    "node.alpha.kubernetes.io/ttl": "0",
-                    "kwok.x-k8s.io/node": "fake",
-                },
-                "labels": {
-                    "kubernetes.io/arch": "amd64",
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/hostname": name,
-                    "node-role.kubernetes.io/agent": "",
-                    "type": "kwok",
-                    "akash.network": "true",
-                    "akash.network/capabilities.storage.class.default": "1",
-                    "akash.network/capabilities.storage.class.beta2": "1",
-                },
-            },
-            "status": {
-                "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "500Gi"},
-                "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "500Gi"},
-                "nodeInfo": {
-                    "architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "fake",
-                    "kernelVersion": "fake", "osImage": "kwok",
-                },
-            },
-        }))?;
-        match api.create(&PostParams::default(), &node).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => return Err(e).with_context(|| format!("creating node {name}")),
-        }
-        CREATED.lock().unwrap().0.push(name);
-    }
-    if needed > 0 {
-        eprintln!("manifest_ready: added {needed} kwok nodes");
-    }
-    Ok(())
 }
 
 /// Deletes the lease namespaces the run made and the nodes it added.

@@ -105,6 +105,68 @@ pub fn percentile(samples: &[f64], p: f64) -> f64 {
     sorted[rank - 1]
 }
 
+/// Pods a kwok node of [`add_kwok_nodes`] (and each CPU node of deploy/nodes.yaml) holds.
+pub const PODS_PER_KWOK_NODE: usize = 110;
+
+/// Adds kwok nodes like deploy/nodes.yaml's CPU nodes (16 CPU, 64 GiB, 110 pods, named
+/// `kwok-bench-<i>`) until the nodes hold `pods` pods (the three of nodes.yaml hold 330); returns
+/// the names of those it created, for the bench's cleanup to delete.
+pub async fn add_kwok_nodes(client: &kube::Client, pods: usize) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, PostParams};
+    let needed = pods.div_ceil(PODS_PER_KWOK_NODE).saturating_sub(3);
+    let api: Api<Node> = Api::all(client.clone());
+    let mut created = Vec::new();
+    for i in 0..needed {
+        let name = format!("kwok-bench-{i}");
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {
+                    "node.alpha.kubernetes.io/ttl": "0",
+                    "kwok.x-k8s.io/node": "fake",
+                },
+                "labels": {
+                    "kubernetes.io/arch": "amd64",
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/hostname": name,
+                    "node-role.kubernetes.io/agent": "",
+                    "type": "kwok",
+                    "akash.network": "true",
+                    "akash.network/capabilities.storage.class.default": "1",
+                    "akash.network/capabilities.storage.class.beta2": "1",
+                },
+            },
+            "status": {
+                "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "500Gi"},
+                "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "500Gi"},
+                "nodeInfo": {
+                    "architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "fake",
+                    "kernelVersion": "fake", "osImage": "kwok",
+                },
+            },
+        }))?;
+        match api.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e).with_context(|| format!("creating node {name}")),
+        }
+        created.push(name);
+    }
+    Ok(created)
+}
+
+/// Deletes the nodes [`add_kwok_nodes`] created (errors ignored: cleanup).
+pub async fn delete_nodes(client: &kube::Client, names: &[String]) {
+    let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    for n in names {
+        let _ = api.delete(n, &Default::default()).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
