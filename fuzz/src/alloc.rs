@@ -79,11 +79,19 @@ mod tests {
 
     #[test]
     fn the_peak_of_a_closure_is_its_largest_live_allocation_not_the_sum() {
-        let ((), peak) = peak_during(|| {
-            for _ in 0..10 {
-                std::hint::black_box(vec![0u8; 1 << 20]);
-            }
-        });
+        // The counter is process-wide: another test's allocations can only raise a measurement,
+        // so the smallest of a few is this closure's own.
+        let peak = (0..20)
+            .map(|_| {
+                peak_during(|| {
+                    for _ in 0..10 {
+                        std::hint::black_box(vec![0u8; 1 << 20]);
+                    }
+                })
+                .1
+            })
+            .min()
+            .unwrap_or_default();
         assert!((1 << 20..2 << 20).contains(&peak), "peak {peak}");
         let (v, peak) = peak_during(|| vec![1u8; 8 << 20]);
         assert!(peak >= 8 << 20, "peak {peak}");
