@@ -73,28 +73,28 @@ pub fn peak_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
     (r, peak.saturating_sub(base))
 }
 
+/// Taken by every test of this crate that allocates much: the counter is process-wide, and a
+/// test measuring a peak must not see another test's allocations.
+#[cfg(test)]
+pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_peak_of_a_closure_is_its_largest_live_allocation_not_the_sum() {
-        // The counter is process-wide: another test's allocations can only raise a measurement,
-        // so the smallest of a few is this closure's own.
-        let peak = (0..20)
-            .map(|_| {
-                peak_during(|| {
-                    for _ in 0..10 {
-                        std::hint::black_box(vec![0u8; 1 << 20]);
-                    }
-                })
-                .1
-            })
-            .min()
-            .unwrap_or_default();
-        assert!((1 << 20..2 << 20).contains(&peak), "peak {peak}");
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let ((), peak) = peak_during(|| {
+            for _ in 0..10 {
+                std::hint::black_box(vec![0u8; 1 << 20]);
+            }
+        });
+        // About one buffer, far from the sum of ten; a little either way for what the test
+        // harness's own threads allocate or free meanwhile (the counter is process-wide).
+        assert!((960 << 10..2 << 20).contains(&peak), "peak {peak}");
         let (v, peak) = peak_during(|| vec![1u8; 8 << 20]);
-        assert!(peak >= 8 << 20, "peak {peak}");
+        assert!(peak >= (8 << 20) - (64 << 10), "peak {peak}");
         drop(v);
     }
 }

@@ -694,6 +694,9 @@ mod tests {
 
     #[test]
     fn protobuf_fields_read_back_to_the_same_bytes() {
+        let _serial = crate::alloc::SERIAL
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         use prost::Message;
         let msg = chain_client::akash::cert::v1::MsgCreateCertificate {
             owner: "akash1x".into(),
@@ -708,6 +711,9 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_mutations() {
+        let _serial = crate::alloc::SERIAL
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let run = |seed| {
             let mut rng = Rng::new(seed);
             let mut data = b"{\"a\": [1, 2, {\"b\": \"c\"}]}".to_vec();
