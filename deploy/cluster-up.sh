@@ -33,6 +33,14 @@ fi
 # Anything half-running from an earlier start is stopped first, so we start from a clean state.
 "$DEPLOY_DIR/cluster-down.sh" --quiet || true
 
+# Another checkout's control plane (its own .local) on the same ports would be joined half-way:
+# its tests' objects in ours, and its stop killing our run. Refuse with what holds the port.
+for port in "$APISERVER_PORT" "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" "$KWOK_PORT"; do
+  if holder=$(ss -Htlnp "sport = :$port" 2>/dev/null) && [ -n "$holder" ]; then
+    die "port $port is already in use, probably by another checkout's control plane; stop it with that checkout's deploy/cluster-down.sh, or choose other ports (deploy/cluster.env): $holder"
+  fi
+done
+
 "$DEPLOY_DIR/build-k8s.sh" >&2
 
 # A start that fails part-way stops what it started: nothing is left half-running.
