@@ -51,6 +51,18 @@ pub enum SecretError {
     },
     #[error("Secret {name} has no readable `{MANIFEST_KEY}`: {why}")]
     Malformed { name: String, why: String },
+    #[error("Secret {name} has no readable `{MANIFEST_KEY}`: {source}")]
+    NotUtf8 {
+        name: String,
+        #[source]
+        source: std::string::FromUtf8Error,
+    },
+    #[error("Secret {name} has no readable `{MANIFEST_KEY}`: {source}")]
+    NotJson {
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("the manifest in Secret {name} has no group {group}")]
     NoGroup { name: String, group: String },
 }
@@ -141,10 +153,7 @@ pub fn whole_manifest(secret: &Secret) -> Result<String, SecretError> {
             name: name.clone(),
             why: "the key is missing".into(),
         })?;
-    String::from_utf8(bytes.0.clone()).map_err(|e| SecretError::Malformed {
-        name,
-        why: e.to_string(),
-    })
+    String::from_utf8(bytes.0.clone()).map_err(|source| SecretError::NotUtf8 { name, source })
 }
 
 /// `group` with its services' credentials taken from `whole` (the Secret's manifest).
@@ -154,9 +163,9 @@ pub fn unseal(
     secret: &str,
 ) -> Result<ManifestGroup, SecretError> {
     let groups: Vec<ManifestGroup> =
-        serde_json::from_str(whole).map_err(|e| SecretError::Malformed {
+        serde_json::from_str(whole).map_err(|source| SecretError::NotJson {
             name: secret.to_owned(),
-            why: e.to_string(),
+            source,
         })?;
     let sealed = groups
         .iter()
@@ -441,5 +450,21 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("s2") && e.to_string().contains(MANIFEST_KEY));
+    }
+
+    #[test]
+    fn an_unreadable_manifest_secret_keeps_its_message_and_carries_the_parse_error() {
+        use std::error::Error as _;
+        let group = ManifestGroup {
+            name: "dcloud".into(),
+            services: Vec::new(),
+        };
+        let error = unseal(&group, "not json", "lease-abc").expect_err("not JSON");
+        assert!(matches!(error, SecretError::NotJson { .. }), "{error:?}");
+        let source = error.source().expect("the JSON error").to_string();
+        assert_eq!(
+            error.to_string(),
+            format!("Secret lease-abc has no readable `{MANIFEST_KEY}`: {source}")
+        );
     }
 }

@@ -328,9 +328,9 @@ impl Inner {
     > {
         let tcp = TcpStream::connect(&self.peer)
             .await
-            .map_err(|e| OverlayError::Target {
+            .map_err(|source| OverlayError::Target {
                 target: self.peer.clone(),
-                error: e.to_string(),
+                source,
             })?;
         let _ = tcp.set_nodelay(true);
         let connector = self

@@ -41,8 +41,12 @@ pub enum OverlayError {
     Tls(String),
     #[error("timed out: {0}")]
     Timeout(&'static str),
-    #[error("cannot reach the tunnel target {target}: {error}")]
-    Target { target: String, error: String },
+    #[error("cannot reach the tunnel target {target}: {source}")]
+    Target {
+        target: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }

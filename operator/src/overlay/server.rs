@@ -323,9 +323,9 @@ where
         let stream =
             TcpStream::connect(&target.target)
                 .await
-                .map_err(|e| OverlayError::Target {
+                .map_err(|source| OverlayError::Target {
                     target: target.target.clone(),
-                    error: e.to_string(),
+                    source,
                 })?;
         Ok::<_, OverlayError>((target, Some(stream)))
     })

@@ -25,9 +25,9 @@ pub async fn open(route: SocketAddr, request: &TunnelRequest) -> Result<TcpStrea
     tokio::time::timeout(SETUP_TIMEOUT, async {
         let mut tcp = TcpStream::connect(route)
             .await
-            .map_err(|e| OverlayError::Target {
+            .map_err(|source| OverlayError::Target {
                 target: route.to_string(),
-                error: e.to_string(),
+                source,
             })?;
         let _ = tcp.set_nodelay(true);
         wire::write_frame(&mut tcp, request).await?;

@@ -49,8 +49,12 @@ pub enum IdentityError {
     Chain(#[from] chain_client::ChainError),
     #[error("certificate: {0}")]
     Certificate(String),
+    #[error("certificate: {0}")]
+    CertificateGenerate(#[source] chain_client::cert::CertError),
     #[error("spec.pricing: {0}")]
     Pricing(String),
+    #[error("spec.pricing: {0}")]
+    PricingScale(#[source] crate::bidding::pricing::PricingError),
 }
 
 impl IdentityError {
@@ -60,8 +64,8 @@ impl IdentityError {
             Self::NoProviderResource(_) => "ProviderResourceMissing",
             Self::Kube(_) => "KubernetesError",
             Self::Chain(_) => "ChainError",
-            Self::Certificate(_) => "CertificateError",
-            Self::Pricing(_) => "PricingInvalid",
+            Self::Certificate(_) | Self::CertificateGenerate(_) => "CertificateError",
+            Self::Pricing(_) | Self::PricingScale(_) => "PricingInvalid",
         }
     }
 }
@@ -180,7 +184,7 @@ async fn ensure_certificate(
                 },
                 Duration::from_secs(365 * 24 * 3600),
             )
-            .map_err(|e| IdentityError::Certificate(e.to_string()))?;
+            .map_err(IdentityError::CertificateGenerate)?;
             let secret = Secret {
                 metadata: ObjectMeta {
                     name: Some(config.certificate_secret.clone()),
@@ -272,7 +276,7 @@ pub fn settings_of(
             ));
         }
         Some(PricingStrategy::Scale(scale)) => {
-            Pricing::scale(scale.clone()).map_err(|e| IdentityError::Pricing(e.to_string()))?
+            Pricing::scale(scale.clone()).map_err(IdentityError::PricingScale)?
         }
         Some(PricingStrategy::Script {
             path,

@@ -70,10 +70,20 @@ pub enum ReconcileError {
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Key(String),
+    #[error("spec.keySecret: the {key:?} of Secret {secret} is not a usable mnemonic: {source}")]
+    Mnemonic {
+        key: String,
+        /// `namespace/name`.
+        secret: String,
+        #[source]
+        source: chain_client::keys::KeyError,
+    },
+    #[error("connecting to the chain: {0:#}")]
+    Connect(#[source] anyhow::Error),
     #[error(transparent)]
     Flow(#[from] FlowError),
     #[error("certificate: {0:#}")]
-    Certificate(anyhow::Error),
+    Certificate(#[source] anyhow::Error),
     #[error("finalizer: {0}")]
     Finalizer(String),
 }
@@ -82,7 +92,8 @@ impl ReconcileError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Kube(_) => "kube",
-            Self::Key(_) => "key",
+            Self::Key(_) | Self::Mnemonic { .. } => "key",
+            Self::Connect(_) => "chain_connect",
             Self::Flow(e) => e.reason(),
             Self::Certificate(_) => "certificate",
             Self::Finalizer(_) => "finalizer",
@@ -318,11 +329,10 @@ async fn tenant(ctx: &Context, manifest: &Manifest) -> Result<Arc<Mutex<Tenant>>
         })?;
     let key = Mnemonic::from_phrase(phrase.trim())
         .and_then(|m| Key::from_mnemonic(&m))
-        .map_err(|e| {
-            ReconcileError::Key(format!(
-                "spec.keySecret: the {:?} of Secret {ns}/{} is not a usable mnemonic: {e}",
-                key_ref.key, key_ref.name
-            ))
+        .map_err(|source| ReconcileError::Mnemonic {
+            key: key_ref.key.clone(),
+            secret: format!("{ns}/{}", key_ref.name),
+            source,
         })?;
     let address = key.address().to_string();
     let mut tenants = ctx.tenants.lock().await;
@@ -333,7 +343,7 @@ async fn tenant(ctx: &Context, manifest: &Manifest) -> Result<Arc<Mutex<Tenant>>
         .args
         .chain
         .connect(key)
-        .map_err(|e| ReconcileError::Key(format!("connecting to the chain: {e:#}")))?;
+        .map_err(ReconcileError::Connect)?;
     let t = Arc::new(Mutex::new(Tenant {
         chain: Arc::new(chain),
         gateway: None,
@@ -501,4 +511,39 @@ fn short(version: &str) -> &str {
 
 async fn publish(ctx: &Context, manifest: &Manifest, type_: EventType, reason: &str, note: &str) {
     crate::report::publish(&ctx.recorder, manifest, type_, reason, note).await;
+}
+
+#[cfg(test)]
+mod error_tests {
+    use std::error::Error as _;
+
+    use super::ReconcileError;
+
+    #[test]
+    fn key_and_chain_errors_keep_their_message_and_carry_their_source() {
+        let bad = chain_client::keys::Mnemonic::from_phrase("not a mnemonic")
+            .expect_err("not a mnemonic");
+        let expected = bad.to_string();
+        let error = ReconcileError::Mnemonic {
+            key: "mnemonic".into(),
+            secret: "team-a/akash-tenant-key".into(),
+            source: bad,
+        };
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "spec.keySecret: the \"mnemonic\" of Secret team-a/akash-tenant-key is not a usable mnemonic: {expected}"
+            )
+        );
+        assert_eq!(error.source().map(ToString::to_string), Some(expected));
+        assert_eq!(error.metric_label(), "key");
+
+        let connect = ReconcileError::Connect(anyhow::anyhow!("bad URL").context("--rpc-url"));
+        assert_eq!(
+            connect.to_string(),
+            "connecting to the chain: --rpc-url: bad URL"
+        );
+        assert!(connect.source().is_some());
+        assert_eq!(connect.metric_label(), "chain_connect");
+    }
 }
