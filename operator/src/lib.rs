@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod overlay;
 pub mod provider;
 pub mod provider_status;
+pub mod reconcile_metrics;
 pub mod report;
 pub mod tenant;
 pub mod workload;

@@ -17,6 +17,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::reconcile_metrics::ReconcileMetrics;
+
 /// A label set with one `reason` (or `error`, `resource`) value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Reason {
@@ -72,6 +74,8 @@ pub struct Metrics {
     pub tunnel_bytes_received: Family<TunnelLabel, Counter>,
     pub tunnel_refusals: Family<Reason, Counter>,
     pub dependency_up: Family<DependencyLabel, Gauge>,
+    /// Runs, failures and durations of every controller's reconciles.
+    pub reconcile: ReconcileMetrics,
 }
 
 impl Metrics {
@@ -100,6 +104,7 @@ impl Metrics {
             tunnel_bytes_received: Family::default(),
             tunnel_refusals: Family::default(),
             dependency_up: Family::default(),
+            reconcile: ReconcileMetrics::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -198,6 +203,19 @@ impl Metrics {
             "1 when the last probe of a dependency (chain: RPC and gRPC; kube: the API server) answered",
             metrics.dependency_up.clone(),
         );
+        metrics.reconcile.register(&mut registry);
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Only the reconcile metrics are exposed: for a process that counts nothing else (the
+    /// tenant controller), so its `/metrics` shows no provider counters stuck at zero.
+    pub fn reconcile_only() -> Self {
+        let mut registry = Registry::with_prefix("akash_provider");
+        let metrics = Self::new();
+        metrics.reconcile.register(&mut registry);
         Self {
             registry,
             ..metrics

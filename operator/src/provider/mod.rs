@@ -133,7 +133,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             inventory: inventory_config(&args),
             page_size: 1000,
         },
-        metrics,
+        metrics.clone(),
     );
     let mut workload_config = workload_config(&args);
     let api_server = api_server_endpoints(&client).await;
@@ -152,7 +152,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             workload_config,
             &identity,
         )
-        .with_secrets_namespace(&secrets_namespace),
+        .with_secrets_namespace(&secrets_namespace)
+        .with_metrics(metrics),
     );
     let workload_task = tokio::spawn(crate::workload::reconcile::run(workloads, leading.clone()));
 

@@ -25,7 +25,7 @@ pub struct TenantArgs {
     /// About one block: how often to look while waiting for the chain.
     #[arg(long, env = "AKASH_BLOCK_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub block_interval: Duration,
-    /// Address of `/healthz` and `/readyz`.
+    /// Address of `/metrics` (the reconcile metrics), `/healthz` and `/readyz`.
     #[arg(long, env = "AKASH_METRICS_ADDR", default_value = "0.0.0.0:8081")]
     pub metrics_addr: std::net::SocketAddr,
 }

@@ -24,6 +24,8 @@ use super::delivery::MtlsGateway;
 use super::flow::{self, Ctx, FlowError, Next, Progress};
 use super::identity::{self, SecretCertStore};
 use super::plan::plan;
+use crate::metrics::Metrics;
+use crate::reconcile_metrics::{self, MetricLabel};
 
 /// The finalizer that closes the deployment on chain.
 pub const FINALIZER: &str = "akash.network/deployment";
@@ -45,6 +47,8 @@ pub struct Context {
     pub args: TenantArgs,
     tenants: Mutex<HashMap<String, Arc<Mutex<Tenant>>>>,
     dseqs: flow::DseqAllocator,
+    /// Where reconcile runs, failures and durations are counted (served on `/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
@@ -59,7 +63,14 @@ impl Context {
             args,
             tenants: Mutex::new(HashMap::new()),
             dseqs: flow::DseqAllocator::default(),
+            metrics: Arc::new(Metrics::reconcile_only()),
         }
+    }
+
+    /// Counts reconciles in `metrics` (by default a registry nobody serves).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -101,6 +112,12 @@ impl ReconcileError {
     }
 }
 
+impl MetricLabel for ReconcileError {
+    fn metric_label(&self) -> &'static str {
+        ReconcileError::metric_label(self)
+    }
+}
+
 /// Runs the controller until the process is stopped.
 pub async fn run(ctx: Arc<Context>) {
     let manifests: Api<Manifest> = match &ctx.args.watch_namespace {
@@ -126,7 +143,19 @@ fn error_policy(manifest: Arc<Manifest>, error: &ReconcileError, _ctx: Arc<Conte
     })
 }
 
+#[tracing::instrument(skip_all, fields(manifest = %manifest.name_any(), namespace = manifest.namespace().unwrap_or_default()))]
 async fn reconcile(manifest: Arc<Manifest>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let metrics = ctx.metrics.clone();
+    metrics
+        .reconcile
+        .observe(reconcile_metrics::TENANT, reconcile_manifest(manifest, ctx))
+        .await
+}
+
+async fn reconcile_manifest(
+    manifest: Arc<Manifest>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let ns = manifest.namespace().unwrap_or_default();
     let api = Api::<Manifest>::namespaced(ctx.client.clone(), &ns);
     finalizer(&api, FINALIZER, manifest, |event| async {
@@ -143,6 +172,7 @@ async fn reconcile(manifest: Arc<Manifest>, ctx: Arc<Context>) -> Result<Action,
     })
 }
 
+#[tracing::instrument(skip_all, fields(dseq = manifest.status.as_ref().and_then(|s| s.dseq)))]
 async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileError> {
     let mut status = manifest.status.clone().unwrap_or_default();
     let plan = match plan(&manifest.spec) {
@@ -269,6 +299,7 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
     Ok(Action::requeue(Duration::from_millis(100)))
 }
 
+#[tracing::instrument(skip_all, fields(dseq = manifest.status.as_ref().and_then(|s| s.dseq)))]
 async fn cleanup(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileError> {
     let mut status = manifest.status.clone().unwrap_or_default();
     if status.dseq.is_none() {

@@ -17,29 +17,28 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::metrics::Health;
+use crate::metrics::{Health, Metrics};
 
-/// Runs the controller: health endpoints, then `Manifest` reconciles until a signal stops it.
+/// Runs the controller: `/metrics` and the health endpoints, then `Manifest` reconciles until a signal stops it.
 pub async fn run(args: config::TenantArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (in-cluster or KUBECONFIG)")?;
     let health = Arc::new(Health::default());
-    let router = crate::metrics::health_router(health.clone());
-    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+    // Its own reconciles are all it counts: the provider's counters would only show zeros.
+    let metrics = Arc::new(Metrics::reconcile_only());
+    crate::metrics::serve(args.metrics_addr, metrics.clone(), health.clone())
         .await
         .with_context(|| format!("--metrics-addr {}", args.metrics_addr))?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "the health endpoint stopped");
-        }
-    });
     tracing::info!(
         chain_id = %args.chain.chain_id,
         namespace = args.watch_namespace.as_deref().unwrap_or("(all)"),
         "tenant controller started"
     );
     health.set_ready(true);
-    controller::run(Arc::new(controller::Context::new(client, args))).await;
+    controller::run(Arc::new(
+        controller::Context::new(client, args).with_metrics(metrics),
+    ))
+    .await;
     Ok(())
 }

@@ -25,7 +25,9 @@ use super::apply;
 use super::build::{LEASE_LABEL_PREFIX, MANAGED_LABEL, WorkloadConfig, build};
 use super::status::{self, Observed};
 use crate::lease_secret;
+use crate::metrics::Metrics;
 use crate::provider::store::FIELD_MANAGER;
+use crate::reconcile_metrics::{self, MetricLabel};
 
 /// The finalizer that removes a lease's namespace.
 pub const FINALIZER: &str = "akash.network/workloads";
@@ -39,6 +41,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Where the Secrets with manifests' registry credentials are (see [`lease_secret`]).
     pub secrets_namespace: String,
+    /// Where reconcile runs, failures and durations are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
@@ -53,7 +57,14 @@ impl Context {
             namespace: namespace.to_owned(),
             config,
             secrets_namespace: namespace.to_owned(),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts reconciles in `metrics` (by default a registry nobody serves).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Reads registry credentials from Secrets of `namespace` (by default the Leases' own).
@@ -81,6 +92,12 @@ impl ReconcileError {
             Self::Finalizer(_) => "finalizer",
             Self::Credentials(_) => "credentials",
         }
+    }
+}
+
+impl MetricLabel for ReconcileError {
+    fn metric_label(&self) -> &'static str {
+        ReconcileError::metric_label(self)
     }
 }
 
@@ -154,7 +171,16 @@ fn error_policy(lease: Arc<Lease>, error: &ReconcileError, _ctx: Arc<Context>) -
     }
 }
 
+#[tracing::instrument(skip_all, fields(lease = %lease.spec.lease_id))]
 async fn reconcile(lease: Arc<Lease>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let metrics = ctx.metrics.clone();
+    metrics
+        .reconcile
+        .observe(reconcile_metrics::WORKLOAD, reconcile_lease(lease, ctx))
+        .await
+}
+
+async fn reconcile_lease(lease: Arc<Lease>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let api = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace);
     finalizer(&api, FINALIZER, lease, |event| async {
         match event {
@@ -175,6 +201,7 @@ fn namespace_of(lease: &Lease) -> String {
 }
 
 /// The `Lease` is being deleted: its namespace goes first.
+#[tracing::instrument(skip_all, fields(namespace = %namespace_of(lease)))]
 async fn cleanup(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileError> {
     let ns = namespace_of(lease);
     if apply::delete_namespace(&ctx.client, &ns).await? {
@@ -210,6 +237,7 @@ async fn sweep_secrets(ctx: &Context) -> Result<usize, kube::Error> {
     lease_secret::sweep(&ctx.client, &ctx.secrets_namespace, &uids).await
 }
 
+#[tracing::instrument(skip_all, fields(namespace = %namespace_of(lease)))]
 async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileError> {
     let phase = lease.status.as_ref().and_then(|s| s.phase);
     let ns = namespace_of(lease);

@@ -20,6 +20,7 @@ use chain_client::Chain;
 use tokio::sync::watch;
 
 pub use config::OverlayArgs;
+pub use state::PassError;
 
 use crate::metrics::{Health, Metrics};
 use crate::overlay::admission::ChainAuthorizer;
@@ -126,11 +127,17 @@ pub async fn run(args: OverlayArgs) -> anyhow::Result<()> {
         service_namespaces: Default::default(),
     };
     health.set_ready(true);
+    let pass_metrics = overlay.metrics.clone();
     let mut ticker = tokio::time::interval(args.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => overlay.reconcile().await,
+            _ = ticker.tick() => {
+                let pass = overlay.reconcile();
+                if let Err(e) = pass_metrics.reconcile.observe(crate::reconcile_metrics::OVERLAY, pass).await {
+                    tracing::debug!(error = %e, "overlay reconcile pass failed");
+                }
+            }
             () = crate::provider::shutdown_signal() => break,
         }
     }

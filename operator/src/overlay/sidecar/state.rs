@@ -19,6 +19,29 @@ use crate::overlay::wireguard::WireGuard;
 use crate::overlay::{
     ClientHandle, Counters, IssuingServerCerts, TunnelClient, TunnelClientConfig, tunnel_cert,
 };
+use crate::reconcile_metrics::MetricLabel;
+
+/// Why a reconcile pass failed. The pass still does what it can after a failed write; the first
+/// failure is the one returned (each is logged where it happens).
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("listing Lease resources: {0}")]
+    Leases(#[source] kube::Error),
+    #[error("updating the overlay Services: {0}")]
+    Services(#[source] kube::Error),
+    #[error("updating the Tunnel resources: {0}")]
+    Tunnels(#[source] kube::Error),
+}
+
+impl MetricLabel for PassError {
+    fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Leases(_) => "leases",
+            Self::Services(_) => "services",
+            Self::Tunnels(_) => "tunnels",
+        }
+    }
+}
 
 pub(super) struct Overlay {
     pub client: kube::Client,
@@ -62,10 +85,9 @@ pub(super) struct ClientSide {
 
 impl Overlay {
     /// One pass: desired tunnels from the leases and the chain, then start, stop, objects, status.
-    pub async fn reconcile(&mut self) {
-        let Some((desired, lease_namespaces)) = self.desired().await else {
-            return;
-        };
+    #[tracing::instrument(skip_all, fields(running = self.running.len()))]
+    pub async fn reconcile(&mut self) -> Result<(), PassError> {
+        let (desired, lease_namespaces) = self.desired().await.map_err(PassError::Leases)?;
         self.service_namespaces.extend(lease_namespaces);
         let wanted: BTreeSet<String> = desired.keys().cloned().collect();
         let gone: Vec<String> = self
@@ -105,24 +127,30 @@ impl Overlay {
         self.renew_and_repair().await;
         self.restrict_sources().await;
         self.probe().await;
-        if let Err(e) = self.apply_services().await {
+        let services = self.apply_services().await;
+        if let Err(e) = &services {
             tracing::warn!(error = %e, "updating the overlay Services failed");
         }
-        if let Err(e) = self.apply_tunnels().await {
+        let tunnels = self.apply_tunnels().await;
+        if let Err(e) = &tunnels {
             tracing::warn!(error = %e, "updating the Tunnel resources failed");
         }
         self.report_metrics();
+        services.map_err(PassError::Services)?;
+        tunnels.map_err(PassError::Tunnels)
     }
 
-    /// The tunnels that should run, by name; `None` when the leases cannot be read (then
+    /// The tunnels that should run, by name; an error when the leases cannot be read (then
     /// nothing is changed). A deployment whose chain state cannot be read keeps its tunnels.
-    async fn desired(&self) -> Option<(BTreeMap<String, DesiredTunnel>, BTreeSet<String>)> {
+    async fn desired(
+        &self,
+    ) -> Result<(BTreeMap<String, DesiredTunnel>, BTreeSet<String>), kube::Error> {
         let leases: Api<Lease> = Api::namespaced(self.client.clone(), &self.args.namespace);
         let leases = match leases.list(&ListParams::default()).await {
             Ok(list) => list.items,
             Err(e) => {
                 tracing::warn!(error = %e, "listing Lease resources failed");
-                return None;
+                return Err(e);
             }
         };
         let mut out = BTreeMap::new();
@@ -157,7 +185,7 @@ impl Overlay {
                 }
             }
         }
-        Some((out, namespaces))
+        Ok((out, namespaces))
     }
 
     async fn start(&self, d: DesiredTunnel) -> Running {
