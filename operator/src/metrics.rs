@@ -423,3 +423,110 @@ mod health_tests {
         assert!(health.is_ready());
     }
 }
+
+#[cfg(test)]
+mod dashboard_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::Metrics;
+
+    /// The chart's Grafana dashboard.
+    const DASHBOARD: &str = include_str!("../../helm/akash-provider/dashboards/provider.json");
+
+    /// Every metric the provider registers, by exposed base name, with its type.
+    fn registered() -> BTreeMap<String, String> {
+        Metrics::new()
+            .encode()
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.strip_prefix("# TYPE ")?.split_whitespace();
+                Some((words.next()?.to_owned(), words.next()?.to_owned()))
+            })
+            .collect()
+    }
+
+    /// The series names a panel may query for a metric of `kind` named `base`.
+    fn series_of(base: &str, kind: &str) -> Vec<String> {
+        match kind {
+            "counter" => vec![format!("{base}_total")],
+            "histogram" => ["_bucket", "_sum", "_count"]
+                .map(|s| format!("{base}{s}"))
+                .to_vec(),
+            _ => vec![base.to_owned()],
+        }
+    }
+
+    /// Names starting with `akash_provider_` anywhere in the dashboard: the panels' expressions
+    /// and the variables' queries.
+    fn used_names(dashboard: &serde_json::Value) -> BTreeSet<String> {
+        let mut exprs = Vec::new();
+        let mut stack = vec![dashboard];
+        while let Some(value) = stack.pop() {
+            match value {
+                serde_json::Value::Object(map) => stack.extend(map.values()),
+                serde_json::Value::Array(items) => stack.extend(items),
+                serde_json::Value::String(text) => exprs.push(text.clone()),
+                _ => {}
+            }
+        }
+        let mut names = BTreeSet::new();
+        for expr in exprs {
+            let mut rest = expr.as_str();
+            while let Some(at) = rest.find("akash_provider_") {
+                let tail = &rest[at..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                names.insert(tail[..end].to_owned());
+                rest = &tail[end..];
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn every_metric_the_dashboard_queries_is_one_the_provider_registers() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(DASHBOARD).expect("the dashboard is JSON");
+        let registered = registered();
+        assert!(
+            registered.contains_key("akash_provider_reconcile_runs"),
+            "{registered:?}"
+        );
+        let known: BTreeSet<String> = registered
+            .iter()
+            .flat_map(|(base, kind)| series_of(base, kind))
+            .collect();
+        let used = used_names(&dashboard);
+        assert!(used.len() > 10, "{used:?}");
+        let unknown: Vec<&String> = used.difference(&known).collect();
+        assert!(unknown.is_empty(), "not registered: {unknown:?}");
+        // Every panel but a row has a query, and each has its own id.
+        let panels = dashboard["panels"].as_array().expect("panels");
+        let ids: BTreeSet<u64> = panels.iter().filter_map(|p| p["id"].as_u64()).collect();
+        assert_eq!(ids.len(), panels.len());
+        for panel in panels.iter().filter(|p| p["type"] != "row") {
+            let targets = panel["targets"].as_array().map_or(0, Vec::len);
+            assert!(targets > 0, "{}", panel["title"]);
+        }
+    }
+
+    #[test]
+    fn the_check_finds_a_misspelt_metric() {
+        let dashboard = serde_json::json!({
+            "panels": [{ "targets": [{ "expr": "rate(akash_provider_bids_snet_total[5m])" }] }]
+        });
+        let used = used_names(&dashboard);
+        assert_eq!(
+            used,
+            BTreeSet::from(["akash_provider_bids_snet_total".to_owned()])
+        );
+        let known: BTreeSet<String> = registered()
+            .iter()
+            .flat_map(|(base, kind)| series_of(base, kind))
+            .collect();
+        assert!(!known.contains("akash_provider_bids_snet_total"));
+        assert!(known.contains("akash_provider_bids_sent_total"));
+        assert!(known.contains("akash_provider_order_to_bid_seconds_bucket"));
+    }
+}
