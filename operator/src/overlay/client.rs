@@ -341,7 +341,7 @@ impl Inner {
         let mut tls = connector
             .connect(self.sni.clone(), tcp)
             .await
-            .map_err(|e| OverlayError::Tls(e.to_string()))?;
+            .map_err(OverlayError::Handshake)?;
         let chain = super::tls::peer_chain(tls.get_ref().1);
         let peer = self.verifier.verify(&chain).await?;
         let request = TunnelRequest {

@@ -35,10 +35,17 @@ pub enum OverlayError {
     PreambleTooLarge { len: usize, max: usize },
     #[error("invalid tunnel preamble: {0}")]
     PreambleInvalid(String),
+    #[error("invalid tunnel preamble: {0}")]
+    PreambleJson(#[source] serde_json::Error),
     #[error("the tunnel was refused: {0}")]
     Refused(String),
     #[error("TLS: {0}")]
     Tls(String),
+    /// The TLS handshake failed (its I/O error carries rustls' alert or the transport's failure).
+    #[error("TLS: {0}")]
+    Handshake(#[source] std::io::Error),
+    #[error("TLS: {0}")]
+    Rustls(#[source] rustls::Error),
     #[error("timed out: {0}")]
     Timeout(&'static str),
     #[error("cannot reach the tunnel target {target}: {source}")]
@@ -66,9 +73,9 @@ impl OverlayError {
             Self::Claim(_) => "claim",
             Self::WrongPeer { .. } => "wrong_peer",
             Self::PreambleTooLarge { .. } => "preamble_too_large",
-            Self::PreambleInvalid(_) => "preamble_invalid",
+            Self::PreambleInvalid(_) | Self::PreambleJson(_) => "preamble_invalid",
             Self::Refused(_) => "refused",
-            Self::Tls(_) => "tls",
+            Self::Tls(_) | Self::Handshake(_) | Self::Rustls(_) => "tls",
             Self::Timeout(_) => "timeout",
             Self::Target { .. } => "target",
             Self::Io(_) => "io",

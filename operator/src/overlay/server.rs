@@ -272,7 +272,7 @@ impl Connection {
                 .acceptor
                 .accept(tcp)
                 .await
-                .map_err(|e| OverlayError::Tls(e.to_string()))?;
+                .map_err(OverlayError::Handshake)?;
             let chain = super::tls::peer_chain(tls.get_ref().1);
             match wire::read_frame::<_, TunnelRequest>(&mut tls).await {
                 Ok(request) => Ok((tls, chain, request)),

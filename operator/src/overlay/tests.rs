@@ -590,3 +590,38 @@ fn the_server_certificate_is_issued_per_known_sni_and_cached() {
     certs.forget(&req);
     assert!(certs.cert_for(&sni).is_none());
 }
+
+#[tokio::test]
+async fn an_invalid_preamble_and_an_unreachable_target_carry_their_source_error() {
+    use std::error::Error as _;
+
+    let (mut w, mut r) = tokio::io::duplex(64);
+    w.write_all(&3u32.to_be_bytes()).await.unwrap();
+    w.write_all(b"{x}").await.unwrap();
+    let err = wire::read_frame::<_, TunnelRequest>(&mut r)
+        .await
+        .unwrap_err();
+    let json = err.source().expect("the JSON error").to_string();
+    assert_eq!(err.to_string(), format!("invalid tunnel preamble: {json}"));
+    assert_eq!(err.metric_label(), "preamble_invalid");
+
+    // Nothing listens on a port just released.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let route = listener.local_addr().unwrap();
+    drop(listener);
+    let err = crate::overlay::wg_data::open(route, &request(&address()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OverlayError::Target { .. } | OverlayError::Timeout(_)),
+        "{err}"
+    );
+    if let OverlayError::Target { .. } = &err {
+        let io = err.source().expect("the connect error").to_string();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot reach the tunnel target {route}: {io}")
+        );
+        assert_eq!(err.metric_label(), "target");
+    }
+}

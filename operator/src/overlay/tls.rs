@@ -150,7 +150,7 @@ impl ResolvesServerCert for BySni {
 pub fn server_config(certs: Arc<dyn ServerCerts>) -> Result<rustls::ServerConfig, OverlayError> {
     let config = rustls::ServerConfig::builder_with_provider(crypto())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| OverlayError::Tls(e.to_string()))?
+        .map_err(OverlayError::Rustls)?
         .with_client_cert_verifier(Arc::new(TunnelClientShape::default()))
         .with_cert_resolver(Arc::new(BySni(certs)));
     Ok(config)
@@ -169,7 +169,7 @@ pub fn client_config(cert: &TunnelCert) -> Result<rustls::ClientConfig, OverlayE
     .map_err(|e| OverlayError::Tls(format!("tunnel key: {e}")))?;
     rustls::ClientConfig::builder_with_provider(crypto())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| OverlayError::Tls(e.to_string()))?
+        .map_err(OverlayError::Rustls)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(TunnelServerShape::default()))
         .with_client_auth_cert(chain, key)

@@ -164,7 +164,7 @@ where
     W: AsyncWrite + Unpin,
     T: Serialize,
 {
-    let body = serde_json::to_vec(msg).map_err(|e| OverlayError::PreambleInvalid(e.to_string()))?;
+    let body = serde_json::to_vec(msg).map_err(OverlayError::PreambleJson)?;
     if body.len() > MAX_PREAMBLE {
         return Err(OverlayError::PreambleTooLarge {
             len: body.len(),
@@ -203,5 +203,5 @@ where
             "the preamble ended early ({len} bytes announced): {e}"
         ))
     })?;
-    serde_json::from_slice(&body).map_err(|e| OverlayError::PreambleInvalid(e.to_string()))
+    serde_json::from_slice(&body).map_err(OverlayError::PreambleJson)
 }
