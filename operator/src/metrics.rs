@@ -315,18 +315,6 @@ pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
         .with_state(HttpState { metrics, health })
 }
 
-/// Only `/healthz` and `/readyz`, for processes without the provider's metrics (the tenant
-/// controller).
-pub fn health_router(health: Arc<Health>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .with_state(HttpState {
-            metrics: Arc::new(Metrics::new()),
-            health,
-        })
-}
-
 async fn metrics_text(State(state): State<HttpState>) -> impl IntoResponse {
     (
         [(
