@@ -1379,3 +1379,47 @@ fn overlay_enabled_adds_the_sidecar_its_service_and_only_its_rights() -> anyhow:
     assert_eq!(service["spec"]["ports"][1]["protocol"], "UDP");
     Ok(())
 }
+
+#[test]
+fn the_tenant_metrics_service_and_the_grafana_dashboard_render() -> anyhow::Result<()> {
+    // The tenant controller's /metrics: a Service of its pods, labelled so that the chart's
+    // ServiceMonitor scrapes it beside the provider's.
+    let objects = render(&merged(
+        base_values(),
+        &json!({ "tenant": { "enabled": true } }),
+    ))?;
+    let service = find(&objects, "Service", "-tenant-metrics");
+    assert_eq!(
+        service["spec"]["selector"]["app.kubernetes.io/component"],
+        "tenant"
+    );
+    assert_eq!(
+        service["metadata"]["labels"]["app.kubernetes.io/component"],
+        "metrics"
+    );
+    assert_eq!(service["spec"]["ports"][0]["port"], 8081);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
+    assert!(
+        !kinds(&objects).contains_key("ConfigMap"),
+        "the dashboard is off by default"
+    );
+
+    // The dashboard: the chart's JSON as it is, in a ConfigMap Grafana's sidecar picks up.
+    let objects = render(&merged(
+        base_values(),
+        &json!({ "grafana": { "dashboard": { "enabled": true, "namespace": "monitoring" } } }),
+    ))?;
+    let map = find(&objects, "ConfigMap", "-dashboard");
+    assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(map["metadata"]["namespace"], "monitoring");
+    let shipped: Value = serde_json::from_str(
+        map["data"]["akash-provider.json"]
+            .as_str()
+            .context("the dashboard's JSON")?,
+    )?;
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(
+        chart_dir().join("dashboards/provider.json"),
+    )?)?;
+    assert_eq!(shipped, file);
+    Ok(())
+}
