@@ -11,15 +11,19 @@ use chain_client::akash::base::attributes::v1::Attribute as ChainAttribute;
 use chain_client::akash::provider::v1beta4::{Info, MsgCreateProvider, MsgUpdateProvider};
 use chain_client::cert::CertificateRole;
 use chain_client::chain::{CertificateFilter, PageRequest};
-use crds::resources::{Condition, PricingStrategy, Provider, ProviderSpec, ProviderStatus};
+use crds::resources::{
+    Condition, ConditionStatus, ConditionType, PricingStrategy, Provider, ProviderReason,
+    ProviderSpec, ProviderStatus, find_condition,
+};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use crate::bidding::eligibility::BidPolicy;
 use crate::bidding::engine::BidSettings;
 use crate::bidding::pricing::{Pricing, ScriptPricing};
+use crate::controller::status::Precondition;
 use crate::provider::store::FIELD_MANAGER;
 
 /// The annotation on the certificate Secret that records the certificate's decimal serial.
@@ -81,18 +85,17 @@ pub async fn ensure(
     };
     let result = register(client, chain, config, &resource).await;
     let status = status_of(chain.address(), &resource, &result);
-    let patch = serde_json::json!({
-        "apiVersion": "akash.network/v1",
-        "kind": "Provider",
-        "status": status,
-    });
-    if let Err(e) = providers
-        .patch_status(
-            &resource.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
+    // Not guarded by the version read: written once at start, and a skipped write would not be
+    // tried again until the next start.
+    if let Err(e) = crate::controller::status::write_status(
+        &providers,
+        &resource,
+        FIELD_MANAGER,
+        Precondition::LastWriteWins,
+        None,
+        &status,
+    )
+    .await
     {
         tracing::warn!(error = %e, "writing the Provider resource's status failed");
     }
@@ -303,16 +306,16 @@ fn status_of(
     let previous = resource.status.clone().unwrap_or_default();
     let condition = match result {
         Ok(_) => Condition {
-            type_: "Registered".into(),
-            status: "True".into(),
-            reason: "OnChain".into(),
+            type_: ConditionType::Registered.to_string(),
+            status: ConditionStatus::True.to_string(),
+            reason: ProviderReason::OnChain.to_string(),
             message: "the chain holds this provider and its certificate".into(),
             last_transition_time: Some(now),
             observed_generation: generation,
         },
         Err(e) => Condition {
-            type_: "Registered".into(),
-            status: "False".into(),
+            type_: ConditionType::Registered.to_string(),
+            status: ConditionStatus::False.to_string(),
             reason: e.reason().into(),
             message: e.to_string(),
             last_transition_time: Some(now),
@@ -320,7 +323,7 @@ fn status_of(
         },
     };
     // Keep the transition time when the status did not change.
-    let condition = match previous.conditions.iter().find(|c| c.type_ == "Registered") {
+    let condition = match find_condition(&previous.conditions, ConditionType::Registered) {
         Some(old) if old.status == condition.status => Condition {
             last_transition_time: old.last_transition_time.clone(),
             ..condition

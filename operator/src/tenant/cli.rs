@@ -327,7 +327,7 @@ impl Printer {
             Progress::DeploymentCreated { dseq, version } => {
                 format!(
                     "deployment {dseq} created (manifest version {})",
-                    &version[..12.min(version.len())]
+                    crate::controller::short_version(version)
                 )
             }
             Progress::DeploymentUpdated { version } => {

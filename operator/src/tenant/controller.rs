@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use chain_client::Chain;
 use chain_client::keys::{Key, Mnemonic};
-use crds::resources::{Manifest, ManifestPhase, ManifestStatus};
+use crds::resources::{
+    ConditionStatus, ConditionType, Manifest, ManifestPhase, ManifestReason, ManifestStatus,
+};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::Mutex;
@@ -24,6 +25,9 @@ use super::delivery::MtlsGateway;
 use super::flow::{self, Ctx, FlowError, Next, Progress};
 use super::identity::{self, SecretCertStore};
 use super::plan::plan;
+use crate::controller::finalizer::{FinalizerFailure, reconcile_with_finalizer};
+use crate::controller::status::Precondition;
+use crate::controller::{conditions, events, short_version};
 
 /// The finalizer that closes the deployment on chain.
 pub const FINALIZER: &str = "akash.network/deployment";
@@ -49,12 +53,12 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, args: TenantArgs) -> Self {
-        let reporter = Reporter {
-            controller: "akash-provider-tenant".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: events::recorder(
+                &client,
+                "akash-provider-tenant",
+                std::env::var("POD_NAME").ok(),
+            ),
             client,
             args,
             tenants: Mutex::new(HashMap::new()),
@@ -76,6 +80,12 @@ pub enum ReconcileError {
     Certificate(anyhow::Error),
     #[error("finalizer: {0}")]
     Finalizer(String),
+}
+
+impl FinalizerFailure for ReconcileError {
+    fn finalizer_failure(message: String) -> Self {
+        Self::Finalizer(message)
+    }
 }
 
 impl ReconcileError {
@@ -118,18 +128,13 @@ fn error_policy(manifest: Arc<Manifest>, error: &ReconcileError, _ctx: Arc<Conte
 async fn reconcile(manifest: Arc<Manifest>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let ns = manifest.namespace().unwrap_or_default();
     let api = Api::<Manifest>::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, manifest, |event| async {
+    reconcile_with_finalizer(&api, FINALIZER, manifest, |event| async {
         match event {
             FinalizerEvent::Apply(m) => apply(&m, &ctx).await,
             FinalizerEvent::Cleanup(m) => cleanup(&m, &ctx).await,
         }
     })
     .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => ReconcileError::Finalizer(other.to_string()),
-    })
 }
 
 async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileError> {
@@ -142,16 +147,23 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
-            publish(ctx, manifest, EventType::Warning, "InvalidSpec", &message).await;
+            publish(
+                ctx,
+                manifest,
+                EventType::Warning,
+                ManifestReason::InvalidSpec.as_str(),
+                &message,
+            )
+            .await;
             if status.dseq.is_none() {
                 status.phase = Some(ManifestPhase::Invalid);
             }
             set_condition(
                 &mut status,
                 manifest,
-                "Valid",
-                "False",
-                "InvalidSpec",
+                ConditionType::Valid,
+                ConditionStatus::False,
+                ManifestReason::InvalidSpec.as_str(),
                 &message,
             );
             save(ctx, manifest, &status).await?;
@@ -161,9 +173,9 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
     set_condition(
         &mut status,
         manifest,
-        "Valid",
-        "True",
-        "Valid",
+        ConditionType::Valid,
+        ConditionStatus::True,
+        ManifestReason::Valid.as_str(),
         "the spec is valid",
     );
     let tenant = match tenant(ctx, manifest).await {
@@ -174,16 +186,16 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
                 ctx,
                 manifest,
                 EventType::Warning,
-                "KeyUnavailable",
+                ManifestReason::KeyUnavailable.as_str(),
                 &message,
             )
             .await;
             set_condition(
                 &mut status,
                 manifest,
-                "Ready",
-                "False",
-                "KeyUnavailable",
+                ConditionType::Ready,
+                ConditionStatus::False,
+                ManifestReason::KeyUnavailable.as_str(),
                 &message,
             );
             save(ctx, manifest, &status).await?;
@@ -241,8 +253,8 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
                 set_condition(
                     &mut status,
                     manifest,
-                    "Ready",
-                    "False",
+                    ConditionType::Ready,
+                    ConditionStatus::False,
                     e.reason(),
                     &message,
                 );
@@ -345,12 +357,12 @@ async fn tenant(ctx: &Context, manifest: &Manifest) -> Result<Arc<Mutex<Tenant>>
 fn set_ready(status: &mut ManifestStatus, manifest: &Manifest) {
     let running = status.phase == Some(ManifestPhase::Running);
     let why = match status.phase {
-        Some(ManifestPhase::Running) => "Running",
-        Some(ManifestPhase::Degraded) => "Degraded",
-        Some(ManifestPhase::Bidding) => "Bidding",
-        Some(ManifestPhase::Deploying) => "Deploying",
-        Some(ManifestPhase::Closed) => "ClosedOnChain",
-        _ => "Creating",
+        Some(ManifestPhase::Running) => ManifestReason::Running,
+        Some(ManifestPhase::Degraded) => ManifestReason::Degraded,
+        Some(ManifestPhase::Bidding) => ManifestReason::Bidding,
+        Some(ManifestPhase::Deploying) => ManifestReason::Deploying,
+        Some(ManifestPhase::Closed) => ManifestReason::ClosedOnChain,
+        _ => ManifestReason::Creating,
     };
     let message = match (&status.dseq, &status.ready) {
         (Some(dseq), Some(ready)) => format!("deployment {dseq}: {ready} services ready"),
@@ -360,9 +372,9 @@ fn set_ready(status: &mut ManifestStatus, manifest: &Manifest) {
     set_condition(
         status,
         manifest,
-        "Ready",
-        if running { "True" } else { "False" },
-        why,
+        ConditionType::Ready,
+        ConditionStatus::from(running),
+        why.as_str(),
         &message,
     );
 }
@@ -371,13 +383,13 @@ fn set_ready(status: &mut ManifestStatus, manifest: &Manifest) {
 fn set_condition(
     status: &mut ManifestStatus,
     manifest: &Manifest,
-    type_: &str,
-    value: &str,
+    type_: ConditionType,
+    value: ConditionStatus,
     reason: &str,
     message: &str,
 ) {
     let generation = manifest.metadata.generation;
-    crate::report::set_condition(
+    conditions::set_condition(
         &mut status.conditions,
         generation,
         type_,
@@ -387,7 +399,9 @@ fn set_condition(
     );
 }
 
-/// Writes the status if it changed.
+/// Writes the status if it changed. Not guarded by the version read: one reconcile saves the
+/// status after every step, each save making that version stale, and this controller is the
+/// only writer of a `Manifest`'s status.
 async fn save(
     ctx: &Context,
     manifest: &Manifest,
@@ -395,22 +409,17 @@ async fn save(
 ) -> Result<(), ReconcileError> {
     let mut status = status.clone();
     status.observed_generation = manifest.metadata.generation;
-    if Some(&status) == manifest.status.as_ref() {
-        return Ok(());
-    }
     let api = Api::<Manifest>::namespaced(
         ctx.client.clone(),
         &manifest.namespace().unwrap_or_default(),
     );
-    let patch = serde_json::json!({
-        "apiVersion": "akash.network/v1",
-        "kind": "Manifest",
-        "status": status,
-    });
-    api.patch_status(
-        &manifest.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
+    crate::controller::status::write_status(
+        &api,
+        manifest,
+        FIELD_MANAGER,
+        Precondition::LastWriteWins,
+        manifest.status.as_ref(),
+        &status,
     )
     .await?;
     Ok(())
@@ -421,12 +430,12 @@ async fn report(ctx: &Context, manifest: &Manifest, progress: &Progress) {
         Progress::DeploymentCreated { dseq, version } => (
             EventType::Normal,
             "DeploymentCreated",
-            format!("deployment {dseq} posted on chain (version {})", short(version)),
+            format!("deployment {dseq} posted on chain (version {})", short_version(version)),
         ),
         Progress::DeploymentUpdated { version } => (
             EventType::Normal,
             "DeploymentUpdated",
-            format!("new manifest version {} posted on chain", short(version)),
+            format!("new manifest version {} posted on chain", short_version(version)),
         ),
         // Every step while waiting: not worth an event each time.
         Progress::WaitingForBids { .. } => return,
@@ -459,7 +468,7 @@ async fn report(ctx: &Context, manifest: &Manifest, progress: &Progress) {
         Progress::ManifestSent { provider, version } => (
             EventType::Normal,
             "ManifestSent",
-            format!("manifest {} sent to {provider}", short(version)),
+            format!("manifest {} sent to {provider}", short_version(version)),
         ),
         Progress::DeliveryFailed { provider, error } => (
             EventType::Warning,
@@ -495,10 +504,6 @@ async fn report(ctx: &Context, manifest: &Manifest, progress: &Progress) {
     publish(ctx, manifest, type_, reason, &note).await;
 }
 
-fn short(version: &str) -> &str {
-    &version[..12.min(version.len())]
-}
-
 async fn publish(ctx: &Context, manifest: &Manifest, type_: EventType, reason: &str, note: &str) {
-    crate::report::publish(&ctx.recorder, manifest, type_, reason, note).await;
+    events::publish(&ctx.recorder, manifest, type_, reason, note).await;
 }
