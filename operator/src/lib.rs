@@ -5,6 +5,7 @@
 
 pub mod bidding;
 pub mod cert_events;
+pub mod certificate;
 pub mod chain_args;
 pub mod chain_groups;
 pub mod gateway;
