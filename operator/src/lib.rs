@@ -11,6 +11,7 @@ pub mod chain_groups;
 pub mod gateway;
 pub mod inventory;
 pub mod keeper;
+pub mod kube_requests;
 pub mod lease_secret;
 pub mod metrics;
 pub mod overlay;
