@@ -72,6 +72,7 @@ pub struct Metrics {
     pub tunnel_bytes_received: Family<TunnelLabel, Counter>,
     pub tunnel_refusals: Family<Reason, Counter>,
     pub dependency_up: Family<DependencyLabel, Gauge>,
+    pub kube_requests: Family<crate::kube_requests::KubeRequest, Counter>,
 }
 
 impl Metrics {
@@ -100,12 +101,18 @@ impl Metrics {
             tunnel_bytes_received: Family::default(),
             tunnel_refusals: Family::default(),
             dependency_up: Family::default(),
+            kube_requests: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
             "orders_seen",
             "Open orders considered",
             metrics.orders_seen.clone(),
+        );
+        registry.register(
+            "kube_requests",
+            "Requests this process sent to the Kubernetes API server, by verb and resource",
+            metrics.kube_requests.clone(),
         );
         registry.register(
             "orders_skipped",
