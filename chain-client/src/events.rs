@@ -130,6 +130,13 @@ pub fn decode_block_results(results: &BlockResults) -> Result<BlockEvents, Chain
     })
 }
 
+/// Whether an event's type is message `M`'s protobuf full name (typed events are named so).
+fn is<M: prost::Name>(kind: &str) -> bool {
+    kind.strip_prefix(M::PACKAGE)
+        .and_then(|rest| rest.strip_prefix('.'))
+        == Some(M::NAME)
+}
+
 /// Decodes one typed event; `Ok(None)` for event types that are not Akash events we know.
 pub fn decode_event(ev: &AbciEvent) -> Result<Option<AkashEvent>, String> {
     let a = Attrs(&ev.attributes);
@@ -137,24 +144,24 @@ pub fn decode_event(ev: &AbciEvent) -> Result<Option<AkashEvent>, String> {
         return Ok(certificate_message(&a));
     }
     let e = match ev.kind.as_str() {
-        "akash.market.v1.EventOrderCreated" => AkashEvent::OrderCreated(mv1::EventOrderCreated {
+        k if is::<mv1::EventOrderCreated>(k) => AkashEvent::OrderCreated(mv1::EventOrderCreated {
             id: Some(order_id(&a.json("id")?)?),
         }),
-        "akash.market.v1.EventOrderClosed" => AkashEvent::OrderClosed(mv1::EventOrderClosed {
+        k if is::<mv1::EventOrderClosed>(k) => AkashEvent::OrderClosed(mv1::EventOrderClosed {
             id: Some(order_id(&a.json("id")?)?),
         }),
-        "akash.market.v1.EventBidCreated" => AkashEvent::BidCreated(mv1::EventBidCreated {
+        k if is::<mv1::EventBidCreated>(k) => AkashEvent::BidCreated(mv1::EventBidCreated {
             id: Some(bid_id(&a.json("id")?)?),
             price: a.opt("price")?.map(|v| dec_coin(&v)).transpose()?,
         }),
-        "akash.market.v1.EventBidClosed" => AkashEvent::BidClosed(mv1::EventBidClosed {
+        k if is::<mv1::EventBidClosed>(k) => AkashEvent::BidClosed(mv1::EventBidClosed {
             id: Some(bid_id(&a.json("id")?)?),
         }),
-        "akash.market.v1.EventLeaseCreated" => AkashEvent::LeaseCreated(mv1::EventLeaseCreated {
+        k if is::<mv1::EventLeaseCreated>(k) => AkashEvent::LeaseCreated(mv1::EventLeaseCreated {
             id: Some(lease_id(&a.json("id")?)?),
             price: a.opt("price")?.map(|v| dec_coin(&v)).transpose()?,
         }),
-        "akash.market.v1.EventLeaseClosed" => AkashEvent::LeaseClosed(mv1::EventLeaseClosed {
+        k if is::<mv1::EventLeaseClosed>(k) => AkashEvent::LeaseClosed(mv1::EventLeaseClosed {
             id: Some(lease_id(&a.json("id")?)?),
             reason: a
                 .opt("reason")?
@@ -162,7 +169,7 @@ pub fn decode_event(ev: &AbciEvent) -> Result<Option<AkashEvent>, String> {
                 .transpose()?
                 .unwrap_or(0),
         }),
-        "akash.market.v1.EventLeaseReclaimStarted" => {
+        k if is::<mv1::EventLeaseReclaimStarted>(k) => {
             AkashEvent::LeaseReclaimStarted(mv1::EventLeaseReclaimStarted {
                 id: Some(lease_id(&a.json("id")?)?),
                 reason: a
@@ -177,7 +184,7 @@ pub fn decode_event(ev: &AbciEvent) -> Result<Option<AkashEvent>, String> {
                     .unwrap_or(0),
             })
         }
-        "akash.deployment.v1.EventDeploymentCreated" => {
+        k if is::<dv1::EventDeploymentCreated>(k) => {
             AkashEvent::DeploymentCreated(dv1::EventDeploymentCreated {
                 id: Some(deployment_id(&a.json("id")?)?),
                 hash: a
@@ -187,7 +194,7 @@ pub fn decode_event(ev: &AbciEvent) -> Result<Option<AkashEvent>, String> {
                     .unwrap_or_default(),
             })
         }
-        "akash.deployment.v1.EventDeploymentUpdated" => {
+        k if is::<dv1::EventDeploymentUpdated>(k) => {
             AkashEvent::DeploymentUpdated(dv1::EventDeploymentUpdated {
                 id: Some(deployment_id(&a.json("id")?)?),
                 hash: a
@@ -197,33 +204,31 @@ pub fn decode_event(ev: &AbciEvent) -> Result<Option<AkashEvent>, String> {
                     .unwrap_or_default(),
             })
         }
-        "akash.deployment.v1.EventDeploymentClosed" => {
+        k if is::<dv1::EventDeploymentClosed>(k) => {
             AkashEvent::DeploymentClosed(dv1::EventDeploymentClosed {
                 id: Some(deployment_id(&a.json("id")?)?),
             })
         }
-        "akash.deployment.v1.EventGroupStarted" => {
-            AkashEvent::GroupStarted(dv1::EventGroupStarted {
-                id: Some(group_id(&a.json("id")?)?),
-            })
-        }
-        "akash.deployment.v1.EventGroupPaused" => AkashEvent::GroupPaused(dv1::EventGroupPaused {
+        k if is::<dv1::EventGroupStarted>(k) => AkashEvent::GroupStarted(dv1::EventGroupStarted {
             id: Some(group_id(&a.json("id")?)?),
         }),
-        "akash.deployment.v1.EventGroupClosed" => AkashEvent::GroupClosed(dv1::EventGroupClosed {
+        k if is::<dv1::EventGroupPaused>(k) => AkashEvent::GroupPaused(dv1::EventGroupPaused {
             id: Some(group_id(&a.json("id")?)?),
         }),
-        "akash.provider.v1beta4.EventProviderCreated" => {
+        k if is::<dv1::EventGroupClosed>(k) => AkashEvent::GroupClosed(dv1::EventGroupClosed {
+            id: Some(group_id(&a.json("id")?)?),
+        }),
+        k if is::<pv1::EventProviderCreated>(k) => {
             AkashEvent::ProviderCreated(pv1::EventProviderCreated {
                 owner: json_string(&a.json("owner")?)?,
             })
         }
-        "akash.provider.v1beta4.EventProviderUpdated" => {
+        k if is::<pv1::EventProviderUpdated>(k) => {
             AkashEvent::ProviderUpdated(pv1::EventProviderUpdated {
                 owner: json_string(&a.json("owner")?)?,
             })
         }
-        "akash.provider.v1beta4.EventProviderDeleted" => {
+        k if is::<pv1::EventProviderDeleted>(k) => {
             AkashEvent::ProviderDeleted(pv1::EventProviderDeleted {
                 owner: json_string(&a.json("owner")?)?,
             })

@@ -21,11 +21,12 @@ use std::collections::BTreeMap;
 
 use chain_client::akash::audit::v1 as av1;
 use chain_client::akash::base::attributes::v1::Attribute;
+use prost::Name;
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use crate::ante::SdkError;
-use crate::events::Event;
+use crate::events::{Event, type_url};
 use crate::grpc_akash::{AkashQueries, paginate};
 use crate::state::{Proto, State, keys};
 
@@ -106,8 +107,8 @@ pub fn sign(
         }),
     );
     Ok(events(
-        "/akash.audit.v1.MsgSignProviderAttributes",
-        "akash.audit.v1.EventTrustedAuditorCreated",
+        &type_url::<av1::MsgSignProviderAttributes>(),
+        &av1::EventTrustedAuditorCreated::full_name(),
         &msg.owner,
         &msg.auditor,
         msg_index,
@@ -155,8 +156,8 @@ pub fn delete(
         }
     }
     Ok(events(
-        "/akash.audit.v1.MsgDeleteProviderAttributes",
-        "akash.audit.v1.EventTrustedAuditorDeleted",
+        &type_url::<av1::MsgDeleteProviderAttributes>(),
+        &av1::EventTrustedAuditorDeleted::full_name(),
         &msg.owner,
         &msg.auditor,
         msg_index,

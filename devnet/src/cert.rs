@@ -19,7 +19,7 @@ use cosmos_sdk_proto::cosmos::base::query::v1beta1::PageResponse;
 use tonic::{Request, Response, Status};
 
 use crate::ante::SdkError;
-use crate::events::Event;
+use crate::events::{Event, type_url};
 use crate::grpc_akash::{AkashQueries, paginate};
 use crate::state::{Proto, State, keys};
 
@@ -156,7 +156,7 @@ pub fn create(
         }),
     );
     Ok(vec![message_event(
-        "/akash.cert.v1.MsgCreateCertificate",
+        &type_url::<chain_client::akash::cert::v1::MsgCreateCertificate>(),
         &msg.owner,
         msg_index,
     )])
@@ -185,7 +185,7 @@ pub fn revoke(
     }
     entry.state = cv1::State::Revoked as i32;
     Ok(vec![message_event(
-        "/akash.cert.v1.MsgRevokeCertificate",
+        &type_url::<chain_client::akash::cert::v1::MsgRevokeCertificate>(),
         &id.owner,
         msg_index,
     )])

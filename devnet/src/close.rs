@@ -15,7 +15,7 @@ use chain_client::akash::market::{v1 as mv1, v1beta5 as mv1beta5};
 use serde_json::json;
 
 use crate::ante::SdkError;
-use crate::events::Event;
+use crate::events::{Event, type_url};
 use crate::market::bid_key;
 use crate::market::market_err;
 use crate::state::{Coin, State, keys};
@@ -96,16 +96,14 @@ pub(crate) fn close_bid_at(
             p.state = escrow::State::Closed as i32;
         }
         events.push(
-            Event::typed(
-                "akash.market.v1.EventLeaseClosed",
+            Event::typed_of::<chain_client::akash::market::v1::EventLeaseClosed>(
                 &json!({"id": bid_id_json(&id), "reason": reason.as_str_name()}),
             )
             .attr("msg_index", idx),
         );
     }
     events.push(
-        Event::typed(
-            "akash.market.v1.EventBidClosed",
+        Event::typed_of::<chain_client::akash::market::v1::EventBidClosed>(
             &json!({"id": bid_id_json(&id)}),
         )
         .attr("msg_index", idx),
@@ -129,8 +127,7 @@ pub(crate) fn close_order(
     }
     order.0.state = mv1beta5::order::State::Closed as i32;
     Some(
-        Event::typed(
-            "akash.market.v1.EventOrderClosed",
+        Event::typed_of::<chain_client::akash::market::v1::EventOrderClosed>(
             &json!({"id": {"owner": owner, "dseq": dseq.to_string(), "gseq": gseq, "oseq": oseq}}),
         )
         .attr("msg_index", idx),
@@ -146,9 +143,7 @@ pub(crate) fn open_order(
     height: i64,
     idx: &str,
 ) -> Event {
-    let event = Event::typed(
-        "akash.market.v1.EventOrderCreated",
-        &json!({"id": {"owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq, "oseq": id.oseq}}),
+    let event = Event::typed_of::<chain_client::akash::market::v1::EventOrderCreated>(&json!({"id": {"owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq, "oseq": id.oseq}}),
     )
     .attr("msg_index", idx);
     state.orders.insert(
@@ -225,7 +220,10 @@ pub fn close_lease(
     let h = i64::try_from(height).unwrap_or(i64::MAX);
     let mut events = vec![
         Event::new("message")
-            .attr("action", "/akash.market.v1beta5.MsgCloseLease")
+            .attr(
+                "action",
+                type_url::<chain_client::akash::market::v1beta5::MsgCloseLease>(),
+            )
             .attr("sender", id.owner.clone())
             .attr("module", "market")
             .attr("msg_index", idx.clone()),
@@ -274,7 +272,10 @@ pub fn close_bid(
     let height = i64::try_from(height).unwrap_or(i64::MAX);
     let mut events = vec![
         Event::new("message")
-            .attr("action", "/akash.market.v1beta5.MsgCloseBid")
+            .attr(
+                "action",
+                type_url::<chain_client::akash::market::v1beta5::MsgCloseBid>(),
+            )
             .attr("sender", id.provider.clone())
             .attr("module", "market")
             .attr("msg_index", idx.clone()),
@@ -295,9 +296,7 @@ pub fn close_bid(
         {
             g.0.state = dv1beta4::group::State::Paused as i32;
             events.push(
-                Event::typed(
-                    "akash.deployment.v1.EventGroupPaused",
-                    &json!({"id": {"owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq}}),
+                Event::typed_of::<chain_client::akash::deployment::v1::EventGroupPaused>(&json!({"id": {"owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq}}),
                 )
                 .attr("msg_index", idx.clone()),
             );
@@ -331,7 +330,10 @@ pub fn close_deployment(
     let height = i64::try_from(height).unwrap_or(i64::MAX);
     let mut events = vec![
         Event::new("message")
-            .attr("action", "/akash.deployment.v1beta4.MsgCloseDeployment")
+            .attr(
+                "action",
+                type_url::<chain_client::akash::deployment::v1beta4::MsgCloseDeployment>(),
+            )
             .attr("sender", id.owner.clone())
             .attr("module", "deployment")
             .attr("msg_index", idx.clone()),
@@ -377,9 +379,7 @@ pub fn close_deployment(
             g.0.state = dv1beta4::group::State::Closed as i32;
             let gid = g.0.id.clone().unwrap_or_default();
             events.push(
-                Event::typed(
-                    "akash.deployment.v1.EventGroupClosed",
-                    &json!({"id": {"owner": gid.owner, "dseq": gid.dseq.to_string(), "gseq": gid.gseq}}),
+                Event::typed_of::<chain_client::akash::deployment::v1::EventGroupClosed>(&json!({"id": {"owner": gid.owner, "dseq": gid.dseq.to_string(), "gseq": gid.gseq}}),
                 )
                 .attr("msg_index", idx.clone()),
             );
@@ -387,8 +387,7 @@ pub fn close_deployment(
     }
     drain_escrow(state, &dkey, &id.owner)?;
     events.push(
-        Event::typed(
-            "akash.deployment.v1.EventDeploymentClosed",
+        Event::typed_of::<chain_client::akash::deployment::v1::EventDeploymentClosed>(
             &json!({"id": {"owner": id.owner, "dseq": id.dseq.to_string()}}),
         )
         .attr("msg_index", idx),

@@ -14,7 +14,7 @@ use cosmos_sdk_proto::cosmos::base::v1beta1::DecCoin;
 use serde_json::json;
 
 use crate::ante::SdkError;
-use crate::events::Event;
+use crate::events::{Event, type_url};
 use crate::state::{Coin, Proto, State, coins_to_string, keys};
 
 /// The denomination of deployment prices and deposits.
@@ -198,13 +198,11 @@ pub fn update(
     let idx = msg_index.to_string();
     Ok(vec![
         Event::new("message")
-            .attr("action", "/akash.deployment.v1beta4.MsgUpdateDeployment")
+            .attr("action", type_url::<chain_client::akash::deployment::v1beta4::MsgUpdateDeployment>())
             .attr("sender", id.owner.clone())
             .attr("module", "deployment")
             .attr("msg_index", idx.clone()),
-        Event::typed(
-            "akash.deployment.v1.EventDeploymentUpdated",
-            &json!({"id": deployment_id_json(&id), "hash": data_encoding::BASE64.encode(&msg.hash)}),
+        Event::typed_of::<chain_client::akash::deployment::v1::EventDeploymentUpdated>(&json!({"id": deployment_id_json(&id), "hash": data_encoding::BASE64.encode(&msg.hash)}),
         )
         .attr("msg_index", idx),
     ])
@@ -230,7 +228,10 @@ pub fn create(
     let amount = coins_to_string(std::slice::from_ref(&deposit));
     let mut events = vec![
         Event::new("message")
-            .attr("action", "/akash.deployment.v1beta4.MsgCreateDeployment")
+            .attr(
+                "action",
+                type_url::<chain_client::akash::deployment::v1beta4::MsgCreateDeployment>(),
+            )
             .attr("sender", id.owner.clone())
             .attr("module", "deployment")
             .attr("msg_index", idx.clone()),
@@ -260,9 +261,7 @@ pub fn create(
         }),
     );
     events.push(
-        Event::typed(
-            "akash.deployment.v1.EventDeploymentCreated",
-            &json!({"id": deployment_id_json(&id), "hash": data_encoding::BASE64.encode(&msg.hash)}),
+        Event::typed_of::<chain_client::akash::deployment::v1::EventDeploymentCreated>(&json!({"id": deployment_id_json(&id), "hash": data_encoding::BASE64.encode(&msg.hash)}),
         )
         .attr("msg_index", idx.clone()),
     );
@@ -300,8 +299,7 @@ pub fn create(
             }),
         );
         events.push(
-            Event::typed(
-                "akash.market.v1.EventOrderCreated",
+            Event::typed_of::<chain_client::akash::market::v1::EventOrderCreated>(
                 &json!({"id": order_id_json(&order_id)}),
             )
             .attr("msg_index", idx.clone()),

@@ -16,7 +16,7 @@ use cosmos_sdk_proto::cosmos::base::v1beta1::DecCoin;
 use serde_json::json;
 
 use crate::ante::SdkError;
-use crate::events::Event;
+use crate::events::{Event, type_url};
 use crate::market::market_err as err;
 use crate::state::{Coin, State, keys};
 
@@ -103,9 +103,7 @@ pub fn settle(state: &mut State, owner: &str, dseq: u64, height: i64, idx: &str)
             lease.0.reason = mv1::LeaseClosedReason::InsufficientFunds as i32;
             let id = lease.0.id.clone().unwrap_or_default();
             events.push(
-                Event::typed(
-                    "akash.market.v1.EventLeaseClosed",
-                    &json!({
+                Event::typed_of::<chain_client::akash::market::v1::EventLeaseClosed>(&json!({
                         "id": {
                             "owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq, "oseq": id.oseq,
                             "provider": id.provider, "bseq": id.bseq,
@@ -172,7 +170,10 @@ pub fn withdraw_lease(
     let height = i64::try_from(height).unwrap_or(i64::MAX);
     let mut events = vec![
         Event::new("message")
-            .attr("action", "/akash.market.v1beta5.MsgWithdrawLease")
+            .attr(
+                "action",
+                type_url::<chain_client::akash::market::v1beta5::MsgWithdrawLease>(),
+            )
             .attr("sender", id.provider.clone())
             .attr("module", "market")
             .attr("msg_index", idx.clone()),

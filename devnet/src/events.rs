@@ -48,6 +48,12 @@ impl Event {
         e
     }
 
+    /// A typed event of the message type `M`: its kind is `M`'s protobuf full name, as the Cosmos
+    /// SDK names typed events, so the name cannot drift from the type the chain client decodes.
+    pub fn typed_of<M: prost::Name>(fields: &serde_json::Value) -> Self {
+        Self::typed(&M::full_name(), fields)
+    }
+
     /// The value of the first attribute named `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.attributes
@@ -73,14 +79,19 @@ impl Event {
     }
 }
 
+/// The type URL of message `M` (`/akash.market.v1beta5.MsgCreateBid`), the `action` attribute of
+/// the SDK's `message` event.
+pub fn type_url<M: prost::Name>() -> String {
+    M::type_url()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn typed_event_attributes_are_field_json() {
-        let e = Event::typed(
-            "akash.market.v1.EventOrderCreated",
+        let e = Event::typed_of::<chain_client::akash::market::v1::EventOrderCreated>(
             &serde_json::json!({"id": {"owner": "akash1x", "dseq": "7", "gseq": 1, "oseq": 1}}),
         );
         assert_eq!(e.kind, "akash.market.v1.EventOrderCreated");

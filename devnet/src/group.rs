@@ -14,11 +14,12 @@
 
 use chain_client::akash::deployment::{v1 as dv1, v1beta4 as dv1beta4};
 use chain_client::akash::market::{v1 as mv1, v1beta5 as mv1beta5};
+use prost::Name;
 use serde_json::json;
 
 use crate::ante::SdkError;
 use crate::close::{close_bid_at, close_order, deployment_err, open_order};
-use crate::events::Event;
+use crate::events::{Event, type_url};
 use crate::state::{State, keys};
 
 use dv1beta4::group::State as GroupState;
@@ -61,11 +62,11 @@ enum Action {
 }
 
 impl Action {
-    fn name(self) -> &'static str {
+    fn type_url(self) -> String {
         match self {
-            Self::Close => "MsgCloseGroup",
-            Self::Pause => "MsgPauseGroup",
-            Self::Start => "MsgStartGroup",
+            Self::Close => type_url::<dv1beta4::MsgCloseGroup>(),
+            Self::Pause => type_url::<dv1beta4::MsgPauseGroup>(),
+            Self::Start => type_url::<dv1beta4::MsgStartGroup>(),
         }
     }
 
@@ -107,16 +108,13 @@ fn target(
 
 fn message_event(action: Action, owner: &str, idx: &str) -> Event {
     Event::new("message")
-        .attr(
-            "action",
-            format!("/akash.deployment.v1beta4.{}", action.name()),
-        )
+        .attr("action", action.type_url())
         .attr("sender", owner)
         .attr("module", "deployment")
         .attr("msg_index", idx)
 }
 
-/// Sets the group's state; returns its `kind` event (`EventGroupClosed`, …).
+/// Sets the group's state; returns its `kind` event (the full name of `EventGroupClosed`, …).
 fn set_state(state: &mut State, id: &dv1::GroupId, to: GroupState, kind: &str, idx: &str) -> Event {
     if let Some(g) = state
         .groups
@@ -125,7 +123,7 @@ fn set_state(state: &mut State, id: &dv1::GroupId, to: GroupState, kind: &str, i
         g.0.state = to as i32;
     }
     Event::typed(
-        &format!("akash.deployment.v1.{kind}"),
+        kind,
         &json!({"id": {"owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq}}),
     )
     .attr("msg_index", idx)
@@ -206,12 +204,12 @@ fn stop(
     let id = group.id.unwrap_or_default();
     let idx = msg_index.to_string();
     let (to, kind) = match action {
-        Action::Pause => (GroupState::Paused, "EventGroupPaused"),
-        _ => (GroupState::Closed, "EventGroupClosed"),
+        Action::Pause => (GroupState::Paused, dv1::EventGroupPaused::full_name()),
+        _ => (GroupState::Closed, dv1::EventGroupClosed::full_name()),
     };
     let mut events = vec![
         message_event(action, &id.owner, &idx),
-        set_state(state, &id, to, kind, &idx),
+        set_state(state, &id, to, &kind, &idx),
     ];
     events.extend(close_market(state, &id, block_height(height), &idx)?);
     Ok(events)
@@ -247,7 +245,13 @@ pub fn start(
     };
     Ok(vec![
         message_event(Action::Start, &id.owner, &idx),
-        set_state(state, &id, GroupState::Open, "EventGroupStarted", &idx),
+        set_state(
+            state,
+            &id,
+            GroupState::Open,
+            &dv1::EventGroupStarted::full_name(),
+            &idx,
+        ),
         open_order(
             state,
             order,

@@ -11,7 +11,7 @@ use cosmos_sdk_proto::cosmos::base::v1beta1::{Coin as ProtoCoin, DecCoin};
 use serde_json::json;
 
 use crate::ante::SdkError;
-use crate::events::Event;
+use crate::events::{Event, type_url};
 use crate::market::market_err as err;
 use crate::market::{bid_key, legacy_dec_json};
 use crate::state::{Coin, Proto, State, keys};
@@ -63,7 +63,10 @@ pub fn create_lease(
     let settled = crate::escrow::settle(state, &id.owner, id.dseq, created_at, &idx);
     let mut events = vec![
         Event::new("message")
-            .attr("action", "/akash.market.v1beta5.MsgCreateLease")
+            .attr(
+                "action",
+                type_url::<chain_client::akash::market::v1beta5::MsgCreateLease>(),
+            )
             .attr("sender", id.owner.clone())
             .attr("module", "market")
             .attr("msg_index", idx.clone()),
@@ -101,8 +104,7 @@ pub fn create_lease(
             state.transfer(&escrow_addr, &lost_id.provider, &refunds)?;
         }
         events.push(
-            Event::typed(
-                "akash.market.v1.EventBidClosed",
+            Event::typed_of::<chain_client::akash::market::v1::EventBidClosed>(
                 &json!({"id": bid_id_json(&lost_id)}),
             )
             .attr("msg_index", idx.clone()),
@@ -166,13 +168,10 @@ pub fn create_lease(
         }),
     );
     events.push(
-        Event::typed(
-            "akash.market.v1.EventLeaseCreated",
-            &json!({
-                "id": bid_id_json(&id),
-                "price": {"denom": price.denom, "amount": legacy_dec_json(&price.amount)},
-            }),
-        )
+        Event::typed_of::<chain_client::akash::market::v1::EventLeaseCreated>(&json!({
+            "id": bid_id_json(&id),
+            "price": {"denom": price.denom, "amount": legacy_dec_json(&price.amount)},
+        }))
         .attr("msg_index", idx),
     );
     Ok(events)

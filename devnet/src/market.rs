@@ -16,7 +16,7 @@ use cosmos_sdk_proto::cosmos::base::v1beta1::DecCoin;
 use serde_json::json;
 
 use crate::ante::SdkError;
-use crate::events::Event;
+use crate::events::{Event, type_url};
 use crate::state::{Proto, State, coins_to_string, keys};
 
 /// Minimum bid deposit per denomination (market `bid_min_deposits`).
@@ -273,7 +273,10 @@ pub fn create_bid(
     let amount = coins_to_string(std::slice::from_ref(&deposit));
     Ok(vec![
         Event::new("message")
-            .attr("action", "/akash.market.v1beta5.MsgCreateBid")
+            .attr(
+                "action",
+                type_url::<chain_client::akash::market::v1beta5::MsgCreateBid>(),
+            )
             .attr("sender", id.provider.clone())
             .attr("module", "market")
             .attr("msg_index", idx.clone()),
@@ -282,16 +285,13 @@ pub fn create_bid(
             .attr("sender", id.provider.clone())
             .attr("amount", amount)
             .attr("msg_index", idx.clone()),
-        Event::typed(
-            "akash.market.v1.EventBidCreated",
-            &json!({
-                "id": {
-                    "owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq, "oseq": id.oseq,
-                    "provider": id.provider, "bseq": id.bseq,
-                },
-                "price": {"denom": price.denom, "amount": legacy_dec_json(&price.amount)},
-            }),
-        )
+        Event::typed_of::<chain_client::akash::market::v1::EventBidCreated>(&json!({
+            "id": {
+                "owner": id.owner, "dseq": id.dseq.to_string(), "gseq": id.gseq, "oseq": id.oseq,
+                "provider": id.provider, "bseq": id.bseq,
+            },
+            "price": {"denom": price.denom, "amount": legacy_dec_json(&price.amount)},
+        }))
         .attr("msg_index", idx),
     ])
 }

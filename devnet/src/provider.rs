@@ -7,7 +7,7 @@ use chain_client::akash::provider::v1beta4 as pv;
 use serde_json::json;
 
 use crate::ante::SdkError;
-use crate::events::Event;
+use crate::events::{Event, type_url};
 use crate::state::{Proto, State};
 
 fn err(code: u32, reason: &str, detail: impl std::fmt::Display) -> SdkError {
@@ -112,12 +112,11 @@ pub fn create(
     let idx = msg_index.to_string();
     Ok(vec![
         message_event(
-            "/akash.provider.v1beta4.MsgCreateProvider",
+            &type_url::<chain_client::akash::provider::v1beta4::MsgCreateProvider>(),
             &msg.owner,
             &idx,
         ),
-        Event::typed(
-            "akash.provider.v1beta4.EventProviderCreated",
+        Event::typed_of::<chain_client::akash::provider::v1beta4::EventProviderCreated>(
             &json!({"owner": msg.owner}),
         )
         .attr("msg_index", idx),
@@ -142,12 +141,11 @@ pub fn update(
     let idx = msg_index.to_string();
     Ok(vec![
         message_event(
-            "/akash.provider.v1beta4.MsgUpdateProvider",
+            &type_url::<chain_client::akash::provider::v1beta4::MsgUpdateProvider>(),
             &msg.owner,
             &idx,
         ),
-        Event::typed(
-            "akash.provider.v1beta4.EventProviderUpdated",
+        Event::typed_of::<chain_client::akash::provider::v1beta4::EventProviderUpdated>(
             &json!({"owner": msg.owner}),
         )
         .attr("msg_index", idx),

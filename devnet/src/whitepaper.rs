@@ -139,14 +139,11 @@ fn close_stale_leases(state: &mut State, height: i64, period: u64) -> Vec<Event>
             provider: id.provider.clone(),
             bseq: id.bseq,
         };
-        events.push(Event::typed(
-            "akash.market.v1.EventLeaseClosed",
-            &json!({"id": bid_id_json(&bid_id), "reason": mv1::LeaseClosedReason::Unstable.as_str_name()}),
+        events.push(Event::typed_of::<chain_client::akash::market::v1::EventLeaseClosed>(&json!({"id": bid_id_json(&bid_id), "reason": mv1::LeaseClosedReason::Unstable.as_str_name()}),
         ));
-        events.push(Event::typed(
-            "akash.market.v1.EventBidClosed",
-            &json!({"id": bid_id_json(&bid_id)}),
-        ));
+        events.push(Event::typed_of::<
+            chain_client::akash::market::v1::EventBidClosed,
+        >(&json!({"id": bid_id_json(&bid_id)})));
         events.extend(close_order(
             &mut next, &id.owner, id.dseq, id.gseq, id.oseq, "0",
         ));

@@ -55,6 +55,44 @@ fn count_by_verb(metrics: &str, group: &str) -> BTreeMap<String, f64> {
     out
 }
 
+/// The provider's own API-server requests so far (`akash_provider_kube_requests_total`), by verb,
+/// from its metrics text.
+pub fn provider_requests_by_verb(metrics: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("akash_provider_kube_requests_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let Some(verb) = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("verb=\""))
+            .map(|v| v.trim_end_matches('"'))
+        else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        *out.entry(verb.to_owned()).or_insert(0.0) += value;
+    }
+    out
+}
+
+/// `after - before`, by key (keys only in `after` count from zero).
+pub fn difference(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v != 0.0)
+        .collect()
+}
+
 /// CPU seconds (user and system) process `pid` has used.
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -142,6 +180,25 @@ impl IdleCost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_providers_requests_are_summed_by_verb_over_resources() {
+        let metrics = "# HELP akash_provider_kube_requests_total x
+# TYPE akash_provider_kube_requests_total counter
+akash_provider_kube_requests_total{verb=\"APPLY\",resource=\"deployments\"} 3
+akash_provider_kube_requests_total{verb=\"APPLY\",resource=\"services\"} 2
+akash_provider_kube_requests_total{verb=\"LIST\",resource=\"pods\"} 1
+akash_provider_bids_sent_total 9
+";
+        let counts = provider_requests_by_verb(metrics);
+        assert_eq!(counts.get("APPLY"), Some(&5.0));
+        assert_eq!(counts.get("LIST"), Some(&1.0));
+        assert_eq!(counts.len(), 2);
+        let before: BTreeMap<String, f64> = [("APPLY".to_owned(), 2.0)].into();
+        let diff = difference(&before, &counts);
+        assert_eq!(diff.get("APPLY"), Some(&3.0));
+        assert_eq!(diff.get("LIST"), Some(&1.0));
+    }
 
     #[test]
     fn counts_sum_over_codes_and_scopes_of_one_group() {

@@ -4,8 +4,10 @@
 //! ("answered"). Leases are sent one at a time, each on a provider with nothing else to do. The
 //! `real_node_turnup` bench runs it at 20 leases; a test runs it at 2 so that it cannot rot.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
@@ -28,6 +30,9 @@ pub struct Sample {
 pub struct Report {
     pub real: Vec<Sample>,
     pub kwok: Vec<Sample>,
+    /// The provider's API-server requests from before each manifest's send to its objects
+    /// applied, summed over the kwok leases, by verb.
+    pub kwok_requests: BTreeMap<String, f64>,
 }
 
 /// A one-service SDL on the test workload: HTTP on port 80 of its automatic host.
@@ -73,11 +78,12 @@ pub async fn measure(leases: usize) -> anyhow::Result<Report> {
         };
         let name = if real { "turnupreal" } else { "turnupkwok" };
         let s = scenario(name, &[("host", "akash")], args).await?;
-        let samples = turn_up(&s, &cluster, &node, real, leases).await?;
+        let (samples, requests) = turn_up(&s, &cluster, &node, real, leases).await?;
         if real {
             report.real = samples;
         } else {
             report.kwok = samples;
+            report.kwok_requests = requests;
         }
     }
     Ok(report)
@@ -89,12 +95,13 @@ async fn turn_up(
     node: &RealNode,
     real: bool,
     leases: usize,
-) -> anyhow::Result<Vec<Sample>> {
+) -> anyhow::Result<(Vec<Sample>, BTreeMap<String, f64>)> {
     let identity = certificate(&s.tenant).await?;
     let http =
         operator::gateway::client::rest_client(&s.tenant, &s.provider_address(), &identity).await?;
     let mut samples = Vec::with_capacity(leases);
     let mut guards = Vec::new();
+    let mut requests = BTreeMap::new();
     for i in 0..leases {
         let dseq = unique_dseq(50 + i as u64 + if real { 0 } else { 25 });
         let sdl = web_sdl(&format!("lease {i}"))?;
@@ -104,6 +111,7 @@ async fn turn_up(
             "https://{}/deployment/{dseq}/manifest",
             s.provider.gateway_rest_addr
         );
+        let before = provider_requests(s).await?;
         let response = http.put(&url).body(sdl.manifest_json()).send().await?;
         let started = Instant::now();
         anyhow::ensure!(
@@ -113,6 +121,10 @@ async fn turn_up(
             response.text().await?
         );
         let applied = wait_applied(cluster, &namespace).await?;
+        let after = provider_requests(s).await?;
+        for (verb, n) in crate::idle_cost::difference(&before, &after) {
+            *requests.entry(verb).or_insert(0.0) += n;
+        }
         let answered = if real {
             let host = wait_host(s, dseq).await?;
             Some(wait_answer(node, &host, started).await?)
@@ -125,7 +137,17 @@ async fn turn_up(
         });
         market::close_deployment(&s.tenant, dseq).await?;
     }
-    Ok(samples)
+    Ok((samples, requests))
+}
+
+/// The provider's API-server requests so far, by verb.
+async fn provider_requests(s: &Scenario) -> anyhow::Result<BTreeMap<String, f64>> {
+    let text = s
+        .provider
+        .metrics()
+        .await
+        .context("the provider's metrics endpoint did not answer")?;
+    Ok(crate::idle_cost::provider_requests_by_verb(&text))
 }
 
 /// When the lease's Deployment, Services, Ingress and NetworkPolicies all exist.
@@ -223,6 +245,17 @@ pub fn table(report: &Report) -> String {
         "real node: 200 -> first HTTP 200 through the ingress",
         &answered,
     ));
+    if !report.kwok.is_empty() {
+        let per_lease: Vec<String> = report
+            .kwok_requests
+            .iter()
+            .map(|(verb, n)| format!("{verb} {:.1}", n / report.kwok.len() as f64))
+            .collect();
+        out.push_str(&format!(
+            "kwok: the provider's API-server requests per lease, manifest sent -> objects applied: {}\n",
+            per_lease.join(", ")
+        ));
+    }
     out
 }
 
@@ -241,6 +274,7 @@ mod tests {
         let report = Report {
             real: (1..=10).map(|i| sample(i * 100, Some(i * 1000))).collect(),
             kwok: (1..=10).map(|i| sample(i * 10, None)).collect(),
+            kwok_requests: [("APPLY".to_owned(), 60.0), ("POST".to_owned(), 25.0)].into(),
         };
         let text = table(&report);
         let lines: Vec<&str> = text.lines().collect();
@@ -259,6 +293,10 @@ mod tests {
         assert!(
             lines[2].contains("p50   5.000 s") && lines[2].contains("p90   9.000 s"),
             "{text}"
+        );
+        assert!(
+            lines[3].ends_with("APPLY 6.0, POST 2.5"),
+            "per lease, by verb: {text}"
         );
     }
 }

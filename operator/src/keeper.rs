@@ -15,7 +15,7 @@ use std::time::Duration;
 use chain_client::Chain;
 use chain_client::akash::market::v1 as mv1;
 use chain_client::akash::market::v1beta5::{MsgCloseBid, MsgWithdrawLease};
-use crds::resources::{Lease, LeasePhase};
+use crds::resources::{ConditionStatus, ConditionType, Lease, LeasePhase};
 use kube::ResourceExt;
 use tokio::sync::watch;
 
@@ -67,7 +67,7 @@ pub fn verdict(
         let not_ready_since = status
             .conditions
             .iter()
-            .find(|c| c.type_ == "Ready" && c.status == "False")
+            .find(|c| c.is(ConditionType::Ready, ConditionStatus::False))
             .and_then(|c| c.last_transition_time.as_deref())
             .and_then(|t| t.parse::<jiff::Timestamp>().ok());
         if older_than(not_ready_since, config.unstable_after) {

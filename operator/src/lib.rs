@@ -5,17 +5,19 @@
 
 pub mod bidding;
 pub mod cert_events;
+pub mod certificate;
 pub mod chain_args;
 pub mod chain_groups;
+pub mod controller;
 pub mod gateway;
 pub mod inventory;
 pub mod keeper;
+pub mod kube_requests;
 pub mod lease_secret;
 pub mod metrics;
 pub mod overlay;
 pub mod provider;
 pub mod provider_status;
 pub mod reconcile_metrics;
-pub mod report;
 pub mod tenant;
 pub mod workload;

@@ -76,6 +76,7 @@ pub struct Metrics {
     pub dependency_up: Family<DependencyLabel, Gauge>,
     /// Runs, failures and durations of every controller's reconciles.
     pub reconcile: ReconcileMetrics,
+    pub kube_requests: Family<crate::kube_requests::KubeRequest, Counter>,
 }
 
 impl Metrics {
@@ -105,12 +106,18 @@ impl Metrics {
             tunnel_refusals: Family::default(),
             dependency_up: Family::default(),
             reconcile: ReconcileMetrics::default(),
+            kube_requests: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
             "orders_seen",
             "Open orders considered",
             metrics.orders_seen.clone(),
+        );
+        registry.register(
+            "kube_requests",
+            "Requests this process sent to the Kubernetes API server, by verb and resource",
+            metrics.kube_requests.clone(),
         );
         registry.register(
             "orders_skipped",

@@ -3,6 +3,7 @@
 
 mod bid;
 mod common;
+mod conditions;
 mod lease;
 mod manifest;
 mod provider;
@@ -13,6 +14,10 @@ use kube::CustomResourceExt;
 
 pub use bid::{Bid, BidPhase, BidSpec, BidStatus, GpuModel, ReservedUnit, StorageReservation};
 pub use common::{Condition, LeaseRef, OrderRef, Price};
+pub use conditions::{
+    ConditionStatus, ConditionType, LeaseReason, ManifestReason, ProviderReason, TunnelReason,
+    UnknownName, find_condition,
+};
 pub use lease::{
     Lease, LeaseManifest, LeasePhase, LeaseSpec, LeaseStatus, LeasedIpStatus, LeasedUnit,
     ServiceStatus,

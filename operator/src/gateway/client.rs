@@ -57,6 +57,15 @@ pub struct TenantIdentity {
     pub key_pem: String,
 }
 
+impl From<crate::certificate::KeptCertificate> for TenantIdentity {
+    fn from(kept: crate::certificate::KeptCertificate) -> Self {
+        Self {
+            cert_pem: kept.cert_pem,
+            key_pem: kept.key_pem,
+        }
+    }
+}
+
 /// How a tenant proves who it is to a gateway.
 #[derive(Clone, Copy)]
 pub enum Credentials<'a> {

@@ -108,6 +108,15 @@ impl KubeLeaseSource {
 
     /// Merges `patch` into the Lease `name` as this provider's field manager; `what` names the
     /// written part in the error.
+    ///
+    /// A merge patch, not server-side apply (which the rest of the operator uses): the three
+    /// writes here each set a part of `spec.manifest` (the manifest, its hosts, its IP
+    /// endpoints), and rely on what a merge does that an apply does not. Under one apply field
+    /// manager, writing the hosts alone would remove the rest of the manifest this manager
+    /// applied before; `null` removes an `ipAddresses` entry or an older version's
+    /// `secretName` whoever wrote it, where an apply only removes what its own manager wrote
+    /// (and those fields were written by updates, owned by no apply manager). Apply here would
+    /// need the whole manifest in every write and a migration of field ownership.
     async fn merge_patch(
         &self,
         name: &str,

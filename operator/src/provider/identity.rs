@@ -9,17 +9,23 @@ use std::time::Duration;
 use chain_client::Chain;
 use chain_client::akash::base::attributes::v1::Attribute as ChainAttribute;
 use chain_client::akash::provider::v1beta4::{Info, MsgCreateProvider, MsgUpdateProvider};
-use chain_client::cert::CertificateRole;
-use chain_client::chain::{CertificateFilter, PageRequest};
-use crds::resources::{Condition, PricingStrategy, Provider, ProviderSpec, ProviderStatus};
+use chain_client::cert::{CertificateKeyPair, CertificateRole};
+use crds::resources::{
+    Condition, ConditionStatus, ConditionType, PricingStrategy, Provider, ProviderReason,
+    ProviderSpec, ProviderStatus, find_condition,
+};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use crate::bidding::eligibility::BidPolicy;
 use crate::bidding::engine::BidSettings;
 use crate::bidding::pricing::{Pricing, ScriptPricing};
+use crate::certificate::{
+    self, CertStore, CertificateError, KeptCertificate, NewCertificate, WhenRevoked,
+};
+use crate::controller::status::Precondition;
 use crate::provider::store::FIELD_MANAGER;
 
 /// The annotation on the certificate Secret that records the certificate's decimal serial.
@@ -85,18 +91,17 @@ pub async fn ensure(
     };
     let result = register(client, chain, config, &resource).await;
     let status = status_of(chain.address(), &resource, &result);
-    let patch = serde_json::json!({
-        "apiVersion": "akash.network/v1",
-        "kind": "Provider",
-        "status": status,
-    });
-    if let Err(e) = providers
-        .patch_status(
-            &resource.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
+    // Not guarded by the version read: written once at start, and a skipped write would not be
+    // tried again until the next start.
+    if let Err(e) = crate::controller::status::write_status(
+        &providers,
+        &resource,
+        FIELD_MANAGER,
+        Precondition::LastWriteWins,
+        None,
+        &status,
+    )
+    .await
     {
         tracing::warn!(error = %e, "writing the Provider resource's status failed");
     }
@@ -161,107 +166,119 @@ async fn register(
     Ok((spec.host_uri.clone(), serial))
 }
 
-/// Makes sure the Secret holds a certificate and the chain holds the same one as valid.
-/// The Secret is written before the certificate is published, so a crash in between leaves a
-/// certificate that the next start publishes, never a published one whose key is lost.
+/// Makes sure the Secret holds a certificate and the chain holds the same one as valid, by the
+/// protocol the tenant shares (`crate::certificate`). A revoked certificate is not replaced on its
+/// own: the gateway serves it, so the operator decides (by deleting the Secret).
 async fn ensure_certificate(
     client: &Client,
     chain: &Arc<dyn Chain>,
     config: &IdentityConfig,
     host_uri: &str,
 ) -> Result<String, IdentityError> {
-    let owner = chain.address().to_owned();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
-    let existing = secrets.get_opt(&config.certificate_secret).await?;
-    let (serial, cert_pem, pubkey_pem) = match existing.as_ref().and_then(read_secret) {
-        Some(found) => found,
-        None => {
-            let host = crate::gateway::client::host_of(host_uri);
-            let pair = chain_client::cert::generate(
-                &owner,
-                &CertificateRole::Server {
-                    dns_names: host.into_iter().collect(),
-                },
-                Duration::from_secs(365 * 24 * 3600),
-            )
-            .map_err(IdentityError::CertificateGenerate)?;
-            let secret = Secret {
-                metadata: ObjectMeta {
-                    name: Some(config.certificate_secret.clone()),
-                    annotations: Some([(SERIAL_ANNOTATION.to_owned(), pair.serial.clone())].into()),
-                    ..Default::default()
-                },
-                type_: Some("kubernetes.io/tls".into()),
-                data: Some(BTreeMap::from([
-                    (
-                        "tls.crt".to_owned(),
-                        ByteString(pair.cert_pem.clone().into_bytes()),
-                    ),
-                    (
-                        "tls.key".to_owned(),
-                        ByteString(pair.key_pem().as_bytes().to_vec()),
-                    ),
-                    (
-                        "tls.pub".to_owned(),
-                        ByteString(pair.pubkey_pem.clone().into_bytes()),
-                    ),
-                ])),
-                ..Default::default()
-            };
-            if existing.is_some() {
-                secrets
-                    .replace(&config.certificate_secret, &PostParams::default(), &secret)
-                    .await?;
-            } else {
-                secrets.create(&PostParams::default(), &secret).await?;
-            }
-            tracing::info!(secret = %config.certificate_secret, serial = %pair.serial, "made a new provider certificate");
-            (pair.serial, pair.cert_pem, pair.pubkey_pem)
-        }
+    let store = CertificateSecret {
+        api: Api::namespaced(client.clone(), &config.namespace),
+        name: config.certificate_secret.clone(),
     };
-    let held = chain
-        .certificates(
-            CertificateFilter {
-                owner: owner.clone(),
-                serial: serial.clone(),
-                state: String::new(),
-            },
-            PageRequest::first(1),
-        )
-        .await?;
-    let valid = held.items.iter().any(|c| {
-        c.certificate
-            .as_ref()
-            .is_some_and(|c| c.state == chain_client::akash::cert::v1::State::Valid as i32)
-    });
-    if !valid {
-        if !held.items.is_empty() {
-            return Err(IdentityError::Certificate(format!(
-                "certificate {serial} in Secret {} is revoked on chain; delete the Secret to make a new one",
-                config.certificate_secret
-            )));
-        }
-        tracing::info!(%serial, "publishing the provider certificate on chain");
-        let msg = chain_client::akash::cert::v1::MsgCreateCertificate {
-            owner,
-            cert: cert_pem.into_bytes(),
-            pubkey: pubkey_pem.into_bytes(),
-        };
-        chain.broadcast(vec![chain_client::to_any(&msg)]).await?;
-    }
+    let new = NewCertificate {
+        role: CertificateRole::Server {
+            dns_names: crate::gateway::client::host_of(host_uri)
+                .into_iter()
+                .collect(),
+        },
+        valid_for: Duration::from_secs(365 * 24 * 3600),
+    };
+    let when_revoked = WhenRevoked::Refuse {
+        remedy: format!(
+            "delete Secret {} to make a new one",
+            config.certificate_secret
+        ),
+    };
+    let (_, serial) = certificate::ensure(chain.as_ref(), &store, &new, &when_revoked).await?;
     Ok(serial)
 }
 
-/// (serial, certificate PEM, public key PEM) from a certificate Secret this provider wrote.
-fn read_secret(secret: &Secret) -> Option<(String, String, String)> {
-    let serial = secret.annotations().get(SERIAL_ANNOTATION)?.clone();
+impl From<CertificateError> for IdentityError {
+    fn from(e: CertificateError) -> Self {
+        match e {
+            CertificateError::Chain(e) => Self::Chain(e),
+            CertificateError::Make(e) => Self::CertificateGenerate(e),
+            CertificateError::Store(e) => match e.downcast::<kube::Error>() {
+                Ok(e) => Self::Kube(e),
+                Err(e) => Self::Certificate(e.to_string()),
+            },
+            other => Self::Certificate(other.to_string()),
+        }
+    }
+}
+
+/// The provider's certificate Secret: `tls.crt`, `tls.key`, `tls.pub` (the public key as the
+/// chain stores it) and the serial in an annotation.
+struct CertificateSecret {
+    api: Api<Secret>,
+    name: String,
+}
+
+#[async_trait::async_trait]
+impl CertStore for CertificateSecret {
+    async fn load(&self) -> anyhow::Result<Option<KeptCertificate>> {
+        Ok(self
+            .api
+            .get_opt(&self.name)
+            .await?
+            .as_ref()
+            .and_then(read_secret))
+    }
+
+    async fn save(&self, pair: &CertificateKeyPair) -> anyhow::Result<()> {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(self.name.clone()),
+                annotations: Some([(SERIAL_ANNOTATION.to_owned(), pair.serial.clone())].into()),
+                ..Default::default()
+            },
+            type_: Some("kubernetes.io/tls".into()),
+            data: Some(BTreeMap::from([
+                (
+                    "tls.crt".to_owned(),
+                    ByteString(pair.cert_pem.clone().into_bytes()),
+                ),
+                (
+                    "tls.key".to_owned(),
+                    ByteString(pair.key_pem().as_bytes().to_vec()),
+                ),
+                (
+                    "tls.pub".to_owned(),
+                    ByteString(pair.pubkey_pem.clone().into_bytes()),
+                ),
+            ])),
+            ..Default::default()
+        };
+        if self.api.get_opt(&self.name).await?.is_some() {
+            self.api
+                .replace(&self.name, &PostParams::default(), &secret)
+                .await?;
+        } else {
+            self.api.create(&PostParams::default(), &secret).await?;
+        }
+        tracing::info!(secret = %self.name, serial = %pair.serial, "kept a new provider certificate");
+        Ok(())
+    }
+}
+
+/// The certificate and key of a certificate Secret this provider wrote (one missing a part it
+/// writes is not ours, or half-written: a new one replaces it).
+fn read_secret(secret: &Secret) -> Option<KeptCertificate> {
+    secret.annotations().get(SERIAL_ANNOTATION)?;
     let data = secret.data.as_ref()?;
     let text = |key: &str| {
         data.get(key)
             .and_then(|b| String::from_utf8(b.0.clone()).ok())
     };
-    data.get("tls.key")?;
-    Some((serial, text("tls.crt")?, text("tls.pub")?))
+    text("tls.pub")?;
+    Some(KeptCertificate {
+        cert_pem: text("tls.crt")?,
+        key_pem: text("tls.key")?,
+    })
 }
 
 /// The bid settings a `Provider` resource describes.
@@ -307,16 +324,16 @@ fn status_of(
     let previous = resource.status.clone().unwrap_or_default();
     let condition = match result {
         Ok(_) => Condition {
-            type_: "Registered".into(),
-            status: "True".into(),
-            reason: "OnChain".into(),
+            type_: ConditionType::Registered.to_string(),
+            status: ConditionStatus::True.to_string(),
+            reason: ProviderReason::OnChain.to_string(),
             message: "the chain holds this provider and its certificate".into(),
             last_transition_time: Some(now),
             observed_generation: generation,
         },
         Err(e) => Condition {
-            type_: "Registered".into(),
-            status: "False".into(),
+            type_: ConditionType::Registered.to_string(),
+            status: ConditionStatus::False.to_string(),
             reason: e.reason().into(),
             message: e.to_string(),
             last_transition_time: Some(now),
@@ -324,7 +341,7 @@ fn status_of(
         },
     };
     // Keep the transition time when the status did not change.
-    let condition = match previous.conditions.iter().find(|c| c.type_ == "Registered") {
+    let condition = match find_condition(&previous.conditions, ConditionType::Registered) {
         Some(old) if old.status == condition.status => Condition {
             last_transition_time: old.last_transition_time.clone(),
             ..condition

@@ -39,7 +39,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(provider = %address, chain_id = %args.chain.chain_id, rpc = %args.chain.rpc_url, grpc = %args.chain.grpc_url, "provider key loaded");
     let deposit = parse_coin(&args.bid_deposit).context("--bid-deposit")?;
 
-    let client = kube::Client::try_default()
+    let client = crate::kube_requests::counted_client(metrics.kube_requests.clone())
         .await
         .context("connecting to Kubernetes (KUBECONFIG or the in-cluster service account)")?;
     tokio::spawn(probe::run(

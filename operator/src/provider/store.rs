@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use crds::resources::{Bid, BidStatus, Lease, LeaseStatus};
 use futures::{FutureExt, StreamExt};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -200,7 +200,11 @@ async fn create_with_status<K, S>(
     status: Option<&S>,
 ) -> StoreResult<bool>
 where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
     S: serde::Serialize,
 {
     let name = object.name_any();
@@ -224,21 +228,12 @@ async fn apply_status<K, S>(
     status: &S,
 ) -> StoreResult<()>
 where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
     S: serde::Serialize,
 {
-    let patch = serde_json::json!({
-        "apiVersion": "akash.network/v1",
-        "kind": kind,
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(err("update status of", kind, name))?;
+    crate::controller::status::apply_status(api, name, FIELD_MANAGER, None, status)
+        .await
+        .map_err(err("update status of", kind, name))?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use super::delivery::{Gateway, MtlsGateway};
 use super::flow::{self, Ctx, Next, Progress};
 use super::identity::{self, CertStore, FileCertStore};
 use super::plan::plan;
+use crate::gateway::client::TenantIdentity;
 
 pub(super) struct Session {
     pub(super) chain: Arc<dyn Chain>,
@@ -211,6 +212,7 @@ pub async fn status(args: DseqArgs) -> anyhow::Result<()> {
         let identity = FileCertStore { dir: s.dir.clone() }
             .load()
             .await?
+            .map(TenantIdentity::from)
             .context("no tenant certificate under --home")?;
         let gateway = MtlsGateway::new(s.chain.clone(), identity);
         for g in &status.groups {
@@ -327,7 +329,7 @@ impl Printer {
             Progress::DeploymentCreated { dseq, version } => {
                 format!(
                     "deployment {dseq} created (manifest version {})",
-                    &version[..12.min(version.len())]
+                    crate::controller::short_version(version)
                 )
             }
             Progress::DeploymentUpdated { version } => {

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use chain_client::Chain;
 use chain_client::keys::{Key, Mnemonic};
-use crds::resources::{Manifest, ManifestPhase, ManifestStatus};
+use crds::resources::{
+    ConditionStatus, ConditionType, Manifest, ManifestPhase, ManifestReason, ManifestStatus,
+};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::Mutex;
@@ -24,6 +25,9 @@ use super::delivery::MtlsGateway;
 use super::flow::{self, Ctx, FlowError, Next, Progress};
 use super::identity::{self, SecretCertStore};
 use super::plan::plan;
+use crate::controller::finalizer::{FinalizerFailure, reconcile_with_finalizer};
+use crate::controller::status::Precondition;
+use crate::controller::{conditions, events, short_version};
 use crate::metrics::Metrics;
 use crate::reconcile_metrics::{self, MetricLabel};
 
@@ -53,12 +57,12 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, args: TenantArgs) -> Self {
-        let reporter = Reporter {
-            controller: "akash-provider-tenant".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: events::recorder(
+                &client,
+                "akash-provider-tenant",
+                std::env::var("POD_NAME").ok(),
+            ),
             client,
             args,
             tenants: Mutex::new(HashMap::new()),
@@ -97,6 +101,12 @@ pub enum ReconcileError {
     Certificate(#[source] anyhow::Error),
     #[error("finalizer: {0}")]
     Finalizer(String),
+}
+
+impl FinalizerFailure for ReconcileError {
+    fn finalizer_failure(message: String) -> Self {
+        Self::Finalizer(message)
+    }
 }
 
 impl ReconcileError {
@@ -158,18 +168,13 @@ async fn reconcile_manifest(
 ) -> Result<Action, ReconcileError> {
     let ns = manifest.namespace().unwrap_or_default();
     let api = Api::<Manifest>::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, manifest, |event| async {
+    reconcile_with_finalizer(&api, FINALIZER, manifest, |event| async {
         match event {
             FinalizerEvent::Apply(m) => apply(&m, &ctx).await,
             FinalizerEvent::Cleanup(m) => cleanup(&m, &ctx).await,
         }
     })
     .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => ReconcileError::Finalizer(other.to_string()),
-    })
 }
 
 #[tracing::instrument(skip_all, fields(dseq = manifest.status.as_ref().and_then(|s| s.dseq)))]
@@ -183,16 +188,23 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
-            publish(ctx, manifest, EventType::Warning, "InvalidSpec", &message).await;
+            publish(
+                ctx,
+                manifest,
+                EventType::Warning,
+                ManifestReason::InvalidSpec.as_str(),
+                &message,
+            )
+            .await;
             if status.dseq.is_none() {
                 status.phase = Some(ManifestPhase::Invalid);
             }
             set_condition(
                 &mut status,
                 manifest,
-                "Valid",
-                "False",
-                "InvalidSpec",
+                ConditionType::Valid,
+                ConditionStatus::False,
+                ManifestReason::InvalidSpec.as_str(),
                 &message,
             );
             save(ctx, manifest, &status).await?;
@@ -202,9 +214,9 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
     set_condition(
         &mut status,
         manifest,
-        "Valid",
-        "True",
-        "Valid",
+        ConditionType::Valid,
+        ConditionStatus::True,
+        ManifestReason::Valid.as_str(),
         "the spec is valid",
     );
     let tenant = match tenant(ctx, manifest).await {
@@ -215,16 +227,16 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
                 ctx,
                 manifest,
                 EventType::Warning,
-                "KeyUnavailable",
+                ManifestReason::KeyUnavailable.as_str(),
                 &message,
             )
             .await;
             set_condition(
                 &mut status,
                 manifest,
-                "Ready",
-                "False",
-                "KeyUnavailable",
+                ConditionType::Ready,
+                ConditionStatus::False,
+                ManifestReason::KeyUnavailable.as_str(),
                 &message,
             );
             save(ctx, manifest, &status).await?;
@@ -282,8 +294,8 @@ async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileEr
                 set_condition(
                     &mut status,
                     manifest,
-                    "Ready",
-                    "False",
+                    ConditionType::Ready,
+                    ConditionStatus::False,
                     e.reason(),
                     &message,
                 );
@@ -386,12 +398,12 @@ async fn tenant(ctx: &Context, manifest: &Manifest) -> Result<Arc<Mutex<Tenant>>
 fn set_ready(status: &mut ManifestStatus, manifest: &Manifest) {
     let running = status.phase == Some(ManifestPhase::Running);
     let why = match status.phase {
-        Some(ManifestPhase::Running) => "Running",
-        Some(ManifestPhase::Degraded) => "Degraded",
-        Some(ManifestPhase::Bidding) => "Bidding",
-        Some(ManifestPhase::Deploying) => "Deploying",
-        Some(ManifestPhase::Closed) => "ClosedOnChain",
-        _ => "Creating",
+        Some(ManifestPhase::Running) => ManifestReason::Running,
+        Some(ManifestPhase::Degraded) => ManifestReason::Degraded,
+        Some(ManifestPhase::Bidding) => ManifestReason::Bidding,
+        Some(ManifestPhase::Deploying) => ManifestReason::Deploying,
+        Some(ManifestPhase::Closed) => ManifestReason::ClosedOnChain,
+        _ => ManifestReason::Creating,
     };
     let message = match (&status.dseq, &status.ready) {
         (Some(dseq), Some(ready)) => format!("deployment {dseq}: {ready} services ready"),
@@ -401,9 +413,9 @@ fn set_ready(status: &mut ManifestStatus, manifest: &Manifest) {
     set_condition(
         status,
         manifest,
-        "Ready",
-        if running { "True" } else { "False" },
-        why,
+        ConditionType::Ready,
+        ConditionStatus::from(running),
+        why.as_str(),
         &message,
     );
 }
@@ -412,13 +424,13 @@ fn set_ready(status: &mut ManifestStatus, manifest: &Manifest) {
 fn set_condition(
     status: &mut ManifestStatus,
     manifest: &Manifest,
-    type_: &str,
-    value: &str,
+    type_: ConditionType,
+    value: ConditionStatus,
     reason: &str,
     message: &str,
 ) {
     let generation = manifest.metadata.generation;
-    crate::report::set_condition(
+    conditions::set_condition(
         &mut status.conditions,
         generation,
         type_,
@@ -428,7 +440,9 @@ fn set_condition(
     );
 }
 
-/// Writes the status if it changed.
+/// Writes the status if it changed. Not guarded by the version read: one reconcile saves the
+/// status after every step, each save making that version stale, and this controller is the
+/// only writer of a `Manifest`'s status.
 async fn save(
     ctx: &Context,
     manifest: &Manifest,
@@ -436,22 +450,17 @@ async fn save(
 ) -> Result<(), ReconcileError> {
     let mut status = status.clone();
     status.observed_generation = manifest.metadata.generation;
-    if Some(&status) == manifest.status.as_ref() {
-        return Ok(());
-    }
     let api = Api::<Manifest>::namespaced(
         ctx.client.clone(),
         &manifest.namespace().unwrap_or_default(),
     );
-    let patch = serde_json::json!({
-        "apiVersion": "akash.network/v1",
-        "kind": "Manifest",
-        "status": status,
-    });
-    api.patch_status(
-        &manifest.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
+    crate::controller::status::write_status(
+        &api,
+        manifest,
+        FIELD_MANAGER,
+        Precondition::LastWriteWins,
+        manifest.status.as_ref(),
+        &status,
     )
     .await?;
     Ok(())
@@ -462,12 +471,12 @@ async fn report(ctx: &Context, manifest: &Manifest, progress: &Progress) {
         Progress::DeploymentCreated { dseq, version } => (
             EventType::Normal,
             "DeploymentCreated",
-            format!("deployment {dseq} posted on chain (version {})", short(version)),
+            format!("deployment {dseq} posted on chain (version {})", short_version(version)),
         ),
         Progress::DeploymentUpdated { version } => (
             EventType::Normal,
             "DeploymentUpdated",
-            format!("new manifest version {} posted on chain", short(version)),
+            format!("new manifest version {} posted on chain", short_version(version)),
         ),
         // Every step while waiting: not worth an event each time.
         Progress::WaitingForBids { .. } => return,
@@ -500,7 +509,7 @@ async fn report(ctx: &Context, manifest: &Manifest, progress: &Progress) {
         Progress::ManifestSent { provider, version } => (
             EventType::Normal,
             "ManifestSent",
-            format!("manifest {} sent to {provider}", short(version)),
+            format!("manifest {} sent to {provider}", short_version(version)),
         ),
         Progress::DeliveryFailed { provider, error } => (
             EventType::Warning,
@@ -536,12 +545,8 @@ async fn report(ctx: &Context, manifest: &Manifest, progress: &Progress) {
     publish(ctx, manifest, type_, reason, &note).await;
 }
 
-fn short(version: &str) -> &str {
-    &version[..12.min(version.len())]
-}
-
 async fn publish(ctx: &Context, manifest: &Manifest, type_: EventType, reason: &str, note: &str) {
-    crate::report::publish(&ctx.recorder, manifest, type_, reason, note).await;
+    events::publish(&ctx.recorder, manifest, type_, reason, note).await;
 }
 
 #[cfg(test)]

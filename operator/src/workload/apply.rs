@@ -22,41 +22,66 @@ use crate::workload::build::LeaseObjects;
 
 use crate::workload::build::MANAGED_LABEL;
 
-/// Applies every object of the lease; returns how many were applied.
+/// Applies every object of the lease, then prunes what an earlier version left; returns how many
+/// were applied.
 pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<usize> {
-    let ns = objects.namespace.name_any();
-    create_unless_present(&Api::<Namespace>::all(client.clone()), &objects.namespace).await?;
+    // Every kind is named here, without `..`: a kind added to `LeaseObjects` does not compile
+    // until this function applies it and says how it is removed.
+    let LeaseObjects {
+        namespace,
+        resource_quota,
+        secrets,
+        deployments,
+        stateful_sets,
+        services,
+        ingresses,
+        network_policies,
+        service_accounts,
+        roles,
+        role_bindings,
+    } = objects;
+    let ns = namespace.name_any();
+    // Created only, and removed with the lease (`delete_namespace`).
+    let fresh = create_unless_present(&Api::<Namespace>::all(client.clone()), namespace).await?;
     let mut count = 1;
-    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
-    for secret in &objects.secrets {
-        create_unless_present(&secrets, secret).await?;
+    // Created only (named by their content), removed with the namespace.
+    let secrets_api = Api::<Secret>::namespaced(client.clone(), &ns);
+    for secret in secrets {
+        create_unless_present(&secrets_api, secret).await?;
         count += 1;
     }
-    count += apply_each(client, &ns, std::slice::from_ref(&objects.resource_quota)).await?;
-    count += apply_each(client, &ns, &objects.network_policies).await?;
-    count += apply_each(client, &ns, &objects.services).await?;
+    // One per lease under a fixed name: applying replaces it, so there is never one to prune.
+    count += apply_each(client, &ns, std::slice::from_ref(resource_quota)).await?;
+    count += apply_each(client, &ns, network_policies).await?;
+    count += apply_each(client, &ns, services).await?;
     // A service's account, its Role and the binding exist before its pods ask for the account.
     // (The API server lets the provider write a Role only with rules it holds itself.)
-    count += apply_each(client, &ns, &objects.service_accounts).await?;
-    count += apply_each(client, &ns, &objects.roles).await?;
-    count += apply_each(client, &ns, &objects.role_bindings).await?;
-    count += apply_each(client, &ns, &objects.deployments).await?;
-    count += apply_each(client, &ns, &objects.stateful_sets).await?;
-    count += apply_each(client, &ns, &objects.ingresses).await?;
-    prune::<Deployment>(client, &ns, &objects.deployments).await?;
-    prune::<StatefulSet>(client, &ns, &objects.stateful_sets).await?;
-    prune::<Service>(client, &ns, &objects.services).await?;
-    prune::<Ingress>(client, &ns, &objects.ingresses).await?;
-    prune::<NetworkPolicy>(client, &ns, &objects.network_policies).await?;
+    count += apply_each(client, &ns, service_accounts).await?;
+    count += apply_each(client, &ns, roles).await?;
+    count += apply_each(client, &ns, role_bindings).await?;
+    count += apply_each(client, &ns, deployments).await?;
+    count += apply_each(client, &ns, stateful_sets).await?;
+    count += apply_each(client, &ns, ingresses).await?;
+    // A namespace made by this call holds nothing of an earlier version: a new lease's turn-up
+    // costs one request per object, without a LIST per kind.
+    if fresh {
+        return Ok(count);
+    }
+    prune::<Deployment>(client, &ns, deployments).await?;
+    prune::<StatefulSet>(client, &ns, stateful_sets).await?;
+    prune::<Service>(client, &ns, services).await?;
+    prune::<Ingress>(client, &ns, ingresses).await?;
+    prune::<NetworkPolicy>(client, &ns, network_policies).await?;
     // After the workloads: a pod no longer running as a dropped account loses its token with it.
-    prune::<RoleBinding>(client, &ns, &objects.role_bindings).await?;
-    prune::<Role>(client, &ns, &objects.roles).await?;
-    prune::<ServiceAccount>(client, &ns, &objects.service_accounts).await?;
+    prune::<RoleBinding>(client, &ns, role_bindings).await?;
+    prune::<Role>(client, &ns, roles).await?;
+    prune::<ServiceAccount>(client, &ns, service_accounts).await?;
     Ok(count)
 }
 
 /// Creates `object`; one of that name already there is taken as it (see the module's comment).
-async fn create_unless_present<K>(api: &Api<K>, object: &K) -> kube::Result<()>
+/// `true` when this call created it.
+async fn create_unless_present<K>(api: &Api<K>, object: &K) -> kube::Result<bool>
 where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
 {
@@ -65,8 +90,8 @@ where
         ..kube::api::PostParams::default()
     };
     match api.create(&params, object).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
         Err(e) => Err(e),
     }
 }

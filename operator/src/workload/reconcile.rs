@@ -7,15 +7,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crds::resources::{Lease, LeaseManifest, LeasePhase, LeaseStatus};
+use crds::resources::{
+    ConditionStatus, ConditionType, Lease, LeaseManifest, LeasePhase, LeaseReason, LeaseStatus,
+};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -24,6 +26,9 @@ use tokio::sync::watch;
 use super::apply;
 use super::build::{LEASE_LABEL_PREFIX, MANAGED_LABEL, WorkloadConfig, build};
 use super::status::{self, Observed};
+use crate::controller::finalizer::{FinalizerFailure, reconcile_with_finalizer};
+use crate::controller::status::Precondition;
+use crate::controller::{conditions, events, short_version};
 use crate::lease_secret;
 use crate::metrics::Metrics;
 use crate::provider::store::FIELD_MANAGER;
@@ -47,12 +52,8 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, namespace: &str, config: WorkloadConfig, identity: &str) -> Self {
-        let reporter = Reporter {
-            controller: "akash-provider".into(),
-            instance: Some(identity.to_owned()),
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: events::recorder(&client, "akash-provider", Some(identity.to_owned())),
             client,
             namespace: namespace.to_owned(),
             config,
@@ -83,6 +84,12 @@ pub enum ReconcileError {
     Finalizer(String),
     #[error("registry credentials: {0}")]
     Credentials(#[from] lease_secret::SecretError),
+}
+
+impl FinalizerFailure for ReconcileError {
+    fn finalizer_failure(message: String) -> Self {
+        Self::Finalizer(message)
+    }
 }
 
 impl ReconcileError {
@@ -182,18 +189,13 @@ async fn reconcile(lease: Arc<Lease>, ctx: Arc<Context>) -> Result<Action, Recon
 
 async fn reconcile_lease(lease: Arc<Lease>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let api = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace);
-    finalizer(&api, FINALIZER, lease, |event| async {
+    reconcile_with_finalizer(&api, FINALIZER, lease, |event| async {
         match event {
             FinalizerEvent::Apply(lease) => apply_lease(&lease, &ctx).await,
             FinalizerEvent::Cleanup(lease) => cleanup(&lease, &ctx).await,
         }
     })
     .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => ReconcileError::Finalizer(other.to_string()),
-    })
 }
 
 fn namespace_of(lease: &Lease) -> String {
@@ -280,9 +282,9 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
                 set_condition(
                     status,
                     lease,
-                    "Deployed",
-                    "False",
-                    "ManifestInvalid",
+                    ConditionType::Deployed,
+                    ConditionStatus::False,
+                    LeaseReason::ManifestInvalid.as_str(),
                     &message,
                 );
             })
@@ -320,7 +322,7 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
             ctx,
             lease,
             EventType::Normal,
-            phase_reason(new_phase),
+            phase_reason(new_phase).as_str(),
             &note,
         )
         .await;
@@ -343,21 +345,18 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
         set_condition(
             status,
             lease,
-            "Deployed",
-            "True",
-            "Applied",
-            &format!(
-                "manifest {} applied",
-                &manifest.version[..12.min(manifest.version.len())]
-            ),
+            ConditionType::Deployed,
+            ConditionStatus::True,
+            LeaseReason::Applied.as_str(),
+            &format!("manifest {} applied", short_version(&manifest.version)),
         );
         let ready_now = new_phase == LeasePhase::Active;
         set_condition(
             status,
             lease,
-            "Ready",
-            if ready_now { "True" } else { "False" },
-            phase_reason(new_phase),
+            ConditionType::Ready,
+            ConditionStatus::from(ready_now),
+            phase_reason(new_phase).as_str(),
             &format!("{ready} services ready"),
         );
     })
@@ -375,14 +374,14 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
 /// How often an Active lease's objects are applied again with nothing having changed.
 const ACTIVE_RECHECK: Duration = Duration::from_secs(600);
 
-fn phase_reason(phase: LeasePhase) -> &'static str {
+fn phase_reason(phase: LeasePhase) -> LeaseReason {
     match phase {
-        LeasePhase::Active => "Active",
-        LeasePhase::Degraded => "Degraded",
-        LeasePhase::Deploying => "Deploying",
-        LeasePhase::Pending => "Pending",
-        LeasePhase::Closing => "Closing",
-        LeasePhase::Closed => "Closed",
+        LeasePhase::Active => LeaseReason::Active,
+        LeasePhase::Degraded => LeaseReason::Degraded,
+        LeasePhase::Deploying => LeaseReason::Deploying,
+        LeasePhase::Pending => LeaseReason::Pending,
+        LeasePhase::Closing => LeaseReason::Closing,
+        LeasePhase::Closed => LeaseReason::Closed,
     }
 }
 
@@ -412,13 +411,13 @@ async fn observe(client: &Client, ns: &str) -> kube::Result<Observed> {
 fn set_condition(
     status: &mut LeaseStatus,
     lease: &Lease,
-    type_: &str,
-    value: &str,
+    type_: ConditionType,
+    value: ConditionStatus,
     reason: &str,
     message: &str,
 ) {
     let generation = lease.metadata.generation;
-    crate::report::set_condition(
+    conditions::set_condition(
         &mut status.conditions,
         generation,
         type_,
@@ -439,31 +438,21 @@ async fn write_status(
     let mut status = before.clone();
     change(&mut status);
     status.observed_generation = lease.metadata.generation;
-    if status == before {
-        return Ok(());
-    }
-    let patch = serde_json::json!({
-        "apiVersion": "akash.network/v1",
-        "kind": "Lease",
-        "metadata": { "resourceVersion": lease.resource_version() },
-        "status": status,
-    });
     let api = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace);
-    match api
-        .patch_status(
-            &lease.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        // Changed meanwhile: the next reconcile starts from the new version.
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    // A requeue (changed meanwhile) needs nothing more: the change that caused it is watched,
+    // and the next reconcile starts from the new version.
+    crate::controller::status::write_status(
+        &api,
+        lease,
+        FIELD_MANAGER,
+        Precondition::ReadVersion,
+        Some(&before),
+        &status,
+    )
+    .await?;
+    Ok(())
 }
 
 async fn publish(ctx: &Context, lease: &Lease, type_: EventType, reason: &str, note: &str) {
-    crate::report::publish(&ctx.recorder, lease, type_, reason, note).await;
+    events::publish(&ctx.recorder, lease, type_, reason, note).await;
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use crds::resources::{Condition, Tunnel, TunnelStatus};
+use crds::resources::{Condition, ConditionType, Tunnel, TunnelReason, TunnelStatus};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
@@ -12,6 +12,8 @@ use kube::{Api, ResourceExt};
 
 use super::objects::{self, FIELD_MANAGER, ForwardedPort, OVERLAY_LABEL};
 use super::state::{Overlay, Running, not_found};
+use crate::controller::conditions::set_condition;
+use crate::controller::status::apply_status;
 use crate::overlay::topology::Side;
 
 impl Overlay {
@@ -125,16 +127,14 @@ impl Overlay {
                 peer_certificate_sha256: r.peer_sha256.clone(),
                 bytes_sent: stats.sent,
                 bytes_received: stats.received,
-                conditions: vec![condition(r, &r.status_written)],
+                conditions: conditions(r, &r.status_written),
                 observed_generation: None,
             };
             if r.status_written.as_ref() != Some(&status) {
-                api.patch_status(
-                    name,
-                    &PatchParams::default(),
-                    &Patch::Merge(serde_json::json!({ "status": status })),
-                )
-                .await?;
+                // The sidecar reports its own tunnel's state, computed from no read object: no
+                // version to guard on. The status is this field manager's alone, so a field it
+                // stops reporting (`since` once the tunnel is down) is removed.
+                apply_status(&api, name, FIELD_MANAGER, None, &status).await?;
                 r.status_written = Some(status);
             }
         }
@@ -191,26 +191,26 @@ fn rfc3339(t: SystemTime) -> String {
         .unwrap_or_default()
 }
 
-/// The `Established` condition, its transition time kept while the status does not change.
-fn condition(r: &Running, before: &Option<TunnelStatus>) -> Condition {
+/// The `Established` condition (the only one), its transition time kept while the status does
+/// not change.
+fn conditions(r: &Running, before: &Option<TunnelStatus>) -> Vec<Condition> {
     let up = r.up_since.is_some();
-    let status = if up { "True" } else { "False" };
-    let previous = before
+    let mut conditions: Vec<Condition> = before
         .as_ref()
-        .and_then(|s| s.conditions.first())
-        .filter(|c| c.status == status);
-    Condition {
-        type_: "Established".into(),
-        status: status.into(),
-        reason: if up {
-            "Connected".into()
-        } else {
-            "NotConnected".into()
-        },
-        message: r.problem.clone().unwrap_or_default(),
-        last_transition_time: previous
-            .and_then(|c| c.last_transition_time.clone())
-            .or_else(|| Some(rfc3339(SystemTime::now()))),
-        observed_generation: None,
-    }
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let reason = if up {
+        TunnelReason::Connected
+    } else {
+        TunnelReason::NotConnected
+    };
+    set_condition(
+        &mut conditions,
+        None,
+        ConditionType::Established,
+        up.into(),
+        reason.as_str(),
+        r.problem.as_deref().unwrap_or_default(),
+    );
+    conditions
 }
