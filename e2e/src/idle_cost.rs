@@ -58,6 +58,15 @@ fn count_by_verb(metrics: &str, group: &str) -> BTreeMap<String, f64> {
 /// The provider's own API-server requests so far (`akash_provider_kube_requests_total`), by verb,
 /// from its metrics text.
 pub fn provider_requests_by_verb(metrics: &str) -> BTreeMap<String, f64> {
+    provider_requests(metrics, false)
+}
+
+/// As [`provider_requests_by_verb`], keyed by `"<verb> <resource>"`.
+pub fn provider_requests_by_verb_and_resource(metrics: &str) -> BTreeMap<String, f64> {
+    provider_requests(metrics, true)
+}
+
+fn provider_requests(metrics: &str, with_resource: bool) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in metrics.lines() {
         let Some(rest) = line.strip_prefix("akash_provider_kube_requests_total{") else {
@@ -76,7 +85,17 @@ pub fn provider_requests_by_verb(metrics: &str) -> BTreeMap<String, f64> {
         let Ok(value) = value.trim().parse::<f64>() else {
             continue;
         };
-        *out.entry(verb.to_owned()).or_insert(0.0) += value;
+        let resource = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("resource=\""))
+            .map(|v| v.trim_end_matches('"'))
+            .unwrap_or_default();
+        let key = if with_resource {
+            format!("{verb} {resource}")
+        } else {
+            verb.to_owned()
+        };
+        *out.entry(key).or_insert(0.0) += value;
     }
     out
 }
@@ -194,6 +213,9 @@ akash_provider_bids_sent_total 9
         assert_eq!(counts.get("APPLY"), Some(&5.0));
         assert_eq!(counts.get("LIST"), Some(&1.0));
         assert_eq!(counts.len(), 2);
+        let detailed = provider_requests_by_verb_and_resource(metrics);
+        assert_eq!(detailed.get("APPLY services"), Some(&2.0));
+        assert_eq!(detailed.len(), 3);
         let before: BTreeMap<String, f64> = [("APPLY".to_owned(), 2.0)].into();
         let diff = difference(&before, &counts);
         assert_eq!(diff.get("APPLY"), Some(&3.0));

@@ -31,7 +31,7 @@ pub struct Report {
     pub real: Vec<Sample>,
     pub kwok: Vec<Sample>,
     /// The provider's API-server requests from before each manifest's send to its objects
-    /// applied, summed over the kwok leases, by verb.
+    /// applied, summed over the kwok leases, by verb and resource (`"APPLY services"`).
     pub kwok_requests: BTreeMap<String, f64>,
 }
 
@@ -147,7 +147,9 @@ async fn provider_requests(s: &Scenario) -> anyhow::Result<BTreeMap<String, f64>
         .metrics()
         .await
         .context("the provider's metrics endpoint did not answer")?;
-    Ok(crate::idle_cost::provider_requests_by_verb(&text))
+    Ok(crate::idle_cost::provider_requests_by_verb_and_resource(
+        &text,
+    ))
 }
 
 /// When the lease's Deployment, Services, Ingress and NetworkPolicies all exist.
@@ -246,14 +248,32 @@ pub fn table(report: &Report) -> String {
         &answered,
     ));
     if !report.kwok.is_empty() {
-        let per_lease: Vec<String> = report
-            .kwok_requests
-            .iter()
-            .map(|(verb, n)| format!("{verb} {:.1}", n / report.kwok.len() as f64))
-            .collect();
+        let leases = report.kwok.len() as f64;
+        let mut by_verb: BTreeMap<&str, f64> = BTreeMap::new();
+        for (key, n) in &report.kwok_requests {
+            let verb = key.split(' ').next().unwrap_or_default();
+            *by_verb.entry(verb).or_insert(0.0) += n;
+        }
+        let per_lease = |counts: Vec<(&str, f64)>| {
+            counts
+                .iter()
+                .map(|(what, n)| format!("{what} {:.1}", n / leases))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         out.push_str(&format!(
             "kwok: the provider's API-server requests per lease, manifest sent -> objects applied: {}\n",
-            per_lease.join(", ")
+            per_lease(by_verb.into_iter().collect())
+        ));
+        out.push_str(&format!(
+            "  by resource: {}\n",
+            per_lease(
+                report
+                    .kwok_requests
+                    .iter()
+                    .map(|(k, n)| (k.as_str(), *n))
+                    .collect()
+            )
         ));
     }
     out
@@ -274,7 +294,12 @@ mod tests {
         let report = Report {
             real: (1..=10).map(|i| sample(i * 100, Some(i * 1000))).collect(),
             kwok: (1..=10).map(|i| sample(i * 10, None)).collect(),
-            kwok_requests: [("APPLY".to_owned(), 60.0), ("POST".to_owned(), 25.0)].into(),
+            kwok_requests: [
+                ("APPLY deployments".to_owned(), 20.0),
+                ("APPLY services".to_owned(), 40.0),
+                ("POST namespaces".to_owned(), 25.0),
+            ]
+            .into(),
         };
         let text = table(&report);
         let lines: Vec<&str> = text.lines().collect();
@@ -297,6 +322,10 @@ mod tests {
         assert!(
             lines[3].ends_with("APPLY 6.0, POST 2.5"),
             "per lease, by verb: {text}"
+        );
+        assert!(
+            lines[4].ends_with("APPLY deployments 2.0, APPLY services 4.0, POST namespaces 2.5"),
+            "{text}"
         );
     }
 }

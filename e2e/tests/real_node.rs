@@ -631,10 +631,15 @@ async fn the_turnup_bench_runs_at_a_small_size() -> anyhow::Result<()> {
     assert!(report.kwok.iter().all(|s| s.answered.is_none()));
     let table = e2e::turnup::table(&report);
     eprintln!("{table}");
-    assert_eq!(table.lines().count(), 4, "{table}");
+    assert_eq!(table.lines().count(), 5, "{table}");
     // The provider's request counter sees its own applies of the leases' objects.
     assert!(
-        report.kwok_requests.get("APPLY").copied().unwrap_or(0.0) >= 2.0,
+        report
+            .kwok_requests
+            .get("APPLY deployments")
+            .copied()
+            .unwrap_or(0.0)
+            >= 2.0,
         "{:?}",
         report.kwok_requests
     );
