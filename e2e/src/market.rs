@@ -177,6 +177,24 @@ pub async fn wait_lease(api: &Api<Lease>, name: &str) -> anyhow::Result<Lease> {
     .await
 }
 
+/// Waits until the Lease resource `name` is Active.
+pub async fn wait_lease_active(api: &Api<Lease>, name: &str) -> anyhow::Result<Lease> {
+    until(
+        &format!("Lease {name} Active"),
+        Duration::from_secs(120),
+        || async {
+            let lease = api.get(name).await?;
+            let phase = lease.status.as_ref().and_then(|s| s.phase);
+            Ok(if phase == Some(crds::resources::LeasePhase::Active) {
+                Poll::Ready(lease)
+            } else {
+                Poll::Pending(format!("phase {phase:?}"))
+            })
+        },
+    )
+    .await
+}
+
 /// Every bid of `provider` on deployment (owner, dseq), as the chain holds them.
 pub async fn chain_bids(
     chain: &NodeChain,
