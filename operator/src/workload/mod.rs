@@ -1,3 +1,4 @@
+pub mod applied;
 pub mod apply;
 pub mod build;
 pub mod reconcile;

@@ -5,7 +5,7 @@
 //! the same way.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crds::resources::{
     ConditionStatus, ConditionType, Lease, LeaseManifest, LeasePhase, LeaseReason, LeaseStatus,
@@ -23,8 +23,9 @@ use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
+use super::applied::AppliedLeases;
 use super::apply;
-use super::build::{LEASE_LABEL_PREFIX, MANAGED_LABEL, WorkloadConfig, build};
+use super::build::{LEASE_LABEL_PREFIX, LeaseObjects, MANAGED_LABEL, WorkloadConfig, build};
 use super::status::{self, Observed};
 use crate::controller::finalizer::{FinalizerFailure, reconcile_with_finalizer};
 use crate::controller::status::Precondition;
@@ -48,6 +49,8 @@ pub struct Context {
     pub secrets_namespace: String,
     /// Where reconcile runs, failures and durations are counted.
     pub metrics: Arc<Metrics>,
+    /// What was last applied per lease, to skip applying the same objects again.
+    pub applied: AppliedLeases,
 }
 
 impl Context {
@@ -59,6 +62,7 @@ impl Context {
             config,
             secrets_namespace: namespace.to_owned(),
             metrics: Arc::new(Metrics::new()),
+            applied: AppliedLeases::default(),
         }
     }
 
@@ -205,6 +209,7 @@ fn namespace_of(lease: &Lease) -> String {
 /// The `Lease` is being deleted: its namespace goes first.
 #[tracing::instrument(skip_all, fields(namespace = %namespace_of(lease)))]
 async fn cleanup(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileError> {
+    ctx.applied.forget(&lease.name_any());
     let ns = namespace_of(lease);
     if apply::delete_namespace(&ctx.client, &ns).await? {
         delete_secrets(lease, ctx).await?;
@@ -244,6 +249,7 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
     let phase = lease.status.as_ref().and_then(|s| s.phase);
     let ns = namespace_of(lease);
     if matches!(phase, Some(LeasePhase::Closing | LeasePhase::Closed)) {
+        ctx.applied.forget(&lease.name_any());
         if !apply::delete_namespace(&ctx.client, &ns).await? {
             return Ok(Action::requeue(Duration::from_secs(2)));
         }
@@ -292,21 +298,7 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
             return Ok(Action::await_change());
         }
     };
-    let applied = match apply::apply_all(&ctx.client, &objects).await {
-        Ok(n) => n,
-        Err(e) => {
-            publish(
-                ctx,
-                lease,
-                EventType::Warning,
-                "ApplyFailed",
-                &e.to_string(),
-            )
-            .await;
-            return Err(e.into());
-        }
-    };
-    let observed = observe(&ctx.client, &ns).await?;
+    let (applied, observed) = apply_unless_in_place(lease, ctx, &objects).await?;
     let services = status::services(&manifest.group, &observed);
     let new_phase = status::phase(&services, phase);
     if phase != Some(new_phase) {
@@ -373,6 +365,45 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
 
 /// How often an Active lease's objects are applied again with nothing having changed.
 const ACTIVE_RECHECK: Duration = Duration::from_secs(600);
+
+/// Applies the lease's objects unless this process applied the same ones recently and they are
+/// all in place (see [`super::applied`]); returns how many objects the lease has and what the
+/// API server holds of them.
+async fn apply_unless_in_place(
+    lease: &Lease,
+    ctx: &Context,
+    objects: &LeaseObjects,
+) -> Result<(usize, Observed), ReconcileError> {
+    let name = lease.name_any();
+    let ns = namespace_of(lease);
+    if let Some(last) = ctx.applied.get(&name)
+        && last.is_current(objects, Instant::now(), ACTIVE_RECHECK)
+    {
+        let observed = observe(&ctx.client, &ns).await?;
+        if last.in_place(objects, &observed) {
+            return Ok((objects.len(), observed));
+        }
+    }
+    let started = Instant::now();
+    let applied = match apply::apply_all(&ctx.client, objects).await {
+        Ok(n) => n,
+        Err(e) => {
+            ctx.applied.forget(&name);
+            publish(
+                ctx,
+                lease,
+                EventType::Warning,
+                "ApplyFailed",
+                &e.to_string(),
+            )
+            .await;
+            return Err(e.into());
+        }
+    };
+    let observed = observe(&ctx.client, &ns).await?;
+    ctx.applied.record(&name, objects, &observed, started);
+    Ok((applied, observed))
+}
 
 fn phase_reason(phase: LeasePhase) -> LeaseReason {
     match phase {

@@ -139,7 +139,7 @@ impl Default for WorkloadConfig {
 /// `network_policies`, `services`, the service accounts, roles and role bindings, then the
 /// workloads, then `ingresses` (the quota must exist before any pod, or pods could run outside it
 /// for a moment; secrets and service accounts before the pods that use them).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LeaseObjects {
     pub namespace: Namespace,
     pub resource_quota: ResourceQuota,
@@ -152,6 +152,40 @@ pub struct LeaseObjects {
     pub service_accounts: Vec<ServiceAccount>,
     pub roles: Vec<Role>,
     pub role_bindings: Vec<RoleBinding>,
+}
+
+impl LeaseObjects {
+    /// How many objects there are.
+    pub fn len(&self) -> usize {
+        // Without `..`: a new kind does not compile until it is counted.
+        let Self {
+            namespace: _,
+            resource_quota: _,
+            secrets,
+            deployments,
+            stateful_sets,
+            services,
+            ingresses,
+            network_policies,
+            service_accounts,
+            roles,
+            role_bindings,
+        } = self;
+        2 + secrets.len()
+            + deployments.len()
+            + stateful_sets.len()
+            + services.len()
+            + ingresses.len()
+            + network_policies.len()
+            + service_accounts.len()
+            + roles.len()
+            + role_bindings.len()
+    }
+
+    /// Never: there are always the namespace and the quota.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// Validates the lease's manifest group and checks it against the lease, then builds every
