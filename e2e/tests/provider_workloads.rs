@@ -13,7 +13,7 @@ use e2e::wait::{Poll, until};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams};
 use operator::gateway::client::rest_client;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,6 +103,64 @@ async fn a_manifest_sent_over_mtls_runs_on_kwok_is_withdrawn_from_and_torn_down_
             .await?
             .is_some()
     );
+
+    // A reconcile with nothing new applies nothing: a change of the Lease's metadata (which its
+    // watch sees) runs the reconciler, and it sends no apply.
+    let runs = r#"akash_provider_reconcile_runs_total{controller="workload"}"#;
+    let applies = r#"akash_provider_kube_requests_total{verb="APPLY",resource="deployments"}"#;
+    let before = s.provider.metrics().await.unwrap_or_default();
+    let poke = serde_json::json!({"metadata": {"annotations": {"e2e.akash.network/poke": "1"}}});
+    s.leases()
+        .patch(&lease_name, &PatchParams::default(), &Patch::Merge(&poke))
+        .await?;
+    let after = until(
+        "a reconcile after the poke",
+        Duration::from_secs(30),
+        || async {
+            let text = s.provider.metrics().await.unwrap_or_default();
+            Ok(
+                if market::counter(&text, runs) > market::counter(&before, runs) {
+                    Poll::Ready(text)
+                } else {
+                    Poll::Pending(format!("runs {}", market::counter(&text, runs)))
+                },
+            )
+        },
+    )
+    .await?;
+    assert!(market::counter(&before, applies) >= 1.0, "{before}");
+    assert_eq!(
+        market::counter(&after, applies),
+        market::counter(&before, applies),
+        "the same objects, all in place, were applied again"
+    );
+
+    // A Deployment someone scaled by hand is put back: its spec changed since the apply.
+    let deployments = Api::<Deployment>::namespaced(cluster.client(), &namespace);
+    let scale = serde_json::json!({"spec": {"replicas": 0}});
+    deployments
+        .patch(
+            "openspeedtest",
+            &PatchParams {
+                field_manager: Some("e2e-by-hand".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(&scale),
+        )
+        .await?;
+    until(
+        "the Deployment's replicas put back",
+        Duration::from_secs(60),
+        || async {
+            let replicas = deployments.get("openspeedtest").await?.spec.replicas;
+            Ok(if replicas == Some(1) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("replicas {replicas:?}"))
+            })
+        },
+    )
+    .await?;
 
     // The tenant reads the lease status from the gateway.
     let status_url = format!(
