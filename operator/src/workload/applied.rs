@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use kube::{Resource, ResourceExt};
 
+use super::apply::workload_key;
 use super::build::LeaseObjects;
 use super::status::Observed;
 
@@ -41,12 +42,19 @@ impl AppliedLeases {
         self.lock().get(lease).cloned()
     }
 
-    /// Records that `objects` were applied at `at`, and the generations `observed` after it.
-    pub fn record(&self, lease: &str, objects: &LeaseObjects, observed: &Observed, at: Instant) {
+    /// Records that `objects` were applied at `at`, and the workloads' generations the apply
+    /// answered with (`Kind/name` → generation, as [`super::apply::ApplyOutcome`] has them).
+    pub fn record(
+        &self,
+        lease: &str,
+        objects: &LeaseObjects,
+        generations: BTreeMap<String, i64>,
+        at: Instant,
+    ) {
         let applied = Applied {
             digest: digest(objects),
             at,
-            generations: generations(observed),
+            generations,
         };
         self.lock().insert(lease.to_owned(), applied);
     }
@@ -99,7 +107,7 @@ fn names<K: Resource>(objects: &[K]) -> BTreeSet<String> {
 fn generations(observed: &Observed) -> BTreeMap<String, i64> {
     let of = |kind: &str, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
         (
-            format!("{kind}/{}", meta.name.clone().unwrap_or_default()),
+            workload_key(kind, meta),
             meta.generation.unwrap_or_default(),
         )
     };

@@ -4,7 +4,7 @@
 //! namespaces or read any Secret outside its own namespace (a patch answers with the object), so
 //! it holds no right to. Pull Secrets are named by their content and go with the namespace.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
@@ -12,6 +12,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -22,9 +23,18 @@ use crate::workload::build::LeaseObjects;
 
 use crate::workload::build::MANAGED_LABEL;
 
-/// Applies every object of the lease, then prunes what an earlier version left; returns how many
-/// were applied.
-pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<usize> {
+/// What one apply of a lease did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApplyOutcome {
+    /// How many objects were applied (or found already created, for create-only kinds).
+    pub count: usize,
+    /// `Kind/name` → `metadata.generation` of each Deployment and StatefulSet as the API server
+    /// answered the apply.
+    pub workload_generations: BTreeMap<String, i64>,
+}
+
+/// Applies every object of the lease, then prunes what an earlier version left.
+pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<ApplyOutcome> {
     // Every kind is named here, without `..`: a kind added to `LeaseObjects` does not compile
     // until this function applies it and says how it is removed.
     let LeaseObjects {
@@ -51,21 +61,40 @@ pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<
         count += 1;
     }
     // One per lease under a fixed name: applying replaces it, so there is never one to prune.
-    count += apply_each(client, &ns, std::slice::from_ref(resource_quota)).await?;
-    count += apply_each(client, &ns, network_policies).await?;
-    count += apply_each(client, &ns, services).await?;
+    count += apply_each(client, &ns, std::slice::from_ref(resource_quota))
+        .await?
+        .len();
+    count += apply_each(client, &ns, network_policies).await?.len();
+    count += apply_each(client, &ns, services).await?.len();
     // A service's account, its Role and the binding exist before its pods ask for the account.
     // (The API server lets the provider write a Role only with rules it holds itself.)
-    count += apply_each(client, &ns, service_accounts).await?;
-    count += apply_each(client, &ns, roles).await?;
-    count += apply_each(client, &ns, role_bindings).await?;
-    count += apply_each(client, &ns, deployments).await?;
-    count += apply_each(client, &ns, stateful_sets).await?;
-    count += apply_each(client, &ns, ingresses).await?;
+    count += apply_each(client, &ns, service_accounts).await?.len();
+    count += apply_each(client, &ns, roles).await?.len();
+    count += apply_each(client, &ns, role_bindings).await?.len();
+    let mut workload_generations = BTreeMap::new();
+    for applied in apply_each(client, &ns, deployments).await? {
+        workload_generations.insert(
+            workload_key("Deployment", &applied.metadata),
+            generation(&applied.metadata),
+        );
+        count += 1;
+    }
+    for applied in apply_each(client, &ns, stateful_sets).await? {
+        workload_generations.insert(
+            workload_key("StatefulSet", &applied.metadata),
+            generation(&applied.metadata),
+        );
+        count += 1;
+    }
+    count += apply_each(client, &ns, ingresses).await?.len();
     // A namespace made by this call holds nothing of an earlier version: a new lease's turn-up
     // costs one request per object, without a LIST per kind.
+    let outcome = ApplyOutcome {
+        count,
+        workload_generations,
+    };
     if fresh {
-        return Ok(count);
+        return Ok(outcome);
     }
     prune::<Deployment>(client, &ns, deployments).await?;
     prune::<StatefulSet>(client, &ns, stateful_sets).await?;
@@ -76,7 +105,16 @@ pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<
     prune::<RoleBinding>(client, &ns, role_bindings).await?;
     prune::<Role>(client, &ns, roles).await?;
     prune::<ServiceAccount>(client, &ns, service_accounts).await?;
-    Ok(count)
+    Ok(outcome)
+}
+
+/// The key of a Deployment or StatefulSet in [`ApplyOutcome::workload_generations`].
+pub fn workload_key(kind: &str, meta: &ObjectMeta) -> String {
+    format!("{kind}/{}", meta.name.as_deref().unwrap_or_default())
+}
+
+fn generation(meta: &ObjectMeta) -> i64 {
+    meta.generation.unwrap_or_default()
 }
 
 /// Creates `object`; one of that name already there is taken as it (see the module's comment).
@@ -96,7 +134,8 @@ where
     }
 }
 
-async fn apply_each<K>(client: &Client, ns: &str, objects: &[K]) -> kube::Result<usize>
+/// Applies each object; returns them as the API server answered.
+async fn apply_each<K>(client: &Client, ns: &str, objects: &[K]) -> kube::Result<Vec<K>>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -106,11 +145,14 @@ where
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut applied = Vec::with_capacity(objects.len());
     for object in objects {
-        api.patch(&object.name_any(), &params, &Patch::Apply(object))
-            .await?;
+        applied.push(
+            api.patch(&object.name_any(), &params, &Patch::Apply(object))
+                .await?,
+        );
     }
-    Ok(objects.len())
+    Ok(applied)
 }
 
 /// Deletes objects of kind `K` that carry the lease label but are not in `keep`.

@@ -4,21 +4,22 @@
 //! since objects in another namespace cannot be owned by it; a lease closed on chain is torn down
 //! the same way.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crds::resources::{
     ConditionStatus, ConditionType, Lease, LeaseManifest, LeasePhase, LeaseReason, LeaseStatus,
 };
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::ListParams;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::finalizer::Event as FinalizerEvent;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
@@ -38,6 +39,37 @@ use crate::reconcile_metrics::{self, MetricLabel};
 /// The finalizer that removes a lease's namespace.
 pub const FINALIZER: &str = "akash.network/workloads";
 
+/// The lease workloads as the reconciler's watches last saw them (managed fields dropped).
+pub struct WorkloadStores {
+    deployments: Store<Deployment>,
+    stateful_sets: Store<StatefulSet>,
+}
+
+impl WorkloadStores {
+    /// Whether both watches have listed every object once.
+    fn ready(&self) -> bool {
+        self.deployments.wait_until_ready().now_or_never().is_some()
+            && self
+                .stateful_sets
+                .wait_until_ready()
+                .now_or_never()
+                .is_some()
+    }
+}
+
+/// The objects of `store` in namespace `ns`.
+fn in_namespace<K>(store: &Store<K>, ns: &str) -> Vec<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(ns))
+        .map(|o| K::clone(o))
+        .collect()
+}
+
 /// What every reconcile needs.
 pub struct Context {
     pub client: Client,
@@ -51,6 +83,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// What was last applied per lease, to skip applying the same objects again.
     pub applied: AppliedLeases,
+    /// Set when the reconciler runs.
+    workloads: OnceLock<WorkloadStores>,
 }
 
 impl Context {
@@ -63,6 +97,7 @@ impl Context {
             secrets_namespace: namespace.to_owned(),
             metrics: Arc::new(Metrics::new()),
             applied: AppliedLeases::default(),
+            workloads: OnceLock::new(),
         }
     }
 
@@ -146,17 +181,27 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
             }
         }
     };
+    // The workloads' watches fill the stores `observe` reads, then wake the reconciler: a
+    // reconcile woken by a workload's change sees that change in the store.
+    let (deployments, deployments_writer) = reflector::store();
+    let (stateful_sets, stateful_sets_writer) = reflector::store();
+    let _ = ctx.workloads.set(WorkloadStores {
+        deployments,
+        stateful_sets,
+    });
+    let deployment_changes = watcher(Api::<Deployment>::all(ctx.client.clone()), labelled.clone())
+        .default_backoff()
+        .modify(|d| d.managed_fields_mut().clear())
+        .reflect(deployments_writer)
+        .touched_objects();
+    let stateful_set_changes = watcher(Api::<StatefulSet>::all(ctx.client.clone()), labelled)
+        .default_backoff()
+        .modify(|s| s.managed_fields_mut().clear())
+        .reflect(stateful_sets_writer)
+        .touched_objects();
     Controller::new(leases, watcher::Config::default())
-        .watches(
-            Api::<Deployment>::all(ctx.client.clone()),
-            labelled.clone(),
-            move |d| to_lease_a(d.labels()),
-        )
-        .watches(
-            Api::<StatefulSet>::all(ctx.client.clone()),
-            labelled,
-            move |s| to_lease_b(s.labels()),
-        )
+        .watches_stream(deployment_changes, move |d| to_lease_a(d.labels()))
+        .watches_stream(stateful_set_changes, move |s| to_lease_b(s.labels()))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -379,14 +424,14 @@ async fn apply_unless_in_place(
     if let Some(last) = ctx.applied.get(&name)
         && last.is_current(objects, Instant::now(), ACTIVE_RECHECK)
     {
-        let observed = observe(&ctx.client, &ns).await?;
+        let observed = observe(ctx, &ns).await?;
         if last.in_place(objects, &observed) {
             return Ok((objects.len(), observed));
         }
     }
     let started = Instant::now();
     let applied = match apply::apply_all(&ctx.client, objects).await {
-        Ok(n) => n,
+        Ok(outcome) => outcome,
         Err(e) => {
             ctx.applied.forget(&name);
             publish(
@@ -400,9 +445,10 @@ async fn apply_unless_in_place(
             return Err(e.into());
         }
     };
-    let observed = observe(&ctx.client, &ns).await?;
-    ctx.applied.record(&name, objects, &observed, started);
-    Ok((applied, observed))
+    let observed = observe(ctx, &ns).await?;
+    ctx.applied
+        .record(&name, objects, applied.workload_generations, started);
+    Ok((applied.count, observed))
 }
 
 fn phase_reason(phase: LeasePhase) -> LeaseReason {
@@ -416,17 +462,31 @@ fn phase_reason(phase: LeasePhase) -> LeaseReason {
     }
 }
 
-async fn observe(client: &Client, ns: &str) -> kube::Result<Observed> {
+/// The lease's workloads, Services and Ingresses as the API server holds them: the workloads from
+/// the watches' stores once they have listed everything (a LIST per kind before that), Services
+/// and Ingresses by a LIST (not watched: their status is read right after they are applied).
+async fn observe(ctx: &Context, ns: &str) -> kube::Result<Observed> {
+    let client = &ctx.client;
     let lp = ListParams::default().labels(&format!("{MANAGED_LABEL}=true"));
+    let (deployments, stateful_sets) = match ctx.workloads.get().filter(|w| w.ready()) {
+        Some(stores) => (
+            in_namespace(&stores.deployments, ns),
+            in_namespace(&stores.stateful_sets, ns),
+        ),
+        None => (
+            Api::<Deployment>::namespaced(client.clone(), ns)
+                .list(&lp)
+                .await?
+                .items,
+            Api::<StatefulSet>::namespaced(client.clone(), ns)
+                .list(&lp)
+                .await?
+                .items,
+        ),
+    };
     Ok(Observed {
-        deployments: Api::<Deployment>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await?
-            .items,
-        stateful_sets: Api::<StatefulSet>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await?
-            .items,
+        deployments,
+        stateful_sets,
         services: Api::<Service>::namespaced(client.clone(), ns)
             .list(&lp)
             .await?

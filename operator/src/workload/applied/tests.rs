@@ -83,7 +83,12 @@ fn observed() -> Observed {
 
 fn applied_at(at: Instant) -> (AppliedLeases, Applied) {
     let leases = AppliedLeases::default();
-    leases.record("lease", &objects("v1"), &observed(), at);
+    let generations = [
+        ("Deployment/web".to_owned(), 1),
+        ("StatefulSet/db".to_owned(), 1),
+    ]
+    .into();
+    leases.record("lease", &objects("v1"), generations, at);
     let record = leases.get("lease").expect("recorded");
     (leases, record)
 }
