@@ -309,3 +309,6 @@ pub(super) async fn publish(
 ) {
     events::publish(&ctx.recorder, manifest, type_, reason, note).await;
 }
+
+#[cfg(test)]
+mod tests;
