@@ -1,8 +1,8 @@
 //! The `Manifest` controller. `apply` only orchestrates, one module per stage:
-//! validate ([`validate`]: the spec's plan, pure) → dereference ([`dereference`]: the key Secret,
-//! the chain client, the certificate) → drive ([`drive`]: one `flow::step`) → report
-//! ([`report`]: status, conditions and events computed purely, then written), the status saved
-//! after every step. A finalizer closes the deployment on chain before the resource goes.
+//! validate (`validate`: the spec's plan, pure) → dereference (`dereference`: the key Secret,
+//! the chain client, the certificate) → drive (`drive`: one `flow::step`) → report (`report`:
+//! status, conditions and events computed purely, then written), the status saved after every
+//! step. A finalizer closes the deployment on chain before the resource goes.
 
 mod dereference;
 mod drive;

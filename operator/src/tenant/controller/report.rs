@@ -1,6 +1,6 @@
 //! Report: the new status (phase, conditions) and the events, computed from what validation,
-//! dereferencing or a step found (pure), then written: the events published, the status saved by
-//! the kit's status writer.
+//! dereferencing or a step found (pure but for the clock, read for a condition's transition
+//! time), then written: the events published, the status saved by the kit's status writer.
 
 use crds::resources::{
     ConditionStatus, ConditionType, Manifest, ManifestPhase, ManifestReason, ManifestStatus,
