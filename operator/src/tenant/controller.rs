@@ -1,18 +1,20 @@
-//! The `Manifest` controller: dereference (the key Secret, the chain client, the certificate) →
-//! validate (`plan`) → drive (`flow::step`, its status saved after every step) → report (status,
-//! conditions, events). A finalizer closes the deployment on chain before the resource goes.
+//! The `Manifest` controller. `apply` only orchestrates, one module per stage:
+//! validate (`validate`: the spec's plan, pure) → dereference (`dereference`: the key Secret,
+//! the chain client, the certificate) → drive (`drive`: one `flow::step`) → report (`report`:
+//! status, conditions and events computed purely, then written), the status saved after every
+//! step. A finalizer closes the deployment on chain before the resource goes.
+
+mod dereference;
+mod drive;
+mod report;
+mod validate;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chain_client::Chain;
-use chain_client::keys::{Key, Mnemonic};
-use crds::resources::{
-    ConditionStatus, ConditionType, Manifest, ManifestPhase, ManifestReason, ManifestStatus,
-};
+use crds::resources::{Manifest, ManifestPhase};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::finalizer::Event as FinalizerEvent;
@@ -21,34 +23,27 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::Mutex;
 
 use super::config::TenantArgs;
-use super::delivery::MtlsGateway;
-use super::flow::{self, Ctx, FlowError, Next, Progress};
-use super::identity::{self, SecretCertStore};
-use super::plan::plan;
+use super::flow::{self, FlowError, Next};
+use crate::controller::events;
 use crate::controller::finalizer::{FinalizerFailure, reconcile_with_finalizer};
-use crate::controller::status::Precondition;
-use crate::controller::{conditions, events, short_version};
 use crate::metrics::Metrics;
 use crate::reconcile_metrics::{self, MetricLabel};
+use dereference::Tenant;
 
 /// The finalizer that closes the deployment on chain.
 pub const FINALIZER: &str = "akash.network/deployment";
 const FIELD_MANAGER: &str = "akash-provider-tenant";
 /// Steps one reconcile takes before it lets others run.
 const MAX_STEPS: usize = 16;
-
-/// A tenant key's chain client and gateway client, shared by every `Manifest` using that key
-/// (one signer per key keeps the account sequence straight).
-struct Tenant {
-    chain: Arc<dyn Chain>,
-    gateway: Option<Arc<MtlsGateway>>,
-}
+/// How soon a `Manifest` whose key is unavailable is tried again.
+const KEY_RETRY: Duration = Duration::from_secs(30);
 
 /// What every reconcile needs.
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub args: TenantArgs,
+    /// By key address.
     tenants: Mutex<HashMap<String, Arc<Mutex<Tenant>>>>,
     dseqs: flow::DseqAllocator,
     /// Where reconcile runs, failures and durations are counted (served on `/metrics`).
@@ -177,135 +172,41 @@ async fn reconcile_manifest(
     .await
 }
 
+/// Validate → dereference → drive → report, one step after another until the flow waits.
+/// Validation comes first so that an invalid spec is reported as such even when its key is
+/// missing too, and costs no chain connection.
 #[tracing::instrument(skip_all, fields(dseq = manifest.status.as_ref().and_then(|s| s.dseq)))]
 async fn apply(manifest: &Manifest, ctx: &Context) -> Result<Action, ReconcileError> {
+    let generation = manifest.metadata.generation;
     let mut status = manifest.status.clone().unwrap_or_default();
-    let plan = match plan(&manifest.spec) {
+    let plan = match validate::validate(&manifest.spec) {
         Ok(plan) => plan,
-        Err(issues) => {
-            let message = issues
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            publish(
-                ctx,
-                manifest,
-                EventType::Warning,
-                ManifestReason::InvalidSpec.as_str(),
-                &message,
-            )
-            .await;
-            if status.dseq.is_none() {
-                status.phase = Some(ManifestPhase::Invalid);
-            }
-            set_condition(
-                &mut status,
-                manifest,
-                ConditionType::Valid,
-                ConditionStatus::False,
-                ManifestReason::InvalidSpec.as_str(),
-                &message,
-            );
-            save(ctx, manifest, &status).await?;
+        Err(invalid) => {
+            let notes = report::invalid_spec(&mut status, generation, &invalid);
+            report::write(ctx, manifest, &status, &notes).await?;
             return Ok(Action::await_change());
         }
     };
-    set_condition(
-        &mut status,
-        manifest,
-        ConditionType::Valid,
-        ConditionStatus::True,
-        ManifestReason::Valid.as_str(),
-        "the spec is valid",
-    );
-    let tenant = match tenant(ctx, manifest).await {
-        Ok(t) => t,
+    report::valid_spec(&mut status, generation);
+    let tenant = match dereference::tenant(ctx, manifest).await {
+        Ok(tenant) => tenant,
         Err(e) => {
-            let message = e.to_string();
-            publish(
-                ctx,
-                manifest,
-                EventType::Warning,
-                ManifestReason::KeyUnavailable.as_str(),
-                &message,
-            )
-            .await;
-            set_condition(
-                &mut status,
-                manifest,
-                ConditionType::Ready,
-                ConditionStatus::False,
-                ManifestReason::KeyUnavailable.as_str(),
-                &message,
-            );
-            save(ctx, manifest, &status).await?;
-            return Ok(Action::requeue(Duration::from_secs(30)));
+            let notes = report::key_unavailable(&mut status, generation, &e);
+            report::write(ctx, manifest, &status, &notes).await?;
+            return Ok(Action::requeue(KEY_RETRY));
         }
     };
-    let (chain, gateway) = {
-        let mut t = tenant.lock().await;
-        let gateway = match &t.gateway {
-            Some(g) => g.clone(),
-            None => {
-                let store = SecretCertStore {
-                    api: Api::namespaced(
-                        ctx.client.clone(),
-                        &manifest.namespace().unwrap_or_default(),
-                    ),
-                    name: format!("{}-certificate", manifest.spec.key_secret.name),
-                };
-                let identity = identity::ensure(t.chain.as_ref(), &store)
-                    .await
-                    .map_err(ReconcileError::Certificate)?;
-                let g = Arc::new(MtlsGateway::new(t.chain.clone(), identity));
-                t.gateway = Some(g.clone());
-                g
-            }
-        };
-        (t.chain.clone(), gateway)
-    };
+    let counterparts = dereference::counterparts(ctx, manifest, &tenant).await?;
     for _ in 0..MAX_STEPS {
-        let flow_ctx = Ctx {
-            chain: chain.as_ref(),
-            gateway: gateway.as_ref(),
-            dseqs: &ctx.dseqs,
-            failure_threshold: ctx.args.failure_threshold,
-            status_interval: ctx.args.status_interval,
-            block_interval: ctx.args.block_interval,
-            now: jiff::Timestamp::now(),
-        };
-        let mut progress = Vec::new();
-        let outcome = flow::step(&flow_ctx, &plan, &mut status, &mut progress).await;
-        for p in &progress {
-            report(ctx, manifest, p).await;
-        }
-        match outcome {
-            Ok(next) => {
-                set_ready(&mut status, manifest);
-                save(ctx, manifest, &status).await?;
-                if let Next::Wait(d) = next {
-                    return Ok(Action::requeue(d));
-                }
-            }
-            Err(e) => {
-                let message = e.to_string();
-                publish(ctx, manifest, EventType::Warning, e.reason(), &message).await;
-                set_condition(
-                    &mut status,
-                    manifest,
-                    ConditionType::Ready,
-                    ConditionStatus::False,
-                    e.reason(),
-                    &message,
-                );
-                save(ctx, manifest, &status).await?;
-                return match e {
-                    // Waits for a spec the chain can take.
-                    FlowError::GroupsChanged(_) => Ok(Action::await_change()),
-                    e => Err(e.into()),
-                };
-            }
+        let stepped = drive::step(ctx, &counterparts, &plan, &mut status).await;
+        let notes = report::stepped(&mut status, generation, &stepped);
+        report::write(ctx, manifest, &status, &notes).await?;
+        match stepped.outcome {
+            Ok(Next::Again) => {}
+            Ok(Next::Wait(d)) => return Ok(Action::requeue(d)),
+            // Waits for a spec the chain can take.
+            Err(FlowError::GroupsChanged(_)) => return Ok(Action::await_change()),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(Action::requeue(Duration::from_millis(100)))
@@ -317,7 +218,7 @@ async fn cleanup(manifest: &Manifest, ctx: &Context) -> Result<Action, Reconcile
     if status.dseq.is_none() {
         return Ok(Action::await_change());
     }
-    let tenant = tenant(ctx, manifest).await.map_err(|e| {
+    let tenant = dereference::tenant(ctx, manifest).await.map_err(|e| {
         ReconcileError::Key(format!(
             "{e}; the deployment stays open on chain until the key is back (or remove the \
              finalizer {FINALIZER} to give up on closing it)"
@@ -326,14 +227,14 @@ async fn cleanup(manifest: &Manifest, ctx: &Context) -> Result<Action, Reconcile
     let chain = tenant.lock().await.chain.clone();
     if status.phase != Some(ManifestPhase::Closing) {
         status.phase = Some(ManifestPhase::Closing);
-        save(ctx, manifest, &status).await?;
+        report::save(ctx, manifest, &status).await?;
     }
     let closed = flow::close(chain.as_ref(), &status)
         .await
         .map_err(|e| ReconcileError::Flow(e.into()))?;
     if closed {
         let dseq = status.dseq.unwrap_or_default();
-        publish(
+        report::publish(
             ctx,
             manifest,
             EventType::Normal,
@@ -344,209 +245,6 @@ async fn cleanup(manifest: &Manifest, ctx: &Context) -> Result<Action, Reconcile
         tracing::info!(manifest = %manifest.name_any(), dseq, "deployment closed");
     }
     Ok(Action::await_change())
-}
-
-/// The chain client for the resource's key, read from its Secret.
-async fn tenant(ctx: &Context, manifest: &Manifest) -> Result<Arc<Mutex<Tenant>>, ReconcileError> {
-    let ns = manifest.namespace().unwrap_or_default();
-    let key_ref = &manifest.spec.key_secret;
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
-        .get_opt(&key_ref.name)
-        .await?
-        .ok_or_else(|| {
-            ReconcileError::Key(format!(
-                "spec.keySecret: Secret {ns}/{} does not exist",
-                key_ref.name
-            ))
-        })?;
-    let phrase = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(&key_ref.key))
-        .and_then(|b| String::from_utf8(b.0.clone()).ok())
-        .ok_or_else(|| {
-            ReconcileError::Key(format!(
-                "spec.keySecret: Secret {ns}/{} has no key {:?}",
-                key_ref.name, key_ref.key
-            ))
-        })?;
-    let key = Mnemonic::from_phrase(phrase.trim())
-        .and_then(|m| Key::from_mnemonic(&m))
-        .map_err(|source| ReconcileError::Mnemonic {
-            key: key_ref.key.clone(),
-            secret: format!("{ns}/{}", key_ref.name),
-            source,
-        })?;
-    let address = key.address().to_string();
-    let mut tenants = ctx.tenants.lock().await;
-    if let Some(t) = tenants.get(&address) {
-        return Ok(t.clone());
-    }
-    let chain = ctx
-        .args
-        .chain
-        .connect(key)
-        .map_err(ReconcileError::Connect)?;
-    let t = Arc::new(Mutex::new(Tenant {
-        chain: Arc::new(chain),
-        gateway: None,
-    }));
-    tenants.insert(address, t.clone());
-    Ok(t)
-}
-
-fn set_ready(status: &mut ManifestStatus, manifest: &Manifest) {
-    let running = status.phase == Some(ManifestPhase::Running);
-    let why = match status.phase {
-        Some(ManifestPhase::Running) => ManifestReason::Running,
-        Some(ManifestPhase::Degraded) => ManifestReason::Degraded,
-        Some(ManifestPhase::Bidding) => ManifestReason::Bidding,
-        Some(ManifestPhase::Deploying) => ManifestReason::Deploying,
-        Some(ManifestPhase::Closed) => ManifestReason::ClosedOnChain,
-        _ => ManifestReason::Creating,
-    };
-    let message = match (&status.dseq, &status.ready) {
-        (Some(dseq), Some(ready)) => format!("deployment {dseq}: {ready} services ready"),
-        (Some(dseq), None) => format!("deployment {dseq}"),
-        _ => "not posted yet".into(),
-    };
-    set_condition(
-        status,
-        manifest,
-        ConditionType::Ready,
-        ConditionStatus::from(running),
-        why.as_str(),
-        &message,
-    );
-}
-
-/// Sets a condition, keeping its transition time when its status did not change.
-fn set_condition(
-    status: &mut ManifestStatus,
-    manifest: &Manifest,
-    type_: ConditionType,
-    value: ConditionStatus,
-    reason: &str,
-    message: &str,
-) {
-    let generation = manifest.metadata.generation;
-    conditions::set_condition(
-        &mut status.conditions,
-        generation,
-        type_,
-        value,
-        reason,
-        message,
-    );
-}
-
-/// Writes the status if it changed. Not guarded by the version read: one reconcile saves the
-/// status after every step, each save making that version stale, and this controller is the
-/// only writer of a `Manifest`'s status.
-async fn save(
-    ctx: &Context,
-    manifest: &Manifest,
-    status: &ManifestStatus,
-) -> Result<(), ReconcileError> {
-    let mut status = status.clone();
-    status.observed_generation = manifest.metadata.generation;
-    let api = Api::<Manifest>::namespaced(
-        ctx.client.clone(),
-        &manifest.namespace().unwrap_or_default(),
-    );
-    crate::controller::status::write_status(
-        &api,
-        manifest,
-        FIELD_MANAGER,
-        Precondition::LastWriteWins,
-        manifest.status.as_ref(),
-        &status,
-    )
-    .await?;
-    Ok(())
-}
-
-async fn report(ctx: &Context, manifest: &Manifest, progress: &Progress) {
-    let (type_, reason, note) = match progress {
-        Progress::DeploymentCreated { dseq, version } => (
-            EventType::Normal,
-            "DeploymentCreated",
-            format!("deployment {dseq} posted on chain (version {})", short_version(version)),
-        ),
-        Progress::DeploymentUpdated { version } => (
-            EventType::Normal,
-            "DeploymentUpdated",
-            format!("new manifest version {} posted on chain", short_version(version)),
-        ),
-        // Every step while waiting: not worth an event each time.
-        Progress::WaitingForBids { .. } => return,
-        Progress::BidsReceived { gseq, bids } => (
-            EventType::Normal,
-            "BidsReceived",
-            format!(
-                "group {gseq}: {} bids: {}",
-                bids.len(),
-                bids.iter()
-                    .map(|(p, price)| format!("{p} at {price}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-        Progress::NoEligibleBid { gseq, bids } => (
-            EventType::Warning,
-            "NoEligibleBid",
-            format!("group {gseq}: {bids} bids, none passes the bid filter; still waiting"),
-        ),
-        Progress::LeaseCreated {
-            gseq,
-            provider,
-            price,
-        } => (
-            EventType::Normal,
-            "LeaseCreated",
-            format!("group {gseq} leased to {provider} at {price} per block"),
-        ),
-        Progress::ManifestSent { provider, version } => (
-            EventType::Normal,
-            "ManifestSent",
-            format!("manifest {} sent to {provider}", short_version(version)),
-        ),
-        Progress::DeliveryFailed { provider, error } => (
-            EventType::Warning,
-            "DeliveryFailed",
-            format!("sending the manifest to {provider}: {error}; retrying"),
-        ),
-        Progress::ServicesReady { ready } => (
-            EventType::Normal,
-            "Running",
-            format!("{ready} services ready"),
-        ),
-        Progress::ProviderDropped {
-            gseq,
-            provider,
-            reason,
-        } => (
-            EventType::Warning,
-            "ProviderDropped",
-            format!("group {gseq}: dropped provider {provider}: {reason}; choosing another bid"),
-        ),
-        Progress::GroupStarted { gseq } => (
-            EventType::Normal,
-            "GroupStarted",
-            format!("group {gseq} reopened for bids"),
-        ),
-        Progress::DeploymentClosedOnChain => (
-            EventType::Warning,
-            "ClosedOnChain",
-            "the deployment was closed on chain; nothing runs (delete this Manifest and apply it again to redeploy)".into(),
-        ),
-    };
-    tracing::info!(manifest = %manifest.name_any(), namespace = ?manifest.namespace(), reason, "{note}");
-    publish(ctx, manifest, type_, reason, &note).await;
-}
-
-async fn publish(ctx: &Context, manifest: &Manifest, type_: EventType, reason: &str, note: &str) {
-    events::publish(&ctx.recorder, manifest, type_, reason, note).await;
 }
 
 #[cfg(test)]
