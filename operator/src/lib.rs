@@ -7,6 +7,7 @@ pub mod bidding;
 pub mod cert_events;
 pub mod certificate;
 pub mod chain_args;
+pub mod chain_events;
 pub mod chain_groups;
 pub mod controller;
 pub mod gateway;

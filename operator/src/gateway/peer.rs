@@ -11,12 +11,13 @@
 //!   verifies the hash ([`verify_version`]) and hands the manifest to the same acceptance path a
 //!   tenant's upload takes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chain_client::akash::deployment::v1::deployment::State as DeploymentState;
 use chain_client::chain::QueryDeploymentResponse;
+use chain_client::events::AkashEvent;
 use crds::resources::Lease;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -26,6 +27,11 @@ use super::accept::Rejection;
 use super::client::TenantIdentity;
 use super::source::LeaseSummary;
 use super::{Gateway, source};
+use crate::chain_events::FollowedBlock;
+
+/// How often every deployment's version on chain is compared with the manifests held, besides
+/// the updates the chain's events announce.
+pub const UPDATE_SAFETY_CHECK: Duration = Duration::from_secs(300);
 
 /// The default of `--peer-serve-limit`.
 pub const DEFAULT_SERVE_LIMIT: usize = 4;
@@ -186,8 +192,17 @@ pub fn ask_order(holders: &[String], round: u32) -> Vec<String> {
 pub struct FetchConfig {
     /// How often this provider's leases are looked at.
     pub interval: Duration,
-    /// How often a lease that has a manifest is checked for a newer version on chain.
+    /// How often a lease that has a manifest is checked for a newer version on chain when no
+    /// `EventDeploymentUpdated` said so (a safety net: the events are followed).
     pub update_check: Duration,
+}
+
+/// The deployments whose version changed on chain since the fetcher last looked, as the chain's
+/// events tell; `all` when a block's events were lost.
+#[derive(Debug, Default)]
+struct Updated {
+    deployments: HashSet<(String, u64)>,
+    all: bool,
 }
 
 #[derive(Default)]
@@ -205,6 +220,30 @@ pub(super) async fn run_fetcher(
 ) {
     let mut state: HashMap<(String, u64), Pending> = HashMap::new();
     let mut clients: HashMap<String, reqwest::Client> = HashMap::new();
+    // An update is looked for when the chain says there is one, not by asking the chain about
+    // every deployment every few seconds.
+    let updated = Arc::new(Mutex::new(Updated::default()));
+    let recorder = updated.clone();
+    tokio::spawn(crate::chain_events::follow(
+        gateway.chain.clone(),
+        None,
+        stop.clone(),
+        move |block| {
+            let mut updated = recorder.lock().unwrap_or_else(|p| p.into_inner());
+            match block {
+                FollowedBlock::Events { events, .. } => {
+                    for event in events {
+                        if let AkashEvent::DeploymentUpdated(e) = event
+                            && let Some(id) = &e.id
+                        {
+                            updated.deployments.insert((id.owner.clone(), id.dseq));
+                        }
+                    }
+                }
+                FollowedBlock::Missed => updated.all = true,
+            }
+        },
+    ));
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -230,9 +269,14 @@ pub(super) async fn run_fetcher(
         }
         state.retain(|key, _| deployments.contains_key(key));
         let now = Instant::now();
+        let changed = std::mem::take(&mut *updated.lock().unwrap_or_else(|p| p.into_inner()));
         for ((owner, dseq), held) in deployments {
             let key = (owner.clone(), dseq);
+            let told = changed.all || changed.deployments.contains(&key);
             let pending = state.entry(key).or_default();
+            if told && pending.failures == 0 {
+                pending.next = None;
+            }
             if pending.next.is_some_and(|next| now < next) {
                 continue;
             }

@@ -174,11 +174,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             provider_address: chain.address().to_owned(),
             namespace: args.namespace.clone(),
             peer_serve_limit: args.peer_serve_limit,
-            peer_fetch: args.peer_fetch.then(|| crate::gateway::peer::FetchConfig {
-                interval: args.peer_fetch_interval,
-                // A newer version on chain is looked for less often than a missing one.
-                update_check: args.peer_fetch_interval * 5,
-            }),
+            peer_fetch: args
+                .peer_fetch
+                .then_some(crate::gateway::peer::FetchConfig {
+                    interval: args.peer_fetch_interval,
+                    // A newer version on chain is fetched when its `EventDeploymentUpdated` is seen;
+                    // asking the chain about every deployment is only the safety net.
+                    update_check: crate::gateway::peer::UPDATE_SAFETY_CHECK,
+                }),
             hostnames: crate::gateway::hostnames::HostnamePolicy {
                 ingress_domain: args.ingress_domain.clone(),
                 blocked: args.blocked_hostnames.clone(),
