@@ -146,6 +146,30 @@ where
     reader
 }
 
+/// A store of every `K` of `api`, kept by a watch in the background, without managed fields
+/// (which nothing here reads and which are most of a small object).
+pub(crate) fn watch_stripped<K>(api: Api<K>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|o| kube::ResourceExt::managed_fields_mut(o).clear())
+        .reflect(writer)
+        .applied_objects();
+    drive(stream, |e| {
+        tracing::warn!(error = %e, "watch error; the watcher retries");
+    });
+    reader
+}
+
 /// Runs a reflector's watch in the background (its store fills only while the stream is
 /// polled), passing each error to `warn`: the watcher retries by itself.
 fn drive<S, T>(stream: S, warn: impl Fn(watcher::Error) + Send + 'static)

@@ -112,8 +112,16 @@ pub async fn run(args: OverlayArgs) -> anyhow::Result<()> {
         ));
     }
 
+    // Our Leases from a watch (managed fields dropped), not a LIST of every Lease each pass.
+    let leases = crate::provider::cluster::watch_stripped(
+        kube::Api::<crds::resources::Lease>::namespaced(client.clone(), &args.namespace),
+    );
+    if leases.wait_until_ready().await.is_err() {
+        anyhow::bail!("the Lease watch stopped before it listed the Leases");
+    }
     let mut overlay = state::Overlay {
         client,
+        leases,
         me,
         args: args.clone(),
         identity,

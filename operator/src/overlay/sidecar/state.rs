@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use crds::resources::{Lease, Tunnel, TunnelMode, TunnelStatus};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::DeleteParams;
 
 use super::config::{OverlayArgs, target_of};
 use super::desired::{self, DesiredTunnel};
@@ -45,6 +45,8 @@ impl MetricLabel for PassError {
 
 pub(super) struct Overlay {
     pub client: kube::Client,
+    /// Our `Lease` resources, as a watch keeps them.
+    pub leases: kube::runtime::reflector::Store<Lease>,
     pub me: String,
     pub args: OverlayArgs,
     pub identity: ServerIdentity,
@@ -145,14 +147,12 @@ impl Overlay {
     async fn desired(
         &self,
     ) -> Result<(BTreeMap<String, DesiredTunnel>, BTreeSet<String>), kube::Error> {
-        let leases: Api<Lease> = Api::namespaced(self.client.clone(), &self.args.namespace);
-        let leases = match leases.list(&ListParams::default()).await {
-            Ok(list) => list.items,
-            Err(e) => {
-                tracing::warn!(error = %e, "listing Lease resources failed");
-                return Err(e);
-            }
-        };
+        let leases: Vec<Lease> = self
+            .leases
+            .state()
+            .iter()
+            .map(|l| Lease::clone(l))
+            .collect();
         let mut out = BTreeMap::new();
         let mut namespaces = BTreeSet::new();
         for ((owner, dseq), held) in desired::deployments(&self.me, &leases) {
