@@ -33,8 +33,16 @@ start() {
   started+=("$name")
   if node_component_pid "$name" >/dev/null; then log "$name already running"; return; fi
   setsid "$bin" "$@" >"$logs/$name.log" 2>&1 </dev/null 3>&- 9>&- &
-  echo $! >"$pids/$name"
-  log "started $name (pid $!, log $logs/$name.log)"
+  local pid=$! i
+  echo "$pid" >"$pids/$name"
+  # Until it execs, the background job is a copy of this shell, and the liveness check (which
+  # reads the command line) would take it for an exited component: wait for the exec.
+  for i in $(seq 1 50); do
+    node_component_pid "$name" >/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "started $name (pid $pid, log $logs/$name.log)"
 }
 
 # wait_for WHAT SECONDS COMMAND...: polls COMMAND; fails at once when a node process has died.
