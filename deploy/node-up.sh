@@ -33,14 +33,16 @@ start() {
   started+=("$name")
   if node_component_pid "$name" >/dev/null; then log "$name already running"; return; fi
   setsid "$bin" "$@" >"$logs/$name.log" 2>&1 </dev/null 3>&- 9>&- &
-  local pid=$! i
+  local pid=$! want i
   echo "$pid" >"$pids/$name"
-  # Until it execs, the background job is a copy of this shell, and the liveness check (which
-  # reads the command line) would take it for an exited component: wait for the exec.
-  for i in $(seq 1 50); do
-    node_component_pid "$name" >/dev/null && break
+  # Until the binary is exec'd the PID is this shell, then setsid, and while exec runs its command
+  # line can read empty: the liveness check would take any of those for an exited component.
+  # Wait until the PID runs the binary itself.
+  want=$(readlink -f "$bin")
+  for i in $(seq 1 100); do
+    [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$want" ] && break
     kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
+    sleep 0.05
   done
   log "started $name (pid $pid, log $logs/$name.log)"
 }
@@ -51,7 +53,8 @@ wait_for() {
   local begin=$SECONDS c
   until "$@" >/dev/null 2>&1; do
     for c in "${started[@]}"; do
-      if ! node_component_pid "$c" >/dev/null; then
+      # Looked at twice: one look can fall in the moment a process replaces its image.
+      if ! node_component_pid "$c" >/dev/null && { sleep 0.5; ! node_component_pid "$c" >/dev/null; }; then
         log "$c exited while waiting for $what; last lines of $logs/$c.log:"
         tail -n 20 "$logs/$c.log" || true
         exit 1
