@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    Container, Node, NodeSpec, NodeStatus, Pod, PodSpec, PodStatus, Service, ServiceSpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -36,10 +39,10 @@ impl WatchedCluster {
     /// Starts the watches; returns once each cache holds a first complete list. The pool's
     /// watch is not waited for: MetalLB may come later (until then no IP is offered).
     pub async fn start(client: Client, ip_pool: Option<IpPoolRef>) -> anyhow::Result<Self> {
-        let nodes = watch(Api::<Node>::all(client.clone()));
-        let pods = watch(Api::<Pod>::all(client.clone()));
+        let nodes = watch(Api::<Node>::all(client.clone()), slim_node);
+        let pods = watch(Api::<Pod>::all(client.clone()), slim_pod);
         let ip_pool = ip_pool.map(|pool| watch_pool(client.clone(), pool));
-        let services = watch(Api::<Service>::all(client));
+        let services = watch(Api::<Service>::all(client), slim_service);
         let deadline = std::time::Duration::from_secs(60);
         tokio::time::timeout(deadline, async {
             nodes.wait_until_ready().await?;
@@ -125,7 +128,10 @@ fn watch_pool(client: Client, pool: IpPoolRef) -> Store<DynamicObject> {
     reader
 }
 
-fn watch<K>(api: Api<K>) -> Store<K>
+/// A store of every `K` of `api`, each object cut down by `slim` to what the inventory reads:
+/// one Pod as the API server sends it is several KiB, and the store holds every pod and
+/// Service of the cluster (one or more per lease).
+fn watch<K>(api: Api<K>, slim: fn(&mut K)) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -138,12 +144,96 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(slim)
         .reflect(writer)
         .applied_objects();
     drive(stream, |e| {
         tracing::warn!(error = %e, "watch error; the watcher retries");
     });
     reader
+}
+
+/// The metadata the stores keep: the object's identity, and of its labels only the lease label
+/// (`is_lease_object`, `is_lease_pod`); a node keeps all its labels (the node selector, storage
+/// classes and GPUs are labels).
+fn slim_meta(meta: &mut ObjectMeta, all_labels: bool) -> ObjectMeta {
+    let labels = meta.labels.take().map(|mut labels| {
+        if !all_labels {
+            labels.retain(|k, _| k == MANAGED_LABEL);
+        }
+        labels
+    });
+    ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        uid: meta.uid.take(),
+        resource_version: meta.resource_version.take(),
+        labels,
+        ..ObjectMeta::default()
+    }
+}
+
+/// A container's name, requests and limits, and restart policy (a sidecar's is `Always`).
+fn slim_container(c: Container) -> Container {
+    Container {
+        name: c.name,
+        resources: c.resources,
+        restart_policy: c.restart_policy,
+        ..Container::default()
+    }
+}
+
+/// What the inventory reads of a pod: its namespace and lease label, the node it is bound to, its
+/// containers' resources, its overhead and its phase. Images, environment, volumes, status
+/// conditions and managed fields are most of a pod, and nothing here reads them.
+pub(crate) fn slim_pod(pod: &mut Pod) {
+    pod.metadata = slim_meta(&mut pod.metadata, false);
+    if let Some(spec) = pod.spec.as_mut() {
+        let containers = std::mem::take(&mut spec.containers);
+        let init_containers = spec.init_containers.take();
+        *spec = PodSpec {
+            node_name: spec.node_name.take(),
+            overhead: spec.overhead.take(),
+            containers: containers.into_iter().map(slim_container).collect(),
+            init_containers: init_containers.map(|c| c.into_iter().map(slim_container).collect()),
+            ..PodSpec::default()
+        };
+    }
+    pod.status = pod.status.take().map(|s| PodStatus {
+        phase: s.phase,
+        ..PodStatus::default()
+    });
+}
+
+/// What the inventory reads of a Service: its lease label, type and ports (node ports), and the
+/// load balancer's addresses in its status.
+pub(crate) fn slim_service(service: &mut Service) {
+    service.metadata = slim_meta(&mut service.metadata, false);
+    service.spec = service.spec.take().map(|s| ServiceSpec {
+        type_: s.type_,
+        ports: s.ports,
+        ..ServiceSpec::default()
+    });
+}
+
+/// What the inventory reads of a node: its labels, whether it is unschedulable, its taints, its
+/// Ready condition and allocatable resources. A real node's status lists every image it holds.
+pub(crate) fn slim_node(node: &mut Node) {
+    node.metadata = slim_meta(&mut node.metadata, true);
+    node.spec = node.spec.take().map(|s| NodeSpec {
+        unschedulable: s.unschedulable,
+        taints: s.taints,
+        ..NodeSpec::default()
+    });
+    node.status = node.status.take().map(|s| NodeStatus {
+        allocatable: s.allocatable,
+        conditions: s.conditions.map(|c| {
+            c.into_iter()
+                .filter(|c| c.type_ == "Ready")
+                .collect::<Vec<_>>()
+        }),
+        ..NodeStatus::default()
+    });
 }
 
 /// A store of every `K` of `api`, kept by a watch in the background, without managed fields
@@ -210,4 +300,163 @@ impl ClusterView for WatchedCluster {
 
 fn owned<K: Clone>(items: Vec<Arc<K>>) -> Vec<K> {
     items.into_iter().map(|k| (*k).clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::inventory::fixtures::{nodes, pods};
+    use crate::inventory::{Inventory, InventoryConfig};
+
+    /// The inventory of the fixtures is the same from the slimmed objects as from the whole ones.
+    #[test]
+    fn slimmed_objects_give_the_same_inventory() {
+        let config = InventoryConfig::default();
+        let (nodes, pods) = (nodes("nodes.yaml"), pods("pods.yaml"));
+        let mut slim_nodes = nodes.clone();
+        slim_nodes.iter_mut().for_each(slim_node);
+        let mut slim_pods = pods.clone();
+        slim_pods.iter_mut().for_each(slim_pod);
+        let namespaces = [Some("lease-ns".to_owned())];
+        let whole =
+            Inventory::from_cluster_with_leases(&nodes, &pods, &[], &namespaces, 0, &config);
+        let slim = Inventory::from_cluster_with_leases(
+            &slim_nodes,
+            &slim_pods,
+            &[],
+            &namespaces,
+            0,
+            &config,
+        );
+        assert_eq!(slim, whole);
+        // The comparison means something only if the pods count on some node.
+        assert!(whole.nodes().iter().any(|n| n.used.cpu_millis > 0));
+    }
+
+    fn pod_json() -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "web-0",
+                "namespace": "lease-ns",
+                "labels": {MANAGED_LABEL: "true", "pod-template-hash": "abc"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "managedFields": [{"manager": "kwok", "operation": "Update"}],
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "1"}]
+            },
+            "spec": {
+                "nodeName": "node-a",
+                "overhead": {"cpu": "10m"},
+                "initContainers": [{"name": "init", "image": "busybox", "restartPolicy": "Always",
+                    "resources": {"requests": {"cpu": "1"}}}],
+                "containers": [{"name": "web", "image": "nginx:1.27",
+                    "env": [{"name": "A", "value": "b"}],
+                    "command": ["nginx"],
+                    "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}}}],
+                "volumes": [{"name": "v", "emptyDir": {}}]
+            },
+            "status": {
+                "phase": "Running",
+                "podIP": "10.0.0.1",
+                "conditions": [{"type": "Ready", "status": "True"}]
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_slim_pod_keeps_what_the_inventory_reads_only() {
+        let mut pod = pod_json();
+        slim_pod(&mut pod);
+        let meta = &pod.metadata;
+        assert_eq!(meta.name.as_deref(), Some("web-0"));
+        assert_eq!(meta.namespace.as_deref(), Some("lease-ns"));
+        assert_eq!(
+            meta.labels,
+            Some(BTreeMap::from([(
+                MANAGED_LABEL.to_owned(),
+                "true".to_owned()
+            )]))
+        );
+        assert_eq!(meta.annotations, None);
+        assert_eq!(meta.managed_fields, None);
+        assert_eq!(meta.owner_references, None);
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(spec.node_name.as_deref(), Some("node-a"));
+        assert!(spec.overhead.is_some());
+        assert_eq!(spec.volumes, None);
+        let web = &spec.containers[0];
+        assert_eq!(web.name, "web");
+        assert!(web.resources.as_ref().unwrap().requests.is_some());
+        assert_eq!((web.image.as_ref(), web.env.as_ref()), (None, None));
+        assert_eq!(web.command, None);
+        let init = &spec.init_containers.as_ref().unwrap()[0];
+        assert_eq!(init.restart_policy.as_deref(), Some("Always"));
+        assert!(init.resources.is_some());
+        let status = pod.status.as_ref().unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        assert_eq!(
+            (status.pod_ip.as_ref(), status.conditions.as_ref()),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn a_slim_service_keeps_type_ports_and_addresses() {
+        let mut service: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "ns",
+                "labels": {MANAGED_LABEL: "true", "app": "web"},
+                "managedFields": [{"manager": "akash-provider", "operation": "Apply"}]},
+            "spec": {"type": "NodePort", "selector": {"app": "web"}, "clusterIP": "10.96.0.9",
+                "ports": [{"port": 80, "nodePort": 30080}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}
+        }))
+        .unwrap();
+        slim_service(&mut service);
+        assert!(is_lease_object(&service));
+        assert_eq!(service.metadata.managed_fields, None);
+        let spec = service.spec.as_ref().unwrap();
+        assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+        assert_eq!(spec.ports.as_ref().unwrap()[0].node_port, Some(30080));
+        assert_eq!(
+            (spec.selector.as_ref(), spec.cluster_ip.as_ref()),
+            (None, None)
+        );
+        let ingress = service
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref());
+        assert_eq!(
+            ingress.unwrap().ingress.as_ref().unwrap()[0].ip.as_deref(),
+            Some("192.0.2.1")
+        );
+    }
+
+    #[test]
+    fn a_slim_node_drops_its_images_and_other_conditions() {
+        let mut node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n", "labels": {"a": "b"}, "annotations": {"x": "y"}},
+            "spec": {"unschedulable": true, "podCIDR": "10.244.0.0/24",
+                "taints": [{"key": "k", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": "4"},
+                "images": [{"names": ["nginx:1.27"], "sizeBytes": 1}],
+                "conditions": [{"type": "Ready", "status": "True"},
+                    {"type": "MemoryPressure", "status": "False"}]}
+        }))
+        .unwrap();
+        slim_node(&mut node);
+        assert_eq!(node.metadata.labels.as_ref().unwrap()["a"], "b");
+        assert_eq!(node.metadata.annotations, None);
+        let spec = node.spec.as_ref().unwrap();
+        assert_eq!(spec.unschedulable, Some(true));
+        assert_eq!(spec.taints.as_ref().unwrap().len(), 1);
+        assert_eq!(spec.pod_cidr, None);
+        let status = node.status.as_ref().unwrap();
+        assert!(status.allocatable.as_ref().unwrap().contains_key("cpu"));
+        assert_eq!(status.images, None);
+        let conditions = status.conditions.as_ref().unwrap();
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].type_, "Ready");
+    }
 }
