@@ -138,7 +138,14 @@ impl ProviderStore for KubeStore {
             .list(&ListParams::default())
             .await
             .map_err(err("list", "Bid", "*"))?
-            .items)
+            .items
+            .into_iter()
+            // The engine keeps every Bid between its periodic passes; nothing reads these.
+            .map(|mut bid| {
+                bid.managed_fields_mut().clear();
+                bid
+            })
+            .collect())
     }
 
     async fn create_bid(&self, bid: &Bid) -> StoreResult<bool> {

@@ -199,7 +199,14 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
         .modify(|s| s.managed_fields_mut().clear())
         .reflect(stateful_sets_writer)
         .touched_objects();
-    Controller::new(leases, watcher::Config::default())
+    // The controller's own store of Leases, without what no reconcile reads.
+    let (lease_store, lease_writer) = reflector::store();
+    let lease_changes = watcher(leases, watcher::Config::default())
+        .default_backoff()
+        .modify(slim_lease)
+        .reflect(lease_writer)
+        .applied_objects();
+    Controller::for_stream(lease_changes, lease_store)
         .watches_stream(deployment_changes, move |d| to_lease_a(d.labels()))
         .watches_stream(stateful_set_changes, move |s| to_lease_b(s.labels()))
         .graceful_shutdown_on(shutdown)
@@ -210,6 +217,15 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
             }
         })
         .await;
+}
+
+/// A `Lease` as the controller keeps it: without its managed fields, and without the deployment's
+/// whole manifest (`spec.deploymentManifest`, every group of the deployment as JSON, for the
+/// gateway's peers and the overlay), which the workloads are not built from. It was the largest
+/// part of each cached Lease.
+pub(crate) fn slim_lease(lease: &mut Lease) {
+    lease.managed_fields_mut().clear();
+    lease.spec.deployment_manifest = None;
 }
 
 fn error_policy(lease: Arc<Lease>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
@@ -546,4 +562,100 @@ async fn write_status(
 
 async fn publish(ctx: &Context, lease: &Lease, type_: EventType, reason: &str, note: &str) {
     events::publish(&ctx.recorder, lease, type_, reason, note).await;
+}
+
+#[cfg(test)]
+mod slim_tests {
+    use crds::resources::{LeaseRef, LeaseSpec, Price};
+    use crds::sdl::Sdl;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    use super::*;
+
+    const SDL: &str = r#"---
+version: "2.0"
+services:
+  web:
+    image: nginx:1.27
+    expose:
+      - port: 80
+        to:
+          - global: true
+profiles:
+  compute:
+    small:
+      resources:
+        cpu:
+          units: 0.1
+        memory:
+          size: 64Mi
+        storage:
+          size: 64Mi
+  placement:
+    a:
+      pricing:
+        small:
+          denom: uact
+          amount: 100
+deployment:
+  web:
+    a:
+      profile: small
+      count: 1
+"#;
+
+    /// The controller's copy of a Lease loses its managed fields and the deployment's manifest,
+    /// and nothing else: the manifest group the workloads are built from, the id, the status and
+    /// the finalizers stay as they were.
+    #[test]
+    fn a_slim_lease_keeps_everything_but_managed_fields_and_the_deployment_manifest() {
+        let sdl = Sdl::parse(SDL).expect("sdl");
+        let groups = sdl.manifest().to_vec();
+        let mut lease = Lease::new(
+            "lease-1",
+            LeaseSpec {
+                lease_id: LeaseRef {
+                    owner: "akash1owner".into(),
+                    dseq: 7,
+                    gseq: 1,
+                    oseq: 1,
+                    provider: "akash1provider".into(),
+                },
+                price: Price {
+                    denom: "uact".into(),
+                    amount: "100".into(),
+                },
+                created_at: Some(12),
+                manifest: Some(LeaseManifest {
+                    version: sdl.manifest_version_hex(),
+                    group: groups[0].clone(),
+                    leased: Vec::new(),
+                    hostnames: None,
+                    ip_endpoints: None,
+                    ip_addresses: Default::default(),
+                    secret_name: None,
+                }),
+                deployment_manifest: Some(serde_json::to_string(&groups).unwrap()),
+            },
+        );
+        lease.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+        lease.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("akash-provider".into()),
+            ..Default::default()
+        }]);
+        lease.status = Some(LeaseStatus {
+            phase: Some(LeasePhase::Active),
+            ..Default::default()
+        });
+        let mut expected = lease.clone();
+        expected.spec.deployment_manifest = None;
+        expected.metadata.managed_fields = Some(Vec::new());
+
+        slim_lease(&mut lease);
+        assert_eq!(
+            serde_json::to_value(&lease).unwrap(),
+            serde_json::to_value(&expected).unwrap()
+        );
+        assert!(lease.spec.manifest.is_some());
+    }
 }
