@@ -191,12 +191,12 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     });
     let deployment_changes = watcher(Api::<Deployment>::all(ctx.client.clone()), labelled.clone())
         .default_backoff()
-        .modify(|d| d.managed_fields_mut().clear())
+        .modify(slim_deployment)
         .reflect(deployments_writer)
         .touched_objects();
     let stateful_set_changes = watcher(Api::<StatefulSet>::all(ctx.client.clone()), labelled)
         .default_backoff()
-        .modify(|s| s.managed_fields_mut().clear())
+        .modify(slim_stateful_set)
         .reflect(stateful_sets_writer)
         .touched_objects();
     // The controller's own store of Leases, without what no reconcile reads.
@@ -217,6 +217,27 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
             }
         })
         .await;
+}
+
+/// A Deployment as the workloads' store keeps it: `observe` reads its name, labels, generation,
+/// wanted replicas and replica counts; the pod template (the largest part) and the status
+/// conditions are built or reported elsewhere, and the managed fields nothing reads.
+pub(crate) fn slim_deployment(d: &mut Deployment) {
+    d.managed_fields_mut().clear();
+    d.spec.template = Default::default();
+    if let Some(status) = d.status.as_mut() {
+        status.conditions = None;
+    }
+}
+
+/// A StatefulSet as the workloads' store keeps it, for the same reads as [`slim_deployment`].
+pub(crate) fn slim_stateful_set(s: &mut StatefulSet) {
+    s.managed_fields_mut().clear();
+    s.spec.template = Default::default();
+    s.spec.volume_claim_templates = None;
+    if let Some(status) = s.status.as_mut() {
+        status.conditions = None;
+    }
 }
 
 /// A `Lease` as the controller keeps it: without its managed fields, and without the deployment's
@@ -603,6 +624,41 @@ deployment:
       profile: small
       count: 1
 "#;
+
+    /// What `observe` and the status read of a workload survives the slimming; the pod template
+    /// does not.
+    #[test]
+    fn a_slim_deployment_keeps_what_the_status_reads() {
+        let mut d: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "ns", "generation": 3,
+                "labels": {MANAGED_LABEL: "true"},
+                "managedFields": [{"manager": "akash-provider", "operation": "Apply"}]},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}},
+            "status": {"replicas": 2, "readyReplicas": 1, "availableReplicas": 1,
+                "updatedReplicas": 2,
+                "conditions": [{"type": "Available", "status": "True"}]}
+        }))
+        .unwrap();
+        slim_deployment(&mut d);
+        assert_eq!(d.labels()[MANAGED_LABEL], "true");
+        assert_eq!(d.metadata.generation, Some(3));
+        assert_eq!(d.metadata.managed_fields, Some(Vec::new()));
+        let spec = &d.spec;
+        assert_eq!(spec.replicas, Some(2));
+        assert_eq!(spec.template.spec, None);
+        let status = d.status.as_ref().unwrap();
+        assert_eq!(
+            (
+                status.ready_replicas,
+                status.available_replicas,
+                status.updated_replicas
+            ),
+            (Some(1), Some(1), Some(2))
+        );
+        assert_eq!(status.conditions, None);
+    }
 
     /// The controller's copy of a Lease loses its managed fields and the deployment's manifest,
     /// and nothing else: the manifest group the workloads are built from, the id, the status and
