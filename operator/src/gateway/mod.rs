@@ -16,24 +16,24 @@
 
 pub mod accept;
 mod acceptor;
-pub mod auth;
+pub(crate) mod auth;
 pub mod client;
-pub mod endpoints;
+pub(crate) mod endpoints;
 pub mod events;
 mod grpc;
 mod grpc_auth;
 #[cfg(any(test, feature = "test-support"))]
 pub mod hostile;
-pub mod hostnames;
+pub(crate) mod hostnames;
 pub mod jwt;
 mod lease_index;
-pub mod limits;
+pub(crate) mod limits;
 pub mod logs;
 pub mod peer;
 mod rest;
 pub mod shell;
-pub mod source;
-pub mod stream_end;
+pub(crate) mod source;
+pub(crate) mod stream_end;
 pub mod tls;
 pub mod wire_limits;
 mod ws_stream;

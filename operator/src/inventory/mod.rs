@@ -11,7 +11,7 @@
 //! an [`Overflow`], never as a negative or wrapped-around count.
 
 mod demand;
-pub mod ip_pool;
+pub(crate) mod ip_pool;
 /// The nodes the running lease pods of `namespace` are bound to, the largest pod first.
 fn lease_pod_nodes(pods: &[Pod], namespace: &str, config: &InventoryConfig) -> Vec<String> {
     let mut running: Vec<(node::Amounts, String)> = pods

@@ -2,12 +2,12 @@
 //! client; leader election (only the leader talks to the chain's write side and writes resources);
 //! the provider's registration and certificate; then the bid engine, which also keeps the leases.
 
-pub mod cluster;
+pub(crate) mod cluster;
 pub mod config;
-pub mod identity;
-pub mod leader;
+pub(crate) mod identity;
+pub(crate) mod leader;
 mod probe;
-pub mod store;
+pub(crate) mod store;
 
 use std::sync::Arc;
 use std::time::Duration;

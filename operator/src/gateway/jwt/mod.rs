@@ -8,7 +8,7 @@
 //! metadata of gRPC calls; with a client certificate as well it is refused, as the Go provider
 //! refuses it (ambiguous).
 
-pub mod claims;
+pub(crate) mod claims;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -4,10 +4,10 @@
 //! Services and the `Tunnel` resources in step ([`objects`]), and probes each tunnel for its
 //! status. It holds no state of its own: after a restart the same tunnels come back.
 
-pub mod config;
-pub mod desired;
+pub(crate) mod config;
+pub(crate) mod desired;
 mod health;
-pub mod objects;
+pub(crate) mod objects;
 mod publish;
 mod state;
 

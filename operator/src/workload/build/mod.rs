@@ -23,7 +23,7 @@
 
 mod http_options;
 mod lease;
-pub mod leased_ip;
+pub(crate) mod leased_ip;
 mod network;
 pub use network::NON_PUBLIC_RANGES;
 mod pod;
