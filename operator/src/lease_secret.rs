@@ -23,14 +23,14 @@ use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 
 /// The Secret's key holding the whole manifest (JSON, every group, with credentials).
-pub const MANIFEST_KEY: &str = "manifest.json";
+pub(crate) const MANIFEST_KEY: &str = "manifest.json";
 /// The label naming the uid of the Lease a Secret belongs to.
-pub const LEASE_UID_LABEL: &str = "akash.network/lease-uid";
+pub(crate) const LEASE_UID_LABEL: &str = "akash.network/lease-uid";
 const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "akash-provider");
 
 /// What a manifest write stores.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sealed {
+pub(crate) struct Sealed {
     /// For the Lease: the group without credentials, `secret_name` set when there were any.
     pub manifest: LeaseManifest,
     /// For the Lease's `deploymentManifest`: the whole manifest, without credentials when it had
@@ -79,7 +79,7 @@ pub fn secret_name(lease_name: &str, version: &str) -> String {
 /// Splits what `lease` may show from what only the provider may read. `whole` is the whole
 /// manifest as verified (valid JSON of every group); `manifest` the lease's group of it; the
 /// Secret goes to `namespace`.
-pub fn seal(
+pub(crate) fn seal(
     lease: &Lease,
     manifest: &LeaseManifest,
     whole: &str,
@@ -157,7 +157,7 @@ pub fn whole_manifest(secret: &Secret) -> Result<String, SecretError> {
 }
 
 /// `group` with its services' credentials taken from `whole` (the Secret's manifest).
-pub fn unseal(
+pub(crate) fn unseal(
     group: &ManifestGroup,
     whole: &str,
     secret: &str,
@@ -186,7 +186,11 @@ pub fn unseal(
 }
 
 /// Reads Secret `name` in `namespace` and returns its whole manifest.
-pub async fn load(client: &Client, namespace: &str, name: &str) -> Result<String, SecretError> {
+pub(crate) async fn load(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<String, SecretError> {
     let secret = Api::<Secret>::namespaced(client.clone(), namespace)
         .get(name)
         .await
@@ -198,7 +202,7 @@ pub async fn load(client: &Client, namespace: &str, name: &str) -> Result<String
 }
 
 /// The group `manifest` describes, with its credentials when it names a Secret.
-pub async fn complete_group(
+pub(crate) async fn complete_group(
     client: &Client,
     namespace: &str,
     manifest: &LeaseManifest,
@@ -237,7 +241,7 @@ pub async fn delete(client: &Client, namespace: &str, name: &str) -> Result<(), 
 }
 
 /// Deletes every Secret of the Lease with uid `uid` (its manifest versions).
-pub async fn delete_of_lease(
+pub(crate) async fn delete_of_lease(
     client: &Client,
     namespace: &str,
     uid: &str,
@@ -253,7 +257,7 @@ pub async fn delete_of_lease(
 
 /// Deletes the Secrets whose Lease no longer exists (removed while the provider was away, or
 /// without its finalizer). `live_uids`: the uids of every Lease there is.
-pub async fn sweep(
+pub(crate) async fn sweep(
     client: &Client,
     namespace: &str,
     live_uids: &std::collections::HashSet<String>,

@@ -11,8 +11,8 @@ use chain_client::akash::deployment::v1beta4::GroupSpec;
 use crds::resources::{ReservedUnit, ScalePricing};
 
 pub use decimal::Price;
-pub use scale::STORAGE_EPHEMERAL;
-pub use script::{DEFAULT_PROCESS_LIMIT, DEFAULT_TIMEOUT, ScriptInput, ScriptPricing};
+pub(crate) use scale::STORAGE_EPHEMERAL;
+pub(crate) use script::{DEFAULT_PROCESS_LIMIT, DEFAULT_TIMEOUT, ScriptInput, ScriptPricing};
 
 /// Why there is no price.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +103,7 @@ pub fn order_max_price(group: &GroupSpec) -> Result<(String, Price), PricingErro
 }
 
 /// `Err(AboveMax)` when `price` is above `max`.
-pub fn check_within(price: Price, max: Price) -> Result<(), PricingError> {
+pub(crate) fn check_within(price: Price, max: Price) -> Result<(), PricingError> {
     if price > max {
         return Err(PricingError::AboveMax { price, max });
     }

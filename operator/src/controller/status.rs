@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 /// What a status write is conditioned on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precondition {
+pub(crate) enum Precondition {
     /// The status was computed from the object as read: written only over that version.
     ReadVersion,
     /// The writer is the status' only author, or reports its own state: the last write wins.
@@ -22,7 +22,7 @@ pub enum Precondition {
 
 /// How a status write ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusWrite {
+pub(crate) enum StatusWrite {
     Written,
     /// The status was already the one computed: nothing was sent.
     Unchanged,
@@ -32,7 +32,7 @@ pub enum StatusWrite {
 }
 
 /// Writes `status` of `object` unless it equals `current` (the status the caller started from).
-pub async fn write_status<K, S>(
+pub(crate) async fn write_status<K, S>(
     api: &Api<K>,
     object: &K,
     field_manager: &str,
@@ -64,7 +64,7 @@ where
 /// Writes `status` of the object `name` by server-side apply (forced: the status is this field
 /// manager's), over `resource_version` when one is given. Fields this manager wrote before and
 /// omits now are removed.
-pub async fn apply_status<K, S>(
+pub(crate) async fn apply_status<K, S>(
     api: &Api<K>,
     name: &str,
     field_manager: &str,

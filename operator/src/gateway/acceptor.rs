@@ -20,7 +20,7 @@ use super::limits::{GatewayLimits, Source, SourceLimits, SourceSlot};
 use super::tls::stopped;
 
 /// A connection whose handshake completed: the stream, the peer's address and certificates.
-pub struct Accepted {
+pub(super) struct Accepted {
     pub stream: Conn,
     pub remote: SocketAddr,
     pub certs: Arc<Vec<Vec<u8>>>,
@@ -28,7 +28,7 @@ pub struct Accepted {
 
 /// A TLS connection that holds one of the server's connection slots and one of its source's
 /// until it is dropped, and fails once idle for too long.
-pub struct Conn {
+pub(super) struct Conn {
     stream: TlsStream<TcpStream>,
     idle_timeout: Duration,
     idle: Pin<Box<Sleep>>,
@@ -140,7 +140,7 @@ impl Connected for Conn {
 /// Accepts TCP connections on `listener` and completes each TLS handshake in a task of its own
 /// (a slow client delays no one), until `shutdown` turns true. A connection beyond its source's
 /// limits is closed at once; failed handshakes are logged and dropped.
-pub fn spawn_acceptor(
+pub(super) fn spawn_acceptor(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     limits: &GatewayLimits,

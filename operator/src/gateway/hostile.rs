@@ -138,24 +138,24 @@ fn respond(answer: Answer, sent: Arc<AtomicUsize>) -> Response<Body> {
 
 /// A loopback listener that speaks no TLS and counts nothing: whether anyone connected is read
 /// with [`PlainListener::connected`].
-pub struct PlainListener {
+pub(crate) struct PlainListener {
     listener: std::net::TcpListener,
 }
 
 impl PlainListener {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("non-blocking");
         Self { listener }
     }
 
     /// `http://127.0.0.1:port`.
-    pub fn http_uri(&self) -> String {
+    pub(crate) fn http_uri(&self) -> String {
         format!("http://{}", self.listener.local_addr().expect("address"))
     }
 
     /// Whether a connection has arrived (the kernel completes it before anyone accepts).
-    pub fn connected(&self) -> bool {
+    pub(crate) fn connected(&self) -> bool {
         self.listener.accept().is_ok()
     }
 }

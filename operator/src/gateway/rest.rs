@@ -26,7 +26,7 @@ use super::{Gateway, Rejection, jwt};
 
 /// Who is on the other end of a connection.
 #[derive(Clone, Debug)]
-pub struct Peer {
+pub(super) struct Peer {
     pub remote: SocketAddr,
     /// The client's certificates, DER, leaf first (empty: none presented).
     pub certs: Arc<Vec<Vec<u8>>>,
@@ -114,7 +114,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 /// How long one request may take, reading its body included.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+pub(super) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {

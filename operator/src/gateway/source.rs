@@ -10,13 +10,13 @@ use crds::resources::{Lease, LeaseManifest, LeasePhase};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 
-pub use super::lease_index::{LeaseCounts, LeaseSummary};
+pub(crate) use super::lease_index::{LeaseCounts, LeaseSummary};
 
 use crate::lease_secret;
 use crate::provider::store::FIELD_MANAGER;
 
 /// Labels the provider puts on each `Lease` resource (see the bid engine).
-pub use crds::resources::{DSEQ_LABEL, OWNER_LABEL};
+pub(crate) use crds::resources::{DSEQ_LABEL, OWNER_LABEL};
 
 /// A failed read or write of Lease resources.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +66,7 @@ pub trait LeaseSource: Send + Sync {
 }
 
 /// Whether the lease still runs (or waits for its manifest): not closing, not closed.
-pub fn is_live(lease: &Lease) -> bool {
+pub(crate) fn is_live(lease: &Lease) -> bool {
     !matches!(
         lease.status.as_ref().and_then(|s| s.phase),
         Some(LeasePhase::Closing | LeasePhase::Closed)

@@ -69,7 +69,7 @@ pub fn crypto() -> Arc<CryptoProvider> {
 
 /// A server configuration: TLS 1.3 only, this identity, optional self-signed client certificates,
 /// and these ALPN protocols.
-pub fn server_config(
+pub(crate) fn server_config(
     identity: &ServerIdentity,
     alpn: &[&[u8]],
 ) -> anyhow::Result<rustls::ServerConfig> {

@@ -44,14 +44,15 @@ use std::collections::BTreeMap;
 use crds::resources::ReservedUnit;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-pub use demand::{ATTR_CLASS, ATTR_PERSISTENT, CLASS_RAM, DemandError, GpuSpec, demand_of};
-pub use misfit::Misfit;
-pub use node::{
+pub use demand::demand_of;
+pub(crate) use demand::{ATTR_CLASS, ATTR_PERSISTENT, CLASS_RAM, DemandError, GpuSpec};
+pub(crate) use misfit::Misfit;
+pub(crate) use node::{
     Amounts, GPU_LABEL, GpuPool, NodeState, STORAGE_CLASS_LABEL, counts_on, not_offered,
     pod_requests,
 };
-pub use quantity::fmt_bytes;
-pub use totals::{ResourceTotals, Totals};
+pub(crate) use quantity::fmt_bytes;
+pub(crate) use totals::{ResourceTotals, Totals};
 
 /// Percentages by which capacity is raised above allocatable (`--overcommit-pct-*`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,21 +65,21 @@ pub struct Overcommit {
 
 /// How the provider's cluster is set up, beyond what the nodes say.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InventoryConfig {
+pub(crate) struct InventoryConfig {
     /// Persistent capacity in bytes per storage class (`beta2`, ...). A class missing here is
     /// not offered, whatever the node labels say.
-    pub storage_classes: BTreeMap<String, u64>,
+    pub(crate) storage_classes: BTreeMap<String, u64>,
     /// The size of the node-port range offered to leases.
-    pub node_ports: u32,
+    pub(crate) node_ports: u32,
     /// Leased IPs the provider can hand out (0: no IP pool, no IP leases): the size of the
     /// MetalLB pool, as last seen.
     pub leased_ips: u32,
     /// Addresses of that pool held by Services that are not leases' (their leases' reservations
     /// count the others).
-    pub leased_ips_in_use: u32,
-    pub overcommit_pct: Overcommit,
+    pub(crate) leased_ips_in_use: u32,
+    pub(crate) overcommit_pct: Overcommit,
     /// GPU vendor (`nvidia`) to the node's extended resource (`nvidia.com/gpu`).
-    pub gpu_resources: BTreeMap<String, String>,
+    pub(crate) gpu_resources: BTreeMap<String, String>,
     /// Only nodes with every one of these labels are offered (`--node-selector`; the Go provider
     /// requires `akash.network=true`). Empty: every node.
     pub node_selector: BTreeMap<String, String>,
@@ -103,7 +104,7 @@ impl Default for InventoryConfig {
 
 /// A cluster-wide quantity (a storage class, node ports, leased IPs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pool {
+pub(crate) struct Pool {
     pub capacity: u64,
     /// Used outside reservations (node ports of other services).
     pub used: u64,
@@ -112,7 +113,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn free(&self) -> u64 {
+    pub(crate) fn free(&self) -> u64 {
         self.capacity
             .saturating_sub(self.used)
             .saturating_sub(self.reserved)
@@ -121,14 +122,14 @@ impl Pool {
 
 /// A node that is not offered, and why (`unschedulable`, `not ready`, `tainted k:NoSchedule`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExcludedNode {
+pub(crate) struct ExcludedNode {
     pub name: String,
     pub reason: String,
 }
 
 /// Replicas of an existing reservation that fit nowhere any more.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Overflow {
+pub(crate) struct Overflow {
     /// Index into the `reservations` given to [`Inventory::from_cluster`].
     pub reservation: usize,
     /// Index of the unit within that reservation.
@@ -139,7 +140,7 @@ pub struct Overflow {
 
 /// The cluster's capacity with the existing reservations placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inventory {
+pub(crate) struct Inventory {
     nodes: Vec<NodeState>,
     excluded: Vec<ExcludedNode>,
     storage: BTreeMap<String, Pool>,
@@ -156,7 +157,7 @@ impl Inventory {
     ///
     /// `node_ports_in_use` counts node ports held outside reservations: pass those of services
     /// that are not lease services, or lease ports count twice.
-    pub fn from_cluster(
+    pub(crate) fn from_cluster(
         nodes: &[Node],
         pods: &[Pod],
         reservations: &[Vec<ReservedUnit>],
@@ -171,7 +172,7 @@ impl Inventory {
     /// reservation, not counted again, and the replicas whose pods run are held on the nodes
     /// those pods run on, not where first-fit would put them, so that each node's figures are
     /// the cluster's.
-    pub fn from_cluster_with_leases(
+    pub(crate) fn from_cluster_with_leases(
         nodes: &[Node],
         pods: &[Pod],
         reservations: &[Vec<ReservedUnit>],
@@ -248,30 +249,30 @@ impl Inventory {
     }
 
     /// The offered nodes, by name.
-    pub fn nodes(&self) -> &[NodeState] {
+    pub(crate) fn nodes(&self) -> &[NodeState] {
         &self.nodes
     }
 
     /// The nodes not offered, and why.
-    pub fn excluded(&self) -> &[ExcludedNode] {
+    pub(crate) fn excluded(&self) -> &[ExcludedNode] {
         &self.excluded
     }
 
     /// Existing reservations that did not fit.
-    pub fn overflow(&self) -> &[Overflow] {
+    pub(crate) fn overflow(&self) -> &[Overflow] {
         &self.overflow
     }
 
     /// The storage classes offered, with their capacity and reservations.
-    pub fn storage(&self) -> &BTreeMap<String, Pool> {
+    pub(crate) fn storage(&self) -> &BTreeMap<String, Pool> {
         &self.storage
     }
 
-    pub fn node_ports(&self) -> Pool {
+    pub(crate) fn node_ports(&self) -> Pool {
         self.node_ports
     }
 
-    pub fn ips(&self) -> Pool {
+    pub(crate) fn ips(&self) -> Pool {
         self.ips
     }
 }

@@ -28,13 +28,14 @@ mod tests;
 pub use client::{
     ClientHandle, OnChainServerVerifier, ServerVerifier, TunnelClient, TunnelClientConfig,
 };
-pub use counters::{Counters, StatsSnapshot, TunnelStats};
+pub use counters::Counters;
+pub(crate) use counters::{StatsSnapshot, TunnelStats};
 pub use error::OverlayError;
-pub use server::{
-    AuthorizedTarget, Authorizer, IssuingServerCerts, Refusal, ServerCerts, TunnelServer,
-};
+pub(crate) use server::ServerCerts;
+pub use server::{AuthorizedTarget, Authorizer, IssuingServerCerts, Refusal, TunnelServer};
 pub use tunnel_cert::{Side, TunnelCert, TunnelClaim, VerifiedTunnelPeer};
-pub use wire::{TunnelRequest, TunnelResponse, WireGuardOffer, pair_sni};
+pub use wire::TunnelRequest;
+pub(crate) use wire::{TunnelResponse, WireGuardOffer, pair_sni};
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {

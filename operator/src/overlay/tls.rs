@@ -58,7 +58,7 @@ pub(crate) fn check_shape(
 
 /// The server's check of client chains at the handshake (a client certificate is required).
 #[derive(Debug)]
-pub struct TunnelClientShape {
+pub(crate) struct TunnelClientShape {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -98,7 +98,7 @@ impl ClientCertVerifier for TunnelClientShape {
 
 /// The client's check of the server's chain at the handshake.
 #[derive(Debug)]
-pub struct TunnelServerShape {
+pub(crate) struct TunnelServerShape {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -147,7 +147,9 @@ impl ResolvesServerCert for BySni {
 }
 
 /// The server's configuration: TLS 1.3, client chains required, certificates chosen by SNI.
-pub fn server_config(certs: Arc<dyn ServerCerts>) -> Result<rustls::ServerConfig, OverlayError> {
+pub(crate) fn server_config(
+    certs: Arc<dyn ServerCerts>,
+) -> Result<rustls::ServerConfig, OverlayError> {
     let config = rustls::ServerConfig::builder_with_provider(crypto())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(OverlayError::Rustls)?
@@ -157,7 +159,7 @@ pub fn server_config(certs: Arc<dyn ServerCerts>) -> Result<rustls::ServerConfig
 }
 
 /// The client's configuration: TLS 1.3, presenting `cert`'s chain.
-pub fn client_config(cert: &TunnelCert) -> Result<rustls::ClientConfig, OverlayError> {
+pub(crate) fn client_config(cert: &TunnelCert) -> Result<rustls::ClientConfig, OverlayError> {
     let chain = cert
         .chain_der
         .iter()

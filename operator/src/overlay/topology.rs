@@ -17,19 +17,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use crds::sdl::manifest::{ManifestExpose, ManifestGroup};
 
 /// Which end of a [`Connection`] a provider runs (the same sides as a tunnel certificate's).
-pub use super::tunnel_cert::Side;
+pub(crate) use super::tunnel_cert::Side;
 
 /// The transport of an exposed port, as the manifest says. The tunnels carry TCP only; a UDP
 /// connection is listed so that the caller can decide what to do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Proto {
+pub(crate) enum Proto {
     Tcp,
     Udp,
 }
 
 impl Proto {
     /// The manifest's spelling, `TCP` or `UDP`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Proto::Tcp => "TCP",
             Proto::Udp => "UDP",
@@ -38,7 +38,7 @@ impl Proto {
 
     /// Reads the manifest's `proto` (any case; empty means TCP, as the SDL default). Anything
     /// else is not a protocol the overlay knows, and gives None.
-    pub fn from_manifest(text: &str) -> Option<Self> {
+    pub(crate) fn from_manifest(text: &str) -> Option<Self> {
         if text.is_empty() || text.eq_ignore_ascii_case("tcp") {
             Some(Proto::Tcp)
         } else if text.eq_ignore_ascii_case("udp") {
@@ -52,7 +52,7 @@ impl Proto {
 /// One call the SDL permits from a service in one group to a service in another group of the
 /// same deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Connection {
+pub(crate) struct Connection {
     pub caller_gseq: u32,
     pub caller_group: String,
     pub caller_service: String,
@@ -67,7 +67,7 @@ pub struct Connection {
 /// The gseq of each manifest group that is a group on chain (one with at least one service):
 /// 1-based position among those groups sorted by name in UTF-16 code-unit order, which is the
 /// order of [`crds::sdl::Sdl::groups`] and so of the groups in `MsgCreateDeployment`.
-pub fn gseqs(groups: &[ManifestGroup]) -> BTreeMap<&str, u32> {
+pub(crate) fn gseqs(groups: &[ManifestGroup]) -> BTreeMap<&str, u32> {
     let mut names: Vec<&str> = groups
         .iter()
         .filter(|g| !g.services.is_empty())
@@ -90,7 +90,7 @@ pub fn gseqs(groups: &[ManifestGroup]) -> BTreeMap<&str, u32> {
 /// groups. Global-only exposes (no `service`) give nothing. A caller service that no group runs
 /// is ignored (SDL validation refuses those anyway), and so is an expose whose `proto` is neither
 /// TCP nor UDP.
-pub fn connections(groups: &[ManifestGroup]) -> Vec<Connection> {
+pub(crate) fn connections(groups: &[ManifestGroup]) -> Vec<Connection> {
     let gseq_of = gseqs(groups);
     // Service name -> the groups (gseq, name) that run it.
     let mut runs: BTreeMap<&str, BTreeSet<(u32, &str)>> = BTreeMap::new();
@@ -156,7 +156,10 @@ fn caller_of(expose: &ManifestExpose) -> Option<(&str, Proto)> {
 /// a part in: [`Side::Client`] where it holds the caller's group, [`Side::Server`] where it holds
 /// the server's group. A provider holding *both* groups of a connection gets neither side of it:
 /// the call stays inside its own cluster and needs no tunnel. Order follows `connections`.
-pub fn for_groups(connections: &[Connection], my_gseqs: &BTreeSet<u32>) -> Vec<(Side, Connection)> {
+pub(crate) fn for_groups(
+    connections: &[Connection],
+    my_gseqs: &BTreeSet<u32>,
+) -> Vec<(Side, Connection)> {
     connections
         .iter()
         .filter_map(|c| {
@@ -179,7 +182,7 @@ pub fn for_groups(connections: &[Connection], my_gseqs: &BTreeSet<u32>) -> Vec<(
 /// provider's server-side connections (see [`for_groups`]), or check the returned `server_gseq`
 /// against the requested one. With both a TCP and a UDP expose of one port, the TCP one is
 /// returned (tunnels carry TCP).
-pub fn allows<'a>(
+pub(crate) fn allows<'a>(
     connections: &'a [Connection],
     caller_gseq: u32,
     caller_service: &str,
@@ -209,7 +212,7 @@ const HASH_HEX: usize = 16;
 /// the owner and the full plain name. It is a DNS-1123 label (lowercase alphanumerics and `-`, at
 /// most 63 characters); a longer plain part, or one whose service names had to be rewritten to fit
 /// the alphabet, is cut, and the hash (of the name before either) keeps names distinct.
-pub fn tunnel_name(owner: &str, lease_dseq: u64, side: Side, c: &Connection) -> String {
+pub(crate) fn tunnel_name(owner: &str, lease_dseq: u64, side: Side, c: &Connection) -> String {
     use sha2::{Digest, Sha256};
     let raw = format!(
         "tun-{lease_dseq}-{}-{}-{}-{}-{}-{}{}",

@@ -17,7 +17,7 @@ use crate::workload::build::MANAGED_LABEL;
 
 /// Watch caches of the objects the inventory counts.
 #[derive(Clone)]
-pub struct WatchedCluster {
+pub(crate) struct WatchedCluster {
     nodes: Store<Node>,
     pods: Store<Pod>,
     services: Store<Service>,
@@ -27,7 +27,7 @@ pub struct WatchedCluster {
 
 /// A MetalLB `IPAddressPool`, by namespace and name.
 #[derive(Debug, Clone)]
-pub struct IpPoolRef {
+pub(crate) struct IpPoolRef {
     pub namespace: String,
     pub name: String,
 }
@@ -35,7 +35,7 @@ pub struct IpPoolRef {
 impl WatchedCluster {
     /// Starts the watches; returns once each cache holds a first complete list. The pool's
     /// watch is not waited for: MetalLB may come later (until then no IP is offered).
-    pub async fn start(client: Client, ip_pool: Option<IpPoolRef>) -> anyhow::Result<Self> {
+    pub(crate) async fn start(client: Client, ip_pool: Option<IpPoolRef>) -> anyhow::Result<Self> {
         let nodes = watch(Api::<Node>::all(client.clone()));
         let pods = watch(Api::<Pod>::all(client.clone()));
         let ip_pool = ip_pool.map(|pool| watch_pool(client.clone(), pool));

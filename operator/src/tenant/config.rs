@@ -15,16 +15,16 @@ pub struct TenantArgs {
     pub chain: ChainArgs,
     /// Only watch `Manifest` resources in this namespace (default: every namespace).
     #[arg(long, env = "AKASH_TENANT_WATCH_NAMESPACE")]
-    pub watch_namespace: Option<String>,
+    pub(crate) watch_namespace: Option<String>,
     /// A provider unreachable, or with services not ready, this long is replaced by another.
     #[arg(long, env = "AKASH_TENANT_FAILURE_THRESHOLD", default_value = "5m", value_parser = humantime::parse_duration)]
-    pub failure_threshold: Duration,
+    pub(crate) failure_threshold: Duration,
     /// How often a running deployment's status is read from its providers.
     #[arg(long, env = "AKASH_TENANT_STATUS_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub status_interval: Duration,
+    pub(crate) status_interval: Duration,
     /// About one block: how often to look while waiting for the chain.
     #[arg(long, env = "AKASH_BLOCK_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub block_interval: Duration,
+    pub(crate) block_interval: Duration,
     /// Address of `/metrics` (the reconcile metrics), `/healthz` and `/readyz`.
     #[arg(long, env = "AKASH_METRICS_ADDR", default_value = "0.0.0.0:8081")]
     pub metrics_addr: std::net::SocketAddr,
@@ -76,7 +76,7 @@ pub struct ShellArgs {
     pub jwt: bool,
     /// Which replica of the service (its pods sorted by name), from 0.
     #[arg(long, default_value_t = 0)]
-    pub replica_index: u32,
+    pub(crate) replica_index: u32,
     /// Give the command a terminal (this terminal is put in raw mode while it runs).
     #[arg(long, short = 't')]
     pub tty: bool,
@@ -138,7 +138,7 @@ pub struct CliCommon {
     pub home: PathBuf,
     /// About one block: how often to look while waiting for the chain.
     #[arg(long, env = "AKASH_BLOCK_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub block_interval: Duration,
+    pub(crate) block_interval: Duration,
 }
 
 fn default_home() -> PathBuf {

@@ -31,7 +31,7 @@ use crate::reconcile_metrics::{self, MetricLabel};
 use dereference::Tenant;
 
 /// The finalizer that closes the deployment on chain.
-pub const FINALIZER: &str = "akash.network/deployment";
+pub(crate) const FINALIZER: &str = "akash.network/deployment";
 const FIELD_MANAGER: &str = "akash-provider-tenant";
 /// Steps one reconcile takes before it lets others run.
 const MAX_STEPS: usize = 16;
@@ -39,7 +39,7 @@ const MAX_STEPS: usize = 16;
 const KEY_RETRY: Duration = Duration::from_secs(30);
 
 /// What every reconcile needs.
-pub struct Context {
+pub(crate) struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub args: TenantArgs,
@@ -51,7 +51,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, args: TenantArgs) -> Self {
+    pub(crate) fn new(client: Client, args: TenantArgs) -> Self {
         Self {
             recorder: events::recorder(
                 &client,
@@ -67,7 +67,7 @@ impl Context {
     }
 
     /// Counts reconciles in `metrics` (by default a registry nobody serves).
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
         self
     }
@@ -75,7 +75,7 @@ impl Context {
 
 /// Errors of one reconcile; retried with a backoff.
 #[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
+pub(crate) enum ReconcileError {
     #[error("kubernetes: {0}")]
     Kube(#[from] kube::Error),
     #[error("{0}")]
@@ -105,7 +105,7 @@ impl FinalizerFailure for ReconcileError {
 }
 
 impl ReconcileError {
-    pub fn metric_label(&self) -> &'static str {
+    pub(crate) fn metric_label(&self) -> &'static str {
         match self {
             Self::Kube(_) => "kube",
             Self::Key(_) | Self::Mnemonic { .. } => "key",
@@ -124,7 +124,7 @@ impl MetricLabel for ReconcileError {
 }
 
 /// Runs the controller until the process is stopped.
-pub async fn run(ctx: Arc<Context>) {
+pub(crate) async fn run(ctx: Arc<Context>) {
     let manifests: Api<Manifest> = match &ctx.args.watch_namespace {
         Some(ns) if !ns.is_empty() => Api::namespaced(ctx.client.clone(), ns),
         _ => Api::all(ctx.client.clone()),

@@ -25,7 +25,7 @@ use crate::workload::build::MANAGED_LABEL;
 
 /// What one apply of a lease did.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ApplyOutcome {
+pub(crate) struct ApplyOutcome {
     /// How many objects were applied (or found already created, for create-only kinds).
     pub count: usize,
     /// `Kind/name` → `metadata.generation` of each Deployment and StatefulSet as the API server
@@ -34,7 +34,10 @@ pub struct ApplyOutcome {
 }
 
 /// Applies every object of the lease, then prunes what an earlier version left.
-pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<ApplyOutcome> {
+pub(crate) async fn apply_all(
+    client: &Client,
+    objects: &LeaseObjects,
+) -> kube::Result<ApplyOutcome> {
     // Every kind is named here, without `..`: a kind added to `LeaseObjects` does not compile
     // until this function applies it and says how it is removed.
     let LeaseObjects {
@@ -109,7 +112,7 @@ pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<
 }
 
 /// The key of a Deployment or StatefulSet in [`ApplyOutcome::workload_generations`].
-pub fn workload_key(kind: &str, meta: &ObjectMeta) -> String {
+pub(crate) fn workload_key(kind: &str, meta: &ObjectMeta) -> String {
     format!("{kind}/{}", meta.name.as_deref().unwrap_or_default())
 }
 
@@ -184,7 +187,7 @@ where
 }
 
 /// Deletes the lease's namespace (and so everything in it). `true` once it is gone.
-pub async fn delete_namespace(client: &Client, ns: &str) -> kube::Result<bool> {
+pub(crate) async fn delete_namespace(client: &Client, ns: &str) -> kube::Result<bool> {
     let api = Api::<Namespace>::all(client.clone());
     match api.get_opt(ns).await? {
         None => Ok(true),

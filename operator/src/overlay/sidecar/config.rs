@@ -97,7 +97,7 @@ pub struct OverlayArgs {
 }
 
 /// The serving side's target for `service` of the lease namespace `namespace` on `port`.
-pub fn target_of(template: &str, service: &str, namespace: &str, port: u16) -> String {
+pub(crate) fn target_of(template: &str, service: &str, namespace: &str, port: u16) -> String {
     template
         .replace("{service}", service)
         .replace("{namespace}", namespace)

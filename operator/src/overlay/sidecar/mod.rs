@@ -20,7 +20,7 @@ use chain_client::Chain;
 use tokio::sync::watch;
 
 pub use config::OverlayArgs;
-pub use state::PassError;
+pub(crate) use state::PassError;
 
 use crate::metrics::{Health, Metrics};
 use crate::overlay::admission::ChainAuthorizer;

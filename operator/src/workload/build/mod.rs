@@ -25,10 +25,10 @@ mod http_options;
 mod lease;
 pub(crate) mod leased_ip;
 mod network;
-pub use network::NON_PUBLIC_RANGES;
+pub(crate) use network::NON_PUBLIC_RANGES;
 mod pod;
 mod rbac;
-pub use rbac::{has_permissions, rules as permission_rules};
+pub(crate) use rbac::{has_permissions, rules as permission_rules};
 mod validate;
 
 #[cfg(test)]
@@ -48,24 +48,25 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-pub use lease::check_fits;
-pub use validate::{BuildError, validate};
+pub(crate) use lease::check_fits;
+pub(crate) use validate::BuildError;
+pub use validate::validate;
 
 use crate::inventory::Overcommit;
 
 /// The label every object of a lease carries, and every pod template: the inventory skips pods
 /// with it (their lease's reservation already counts them).
-pub const MANAGED_LABEL: &str = "akash.network";
+pub(crate) const MANAGED_LABEL: &str = "akash.network";
 /// The lease namespace's name, on every object.
-pub const NAMESPACE_LABEL: &str = "akash.network/namespace";
+pub(crate) const NAMESPACE_LABEL: &str = "akash.network/namespace";
 /// The manifest service an object belongs to.
-pub const SERVICE_LABEL: &str = "akash.network/manifest-service";
+pub(crate) const SERVICE_LABEL: &str = "akash.network/manifest-service";
 /// Prefix of the lease-id labels (`owner`, `dseq`, `gseq`, `oseq`, `provider`).
-pub const LEASE_LABEL_PREFIX: &str = "akash.network/lease.id.";
+pub(crate) const LEASE_LABEL_PREFIX: &str = "akash.network/lease.id.";
 /// The name of the namespace-wide policy.
-pub const RESTRICTIONS_POLICY: &str = "akash-deployment-restrictions";
+pub(crate) const RESTRICTIONS_POLICY: &str = "akash-deployment-restrictions";
 /// The name of the lease's quota.
-pub const QUOTA_NAME: &str = "akash-quota";
+pub(crate) const QUOTA_NAME: &str = "akash-quota";
 
 /// How the provider's cluster runs workloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,9 +150,9 @@ pub struct LeaseObjects {
     pub services: Vec<Service>,
     pub ingresses: Vec<Ingress>,
     pub network_policies: Vec<NetworkPolicy>,
-    pub service_accounts: Vec<ServiceAccount>,
+    pub(crate) service_accounts: Vec<ServiceAccount>,
     pub roles: Vec<Role>,
-    pub role_bindings: Vec<RoleBinding>,
+    pub(crate) role_bindings: Vec<RoleBinding>,
 }
 
 impl LeaseObjects {
@@ -298,7 +299,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// `akash.network=true`, the namespace and the lease-id labels.
-    pub fn labels(&self) -> BTreeMap<String, String> {
+    pub(crate) fn labels(&self) -> BTreeMap<String, String> {
         let l = &self.lease;
         let mut labels = BTreeMap::from([
             (MANAGED_LABEL.to_owned(), "true".to_owned()),
@@ -317,14 +318,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::labels`] plus the manifest service.
-    pub fn service_labels(&self, service: &str) -> BTreeMap<String, String> {
+    pub(crate) fn service_labels(&self, service: &str) -> BTreeMap<String, String> {
         let mut labels = self.labels();
         labels.insert(SERVICE_LABEL.to_owned(), service.to_owned());
         labels
     }
 
     /// Metadata of a namespaced object of the lease.
-    pub fn meta(&self, name: &str, labels: BTreeMap<String, String>) -> ObjectMeta {
+    pub(crate) fn meta(&self, name: &str, labels: BTreeMap<String, String>) -> ObjectMeta {
         ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(self.namespace.clone()),
