@@ -270,6 +270,7 @@ impl Health {
     pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
+    #[cfg(test)]
     pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst) && self.outages(UNREACHABLE_GRACE).is_empty()
     }

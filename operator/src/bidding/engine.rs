@@ -381,11 +381,6 @@ impl Engine {
                 .set(gauge(t.available));
         }
     }
-
-    /// The bids this engine holds, by object name (for tests and status).
-    pub(crate) fn bids(&self) -> &BTreeMap<String, Bid> {
-        &self.bids
-    }
 }
 
 /// A bid's phase; a resource without status is treated as just reserved.

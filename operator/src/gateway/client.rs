@@ -75,18 +75,8 @@ pub(crate) enum Credentials<'a> {
     Token(&'a str),
 }
 
-/// A TLS configuration for talking to `provider`'s gateway: the provider's valid certificates
-/// are read from the chain now.
-pub(crate) async fn tls_config(
-    chain: &dyn Chain,
-    provider: &str,
-    identity: &TenantIdentity,
-    alpn: &[u8],
-) -> anyhow::Result<rustls::ClientConfig> {
-    tls_config_as(chain, provider, Some(identity), alpn).await
-}
-
-/// [`tls_config`], presenting `identity` as client certificate, or none.
+/// A TLS configuration for talking to `provider`'s gateway, presenting `identity` as client
+/// certificate, or none: the provider's valid certificates are read from the chain now.
 pub(crate) async fn tls_config_as(
     chain: &dyn Chain,
     provider: &str,

@@ -137,11 +137,13 @@ fn respond(answer: Answer, sent: Arc<AtomicUsize>) -> Response<Body> {
 }
 
 /// A loopback listener that speaks no TLS and counts nothing: whether anyone connected is read
-/// with [`PlainListener::connected`].
+/// with [`PlainListener::connected`]. Only this crate's own tests use it.
+#[cfg(test)]
 pub(crate) struct PlainListener {
     listener: std::net::TcpListener,
 }
 
+#[cfg(test)]
 impl PlainListener {
     pub(crate) fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -167,6 +167,7 @@ impl SourceLimits {
     }
 
     /// (connections, handshakes) `source` holds.
+    #[cfg(test)]
     pub(crate) fn held(&self, source: Source) -> (usize, usize) {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         held.get(&source)

@@ -31,14 +31,6 @@ impl EndReason {
             Self::LeaseClosed => (4001, "the lease closed"),
         }
     }
-
-    /// The gRPC status a stream ends with.
-    pub(crate) fn status(self) -> tonic::Status {
-        match self {
-            Self::Stopping => tonic::Status::unavailable("the provider is shutting down"),
-            Self::LeaseClosed => tonic::Status::not_found("the lease closed"),
-        }
-    }
 }
 
 /// Watches what ends one stream.
@@ -65,6 +57,7 @@ impl StreamEnd {
     }
 
     /// Ends only when the gateway stops.
+    #[cfg(test)]
     pub(crate) fn on_stop(stopping: watch::Receiver<bool>) -> Self {
         Self {
             stopping,
@@ -74,6 +67,7 @@ impl StreamEnd {
     }
 
     /// Looks at the lease every `every` instead (tests).
+    #[cfg(test)]
     pub(crate) fn checking_every(mut self, every: Duration) -> Self {
         self.every = every;
         self

@@ -3,7 +3,8 @@
 //! values out; the caller lists nodes, pods and `Bid` resources and builds a fresh [`Inventory`].
 //!
 //! - [`demand_of`] turns a deployment group into [`ReservedUnit`]s;
-//! - [`Inventory::from_cluster`] builds the inventory and places the existing reservations;
+//! - [`Inventory::from_cluster_with_leases`] builds the inventory and places the existing
+//!   reservations;
 //! - [`Inventory::place`] decides whether a new demand fits, and which GPU model it gets;
 //! - [`Inventory::totals`] sums it all for metrics and status.
 //!
@@ -45,14 +46,11 @@ use crds::resources::ReservedUnit;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 pub use demand::demand_of;
-pub(crate) use demand::{ATTR_CLASS, ATTR_PERSISTENT, CLASS_RAM, DemandError, GpuSpec};
+pub(crate) use demand::{ATTR_CLASS, GpuSpec};
 pub(crate) use misfit::Misfit;
-pub(crate) use node::{
-    Amounts, GPU_LABEL, GpuPool, NodeState, STORAGE_CLASS_LABEL, counts_on, not_offered,
-    pod_requests,
-};
-pub(crate) use quantity::fmt_bytes;
-pub(crate) use totals::{ResourceTotals, Totals};
+pub(crate) use node::{GPU_LABEL, NodeState, STORAGE_CLASS_LABEL, not_offered};
+#[cfg(test)]
+pub(crate) use totals::Totals;
 
 /// Percentages by which capacity is raised above allocatable (`--overcommit-pct-*`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -130,7 +128,7 @@ pub(crate) struct ExcludedNode {
 /// Replicas of an existing reservation that fit nowhere any more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Overflow {
-    /// Index into the `reservations` given to [`Inventory::from_cluster`].
+    /// Index into the `reservations` given to [`Inventory::from_cluster_with_leases`].
     pub reservation: usize,
     /// Index of the unit within that reservation.
     pub unit: usize,
@@ -157,6 +155,7 @@ impl Inventory {
     ///
     /// `node_ports_in_use` counts node ports held outside reservations: pass those of services
     /// that are not lease services, or lease ports count twice.
+    #[cfg(test)]
     pub(crate) fn from_cluster(
         nodes: &[Node],
         pods: &[Pod],
@@ -167,11 +166,11 @@ impl Inventory {
         Self::from_cluster_with_leases(nodes, pods, reservations, &[], node_ports_in_use, config)
     }
 
-    /// [`Inventory::from_cluster`], where `namespaces[r]` is the namespace of reservation `r`'s
-    /// lease: its pods (lease workloads labelled `akash.network=true`) are held by the
-    /// reservation, not counted again, and the replicas whose pods run are held on the nodes
-    /// those pods run on, not where first-fit would put them, so that each node's figures are
-    /// the cluster's.
+    /// `Inventory::from_cluster` (which tests use), where `namespaces[r]` is the namespace of
+    /// reservation `r`'s lease: its pods (lease workloads labelled `akash.network=true`) are held
+    /// by the reservation, not counted again, and the replicas whose pods run are held on the
+    /// nodes those pods run on, not where first-fit would put them, so that each node's figures
+    /// are the cluster's.
     pub(crate) fn from_cluster_with_leases(
         nodes: &[Node],
         pods: &[Pod],
@@ -254,11 +253,13 @@ impl Inventory {
     }
 
     /// The nodes not offered, and why.
+    #[cfg(test)]
     pub(crate) fn excluded(&self) -> &[ExcludedNode] {
         &self.excluded
     }
 
     /// Existing reservations that did not fit.
+    #[cfg(test)]
     pub(crate) fn overflow(&self) -> &[Overflow] {
         &self.overflow
     }
@@ -266,13 +267,5 @@ impl Inventory {
     /// The storage classes offered, with their capacity and reservations.
     pub(crate) fn storage(&self) -> &BTreeMap<String, Pool> {
         &self.storage
-    }
-
-    pub(crate) fn node_ports(&self) -> Pool {
-        self.node_ports
-    }
-
-    pub(crate) fn ips(&self) -> Pool {
-        self.ips
     }
 }

@@ -29,13 +29,11 @@ pub use client::{
     ClientHandle, OnChainServerVerifier, ServerVerifier, TunnelClient, TunnelClientConfig,
 };
 pub use counters::Counters;
-pub(crate) use counters::{StatsSnapshot, TunnelStats};
 pub use error::OverlayError;
-pub(crate) use server::ServerCerts;
 pub use server::{AuthorizedTarget, Authorizer, IssuingServerCerts, Refusal, TunnelServer};
 pub use tunnel_cert::{Side, TunnelCert, TunnelClaim, VerifiedTunnelPeer};
 pub use wire::TunnelRequest;
-pub(crate) use wire::{TunnelResponse, WireGuardOffer, pair_sni};
+pub(crate) use wire::WireGuardOffer;
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {

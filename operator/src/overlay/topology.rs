@@ -28,14 +28,6 @@ pub(crate) enum Proto {
 }
 
 impl Proto {
-    /// The manifest's spelling, `TCP` or `UDP`.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Proto::Tcp => "TCP",
-            Proto::Udp => "UDP",
-        }
-    }
-
     /// Reads the manifest's `proto` (any case; empty means TCP, as the SDL default). Anything
     /// else is not a protocol the overlay knows, and gives None.
     pub(crate) fn from_manifest(text: &str) -> Option<Self> {
@@ -182,6 +174,7 @@ pub(crate) fn for_groups(
 /// provider's server-side connections (see [`for_groups`]), or check the returned `server_gseq`
 /// against the requested one. With both a TCP and a UDP expose of one port, the TCP one is
 /// returned (tunnels carry TCP).
+#[cfg(test)]
 pub(crate) fn allows<'a>(
     connections: &'a [Connection],
     caller_gseq: u32,

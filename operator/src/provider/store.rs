@@ -1,8 +1,11 @@
 //! Where the provider keeps what it must not forget: its `Bid` resources (the reservations) and its
 //! `Lease` resources, in its namespace. The engine talks to the [`ProviderStore`] trait so that its
-//! logic is unit-tested against [`MemoryStore`]; [`KubeStore`] is the real one.
+//! logic is unit-tested against `MemoryStore` (built for tests only); [`KubeStore`] is the real
+//! one.
 
+#[cfg(test)]
 use std::collections::BTreeMap;
+#[cfg(test)]
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -238,6 +241,7 @@ where
 }
 
 /// An in-memory store for unit tests (and a record of what was written).
+#[cfg(test)]
 #[derive(Default)]
 pub(crate) struct MemoryStore {
     pub bids: Mutex<BTreeMap<String, Bid>>,
@@ -245,6 +249,7 @@ pub(crate) struct MemoryStore {
 }
 
 /// A create in memory: `object` is kept under its name unless one is there already (false).
+#[cfg(test)]
 fn insert_new<K: kube::Resource + Clone>(held: &mut BTreeMap<String, K>, object: &K) -> bool {
     let name = object.name_any();
     if held.contains_key(&name) {
@@ -254,6 +259,7 @@ fn insert_new<K: kube::Resource + Clone>(held: &mut BTreeMap<String, K>, object:
     true
 }
 
+#[cfg(test)]
 #[async_trait]
 impl ProviderStore for MemoryStore {
     async fn list_bids(&self) -> StoreResult<Vec<Bid>> {

@@ -24,7 +24,6 @@ mod serve;
 mod tests;
 
 use bids::{BidRound, bid_round};
-pub(crate) use serve::seed_choice;
 use serve::{deliver, drop_failed, follow, summarize};
 
 /// Hands out the dseqs of new deployments: the chain's height, or one past the last handed out

@@ -28,7 +28,6 @@ mod network;
 pub(crate) use network::NON_PUBLIC_RANGES;
 mod pod;
 mod rbac;
-pub(crate) use rbac::{has_permissions, rules as permission_rules};
 mod validate;
 
 #[cfg(test)]
