@@ -32,12 +32,12 @@ const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "akash-provide
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sealed {
     /// For the Lease: the group without credentials, `secret_name` set when there were any.
-    pub manifest: LeaseManifest,
+    pub(crate) manifest: LeaseManifest,
     /// For the Lease's `deploymentManifest`: the whole manifest, without credentials when it had
     /// any, else exactly as received.
-    pub public_manifest: String,
+    pub(crate) public_manifest: String,
     /// The Secret to create first, when the manifest has credentials.
-    pub secret: Option<Secret>,
+    pub(crate) secret: Option<Secret>,
 }
 
 /// A manifest that names a Secret it cannot be completed from.
@@ -217,7 +217,11 @@ pub(crate) async fn complete_group(
 }
 
 /// Creates `secret` (a Secret of the same name is the same version's, so already right).
-pub async fn create(client: &Client, namespace: &str, secret: &Secret) -> Result<(), kube::Error> {
+pub(crate) async fn create(
+    client: &Client,
+    namespace: &str,
+    secret: &Secret,
+) -> Result<(), kube::Error> {
     match Api::<Secret>::namespaced(client.clone(), namespace)
         .create(&PostParams::default(), secret)
         .await
@@ -229,7 +233,11 @@ pub async fn create(client: &Client, namespace: &str, secret: &Secret) -> Result
 }
 
 /// Deletes Secret `name` (gone already is fine).
-pub async fn delete(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error> {
+pub(crate) async fn delete(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(), kube::Error> {
     match Api::<Secret>::namespaced(client.clone(), namespace)
         .delete(name, &Default::default())
         .await

@@ -57,7 +57,8 @@ pub enum PricingError {
 
 impl PricingError {
     /// A short name for metrics.
-    pub fn label(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             PricingError::InvalidDecimal(_)
             | PricingError::EmptyGroup

@@ -28,7 +28,7 @@ pub struct LeaseEvent {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) reporting_instance: String,
     pub reason: String,
-    pub note: String,
+    pub(crate) note: String,
     pub object: LeaseEventObject,
 }
 

@@ -31,7 +31,7 @@ type Asked = (String, Arc<AtomicUsize>);
 
 /// A running hostile gateway.
 pub struct Hostile {
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     asked: Arc<Mutex<Vec<Asked>>>,
 }
 
@@ -99,7 +99,8 @@ impl Hostile {
     }
 
     /// Body bytes handed to the connections so far, in all.
-    pub fn sent(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn sent(&self) -> usize {
         self.sent_per_answer().iter().sum()
     }
 }

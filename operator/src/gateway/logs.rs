@@ -40,15 +40,17 @@ pub(crate) const CLOSE_NO_PODS: u16 = 4000;
 /// What the tenant asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LogQuery {
-    pub services: Vec<String>,
-    pub follow: bool,
+    pub(crate) services: Vec<String>,
+    pub(crate) follow: bool,
     /// Lines from the end of each log; `None`: all.
-    pub tail: Option<i64>,
+    pub(crate) tail: Option<i64>,
 }
 
 impl LogQuery {
     /// From the query string, refusing what the Go provider refuses (400 naming the parameter).
-    pub fn parse(query: &std::collections::HashMap<String, String>) -> Result<Self, Rejection> {
+    pub(crate) fn parse(
+        query: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, Rejection> {
         let services = query.get("service").map(String::as_str).unwrap_or_default();
         if services.ends_with(',') {
             return Err(Rejection::Malformed(

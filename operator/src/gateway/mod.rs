@@ -138,8 +138,8 @@ pub struct GatewayConfig {
 /// An authenticated caller: its account, and what it may do there.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
-    pub owner: String,
-    pub access: jwt::Access,
+    pub(crate) owner: String,
+    pub(crate) access: jwt::Access,
 }
 
 /// What the gateway serves beyond leases and manifests, when the provider has it.
@@ -178,23 +178,13 @@ impl GatewayHandle {
     }
 
     /// Resolves when either server stopped on its own (it should not): for `run` to select on.
-    pub async fn stopped(&mut self) {
+    pub(crate) async fn stopped(&mut self) {
         if self.tasks.is_empty() {
             return;
         }
         let (_, index, _) = futures::future::select_all(self.tasks.iter_mut()).await;
         self.tasks.remove(index);
     }
-}
-
-/// Starts the REST and gRPC servers of the gateway, without lease logs.
-pub async fn serve(
-    config: GatewayConfig,
-    tls: ServerIdentity,
-    chain: Arc<dyn Chain>,
-    leases: Arc<dyn LeaseSource>,
-) -> anyhow::Result<GatewayHandle> {
-    serve_with(config, tls, chain, leases, GatewayExtras::default()).await
 }
 
 /// Starts the REST and gRPC servers of the gateway, with `extras` (logs, status).

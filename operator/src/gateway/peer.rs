@@ -195,7 +195,7 @@ pub(crate) fn ask_order(holders: &[String], round: u32) -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
     /// How often this provider's leases are looked at.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// How often a lease that has a manifest is checked for a newer version on chain when no
     /// `EventDeploymentUpdated` said so (a safety net: the events are followed).
     pub(crate) update_check: Duration,

@@ -189,7 +189,7 @@ pub(crate) const NOT_YET_ACTIVE: &str =
 
 /// Why `service` of `lease` cannot take a command before any pod is looked at: the lease has no
 /// manifest yet, or its group has no such service.
-pub fn refusal(lease: &crds::resources::Lease, service: &str) -> Option<&'static str> {
+pub(crate) fn refusal(lease: &crds::resources::Lease, service: &str) -> Option<&'static str> {
     let Some(manifest) = lease.spec.manifest.as_ref() else {
         return Some(NOT_YET_ACTIVE);
     };
@@ -292,7 +292,7 @@ impl PodExec for KubePodExec {
 }
 
 /// The exit code in the API server's final status of an exec.
-pub fn exit_code(
+pub(crate) fn exit_code(
     status: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Status,
 ) -> Result<i32, String> {
     if status.status.as_deref() == Some("Success") {

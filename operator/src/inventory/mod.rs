@@ -55,10 +55,10 @@ pub(crate) use totals::Totals;
 /// Percentages by which capacity is raised above allocatable (`--overcommit-pct-*`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Overcommit {
-    pub cpu: u32,
-    pub memory: u32,
+    pub(crate) cpu: u32,
+    pub(crate) memory: u32,
     /// Ephemeral storage and the persistent storage classes.
-    pub storage: u32,
+    pub(crate) storage: u32,
 }
 
 /// How the provider's cluster is set up, beyond what the nodes say.
@@ -71,7 +71,7 @@ pub(crate) struct InventoryConfig {
     pub(crate) node_ports: u32,
     /// Leased IPs the provider can hand out (0: no IP pool, no IP leases): the size of the
     /// MetalLB pool, as last seen.
-    pub leased_ips: u32,
+    pub(crate) leased_ips: u32,
     /// Addresses of that pool held by Services that are not leases' (their leases' reservations
     /// count the others).
     pub(crate) leased_ips_in_use: u32,
@@ -80,7 +80,7 @@ pub(crate) struct InventoryConfig {
     pub(crate) gpu_resources: BTreeMap<String, String>,
     /// Only nodes with every one of these labels are offered (`--node-selector`; the Go provider
     /// requires `akash.network=true`). Empty: every node.
-    pub node_selector: BTreeMap<String, String>,
+    pub(crate) node_selector: BTreeMap<String, String>,
 }
 
 impl Default for InventoryConfig {
@@ -103,11 +103,11 @@ impl Default for InventoryConfig {
 /// A cluster-wide quantity (a storage class, node ports, leased IPs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Pool {
-    pub capacity: u64,
+    pub(crate) capacity: u64,
     /// Used outside reservations (node ports of other services).
-    pub used: u64,
+    pub(crate) used: u64,
     /// Held by reservations.
-    pub reserved: u64,
+    pub(crate) reserved: u64,
 }
 
 impl Pool {
@@ -121,19 +121,19 @@ impl Pool {
 /// A node that is not offered, and why (`unschedulable`, `not ready`, `tainted k:NoSchedule`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ExcludedNode {
-    pub name: String,
-    pub reason: String,
+    pub(crate) name: String,
+    pub(crate) reason: String,
 }
 
 /// Replicas of an existing reservation that fit nowhere any more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Overflow {
     /// Index into the `reservations` given to [`Inventory::from_cluster_with_leases`].
-    pub reservation: usize,
+    pub(crate) reservation: usize,
     /// Index of the unit within that reservation.
-    pub unit: usize,
-    pub replicas: u32,
-    pub reason: Misfit,
+    pub(crate) unit: usize,
+    pub(crate) replicas: u32,
+    pub(crate) reason: Misfit,
 }
 
 /// The cluster's capacity with the existing reservations placed.

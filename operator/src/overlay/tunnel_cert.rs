@@ -37,7 +37,7 @@ pub enum Side {
 }
 
 impl Side {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Side::Client => "client",
             Side::Server => "server",
@@ -45,7 +45,7 @@ impl Side {
     }
 
     /// `c` or `s`, as in [`super::topology::tunnel_name`].
-    pub fn letter(self) -> char {
+    pub(crate) fn letter(self) -> char {
         match self {
             Side::Client => 'c',
             Side::Server => 's',
@@ -171,9 +171,9 @@ impl TunnelClaim {
 #[derive(Clone)]
 pub struct TunnelCert {
     /// PEM "CERTIFICATE" of the leaf.
-    pub cert_pem: String,
+    pub(crate) cert_pem: String,
     /// PEM "PRIVATE KEY" (PKCS#8) of the leaf. Never log it.
-    pub key_pem: String,
+    pub(crate) key_pem: String,
     /// DER, the leaf then the on-chain certificate: what the TLS handshake presents.
     pub chain_der: Vec<Vec<u8>>,
     pub(crate) not_after: SystemTime,

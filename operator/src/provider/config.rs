@@ -12,14 +12,14 @@ use clap::Args;
 pub struct RunArgs {
     /// File holding the provider's BIP-39 mnemonic (12 or 24 words), e.g. a mounted Secret.
     #[arg(long, env = "AKASH_KEY_FILE")]
-    pub key_file: PathBuf,
+    pub(crate) key_file: PathBuf,
 
     #[command(flatten)]
-    pub chain: crate::chain_args::ChainArgs,
+    pub(crate) chain: crate::chain_args::ChainArgs,
 
     /// Namespace of the provider's own objects (`Bid`, `Lease`, leader-election lease, Secrets).
     #[arg(long, env = "AKASH_NAMESPACE", default_value = "akash-provider")]
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Namespace of the Secrets that keep tenants' registry credentials out of `Lease`
     /// resources (default: `--namespace`). A namespace of their own lets the provider read
     /// Secrets there without reaching any other Secret.
@@ -27,7 +27,7 @@ pub struct RunArgs {
     pub(crate) manifest_secrets_namespace: Option<String>,
     /// Name of the cluster-scoped `Provider` resource that describes this provider.
     #[arg(long, env = "AKASH_PROVIDER_RESOURCE", default_value = "provider")]
-    pub provider_resource: String,
+    pub(crate) provider_resource: String,
     /// Secret (in `--namespace`) holding the provider's TLS certificate and key; created with a
     /// new certificate, which is then published on chain, when it does not exist.
     #[arg(
@@ -52,10 +52,10 @@ pub struct RunArgs {
         env = "AKASH_ALLOW_OWNERS",
         value_delimiter = ','
     )]
-    pub allow_owners: Vec<String>,
+    pub(crate) allow_owners: Vec<String>,
     /// Never bid for these tenants (wins over the allow list).
     #[arg(long = "deny-owner", env = "AKASH_DENY_OWNERS", value_delimiter = ',')]
-    pub deny_owners: Vec<String>,
+    pub(crate) deny_owners: Vec<String>,
     /// Pricing script processes running at once.
     #[arg(long, env = "AKASH_PRICING_SCRIPT_CONCURRENCY", default_value_t = 32)]
     pub(crate) pricing_script_concurrency: usize,
@@ -67,7 +67,7 @@ pub struct RunArgs {
     /// KEY=VALUE (e.g. `akash.network=true`, as the Go provider requires); repeatable. None: every
     /// schedulable node.
     #[arg(long = "node-selector", env = "AKASH_NODE_SELECTOR", value_delimiter = ',', value_parser = parse_node_label)]
-    pub node_selector: Vec<(String, String)>,
+    pub(crate) node_selector: Vec<(String, String)>,
     /// Addresses lease pods may not reach, as IPv4 CIDRs (e.g. a public range of the provider's
     /// own); repeatable. Private, link-local, carrier-grade NAT and reserved ranges are always
     /// denied, and the nodes' and the API server's addresses are added at start.
@@ -112,24 +112,24 @@ pub struct RunArgs {
 
     /// Where the gateway serves REST (manifests, lease status) over TLS.
     #[arg(long, env = "AKASH_GATEWAY_REST_ADDR", default_value = "0.0.0.0:8443")]
-    pub gateway_rest_addr: SocketAddr,
+    pub(crate) gateway_rest_addr: SocketAddr,
     /// Where the gateway serves gRPC (`ProviderRPC`, `LeaseRPC`) over TLS.
     #[arg(long, env = "AKASH_GATEWAY_GRPC_ADDR", default_value = "0.0.0.0:8444")]
-    pub gateway_grpc_addr: SocketAddr,
+    pub(crate) gateway_grpc_addr: SocketAddr,
     /// The largest manifest (request body or gRPC message) the gateway accepts, in bytes.
     #[arg(long, env = "AKASH_MAX_MANIFEST_BYTES", default_value_t = 4 << 20)]
-    pub max_manifest_bytes: usize,
+    pub(crate) max_manifest_bytes: usize,
     /// At most this many peers (other providers of a deployment) are served one deployment's
     /// manifest at once; more are told to ask another provider (429).
     #[arg(long, env = "AKASH_PEER_SERVE_LIMIT", default_value_t = crate::gateway::peer::DEFAULT_SERVE_LIMIT)]
-    pub peer_serve_limit: usize,
+    pub(crate) peer_serve_limit: usize,
     /// How often leases without a manifest (or with an older version than the chain's) are
     /// looked at, to fetch it from the deployment's other providers.
     #[arg(long, env = "AKASH_PEER_FETCH_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub(crate) peer_fetch_interval: Duration,
     /// Fetch manifests from the deployment's other providers (`false`: only tenants send them).
     #[arg(long, env = "AKASH_PEER_FETCH", default_value_t = true, action = clap::ArgAction::Set)]
-    pub peer_fetch: bool,
+    pub(crate) peer_fetch: bool,
     #[command(flatten)]
     pub(crate) gateway_limits: crate::gateway::GatewayLimits,
 
@@ -161,7 +161,7 @@ pub struct RunArgs {
         env = "AKASH_CLUSTER_PUBLIC_HOSTNAME",
         default_value = "localhost"
     )]
-    pub cluster_public_hostname: String,
+    pub(crate) cluster_public_hostname: String,
     /// RuntimeClass of lease pods (`gvisor` in production; empty: the cluster's default).
     #[arg(long, env = "AKASH_RUNTIME_CLASS", default_value = "")]
     pub(crate) runtime_class: String,
@@ -169,18 +169,18 @@ pub struct RunArgs {
     /// connect to this provider's namespace, where it serves the Services of services that
     /// other providers run.
     #[arg(long, env = "AKASH_OVERLAY", default_value_t = false, action = clap::ArgAction::Set)]
-    pub overlay: bool,
+    pub(crate) overlay: bool,
     /// With `--overlay`: the ports of the sidecar's local listeners (`overlay --local-ports`),
     /// `START-END`. Lease pods may reach this provider's pods on these ports only.
     #[arg(long, env = "AKASH_OVERLAY_PORTS", default_value = crate::overlay::local_ports::DEFAULT_LOCAL_PORTS)]
     pub(crate) overlay_ports: crate::overlay::local_ports::PortRange,
     /// NetworkPolicies that deny what a manifest does not allow.
     #[arg(long, env = "AKASH_NETWORK_POLICIES", default_value_t = true, action = clap::ArgAction::Set)]
-    pub network_policies: bool,
+    pub(crate) network_policies: bool,
 
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, env = "AKASH_METRICS_ADDR", default_value = "0.0.0.0:8080")]
-    pub metrics_addr: SocketAddr,
+    pub(crate) metrics_addr: SocketAddr,
     /// Name of the `coordination.k8s.io` Lease that elects the one active replica.
     #[arg(
         long,
@@ -190,7 +190,7 @@ pub struct RunArgs {
     pub(crate) leader_lease: String,
     /// This replica's name in leader election (default: the host name).
     #[arg(long, env = "POD_NAME")]
-    pub identity: Option<String>,
+    pub(crate) identity: Option<String>,
     /// How long a leader holds the election lease without renewing it.
     #[arg(long, env = "AKASH_LEADER_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     pub(crate) leader_lease_duration: Duration,

@@ -435,7 +435,7 @@ fn inventory_config(args: &RunArgs) -> InventoryConfig {
 }
 
 /// `500000uact` → Coin.
-pub fn parse_coin(text: &str) -> anyhow::Result<Coin> {
+pub(crate) fn parse_coin(text: &str) -> anyhow::Result<Coin> {
     let digits = text.chars().take_while(char::is_ascii_digit).count();
     let (amount, denom) = text.split_at(digits);
     if amount.is_empty()

@@ -32,10 +32,10 @@ pub enum DeliveryError {
 /// What a provider says about one lease.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaseReport {
-    pub services: Vec<ServiceEndpoints>,
+    pub(crate) services: Vec<ServiceEndpoints>,
     /// The manifest version the lease runs, when the provider says (ours does; the Go provider
     /// does not).
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
 }
 
 impl LeaseReport {

@@ -49,16 +49,16 @@ impl DseqAllocator {
 
 /// What the step needs besides the plan and the status.
 pub(crate) struct Ctx<'a> {
-    pub chain: &'a dyn Chain,
-    pub gateway: &'a dyn Gateway,
-    pub dseqs: &'a DseqAllocator,
+    pub(crate) chain: &'a dyn Chain,
+    pub(crate) gateway: &'a dyn Gateway,
+    pub(crate) dseqs: &'a DseqAllocator,
     /// A provider unreachable, or with services not ready, this long is replaced.
     pub(crate) failure_threshold: Duration,
     /// How often a running deployment's status is read.
     pub(crate) status_interval: Duration,
     /// Roughly one block: how often to look while waiting for the chain.
     pub(crate) block_interval: Duration,
-    pub now: jiff::Timestamp,
+    pub(crate) now: jiff::Timestamp,
 }
 
 /// What happened, for people: the controller makes events of it, the CLI prints it.
@@ -253,7 +253,7 @@ pub(crate) async fn step(
 
 /// Closes the deployment on chain (the escrow's remainder goes back to the tenant). Nothing to do
 /// when it was never posted or is closed already.
-pub async fn close(chain: &dyn Chain, status: &ManifestStatus) -> Result<bool, ChainError> {
+pub(crate) async fn close(chain: &dyn Chain, status: &ManifestStatus) -> Result<bool, ChainError> {
     let Some(dseq) = status.dseq else {
         return Ok(false);
     };

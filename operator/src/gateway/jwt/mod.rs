@@ -42,11 +42,11 @@ pub(crate) enum Algorithm {
 /// A token taken apart, its signature not yet checked.
 #[derive(Debug)]
 pub(crate) struct Parsed {
-    pub algorithm: Algorithm,
+    pub(crate) algorithm: Algorithm,
     /// `header.payload`, as signed.
     pub(crate) signing_input: String,
-    pub claims: claims::RawClaims,
-    pub signature: [u8; 64],
+    pub(crate) claims: claims::RawClaims,
+    pub(crate) signature: [u8; 64],
 }
 
 fn invalid(why: &str) -> Rejection {

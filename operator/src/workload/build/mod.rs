@@ -143,20 +143,20 @@ impl Default for WorkloadConfig {
 pub struct LeaseObjects {
     pub namespace: Namespace,
     pub resource_quota: ResourceQuota,
-    pub secrets: Vec<Secret>,
+    pub(crate) secrets: Vec<Secret>,
     pub deployments: Vec<Deployment>,
     pub stateful_sets: Vec<StatefulSet>,
     pub services: Vec<Service>,
     pub ingresses: Vec<Ingress>,
     pub network_policies: Vec<NetworkPolicy>,
     pub(crate) service_accounts: Vec<ServiceAccount>,
-    pub roles: Vec<Role>,
+    pub(crate) roles: Vec<Role>,
     pub(crate) role_bindings: Vec<RoleBinding>,
 }
 
 impl LeaseObjects {
     /// How many objects there are.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         // Without `..`: a new kind does not compile until it is counted.
         let Self {
             namespace: _,
@@ -180,11 +180,6 @@ impl LeaseObjects {
             + service_accounts.len()
             + roles.len()
             + role_bindings.len()
-    }
-
-    /// Never: there are always the namespace and the quota.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -266,16 +261,16 @@ pub fn build(
 
 /// What every builder needs: the lease, its namespace, the config, and the hosts it holds.
 pub(crate) struct Ctx<'a> {
-    pub lease: LeaseId,
-    pub namespace: String,
-    pub config: &'a WorkloadConfig,
+    pub(crate) lease: LeaseId,
+    pub(crate) namespace: String,
+    pub(crate) config: &'a WorkloadConfig,
     /// The manifest's hosts this lease holds (`None`: all of them; see
     /// [`LeaseManifest::hostnames`]).
-    pub hostnames: Option<&'a [String]>,
+    pub(crate) hostnames: Option<&'a [String]>,
     /// The leased-IP endpoints this lease holds (`None`: all; [`LeaseManifest::ip_endpoints`]).
-    pub ip_endpoints: Option<&'a [String]>,
+    pub(crate) ip_endpoints: Option<&'a [String]>,
     /// Addresses to ask the load balancer for, by endpoint ([`LeaseManifest::ip_addresses`]).
-    pub ip_addresses: &'a BTreeMap<String, String>,
+    pub(crate) ip_addresses: &'a BTreeMap<String, String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -429,7 +424,7 @@ impl<'a> Ctx<'a> {
 
 /// The registry Secret of a service with this `.dockerconfigjson`: the first 40 bits of its
 /// SHA-256 name it (a service name is at most 63 characters; 13 + 63 + 10 fit in 253).
-pub fn secret_name(service: &str, dockerconfigjson: &[u8]) -> String {
+pub(crate) fn secret_name(service: &str, dockerconfigjson: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(dockerconfigjson);
     let hex: String = digest[..5].iter().map(|b| format!("{b:02x}")).collect();
