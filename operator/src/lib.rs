@@ -21,4 +21,6 @@ pub mod provider;
 pub mod provider_status;
 pub mod reconcile_metrics;
 pub mod tenant;
+#[cfg(test)]
+mod test_support;
 pub mod workload;
