@@ -1,11 +1,12 @@
-//! Pieces several modules' unit tests share: a kube client with a scripted API server, and a
-//! lease to feed it.
+//! Pieces several modules' unit tests share: a kube client with a scripted API server, a lease
+//! to feed it, a tenant's deployment spec.
 
 use std::sync::{Arc, Mutex};
 
 use axum::http::request::Parts;
 use axum::http::{Request, Response};
-use crds::resources::{Lease, LeaseRef, LeaseSpec, Price};
+use crds::resources::{Lease, LeaseRef, LeaseSpec, ManifestSpec, Price, SecretKeyRef};
+use crds::sdl::Sdl;
 use kube::Client;
 
 /// (method, path?query, content type, body) of each request the fake API server saw.
@@ -69,3 +70,26 @@ pub(crate) fn lease(name: &str, lease_id: LeaseRef) -> Lease {
     )
 }
 
+/// A valid tenant deployment spec: openspeedtest's SDL, the default deposit.
+pub(crate) fn manifest_spec() -> ManifestSpec {
+    ManifestSpec {
+        sdl: Sdl::parse(include_str!(
+            "../../testdata/sdl/awesome-akash/openspeedtest.yaml"
+        ))
+        .expect("test SDL")
+        .document()
+        .clone(),
+        deposit: Price {
+            denom: "uact".into(),
+            amount: "5000000".into(),
+        },
+        wait_duration_blocks: 3,
+        key_secret: SecretKeyRef {
+            name: "tenant-key".into(),
+            key: "mnemonic".into(),
+        },
+        bid_filter: None,
+        distribution: Default::default(),
+        dseq: None,
+    }
+}
