@@ -259,6 +259,15 @@ mod tests {
         expose: &'static [(u16, &'static str, &'static [&'static str])],
     }
 
+    /// A `Svc` on one line, so that the test tables read as tables.
+    fn svc(
+        name: &'static str,
+        at: &'static [&'static str],
+        expose: &'static [(u16, &'static str, &'static [&'static str])],
+    ) -> Svc {
+        Svc { name, at, expose }
+    }
+
     /// SDL text with placements declared in `placements` order, each service with its own
     /// compute profile.
     fn sdl_text(placements: &[&str], services: &[Svc]) -> String {
@@ -325,16 +334,8 @@ mod tests {
         manifest(
             &["back", "front"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["back"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["front"],
-                    expose: &[(80, "tcp", &["global"])],
-                },
+                svc("db", &["back"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["front"], &[(80, "tcp", &["global"])]),
             ],
         )
     }
@@ -390,16 +391,8 @@ mod tests {
         let groups = manifest(
             &["dc"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["dc"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["dc"],
-                    expose: &[(80, "tcp", &["global"])],
-                },
+                svc("db", &["dc"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["dc"], &[(80, "tcp", &["global"])]),
             ],
         );
         assert_eq!(connections(&groups), vec![]);
@@ -410,16 +403,12 @@ mod tests {
         let groups = manifest(
             &["a", "b"],
             &[
-                Svc {
-                    name: "api",
-                    at: &["a"],
-                    expose: &[(80, "tcp", &["global"]), (8080, "tcp", &["global"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[(80, "tcp", &["global"])],
-                },
+                svc(
+                    "api",
+                    &["a"],
+                    &[(80, "tcp", &["global"]), (8080, "tcp", &["global"])],
+                ),
+                svc("web", &["b"], &[(80, "tcp", &["global"])]),
             ],
         );
         assert_eq!(connections(&groups), vec![]);
@@ -430,21 +419,9 @@ mod tests {
         let groups = manifest(
             &["a", "b", "c"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["a"],
-                    expose: &[(5432, "tcp", &["web", "worker"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[],
-                },
-                Svc {
-                    name: "worker",
-                    at: &["c"],
-                    expose: &[],
-                },
+                svc("db", &["a"], &[(5432, "tcp", &["web", "worker"])]),
+                svc("web", &["b"], &[]),
+                svc("worker", &["c"], &[]),
             ],
         );
         assert_eq!(
@@ -461,16 +438,12 @@ mod tests {
         let groups = manifest(
             &["a", "b"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["a"],
-                    expose: &[(5432, "tcp", &["web", "global"]), (5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[],
-                },
+                svc(
+                    "db",
+                    &["a"],
+                    &[(5432, "tcp", &["web", "global"]), (5432, "tcp", &["web"])],
+                ),
+                svc("web", &["b"], &[]),
             ],
         );
         assert_eq!(
@@ -484,16 +457,12 @@ mod tests {
         let groups = manifest(
             &["a", "b"],
             &[
-                Svc {
-                    name: "dns",
-                    at: &["a"],
-                    expose: &[(53, "udp", &["web"]), (53, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[],
-                },
+                svc(
+                    "dns",
+                    &["a"],
+                    &[(53, "udp", &["web"]), (53, "tcp", &["web"])],
+                ),
+                svc("web", &["b"], &[]),
             ],
         );
         let all = connections(&groups);
@@ -539,16 +508,8 @@ mod tests {
         let sdl = parse(
             &["zeta", "alpha"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["zeta"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["alpha"],
-                    expose: &[],
-                },
+                svc("db", &["zeta"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["alpha"], &[]),
             ],
         );
         let manifest_names: Vec<&str> = sdl.manifest().iter().map(|g| g.name.as_str()).collect();
@@ -576,16 +537,8 @@ mod tests {
         let groups = manifest(
             &["a", "b", "c"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["a", "b"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b", "c"],
-                    expose: &[],
-                },
+                svc("db", &["a", "b"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["b", "c"], &[]),
             ],
         );
         assert_eq!(
