@@ -321,6 +321,29 @@ async fn lease_of(
     gateway.lease_for(&caller, (dseq, gseq, oseq), scope).await
 }
 
+/// What a lease's stream (logs, events, shell) needs before the upgrade: the lease of the path
+/// for the caller with `scope`, its namespace, and the end that stops the stream.
+async fn lease_stream(
+    gateway: &Gateway,
+    peer: &Peer,
+    headers: &HeaderMap,
+    path: (String, String, String),
+    scope: jwt::Scope,
+) -> Result<(crds::resources::Lease, String, super::stream_end::StreamEnd), Rejection> {
+    let lease = lease_of(gateway, peer, headers, path, Some(scope)).await?;
+    let namespace = lease.spec.lease_id.namespace();
+    let end = gateway.stream_end(&lease);
+    Ok((lease, namespace, end))
+}
+
+/// The source that serves a stream, if this provider has one; else `Unavailable`: "this
+/// provider does not `what`".
+fn served<S: ?Sized>(source: &Option<Arc<S>>, what: &str) -> Result<Arc<S>, Rejection> {
+    source
+        .clone()
+        .ok_or_else(|| Rejection::Unavailable(format!("this provider does not {what}")))
+}
+
 async fn lease_status(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
@@ -447,14 +470,9 @@ async fn lease_logs(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Rejection> {
     let query = super::logs::LogQuery::parse(&params)?;
-    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Logs)).await?;
-    let Some(pod_logs) = gateway.pod_logs.clone() else {
-        return Err(Rejection::Unavailable(
-            "this provider does not serve lease logs".into(),
-        ));
-    };
-    let namespace = lease.spec.lease_id.namespace();
-    let end = gateway.stream_end(&lease);
+    let (lease, namespace, end) =
+        lease_stream(&gateway, &peer, &headers, path, jwt::Scope::Logs).await?;
+    let pod_logs = served(&gateway.pod_logs, "serve lease logs")?;
     tracing::info!(lease = %lease.spec.lease_id, ?query, "lease logs requested");
     Ok(upgrade
         .max_message_size(64 * 1024)
@@ -474,14 +492,9 @@ async fn lease_events(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Rejection> {
     let query = super::logs::LogQuery::parse(&params)?;
-    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Events)).await?;
-    let Some(events) = gateway.lease_events.clone() else {
-        return Err(Rejection::Unavailable(
-            "this provider does not serve lease events".into(),
-        ));
-    };
-    let namespace = lease.spec.lease_id.namespace();
-    let end = gateway.stream_end(&lease);
+    let (_, namespace, end) =
+        lease_stream(&gateway, &peer, &headers, path, jwt::Scope::Events).await?;
+    let events = served(&gateway.lease_events, "serve lease events")?;
     Ok(upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
@@ -571,14 +584,9 @@ async fn lease_shell(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Rejection> {
     let query = super::shell::ShellQuery::parse(&params)?;
-    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Shell)).await?;
-    let Some(exec) = gateway.pod_exec.clone() else {
-        return Err(Rejection::Unavailable(
-            "this provider does not run commands in leases".into(),
-        ));
-    };
-    let namespace = lease.spec.lease_id.namespace();
-    let end = gateway.stream_end(&lease);
+    let (lease, namespace, end) =
+        lease_stream(&gateway, &peer, &headers, path, jwt::Scope::Shell).await?;
+    let exec = served(&gateway.pod_exec, "run commands in leases")?;
     let refusal = super::shell::refusal(&lease, &query.service);
     tracing::info!(lease = %lease.spec.lease_id, service = query.service, "lease shell requested");
     Ok(upgrade
