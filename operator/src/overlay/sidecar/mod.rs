@@ -113,8 +113,9 @@ pub async fn run(args: OverlayArgs) -> anyhow::Result<()> {
     }
 
     // Our Leases from a watch (managed fields dropped), not a LIST of every Lease each pass.
-    let leases = crate::provider::cluster::watch_stripped(
+    let leases = crate::provider::cluster::watch(
         kube::Api::<crds::resources::Lease>::namespaced(client.clone(), &args.namespace),
+        crate::provider::cluster::ManagedFields::Strip,
     );
     if leases.wait_until_ready().await.is_err() {
         anyhow::bail!("the Lease watch stopped before it listed the Leases");
