@@ -375,15 +375,8 @@ mod tests {
 
     #[test]
     fn web_calling_db_in_another_group_gives_one_connection() {
-        assert_eq!(
-            connections(&web_db()),
-            vec![conn(
-                (2, "front", "web"),
-                (1, "back", "db"),
-                5432,
-                Proto::Tcp
-            )]
-        );
+        let want = conn((2, "front", "web"), (1, "back", "db"), 5432, Proto::Tcp);
+        assert_eq!(connections(&web_db()), vec![want]);
     }
 
     #[test]
@@ -490,15 +483,8 @@ mod tests {
         let mut ghost = db.expose[0].clone();
         ghost.service = "ghost".into();
         db.expose.push(ghost);
-        assert_eq!(
-            connections(&groups),
-            vec![conn(
-                (2, "front", "web"),
-                (1, "back", "db"),
-                5432,
-                Proto::Tcp
-            )]
-        );
+        let want = conn((2, "front", "web"), (1, "back", "db"), 5432, Proto::Tcp);
+        assert_eq!(connections(&groups), vec![want]);
     }
 
     #[test]
@@ -520,15 +506,8 @@ mod tests {
         for (i, name) in chain_names.iter().enumerate() {
             assert_eq!(by_name[name], i as u32 + 1);
         }
-        assert_eq!(
-            connections(sdl.manifest()),
-            vec![conn(
-                (1, "alpha", "web"),
-                (2, "zeta", "db"),
-                5432,
-                Proto::Tcp
-            )]
-        );
+        let want = conn((1, "alpha", "web"), (2, "zeta", "db"), 5432, Proto::Tcp);
+        assert_eq!(connections(sdl.manifest()), vec![want]);
     }
 
     #[test]
