@@ -1,11 +1,13 @@
 //! Pieces several modules' unit tests share: a kube client with a scripted API server, a lease
-//! to feed it, a tenant's deployment spec.
+//! and a manifest to feed it, a tenant's deployment spec.
 
 use std::sync::{Arc, Mutex};
 
 use axum::http::request::Parts;
 use axum::http::{Request, Response};
-use crds::resources::{Lease, LeaseRef, LeaseSpec, ManifestSpec, Price, SecretKeyRef};
+use crds::resources::{
+    Lease, LeaseManifest, LeaseRef, LeaseSpec, ManifestSpec, Price, SecretKeyRef,
+};
 use crds::sdl::Sdl;
 use kube::Client;
 
@@ -68,6 +70,22 @@ pub(crate) fn lease(name: &str, lease_id: LeaseRef) -> Lease {
             deployment_manifest: None,
         },
     )
+}
+
+/// A manifest of `version` for group `dc`, with no services and nothing leased.
+pub(crate) fn empty_manifest(version: &str) -> LeaseManifest {
+    LeaseManifest {
+        version: version.into(),
+        group: crds::sdl::ManifestGroup {
+            name: "dc".into(),
+            services: vec![],
+        },
+        leased: Vec::new(),
+        hostnames: None,
+        ip_endpoints: None,
+        ip_addresses: Default::default(),
+        secret_name: None,
+    }
 }
 
 /// A valid tenant deployment spec: openspeedtest's SDL, the default deposit.

@@ -436,18 +436,7 @@ mod tests {
             1,
             "what the labels let through is checked again"
         );
-        let manifest = LeaseManifest {
-            version: "ab".repeat(32),
-            group: crds::sdl::ManifestGroup {
-                name: "dc".into(),
-                services: vec![],
-            },
-            leased: Vec::new(),
-            hostnames: None,
-            ip_endpoints: None,
-            ip_addresses: Default::default(),
-            secret_name: None,
-        };
+        let manifest = test_support::empty_manifest(&"ab".repeat(32));
         source
             .write_manifest(&found[0], &manifest, "[]")
             .await
