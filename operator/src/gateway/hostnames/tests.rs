@@ -1,5 +1,6 @@
 use crds::resources::{LeaseManifest, LeasePhase, LeaseRef, LeaseStatus};
 use crds::sdl::Sdl;
+use crds::sdl::names::LeaseId;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::*;
