@@ -65,7 +65,6 @@ macro_rules! handshake_signature_checks {
 /// `mandatory`), no CA hints, the chain checked by `check` (a function of the end entity and the
 /// intermediates), and the handshake signatures as [`handshake_signature_checks`] does. Our
 /// client verifiers differ only in those two.
-#[macro_export]
 macro_rules! client_cert_checks {
     (mandatory: $mandatory:expr, $check:path) => {
         fn offer_client_auth(&self) -> bool {
@@ -93,6 +92,7 @@ macro_rules! client_cert_checks {
         $crate::handshake_signature_checks!();
     };
 }
+pub(crate) use client_cert_checks;
 
 /// The ring provider, the only crypto backend in this process.
 pub fn crypto() -> Arc<CryptoProvider> {
@@ -140,7 +140,7 @@ impl SelfSignedClients {
 }
 
 impl ClientCertVerifier for SelfSignedClients {
-    crate::client_cert_checks!(mandatory: false, check_self_signed);
+    client_cert_checks!(mandatory: false, check_self_signed);
 }
 
 /// Checks that a presented chain is one self-signed certificate, as an Akash client sends.

@@ -70,7 +70,7 @@ impl Default for TunnelClientShape {
 }
 
 impl ClientCertVerifier for TunnelClientShape {
-    crate::client_cert_checks!(mandatory: true, check_shape);
+    crate::gateway::tls::client_cert_checks!(mandatory: true, check_shape);
 }
 
 /// The client's check of the server's chain at the handshake.
