@@ -216,7 +216,7 @@ async fn close(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crds::resources::{Condition, LeaseRef, LeaseSpec, LeaseStatus, Price};
+    use crds::resources::{Condition, LeaseRef, LeaseStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn config() -> KeeperConfig {
@@ -230,23 +230,14 @@ mod tests {
     }
 
     fn lease(age_secs: i64, with_manifest: bool, status: LeaseStatus) -> Lease {
-        let mut lease = Lease::new(
+        let mut lease = crate::test_support::lease(
             "l",
-            LeaseSpec {
-                lease_id: LeaseRef {
-                    owner: "akash1owner".into(),
-                    dseq: 1,
-                    gseq: 1,
-                    oseq: 1,
-                    provider: "akash1provider".into(),
-                },
-                price: Price {
-                    denom: "uact".into(),
-                    amount: "1".into(),
-                },
-                created_at: None,
-                manifest: None,
-                deployment_manifest: None,
+            LeaseRef {
+                owner: "akash1owner".into(),
+                dseq: 1,
+                gseq: 1,
+                oseq: 1,
+                provider: "akash1provider".into(),
             },
         );
         lease.metadata.creation_timestamp = Some(Time(

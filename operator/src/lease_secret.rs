@@ -291,7 +291,7 @@ pub(crate) async fn sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crds::resources::{LeaseRef, LeaseSpec, Price};
+    use crds::resources::LeaseRef;
     use crds::sdl::manifest::ManifestCredentials;
 
     fn lease() -> Lease {
@@ -302,19 +302,7 @@ mod tests {
             oseq: 1,
             provider: "akash1provider".into(),
         };
-        let mut lease = Lease::new(
-            &id.order().object_name(),
-            LeaseSpec {
-                lease_id: id,
-                price: Price {
-                    denom: "uact".into(),
-                    amount: "1".into(),
-                },
-                created_at: None,
-                manifest: None,
-                deployment_manifest: None,
-            },
-        );
+        let mut lease = crate::test_support::lease(&id.order().object_name(), id);
         lease.metadata.namespace = Some("akash-provider".into());
         lease.metadata.uid = Some("0b5d-uid".into());
         lease

@@ -28,4 +28,6 @@ pub mod provider;
 mod provider_status;
 mod reconcile_metrics;
 pub mod tenant;
+#[cfg(test)]
+mod test_support;
 pub mod workload;

@@ -73,6 +73,17 @@ fn idle_error() -> std::io::Error {
     )
 }
 
+/// Polls `stream` to read into `buf`; with the poll, how many bytes it added to `buf`.
+pub(crate) fn poll_read_counted<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> (Poll<std::io::Result<()>>, usize) {
+    let before = buf.filled().len();
+    let poll = Pin::new(stream).poll_read(cx, buf);
+    (poll, buf.filled().len().saturating_sub(before))
+}
+
 impl AsyncRead for Conn {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -80,16 +91,15 @@ impl AsyncRead for Conn {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
-        match Pin::new(&mut this.stream).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
+        match poll_read_counted(&mut this.stream, cx, buf) {
+            (Poll::Ready(Ok(())), read) => {
+                if read > 0 {
                     this.active();
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if this.idle_expired(cx) => Poll::Ready(Err(idle_error())),
-            other => other,
+            (Poll::Pending, _) if this.idle_expired(cx) => Poll::Ready(Err(idle_error())),
+            (other, _) => other,
         }
     }
 }

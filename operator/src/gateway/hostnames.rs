@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use crds::resources::Lease;
 use crds::sdl::ManifestGroup;
-use crds::sdl::names::{LeaseId, ingress_host};
+use crds::sdl::names::ingress_host;
 use kube::ResourceExt;
 
 use super::accept::{Accepted, Rejection};
@@ -145,14 +145,7 @@ pub(crate) fn reserve(
                 "the Lease resource {name} is gone; try again"
             )));
         };
-        let id = &lease.spec.lease_id;
-        let lease_id = LeaseId {
-            owner: id.owner.clone(),
-            dseq: id.dseq,
-            gseq: id.gseq,
-            oseq: id.oseq,
-            provider: id.provider.clone(),
-        };
+        let lease_id = lease.spec.lease_id.names_id();
         let own: BTreeSet<String> = manifest
             .group
             .services
@@ -184,7 +177,7 @@ pub(crate) fn reserve(
             let others = all
                 .iter()
                 .filter(|l| !accepting.contains(l.name_any().as_str()));
-            take_host(host, &id.owner, others, &mut moved)?;
+            take_host(host, &lease_id.owner, others, &mut moved)?;
         }
         grants.push(hosts.into_iter().collect::<Vec<_>>());
     }

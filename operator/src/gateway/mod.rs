@@ -50,6 +50,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use accept::{Rejection, accept};
+pub(crate) use acceptor::poll_read_counted;
 pub use limits::GatewayLimits;
 pub use source::{KubeLeaseSource, LeaseSource, MemoryLeaseSource};
 pub use tls::ServerIdentity;

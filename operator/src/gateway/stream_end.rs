@@ -103,10 +103,11 @@ impl StreamEnd {
 
 #[cfg(test)]
 mod tests {
-    use crds::resources::{Lease, LeasePhase, LeaseRef, LeaseSpec, LeaseStatus, Price};
+    use crds::resources::{Lease, LeasePhase, LeaseRef, LeaseStatus};
 
     use super::*;
     use crate::gateway::source::MemoryLeaseSource;
+    use crate::test_support;
 
     fn lease(name: &str) -> Lease {
         let lease_id = LeaseRef {
@@ -116,19 +117,7 @@ mod tests {
             oseq: 1,
             provider: "akash1provider".into(),
         };
-        let mut lease = Lease::new(
-            name,
-            LeaseSpec {
-                lease_id,
-                price: Price {
-                    denom: "uact".into(),
-                    amount: "1".into(),
-                },
-                created_at: None,
-                manifest: None,
-                deployment_manifest: None,
-            },
-        );
+        let mut lease = test_support::lease(name, lease_id);
         lease.status = Some(LeaseStatus::default());
         lease
     }

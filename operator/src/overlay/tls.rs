@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
-use rustls::DistinguishedName;
 use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -71,29 +70,7 @@ impl Default for TunnelClientShape {
 }
 
 impl ClientCertVerifier for TunnelClientShape {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        true
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        check_shape(end_entity, intermediates)?;
-        Ok(ClientCertVerified::assertion())
-    }
-
-    crate::handshake_signature_checks!();
+    crate::gateway::tls::client_cert_checks!(mandatory: true, check_shape);
 }
 
 /// The client's check of the server's chain at the handshake.

@@ -255,6 +255,15 @@ mod tests {
         expose: &'static [(u16, &'static str, &'static [&'static str])],
     }
 
+    /// A `Svc` on one line, so that the test tables read as tables.
+    fn svc(
+        name: &'static str,
+        at: &'static [&'static str],
+        expose: &'static [(u16, &'static str, &'static [&'static str])],
+    ) -> Svc {
+        Svc { name, at, expose }
+    }
+
     /// SDL text with placements declared in `placements` order, each service with its own
     /// compute profile.
     fn sdl_text(placements: &[&str], services: &[Svc]) -> String {
@@ -321,16 +330,8 @@ mod tests {
         manifest(
             &["back", "front"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["back"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["front"],
-                    expose: &[(80, "tcp", &["global"])],
-                },
+                svc("db", &["back"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["front"], &[(80, "tcp", &["global"])]),
             ],
         )
     }
@@ -370,15 +371,8 @@ mod tests {
 
     #[test]
     fn web_calling_db_in_another_group_gives_one_connection() {
-        assert_eq!(
-            connections(&web_db()),
-            vec![conn(
-                (2, "front", "web"),
-                (1, "back", "db"),
-                5432,
-                Proto::Tcp
-            )]
-        );
+        let want = conn((2, "front", "web"), (1, "back", "db"), 5432, Proto::Tcp);
+        assert_eq!(connections(&web_db()), vec![want]);
     }
 
     #[test]
@@ -386,16 +380,8 @@ mod tests {
         let groups = manifest(
             &["dc"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["dc"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["dc"],
-                    expose: &[(80, "tcp", &["global"])],
-                },
+                svc("db", &["dc"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["dc"], &[(80, "tcp", &["global"])]),
             ],
         );
         assert_eq!(connections(&groups), vec![]);
@@ -406,16 +392,12 @@ mod tests {
         let groups = manifest(
             &["a", "b"],
             &[
-                Svc {
-                    name: "api",
-                    at: &["a"],
-                    expose: &[(80, "tcp", &["global"]), (8080, "tcp", &["global"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[(80, "tcp", &["global"])],
-                },
+                svc(
+                    "api",
+                    &["a"],
+                    &[(80, "tcp", &["global"]), (8080, "tcp", &["global"])],
+                ),
+                svc("web", &["b"], &[(80, "tcp", &["global"])]),
             ],
         );
         assert_eq!(connections(&groups), vec![]);
@@ -426,21 +408,9 @@ mod tests {
         let groups = manifest(
             &["a", "b", "c"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["a"],
-                    expose: &[(5432, "tcp", &["web", "worker"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[],
-                },
-                Svc {
-                    name: "worker",
-                    at: &["c"],
-                    expose: &[],
-                },
+                svc("db", &["a"], &[(5432, "tcp", &["web", "worker"])]),
+                svc("web", &["b"], &[]),
+                svc("worker", &["c"], &[]),
             ],
         );
         assert_eq!(
@@ -457,16 +427,12 @@ mod tests {
         let groups = manifest(
             &["a", "b"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["a"],
-                    expose: &[(5432, "tcp", &["web", "global"]), (5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[],
-                },
+                svc(
+                    "db",
+                    &["a"],
+                    &[(5432, "tcp", &["web", "global"]), (5432, "tcp", &["web"])],
+                ),
+                svc("web", &["b"], &[]),
             ],
         );
         assert_eq!(
@@ -480,16 +446,12 @@ mod tests {
         let groups = manifest(
             &["a", "b"],
             &[
-                Svc {
-                    name: "dns",
-                    at: &["a"],
-                    expose: &[(53, "udp", &["web"]), (53, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[],
-                },
+                svc(
+                    "dns",
+                    &["a"],
+                    &[(53, "udp", &["web"]), (53, "tcp", &["web"])],
+                ),
+                svc("web", &["b"], &[]),
             ],
         );
         let all = connections(&groups);
@@ -517,15 +479,8 @@ mod tests {
         let mut ghost = db.expose[0].clone();
         ghost.service = "ghost".into();
         db.expose.push(ghost);
-        assert_eq!(
-            connections(&groups),
-            vec![conn(
-                (2, "front", "web"),
-                (1, "back", "db"),
-                5432,
-                Proto::Tcp
-            )]
-        );
+        let want = conn((2, "front", "web"), (1, "back", "db"), 5432, Proto::Tcp);
+        assert_eq!(connections(&groups), vec![want]);
     }
 
     #[test]
@@ -535,16 +490,8 @@ mod tests {
         let sdl = parse(
             &["zeta", "alpha"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["zeta"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["alpha"],
-                    expose: &[],
-                },
+                svc("db", &["zeta"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["alpha"], &[]),
             ],
         );
         let manifest_names: Vec<&str> = sdl.manifest().iter().map(|g| g.name.as_str()).collect();
@@ -555,15 +502,8 @@ mod tests {
         for (i, name) in chain_names.iter().enumerate() {
             assert_eq!(by_name[name], i as u32 + 1);
         }
-        assert_eq!(
-            connections(sdl.manifest()),
-            vec![conn(
-                (1, "alpha", "web"),
-                (2, "zeta", "db"),
-                5432,
-                Proto::Tcp
-            )]
-        );
+        let want = conn((1, "alpha", "web"), (2, "zeta", "db"), 5432, Proto::Tcp);
+        assert_eq!(connections(sdl.manifest()), vec![want]);
     }
 
     #[test]
@@ -572,16 +512,8 @@ mod tests {
         let groups = manifest(
             &["a", "b", "c"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["a", "b"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b", "c"],
-                    expose: &[],
-                },
+                svc("db", &["a", "b"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["b", "c"], &[]),
             ],
         );
         assert_eq!(

@@ -7,6 +7,25 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// Where the provider keeps its own objects: `run` and `overlay` take the same two flags.
+#[derive(Debug, Clone, Args)]
+pub struct ProviderObjects {
+    /// Namespace of the provider's own objects (`Bid`, `Lease`, `Tunnel`, leader-election lease,
+    /// Secrets).
+    #[arg(long, env = "AKASH_NAMESPACE", default_value = "akash-provider")]
+    pub namespace: String,
+    /// Secret (in `--namespace`) holding the provider's TLS certificate and key. `run` creates it
+    /// with a new certificate, which it then publishes on chain, when it does not exist; the
+    /// overlay signs its tunnel certificates with it (the overlay holds no wallet key and signs
+    /// no transaction).
+    #[arg(
+        long,
+        env = "AKASH_CERTIFICATE_SECRET",
+        default_value = "akash-provider-certificate"
+    )]
+    pub certificate_secret: String,
+}
+
 /// Settings of `akash-provider run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -17,9 +36,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub(crate) chain: crate::chain_args::ChainArgs,
 
-    /// Namespace of the provider's own objects (`Bid`, `Lease`, leader-election lease, Secrets).
-    #[arg(long, env = "AKASH_NAMESPACE", default_value = "akash-provider")]
-    pub(crate) namespace: String,
+    #[command(flatten)]
+    pub(crate) objects: ProviderObjects,
+
     /// Namespace of the Secrets that keep tenants' registry credentials out of `Lease`
     /// resources (default: `--namespace`). A namespace of their own lets the provider read
     /// Secrets there without reaching any other Secret.
@@ -28,14 +47,6 @@ pub struct RunArgs {
     /// Name of the cluster-scoped `Provider` resource that describes this provider.
     #[arg(long, env = "AKASH_PROVIDER_RESOURCE", default_value = "provider")]
     pub(crate) provider_resource: String,
-    /// Secret (in `--namespace`) holding the provider's TLS certificate and key; created with a
-    /// new certificate, which is then published on chain, when it does not exist.
-    #[arg(
-        long,
-        env = "AKASH_CERTIFICATE_SECRET",
-        default_value = "akash-provider-certificate"
-    )]
-    pub(crate) certificate_secret: String,
 
     /// Deposit put up with every bid (refunded when the bid closes).
     #[arg(long, env = "AKASH_BID_DEPOSIT", default_value = "500000uact")]

@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 use super::config::TenantArgs;
 use super::flow::{self, FlowError, Next};
 use crate::controller::events;
-use crate::controller::finalizer::{FinalizerFailure, reconcile_with_finalizer};
+use crate::controller::finalizer::{finalizer_failure_is, reconcile_with_finalizer};
 use crate::metrics::Metrics;
 use crate::reconcile_metrics::{self, MetricLabel};
 use dereference::Tenant;
@@ -98,12 +98,6 @@ pub(crate) enum ReconcileError {
     Finalizer(String),
 }
 
-impl FinalizerFailure for ReconcileError {
-    fn finalizer_failure(message: String) -> Self {
-        Self::Finalizer(message)
-    }
-}
-
 impl ReconcileError {
     pub(crate) fn metric_label(&self) -> &'static str {
         match self {
@@ -116,6 +110,8 @@ impl ReconcileError {
         }
     }
 }
+
+finalizer_failure_is!(ReconcileError::Finalizer);
 
 impl MetricLabel for ReconcileError {
     fn metric_label(&self) -> &'static str {

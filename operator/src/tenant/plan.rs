@@ -207,27 +207,9 @@ fn is_akash_address(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crds::resources::SecretKeyRef;
+    use crate::test_support::manifest_spec as spec;
 
     const SDL: &str = include_str!("../../../testdata/sdl/awesome-akash/openspeedtest.yaml");
-
-    fn spec() -> ManifestSpec {
-        ManifestSpec {
-            sdl: Sdl::parse(SDL).unwrap().document().clone(),
-            deposit: Price {
-                denom: "uact".into(),
-                amount: "5000000".into(),
-            },
-            wait_duration_blocks: 3,
-            key_secret: SecretKeyRef {
-                name: "tenant-key".into(),
-                key: "mnemonic".into(),
-            },
-            bid_filter: None,
-            distribution: Default::default(),
-            dseq: None,
-        }
-    }
 
     #[test]
     fn a_valid_spec_plans_the_sdl_groups_and_version() {

@@ -137,15 +137,32 @@ where
     }
 }
 
-/// Applies each object; returns them as the API server answered.
-async fn apply_each<K>(client: &Client, ns: &str, objects: &[K]) -> kube::Result<Vec<K>>
-where
+/// The kinds of a lease's namespace that are applied and pruned: namespaced objects the API
+/// server reads and writes as JSON.
+trait LeaseKind:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+{
+}
+
+impl<K> LeaseKind for K where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
         + Debug
         + Serialize
-        + DeserializeOwned,
+        + DeserializeOwned
 {
+}
+
+/// Applies each object; returns them as the API server answered.
+async fn apply_each<K: LeaseKind>(
+    client: &Client,
+    ns: &str,
+    objects: &[K],
+) -> kube::Result<Vec<K>> {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut applied = Vec::with_capacity(objects.len());
@@ -159,14 +176,7 @@ where
 }
 
 /// Deletes objects of kind `K` that carry the lease label but are not in `keep`.
-async fn prune<K>(client: &Client, ns: &str, keep: &[K]) -> kube::Result<()>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Debug
-        + Serialize
-        + DeserializeOwned,
-{
+async fn prune<K: LeaseKind>(client: &Client, ns: &str, keep: &[K]) -> kube::Result<()> {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     let wanted: BTreeSet<String> = keep.iter().map(ResourceExt::name_any).collect();
     let listed = api

@@ -28,7 +28,7 @@ use super::applied::AppliedLeases;
 use super::apply;
 use super::build::{LEASE_LABEL_PREFIX, LeaseObjects, MANAGED_LABEL, WorkloadConfig, build};
 use super::status::{self, Observed};
-use crate::controller::finalizer::{FinalizerFailure, reconcile_with_finalizer};
+use crate::controller::finalizer::{finalizer_failure_is, reconcile_with_finalizer};
 use crate::controller::status::Precondition;
 use crate::controller::{conditions, events, short_version};
 use crate::lease_secret;
@@ -130,12 +130,6 @@ pub(crate) enum ReconcileError {
     Credentials(#[from] lease_secret::SecretError),
 }
 
-impl FinalizerFailure for ReconcileError {
-    fn finalizer_failure(message: String) -> Self {
-        Self::Finalizer(message)
-    }
-}
-
 impl ReconcileError {
     pub(crate) fn metric_label(&self) -> &'static str {
         match self {
@@ -145,6 +139,8 @@ impl ReconcileError {
         }
     }
 }
+
+finalizer_failure_is!(ReconcileError::Finalizer);
 
 impl MetricLabel for ReconcileError {
     fn metric_label(&self) -> &'static str {

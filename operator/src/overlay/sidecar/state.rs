@@ -284,7 +284,8 @@ impl Overlay {
             }
         }
         self.counters.close(&r.desired.name);
-        let tunnels: Api<Tunnel> = Api::namespaced(self.client.clone(), &self.args.namespace);
+        let tunnels: Api<Tunnel> =
+            Api::namespaced(self.client.clone(), &self.args.objects.namespace);
         match tunnels
             .delete(&r.desired.name, &DeleteParams::background())
             .await
