@@ -96,6 +96,13 @@ pub(crate) enum ReconcileError {
     Certificate(#[source] anyhow::Error),
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// Closing the deployment needs the tenant's key and chain: what stopped getting them.
+    #[error(
+        "{0}; the deployment stays open on chain until the key is back (or remove the finalizer \
+         {finalizer} to give up on closing it)",
+        finalizer = FINALIZER
+    )]
+    CloseBlocked(#[source] Box<ReconcileError>),
 }
 
 impl ReconcileError {
@@ -107,6 +114,7 @@ impl ReconcileError {
             Self::Flow(e) => e.reason(),
             Self::Certificate(_) => "certificate",
             Self::Finalizer(_) => "finalizer",
+            Self::CloseBlocked(e) => e.metric_label(),
         }
     }
 }
@@ -214,12 +222,9 @@ async fn cleanup(manifest: &Manifest, ctx: &Context) -> Result<Action, Reconcile
     if status.dseq.is_none() {
         return Ok(Action::await_change());
     }
-    let tenant = dereference::tenant(ctx, manifest).await.map_err(|e| {
-        ReconcileError::Key(format!(
-            "{e}; the deployment stays open on chain until the key is back (or remove the \
-             finalizer {FINALIZER} to give up on closing it)"
-        ))
-    })?;
+    let tenant = dereference::tenant(ctx, manifest)
+        .await
+        .map_err(|e| ReconcileError::CloseBlocked(Box::new(e)))?;
     let chain = tenant.lock().await.chain.clone();
     if status.phase != Some(ManifestPhase::Closing) {
         status.phase = Some(ManifestPhase::Closing);
@@ -275,5 +280,21 @@ mod error_tests {
         );
         assert!(connect.source().is_some());
         assert_eq!(connect.metric_label(), "chain_connect");
+
+        // A close held up by the chain's connection is counted as that, not as the key.
+        let blocked = ReconcileError::CloseBlocked(Box::new(connect));
+        assert_eq!(
+            blocked.to_string(),
+            format!(
+                "connecting to the chain: --rpc-url: bad URL; the deployment stays open on chain \
+                 until the key is back (or remove the finalizer {} to give up on closing it)",
+                super::FINALIZER
+            )
+        );
+        assert_eq!(
+            blocked.source().map(ToString::to_string),
+            Some("connecting to the chain: --rpc-url: bad URL".to_string())
+        );
+        assert_eq!(blocked.metric_label(), "chain_connect");
     }
 }
