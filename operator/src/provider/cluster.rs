@@ -20,7 +20,7 @@ use crate::workload::build::MANAGED_LABEL;
 
 /// Watch caches of the objects the inventory counts.
 #[derive(Clone)]
-pub struct WatchedCluster {
+pub(crate) struct WatchedCluster {
     nodes: Store<Node>,
     pods: Store<Pod>,
     services: Store<Service>,
@@ -30,7 +30,7 @@ pub struct WatchedCluster {
 
 /// A MetalLB `IPAddressPool`, by namespace and name.
 #[derive(Debug, Clone)]
-pub struct IpPoolRef {
+pub(crate) struct IpPoolRef {
     pub namespace: String,
     pub name: String,
 }
@@ -38,7 +38,7 @@ pub struct IpPoolRef {
 impl WatchedCluster {
     /// Starts the watches; returns once each cache holds a first complete list. The pool's
     /// watch is not waited for: MetalLB may come later (until then no IP is offered).
-    pub async fn start(client: Client, ip_pool: Option<IpPoolRef>) -> anyhow::Result<Self> {
+    pub(crate) async fn start(client: Client, ip_pool: Option<IpPoolRef>) -> anyhow::Result<Self> {
         let nodes = watch(Api::<Node>::all(client.clone()), slim_node);
         let pods = watch(Api::<Pod>::all(client.clone()), slim_pod);
         let ip_pool = ip_pool.map(|pool| watch_pool(client.clone(), pool));
@@ -131,7 +131,7 @@ fn watch_pool(client: Client, pool: IpPoolRef) -> Store<DynamicObject> {
 /// A store of every `K` of `api`, each object cut down by `slim` to what the inventory reads:
 /// one Pod as the API server sends it is several KiB, and the store holds every pod and
 /// Service of the cluster (one or more per lease).
-fn watch<K>(api: Api<K>, slim: fn(&mut K)) -> Store<K>
+pub(crate) fn watch<K>(api: Api<K>, slim: fn(&mut K)) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -236,29 +236,12 @@ pub(crate) fn slim_node(node: &mut Node) {
     });
 }
 
-/// A store of every `K` of `api`, kept by a watch in the background, without managed fields
-/// (which nothing here reads and which are most of a small object).
-pub(crate) fn watch_stripped<K>(api: Api<K>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(|o| kube::ResourceExt::managed_fields_mut(o).clear())
-        .reflect(writer)
-        .applied_objects();
-    drive(stream, |e| {
-        tracing::warn!(error = %e, "watch error; the watcher retries");
-    });
-    reader
+/// Drops an object's managed fields, which nothing here reads and which are most of a small
+/// object; for stores that keep the rest as it is.
+pub(crate) fn strip_managed_fields<K: kube::Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
 }
+
 
 /// Runs a reflector's watch in the background (its store fills only while the stream is
 /// polled), passing each error to `warn`: the watcher retries by itself.
