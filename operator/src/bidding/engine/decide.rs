@@ -31,6 +31,7 @@ pub(crate) struct Decision {
 impl Engine {
     /// Fetches the orders by id (those of one block) and bids on those that qualify.
     pub(crate) async fn bid_on_ids(&mut self, ids: Vec<OrderRef>) {
+        let started = Instant::now();
         let chain = self.chain.clone();
         let fetched: Vec<_> = futures::stream::iter(ids.into_iter().map(|id| {
             let chain = chain.clone();
@@ -52,11 +53,12 @@ impl Engine {
                 }
             }
         }
-        self.bid_on_orders(orders).await;
+        self.bid_on_orders(orders, started).await;
     }
 
-    /// Decides, reserves and bids, for a batch of orders; logs how long each part took.
-    pub(crate) async fn bid_on_orders(&mut self, orders: Vec<Order>) {
+    /// Decides, reserves and bids, for a batch of orders read since `started`; logs how long each
+    /// part took, from then.
+    pub(crate) async fn bid_on_orders(&mut self, orders: Vec<Order>, started: Instant) {
         let Some(settings) = self.settings.borrow().clone() else {
             if !orders.is_empty() {
                 tracing::info!(
@@ -66,19 +68,38 @@ impl Engine {
             }
             return;
         };
-        let (count, started) = (orders.len(), Instant::now());
-        let decisions = self.decide(&settings, orders).await;
+        let (count, read) = (orders.len(), started.elapsed());
+        let mut decisions = self.decide(&settings, orders).await;
         let decided = started.elapsed();
-        let reserved = self.reserve(decisions).await;
-        let (bids, reserving) = (reserved.len(), started.elapsed() - decided);
-        self.send(reserved).await;
+        // Pipelined: each batch is broadcast as soon as its reservations are written, and the
+        // next batch is reserved while the transaction travels.
+        let batch_size = self.config.batch_size.max(1);
+        let (mut bids, mut in_flight, mut first_sent) = (0, Vec::new(), None);
+        while !decisions.is_empty() {
+            let rest = decisions.split_off(batch_size.min(decisions.len()));
+            let reserved = self.reserve(std::mem::replace(&mut decisions, rest)).await;
+            bids += reserved.len();
+            if reserved.is_empty() {
+                continue;
+            }
+            if let Some(sent) = self.start_batch(reserved).await {
+                first_sent.get_or_insert_with(|| started.elapsed());
+                in_flight.push(sent);
+            }
+        }
+        let all_sent = started.elapsed();
+        for sent in in_flight {
+            self.finish_batch(sent).await;
+        }
         if bids > 0 {
             tracing::info!(
                 orders = count,
                 bids,
-                decide = ?decided,
-                reserve = ?reserving,
-                send = ?(started.elapsed() - decided - reserving),
+                read = ?read,
+                decided = ?decided,
+                first_sent = ?first_sent.unwrap_or_default(),
+                all_sent = ?all_sent,
+                done = ?started.elapsed(),
                 "bid on a batch of orders"
             );
         }
@@ -290,7 +311,7 @@ impl Engine {
             }
         }
         for chunk in orders.chunks(self.config.page_size.max(1) as usize) {
-            self.bid_on_orders(chunk.to_vec()).await;
+            self.bid_on_orders(chunk.to_vec(), Instant::now()).await;
         }
         tracing::info!(open_orders = count, took = ?started.elapsed(), "start-up catch-up done");
         Ok(())
