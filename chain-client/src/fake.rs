@@ -41,6 +41,8 @@ pub struct FakeState {
     pub certificates: Vec<CertificateResponse>,
     /// How many certificate queries were answered (tests of caches count them).
     pub certificate_queries: u64,
+    /// How many order queries were answered (one per page).
+    pub order_queries: u64,
     /// Audited provider attributes (one entry per provider and auditor), as tests set them.
     pub audited_providers: Vec<crate::akash::audit::v1::AuditedProvider>,
     pub market_params: MarketParams,
@@ -268,8 +270,9 @@ impl Chain for FakeChain {
     }
 
     async fn orders(&self, f: OrderFilters, page: PageRequest) -> Result<Page<Order>> {
-        let items = self
-            .state()
+        let mut st = self.state();
+        st.order_queries += 1;
+        let items = st
             .orders
             .iter()
             .filter(|o| {

@@ -601,3 +601,37 @@ async fn an_unknown_outcome_of_one_in_flight_batch_keeps_its_reservations_for_th
             .all(|b| phase(b) == BidPhase::Open)
     );
 }
+
+#[tokio::test]
+async fn many_orders_of_one_owner_in_a_block_are_read_by_listing_the_owners_open_orders() {
+    let chain = FakeChain::new(PROVIDER);
+    for dseq in 1..=20 {
+        chain.state().orders.push(open_order(TENANT, dseq, "web"));
+    }
+    // Closed by the time the provider reads it: no bid, whichever way it is read.
+    chain.state().orders[4].state = order::State::Closed as i32;
+    chain.state().orders.push(open_order(OTHER, 21, "web"));
+    // Open, but not in the block: listing the owner must not bid on it.
+    chain.state().orders.push(open_order(TENANT, 22, "web"));
+    let store = Arc::new(MemoryStore::default());
+    let mut engine = engine_with(&chain, &store, policy(), 100);
+    let events = (1..=20)
+        .map(|dseq| order_id(TENANT, dseq))
+        .chain([order_id(OTHER, 21)])
+        .map(|id| AkashEvent::OrderCreated(mv1::EventOrderCreated { id: Some(id) }))
+        .collect();
+    engine.handle_block(BlockEvents { height: 2, events }).await;
+    assert_eq!(
+        chain.state().order_queries,
+        2,
+        "one listing of the tenant's open orders, one read by id of the other owner's order"
+    );
+    let mut bid_on: Vec<u64> = chain
+        .broadcast_msgs::<MsgCreateBid>()
+        .iter()
+        .map(|m| m.id.as_ref().unwrap().dseq)
+        .collect();
+    bid_on.sort_unstable();
+    let expected: Vec<u64> = (1..=21).filter(|d| *d != 5).collect();
+    assert_eq!(bid_on, expected);
+}
