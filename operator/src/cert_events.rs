@@ -12,7 +12,7 @@ use crate::chain_events::FollowedBlock;
 
 /// What a block said about certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CertificateChange<'a> {
+pub(crate) enum CertificateChange<'a> {
     /// The owner revoked one of its certificates (which one, the event does not say).
     Revoked(&'a str),
     /// The owner published a certificate.
@@ -23,7 +23,7 @@ pub enum CertificateChange<'a> {
 
 /// Follows the chain from block `from` (the next one when `None`) until `stop`, telling
 /// `on_change` of every certificate change.
-pub async fn follow(
+pub(crate) async fn follow(
     chain: Arc<dyn Chain>,
     from: Option<u64>,
     stop: watch::Receiver<bool>,

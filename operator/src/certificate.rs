@@ -32,7 +32,7 @@ impl std::fmt::Debug for KeptCertificate {
 
 /// Where a certificate and its key are kept.
 #[async_trait]
-pub trait CertStore: Send + Sync {
+pub(crate) trait CertStore: Send + Sync {
     async fn load(&self) -> anyhow::Result<Option<KeptCertificate>>;
     /// Keeps a newly made certificate, replacing any kept one.
     async fn save(&self, pair: &CertificateKeyPair) -> anyhow::Result<()>;
@@ -40,7 +40,7 @@ pub trait CertStore: Send + Sync {
 
 /// What to do when the chain lists the kept certificate as revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WhenRevoked {
+pub(crate) enum WhenRevoked {
     /// Make, keep and publish a new one (the tenant: nothing else depends on the old one).
     MakeNew,
     /// Stop and tell the operator (the provider: its gateway serves the kept one); `remedy` says
@@ -50,13 +50,13 @@ pub enum WhenRevoked {
 
 /// What is asked for a new certificate.
 #[derive(Debug, Clone)]
-pub struct NewCertificate {
+pub(crate) struct NewCertificate {
     pub role: CertificateRole,
     pub valid_for: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CertificateError {
+pub(crate) enum CertificateError {
     #[error("certificate {serial} is revoked on chain; {remedy}")]
     Revoked { serial: String, remedy: String },
     #[error("the kept certificate is unusable: {0}")]
@@ -70,7 +70,7 @@ pub enum CertificateError {
 }
 
 /// The certificate to use and its decimal serial; see the module's comment for the protocol.
-pub async fn ensure(
+pub(crate) async fn ensure(
     chain: &dyn Chain,
     store: &dyn CertStore,
     new: &NewCertificate,

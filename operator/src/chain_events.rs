@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 /// One block, as a follower sees it.
 #[derive(Debug, Clone, Copy)]
-pub enum FollowedBlock<'a> {
+pub(crate) enum FollowedBlock<'a> {
     /// The Akash events of block `height`.
     Events {
         height: u64,
@@ -24,7 +24,7 @@ pub enum FollowedBlock<'a> {
 /// Follows the chain from block `from` (the next one when `None`) until `stop`, handing every
 /// block to `on_block`. A block that cannot be fetched is asked for again; one whose events cannot
 /// be decoded is passed over as [`FollowedBlock::Missed`].
-pub async fn follow(
+pub(crate) async fn follow(
     chain: Arc<dyn Chain>,
     from: Option<u64>,
     mut stop: watch::Receiver<bool>,

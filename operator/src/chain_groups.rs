@@ -93,7 +93,7 @@ fn resources(r: &sdl::Resources) -> res::Resources {
 
 /// The resource units of a group on chain, each with its count (prices left out). A value that
 /// is not UTF-8 text is kept as the replacement text, which no manifest amount equals.
-pub fn leased_units(units: &[dv4::ResourceUnit]) -> Vec<LeasedUnit> {
+pub(crate) fn leased_units(units: &[dv4::ResourceUnit]) -> Vec<LeasedUnit> {
     units
         .iter()
         .map(|u| LeasedUnit {

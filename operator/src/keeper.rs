@@ -24,7 +24,7 @@ use crate::provider::store::ProviderStore;
 
 /// When the keeper acts.
 #[derive(Debug, Clone)]
-pub struct KeeperConfig {
+pub(crate) struct KeeperConfig {
     pub withdrawal_period: Duration,
     pub manifest_timeout: Duration,
     pub unstable_after: Duration,
@@ -35,7 +35,7 @@ pub struct KeeperConfig {
 
 /// What the keeper decided for one lease at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Keep,
     Withdraw,
     Close(mv1::LeaseClosedReason),
@@ -43,7 +43,7 @@ pub enum Verdict {
 
 /// The keeper's decision for `lease` (pure, for tests): `last_withdraw` is when this process last
 /// withdrew it (`None`: not since start, so withdraw now).
-pub fn verdict(
+pub(crate) fn verdict(
     lease: &Lease,
     now: jiff::Timestamp,
     last_withdraw: Option<jiff::Timestamp>,
@@ -82,7 +82,7 @@ pub fn verdict(
 }
 
 /// Runs until `stop` turns false.
-pub async fn run(
+pub(crate) async fn run(
     chain: Arc<dyn Chain>,
     store: Arc<dyn ProviderStore>,
     config: KeeperConfig,
@@ -216,7 +216,7 @@ async fn close(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crds::resources::{Condition, LeaseRef, LeaseSpec, LeaseStatus, Price};
+    use crds::resources::{Condition, LeaseRef, LeaseStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn config() -> KeeperConfig {
@@ -230,23 +230,14 @@ mod tests {
     }
 
     fn lease(age_secs: i64, with_manifest: bool, status: LeaseStatus) -> Lease {
-        let mut lease = Lease::new(
+        let mut lease = crate::test_support::lease(
             "l",
-            LeaseSpec {
-                lease_id: LeaseRef {
-                    owner: "akash1owner".into(),
-                    dseq: 1,
-                    gseq: 1,
-                    oseq: 1,
-                    provider: "akash1provider".into(),
-                },
-                price: Price {
-                    denom: "uact".into(),
-                    amount: "1".into(),
-                },
-                created_at: None,
-                manifest: None,
-                deployment_manifest: None,
+            LeaseRef {
+                owner: "akash1owner".into(),
+                dseq: 1,
+                gseq: 1,
+                oseq: 1,
+                provider: "akash1provider".into(),
             },
         );
         lease.metadata.creation_timestamp = Some(Time(

@@ -13,13 +13,18 @@ use tower::{Layer, Service};
 /// A label set of one API request: the API server's verb and the resource's plural name (with
 /// `/subresource` when there is one).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KubeRequest {
+pub(crate) struct KubeRequest {
     pub verb: String,
     pub resource: String,
 }
 
 /// The verb and resource of a request, as the API server's `apiserver_request_total` names them.
-pub fn classify(method: &Method, path: &str, query: &str, content_type: &str) -> KubeRequest {
+pub(crate) fn classify(
+    method: &Method,
+    path: &str,
+    query: &str,
+    content_type: &str,
+) -> KubeRequest {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     // `/api/v1/...` or `/apis/<group>/<version>/...`; then optionally `namespaces/<ns>/`.
     let rest = match parts.first() {
@@ -61,7 +66,7 @@ pub fn classify(method: &Method, path: &str, query: &str, content_type: &str) ->
 }
 
 /// A tower layer counting every request that passes into `counter`.
-pub struct CountRequestsLayer {
+pub(crate) struct CountRequestsLayer {
     pub counter: Family<KubeRequest, Counter>,
 }
 
@@ -76,7 +81,7 @@ impl<S> Layer<S> for CountRequestsLayer {
     }
 }
 
-pub struct CountRequests<S> {
+pub(crate) struct CountRequests<S> {
     inner: S,
     counter: Family<KubeRequest, Counter>,
 }
@@ -113,7 +118,7 @@ where
 
 /// A client for the cluster (KUBECONFIG or the in-cluster service account) whose requests are
 /// counted into `counter`.
-pub async fn counted_client(
+pub(crate) async fn counted_client(
     counter: Family<KubeRequest, Counter>,
 ) -> Result<kube::Client, kube::Error> {
     let config = kube::Config::infer()

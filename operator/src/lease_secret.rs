@@ -23,21 +23,21 @@ use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 
 /// The Secret's key holding the whole manifest (JSON, every group, with credentials).
-pub const MANIFEST_KEY: &str = "manifest.json";
+pub(crate) const MANIFEST_KEY: &str = "manifest.json";
 /// The label naming the uid of the Lease a Secret belongs to.
-pub const LEASE_UID_LABEL: &str = "akash.network/lease-uid";
+pub(crate) const LEASE_UID_LABEL: &str = "akash.network/lease-uid";
 const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "akash-provider");
 
 /// What a manifest write stores.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sealed {
+pub(crate) struct Sealed {
     /// For the Lease: the group without credentials, `secret_name` set when there were any.
-    pub manifest: LeaseManifest,
+    pub(crate) manifest: LeaseManifest,
     /// For the Lease's `deploymentManifest`: the whole manifest, without credentials when it had
     /// any, else exactly as received.
-    pub public_manifest: String,
+    pub(crate) public_manifest: String,
     /// The Secret to create first, when the manifest has credentials.
-    pub secret: Option<Secret>,
+    pub(crate) secret: Option<Secret>,
 }
 
 /// A manifest that names a Secret it cannot be completed from.
@@ -79,7 +79,7 @@ pub fn secret_name(lease_name: &str, version: &str) -> String {
 /// Splits what `lease` may show from what only the provider may read. `whole` is the whole
 /// manifest as verified (valid JSON of every group); `manifest` the lease's group of it; the
 /// Secret goes to `namespace`.
-pub fn seal(
+pub(crate) fn seal(
     lease: &Lease,
     manifest: &LeaseManifest,
     whole: &str,
@@ -157,7 +157,7 @@ pub fn whole_manifest(secret: &Secret) -> Result<String, SecretError> {
 }
 
 /// `group` with its services' credentials taken from `whole` (the Secret's manifest).
-pub fn unseal(
+pub(crate) fn unseal(
     group: &ManifestGroup,
     whole: &str,
     secret: &str,
@@ -186,7 +186,11 @@ pub fn unseal(
 }
 
 /// Reads Secret `name` in `namespace` and returns its whole manifest.
-pub async fn load(client: &Client, namespace: &str, name: &str) -> Result<String, SecretError> {
+pub(crate) async fn load(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<String, SecretError> {
     let secret = Api::<Secret>::namespaced(client.clone(), namespace)
         .get(name)
         .await
@@ -198,7 +202,7 @@ pub async fn load(client: &Client, namespace: &str, name: &str) -> Result<String
 }
 
 /// The group `manifest` describes, with its credentials when it names a Secret.
-pub async fn complete_group(
+pub(crate) async fn complete_group(
     client: &Client,
     namespace: &str,
     manifest: &LeaseManifest,
@@ -213,7 +217,11 @@ pub async fn complete_group(
 }
 
 /// Creates `secret` (a Secret of the same name is the same version's, so already right).
-pub async fn create(client: &Client, namespace: &str, secret: &Secret) -> Result<(), kube::Error> {
+pub(crate) async fn create(
+    client: &Client,
+    namespace: &str,
+    secret: &Secret,
+) -> Result<(), kube::Error> {
     match Api::<Secret>::namespaced(client.clone(), namespace)
         .create(&PostParams::default(), secret)
         .await
@@ -225,7 +233,11 @@ pub async fn create(client: &Client, namespace: &str, secret: &Secret) -> Result
 }
 
 /// Deletes Secret `name` (gone already is fine).
-pub async fn delete(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error> {
+pub(crate) async fn delete(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(), kube::Error> {
     match Api::<Secret>::namespaced(client.clone(), namespace)
         .delete(name, &Default::default())
         .await
@@ -237,7 +249,7 @@ pub async fn delete(client: &Client, namespace: &str, name: &str) -> Result<(), 
 }
 
 /// Deletes every Secret of the Lease with uid `uid` (its manifest versions).
-pub async fn delete_of_lease(
+pub(crate) async fn delete_of_lease(
     client: &Client,
     namespace: &str,
     uid: &str,
@@ -253,7 +265,7 @@ pub async fn delete_of_lease(
 
 /// Deletes the Secrets whose Lease no longer exists (removed while the provider was away, or
 /// without its finalizer). `live_uids`: the uids of every Lease there is.
-pub async fn sweep(
+pub(crate) async fn sweep(
     client: &Client,
     namespace: &str,
     live_uids: &std::collections::HashSet<String>,
@@ -279,7 +291,7 @@ pub async fn sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crds::resources::{LeaseRef, LeaseSpec, Price};
+    use crds::resources::LeaseRef;
     use crds::sdl::manifest::ManifestCredentials;
 
     fn lease() -> Lease {
@@ -290,19 +302,7 @@ mod tests {
             oseq: 1,
             provider: "akash1provider".into(),
         };
-        let mut lease = Lease::new(
-            &id.order().object_name(),
-            LeaseSpec {
-                lease_id: id,
-                price: Price {
-                    denom: "uact".into(),
-                    amount: "1".into(),
-                },
-                created_at: None,
-                manifest: None,
-                deployment_manifest: None,
-            },
-        );
+        let mut lease = crate::test_support::lease(&id.order().object_name(), id);
         lease.metadata.namespace = Some("akash-provider".into());
         lease.metadata.uid = Some("0b5d-uid".into());
         lease

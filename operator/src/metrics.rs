@@ -21,38 +21,38 @@ use crate::reconcile_metrics::ReconcileMetrics;
 
 /// A label set with one `reason` (or `error`, `resource`) value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Reason {
+pub(crate) struct Reason {
     pub reason: String,
 }
 
 /// A label set naming a resource (`cpu`, `memory`, `gpu/nvidia/a100`, `storage/beta2`, ...).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResourceLabel {
+pub(crate) struct ResourceLabel {
     pub resource: String,
 }
 
 /// A label set naming one tunnel end.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TunnelLabel {
+pub(crate) struct TunnelLabel {
     pub tunnel: String,
     pub role: String,
 }
 
 /// A label set naming what the provider depends on (`chain`, `kube`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DependencyLabel {
+pub(crate) struct DependencyLabel {
     pub dependency: String,
 }
 
 /// A label set of tunnel ends by role and whether they are established.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TunnelState {
+pub(crate) struct TunnelState {
     pub role: String,
     pub established: String,
 }
 
 /// Everything the provider (and its overlay sidecar) counts.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     pub orders_seen: Counter,
     pub orders_skipped: Family<Reason, Counter>,
@@ -80,7 +80,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("akash_provider");
         let metrics = Self {
             orders_seen: Counter::default(),
@@ -219,7 +219,7 @@ impl Metrics {
 
     /// Only the reconcile metrics are exposed: for a process that counts nothing else (the
     /// tenant controller), so its `/metrics` shows no provider counters stuck at zero.
-    pub fn reconcile_only() -> Self {
+    pub(crate) fn reconcile_only() -> Self {
         let mut registry = Registry::with_prefix("akash_provider");
         let metrics = Self::new();
         metrics.reconcile.register(&mut registry);
@@ -230,7 +230,7 @@ impl Metrics {
     }
 
     /// Counts one `reason` in a family.
-    pub fn count(family: &Family<Reason, Counter>, reason: &str) {
+    pub(crate) fn count(family: &Family<Reason, Counter>, reason: &str) {
         family
             .get_or_create(&Reason {
                 reason: reason.to_owned(),
@@ -239,7 +239,7 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -256,7 +256,7 @@ impl Default for Metrics {
 /// Liveness and readiness, as the probes see them: ready once started, and not while a
 /// dependency has been unreachable for longer than [`UNREACHABLE_GRACE`].
 #[derive(Default)]
-pub struct Health {
+pub(crate) struct Health {
     ready: AtomicBool,
     /// Per dependency, since when and why it has been failing (absent: answering).
     failing: std::sync::Mutex<std::collections::BTreeMap<&'static str, (Instant, String)>>,
@@ -264,24 +264,25 @@ pub struct Health {
 
 /// How long a dependency may fail before `/readyz` says so: blips and restarts of a second or
 /// two are not outages.
-pub const UNREACHABLE_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const UNREACHABLE_GRACE: Duration = Duration::from_secs(10);
 
 impl Health {
-    pub fn set_ready(&self, ready: bool) {
+    pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
-    pub fn is_ready(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst) && self.outages(UNREACHABLE_GRACE).is_empty()
     }
     /// `dependency` answered.
-    pub fn reached(&self, dependency: &'static str) {
+    pub(crate) fn reached(&self, dependency: &'static str) {
         let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((since, _)) = failing.remove(dependency) {
             tracing::info!(dependency, after = ?since.elapsed(), "reachable again");
         }
     }
     /// `dependency` did not answer (`error`: why); the first failure starts the outage.
-    pub fn unreachable(&self, dependency: &'static str, error: String) {
+    pub(crate) fn unreachable(&self, dependency: &'static str, error: String) {
         let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
         match failing.get_mut(dependency) {
             Some((_, last)) => *last = error,
@@ -292,7 +293,7 @@ impl Health {
         }
     }
     /// What has failed for at least `grace`: `chain unreachable for 12s: <error>` each.
-    pub fn outages(&self, grace: Duration) -> Vec<String> {
+    pub(crate) fn outages(&self, grace: Duration) -> Vec<String> {
         let failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
         failing
             .iter()
@@ -314,7 +315,7 @@ struct HttpState {
 }
 
 /// The router of the operations endpoints.
-pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+pub(crate) fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok" }))
@@ -349,7 +350,7 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 /// Serves the operations endpoints until the process ends.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     health: Arc<Health>,

@@ -78,7 +78,10 @@ pub struct StatusReport {
 }
 
 /// The report of `inventory` (which counts `bids`' reservations) and `bids`.
-pub fn report<'a>(inventory: &Inventory, bids: impl IntoIterator<Item = &'a Bid>) -> StatusReport {
+pub(crate) fn report<'a>(
+    inventory: &Inventory,
+    bids: impl IntoIterator<Item = &'a Bid>,
+) -> StatusReport {
     let nodes = inventory
         .nodes()
         .iter()
@@ -133,7 +136,7 @@ pub fn report<'a>(inventory: &Inventory, bids: impl IntoIterator<Item = &'a Bid>
 }
 
 /// What `units` hold in all, replicas counted.
-pub fn total(units: &[ReservedUnit]) -> MetricTotal {
+pub(crate) fn total(units: &[ReservedUnit]) -> MetricTotal {
     let mut t = MetricTotal::default();
     for u in units {
         let n = u64::from(u.count);

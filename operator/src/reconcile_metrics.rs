@@ -12,33 +12,33 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// The `controller` label of the workload reconciler (`Lease` → workloads).
-pub const WORKLOAD: &str = "workload";
+pub(crate) const WORKLOAD: &str = "workload";
 /// The `controller` label of the tenant controller (`Manifest` → deployment on chain).
-pub const TENANT: &str = "tenant";
+pub(crate) const TENANT: &str = "tenant";
 /// The `controller` label of the overlay sidecar's reconcile pass.
-pub const OVERLAY: &str = "overlay";
+pub(crate) const OVERLAY: &str = "overlay";
 
 /// The names the reconcile metrics are registered under (without the registry's prefix).
-pub const METRIC_NAMES: [&str; 3] = [
+pub(crate) const METRIC_NAMES: [&str; 3] = [
     "reconcile_runs",
     "reconcile_failures",
     "reconcile_duration_seconds",
 ];
 
 /// An error whose kind is a metric label: a short, fixed string per variant.
-pub trait MetricLabel {
+pub(crate) trait MetricLabel {
     fn metric_label(&self) -> &'static str;
 }
 
 /// A label set naming one controller.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ControllerLabel {
+pub(crate) struct ControllerLabel {
     pub controller: String,
 }
 
 /// A label set of one controller's failures of one error category.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FailureLabel {
+pub(crate) struct FailureLabel {
     pub controller: String,
     pub error: String,
 }
@@ -54,7 +54,7 @@ fn duration_histogram() -> Histogram {
 
 /// Runs, failures and durations of reconciles, per controller.
 #[derive(Clone)]
-pub struct ReconcileMetrics {
+pub(crate) struct ReconcileMetrics {
     pub runs: Family<ControllerLabel, Counter>,
     pub failures: Family<FailureLabel, Counter>,
     pub duration_seconds: HistogramFamily,
@@ -72,7 +72,7 @@ impl Default for ReconcileMetrics {
 
 impl ReconcileMetrics {
     /// Registers the metrics under [`METRIC_NAMES`].
-    pub fn register(&self, registry: &mut Registry) {
+    pub(crate) fn register(&self, registry: &mut Registry) {
         let [runs, failures, duration] = METRIC_NAMES;
         registry.register(runs, "Reconciles run, by controller", self.runs.clone());
         registry.register(
@@ -89,7 +89,7 @@ impl ReconcileMetrics {
 
     /// Runs one reconcile of `controller`, counting it, its failure (by the error's category)
     /// and its duration. The result is passed through unchanged.
-    pub async fn observe<T, E: MetricLabel>(
+    pub(crate) async fn observe<T, E: MetricLabel>(
         &self,
         controller: &'static str,
         reconcile: impl Future<Output = Result<T, E>>,
@@ -102,7 +102,7 @@ impl ReconcileMetrics {
 
     /// Counts one reconcile of `controller` that started at `started` and failed with `error`
     /// (or succeeded).
-    pub fn record(
+    pub(crate) fn record(
         &self,
         controller: &'static str,
         started: Instant,

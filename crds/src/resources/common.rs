@@ -25,13 +25,18 @@ pub struct LeaseRef {
 impl LeaseRef {
     /// The namespace the lease's workloads run in.
     pub fn namespace(&self) -> String {
-        crate::sdl::names::lease_namespace(&crate::sdl::names::LeaseId {
+        crate::sdl::names::lease_namespace(&self.names_id())
+    }
+
+    /// The same id as [`crate::sdl::names`] takes it.
+    pub fn names_id(&self) -> crate::sdl::names::LeaseId {
+        crate::sdl::names::LeaseId {
             owner: self.owner.clone(),
             dseq: self.dseq,
             gseq: self.gseq,
             oseq: self.oseq,
             provider: self.provider.clone(),
-        })
+        }
     }
 }
 

@@ -57,7 +57,7 @@ fn missing(attributes: &[(String, String)]) -> String {
 
 impl Ineligible {
     /// A short name for metrics: incomplete, deny_list, allow_list, attributes, auditors.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Ineligible::Incomplete(_) => "incomplete",
             Ineligible::Denied(_) => "deny_list",

@@ -40,7 +40,7 @@ const RECONCILE_ALL_TICKS: u64 = 300;
 
 /// What the cluster looks like now, for the inventory.
 #[derive(Debug, Clone, Default)]
-pub struct ClusterSnapshot {
+pub(crate) struct ClusterSnapshot {
     pub nodes: Vec<Node>,
     pub pods: Vec<Pod>,
     pub node_ports_in_use: u32,
@@ -49,19 +49,19 @@ pub struct ClusterSnapshot {
 }
 
 /// A source of cluster snapshots (watch caches in production, fixed values in tests).
-pub trait ClusterView: Send + Sync {
+pub(crate) trait ClusterView: Send + Sync {
     fn snapshot(&self) -> ClusterSnapshot;
 }
 
 /// What the `Provider` resource says about bidding; `None` in the channel until it exists.
-pub struct BidSettings {
+pub(crate) struct BidSettings {
     pub policy: BidPolicy,
     pub pricing: Pricing,
 }
 
 /// Fixed engine settings, from flags.
 #[derive(Debug, Clone)]
-pub struct EngineConfig {
+pub(crate) struct EngineConfig {
     /// This provider's address.
     pub provider: String,
     pub deposit: Coin,
@@ -74,7 +74,7 @@ pub struct EngineConfig {
 
 /// The engine's memory of its bids: a mirror of the `Bid` resources it wrote (the leader is the
 /// only writer, so the mirror stays exact), plus when each order was first seen.
-pub struct Engine {
+pub(crate) struct Engine {
     chain: Arc<dyn Chain>,
     store: Arc<dyn ProviderStore>,
     cluster: Arc<dyn ClusterView>,
@@ -89,7 +89,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
+    pub(crate) fn new(
         chain: Arc<dyn Chain>,
         store: Arc<dyn ProviderStore>,
         cluster: Arc<dyn ClusterView>,
@@ -111,7 +111,7 @@ impl Engine {
     }
 
     /// Publishes a status report to `status` each time the inventory metrics are refreshed.
-    pub fn with_status(
+    pub(crate) fn with_status(
         mut self,
         status: watch::Sender<Option<Arc<crate::provider_status::StatusReport>>>,
     ) -> Self {
@@ -122,7 +122,7 @@ impl Engine {
     /// Runs until `stop` turns false (leadership lost) or the event stream ends. Start-up
     /// reconciles the `Bid` and `Lease` resources with the chain, then bids on every open order,
     /// then follows blocks.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let start_height =
             retry_chain(|| self.chain.latest_height(), "reading the chain height").await;
         self.reconcile().await?;
@@ -203,7 +203,7 @@ impl Engine {
 
     /// Reacts to one block's events: leases won and lost, bids and leases closed, then bids on
     /// the block's new orders in one batch.
-    pub async fn handle_block(&mut self, block: BlockEvents) {
+    pub(crate) async fn handle_block(&mut self, block: BlockEvents) {
         let mut new_orders = Vec::new();
         // A block's events happened together; leases first, so that a bid closed because
         // another provider's bid was leased counts as lost, not merely closed.
@@ -338,7 +338,7 @@ impl Engine {
     }
 
     /// Sets the allocatable / reserved / available gauges from a fresh inventory.
-    pub fn update_inventory_metrics(&self) {
+    pub(crate) fn update_inventory_metrics(&self) {
         let inventory = self.inventory_now();
         if let Some(status) = &self.status {
             let report = crate::provider_status::report(&inventory, self.bids.values());
@@ -380,11 +380,6 @@ impl Engine {
                 .get_or_create(&label)
                 .set(gauge(t.available));
         }
-    }
-
-    /// The bids this engine holds, by object name (for tests and status).
-    pub fn bids(&self) -> &BTreeMap<String, Bid> {
-        &self.bids
     }
 }
 

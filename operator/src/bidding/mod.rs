@@ -1,3 +1,3 @@
 pub mod eligibility;
-pub mod engine;
+pub(crate) mod engine;
 pub mod pricing;

@@ -11,8 +11,7 @@ use chain_client::akash::deployment::v1beta4::GroupSpec;
 use crds::resources::{ReservedUnit, ScalePricing};
 
 pub use decimal::Price;
-pub use scale::STORAGE_EPHEMERAL;
-pub use script::{DEFAULT_PROCESS_LIMIT, DEFAULT_TIMEOUT, ScriptInput, ScriptPricing};
+pub(crate) use script::{ScriptInput, ScriptPricing};
 
 /// Why there is no price.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +57,8 @@ pub enum PricingError {
 
 impl PricingError {
     /// A short name for metrics.
-    pub fn label(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             PricingError::InvalidDecimal(_)
             | PricingError::EmptyGroup
@@ -103,7 +103,8 @@ pub fn order_max_price(group: &GroupSpec) -> Result<(String, Price), PricingErro
 }
 
 /// `Err(AboveMax)` when `price` is above `max`.
-pub fn check_within(price: Price, max: Price) -> Result<(), PricingError> {
+#[cfg(test)]
+pub(crate) fn check_within(price: Price, max: Price) -> Result<(), PricingError> {
     if price > max {
         return Err(PricingError::AboveMax { price, max });
     }
@@ -129,7 +130,7 @@ impl Pricing {
     /// This provider's price per block for `group`, whose units `placed` are (the result of
     /// [`crate::inventory::Inventory::place`], with the GPU models chosen). `denom` and `max` are
     /// the order's ([`order_max_price`]); the price is in `denom`. Whether it is above `max` is
-    /// for the caller to compare ([`check_within`]); the script is told `max`.
+    /// for the caller to compare; the script is told `max`.
     ///
     /// Scale: Σ count × (cpu millis × `cpu` + memory MiB × `memory` + ephemeral MiB ×
     /// `storage["ephemeral"]` + persistent MiB × `storage[class]` + GPUs × `gpu[model]` (else

@@ -6,7 +6,7 @@ use crds::resources::{Condition, ConditionStatus, ConditionType};
 /// Sets the condition `type_` in `conditions`, keeping its transition time when its status did
 /// not change; the list stays sorted by type. `reason` is a CamelCase word (one of the reason
 /// enums of `crds::resources`, or an error's reason).
-pub fn set_condition(
+pub(crate) fn set_condition(
     conditions: &mut Vec<Condition>,
     generation: Option<i64>,
     type_: ConditionType,

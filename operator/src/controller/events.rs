@@ -5,7 +5,7 @@ use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 /// The recorder of the controller `controller` (`instance`: this process, when it is known).
-pub fn recorder(client: &Client, controller: &str, instance: Option<String>) -> Recorder {
+pub(crate) fn recorder(client: &Client, controller: &str, instance: Option<String>) -> Recorder {
     let reporter = Reporter {
         controller: controller.into(),
         instance,
@@ -14,8 +14,13 @@ pub fn recorder(client: &Client, controller: &str, instance: Option<String>) -> 
 }
 
 /// Publishes an event about `object`; a failure is only logged (events are best effort).
-pub async fn publish<K>(recorder: &Recorder, object: &K, type_: EventType, reason: &str, note: &str)
-where
+pub(crate) async fn publish<K>(
+    recorder: &Recorder,
+    object: &K,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) where
     K: Resource<DynamicType = ()>,
 {
     let event = Event {

@@ -12,14 +12,27 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// A controller error that can say "the finalizer could not be added or removed".
-pub trait FinalizerFailure {
+pub(crate) trait FinalizerFailure {
     /// The error for a failed finalizer patch (mostly a stale copy: retried soon).
     fn finalizer_failure(message: String) -> Self;
 }
 
+/// Implements [`FinalizerFailure`] for an error enum with its variant that holds the message:
+/// `finalizer_failure_is!(ReconcileError::Finalizer)`.
+macro_rules! finalizer_failure_is {
+    ($error:ident :: $variant:ident) => {
+        impl $crate::controller::finalizer::FinalizerFailure for $error {
+            fn finalizer_failure(message: String) -> Self {
+                Self::$variant(message)
+            }
+        }
+    };
+}
+pub(crate) use finalizer_failure_is;
+
 /// Runs `reconcile` on `object` behind the finalizer `name`: the reconcile's own errors come back
 /// as they are, and a failed finalizer patch as [`FinalizerFailure::finalizer_failure`].
-pub async fn reconcile_with_finalizer<K, E, Fut>(
+pub(crate) async fn reconcile_with_finalizer<K, E, Fut>(
     api: &Api<K>,
     name: &str,
     object: Arc<K>,

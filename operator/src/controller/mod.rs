@@ -5,14 +5,14 @@
 //! - [`conditions`] and [`events`]: status conditions and Kubernetes events;
 //! - [`short_version`]: a manifest version as people read it.
 
-pub mod conditions;
-pub mod events;
-pub mod finalizer;
-pub mod status;
+pub(crate) mod conditions;
+pub(crate) mod events;
+pub(crate) mod finalizer;
+pub(crate) mod status;
 
 /// The first 12 characters of a manifest version (a hex hash): enough to tell versions apart in
 /// events, conditions and the command line's output.
-pub fn short_version(version: &str) -> &str {
+pub(crate) fn short_version(version: &str) -> &str {
     &version[..12.min(version.len())]
 }
 

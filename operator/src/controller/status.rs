@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 /// What a status write is conditioned on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precondition {
+pub(crate) enum Precondition {
     /// The status was computed from the object as read: written only over that version.
     ReadVersion,
     /// The writer is the status' only author, or reports its own state: the last write wins.
@@ -22,7 +22,7 @@ pub enum Precondition {
 
 /// How a status write ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusWrite {
+pub(crate) enum StatusWrite {
     Written,
     /// The status was already the one computed: nothing was sent.
     Unchanged,
@@ -32,7 +32,7 @@ pub enum StatusWrite {
 }
 
 /// Writes `status` of `object` unless it equals `current` (the status the caller started from).
-pub async fn write_status<K, S>(
+pub(crate) async fn write_status<K, S>(
     api: &Api<K>,
     object: &K,
     field_manager: &str,
@@ -64,7 +64,7 @@ where
 /// Writes `status` of the object `name` by server-side apply (forced: the status is this field
 /// manager's), over `resource_version` when one is given. Fields this manager wrote before and
 /// omits now are removed.
-pub async fn apply_status<K, S>(
+pub(crate) async fn apply_status<K, S>(
     api: &Api<K>,
     name: &str,
     field_manager: &str,
@@ -101,64 +101,31 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use axum::http::{Request, Response};
     use k8s_openapi::api::core::v1::{Pod, PodStatus};
     use kube::Client;
 
     use super::*;
-
-    /// (method, path?query, content type, body) of each request.
-    type Seen = Arc<Mutex<Vec<(String, String, String, serde_json::Value)>>>;
+    use crate::test_support::{Seen, recording_client};
 
     /// A kube client whose API server answers every request with HTTP `code` (a `Status` unless
     /// 200), recording the requests.
     fn client(code: u16) -> (Client, Seen) {
-        let seen: Seen = Arc::default();
-        let record = seen.clone();
-        let service = tower::service_fn(move |request: Request<kube::client::Body>| {
-            let record = record.clone();
-            async move {
-                let (parts, body) = request.into_parts();
-                let body = body.collect_bytes().await?.to_vec();
-                let content_type = parts
-                    .headers
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                record.lock().unwrap().push((
-                    parts.method.to_string(),
-                    parts.uri.to_string(),
-                    content_type,
-                    serde_json::from_slice(&body).unwrap(),
-                ));
-                let answer = if code == 200 {
-                    serde_json::to_value(pod()).unwrap()
-                } else {
-                    serde_json::json!({
-                        "apiVersion": "v1",
-                        "kind": "Status",
-                        "metadata": {},
-                        "status": "Failure",
-                        "message": "the object has been modified",
-                        "reason": if code == 409 { "Conflict" } else { "InternalError" },
-                        "code": code,
-                    })
-                };
-                Ok::<_, kube::Error>(
-                    Response::builder()
-                        .status(code)
-                        .header("content-type", "application/json")
-                        .body(kube::client::Body::from(
-                            serde_json::to_vec(&answer).unwrap(),
-                        ))
-                        .unwrap(),
-                )
-            }
-        });
-        (Client::new(service, "default"), seen)
+        recording_client("default", move |_| {
+            let answer = if code == 200 {
+                serde_json::to_value(pod()).unwrap()
+            } else {
+                serde_json::json!({
+                    "apiVersion": "v1",
+                    "kind": "Status",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": "the object has been modified",
+                    "reason": if code == 409 { "Conflict" } else { "InternalError" },
+                    "code": code,
+                })
+            };
+            (code, answer)
+        })
     }
 
     fn pod() -> Pod {
@@ -176,21 +143,31 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_status_computed_from_a_read_object_is_applied_over_its_version() {
-        let (client, seen) = client(200);
+    /// `write_status` of a running `web` pod against an API server answering `code`, with the
+    /// status it believes is already there (`current`).
+    async fn write(
+        code: u16,
+        precondition: Precondition,
+        current: Option<&PodStatus>,
+    ) -> (Result<StatusWrite, kube::Error>, Seen) {
+        let (client, seen) = client(code);
         let api: Api<Pod> = Api::namespaced(client, "default");
-        let written = write_status(
+        let result = write_status(
             &api,
             &pod(),
             "test-manager",
-            Precondition::ReadVersion,
-            None,
+            precondition,
+            current,
             &running(),
         )
-        .await
-        .unwrap();
-        assert_eq!(written, StatusWrite::Written);
+        .await;
+        (result, seen)
+    }
+
+    #[tokio::test]
+    async fn a_status_computed_from_a_read_object_is_applied_over_its_version() {
+        let (written, seen) = write(200, Precondition::ReadVersion, None).await;
+        assert_eq!(written.unwrap(), StatusWrite::Written);
         let seen = seen.lock().unwrap();
         let (method, uri, content_type, body) = &seen[0];
         assert_eq!(method, "PATCH");
@@ -201,7 +178,7 @@ mod tests {
         assert!(uri.contains("fieldManager=test-manager") && uri.contains("force=true"));
         assert_eq!(content_type, "application/apply-patch+yaml");
         assert_eq!(
-            *body,
+            serde_json::from_slice::<serde_json::Value>(body).unwrap(),
             serde_json::json!({
                 "apiVersion": "v1",
                 "kind": "Pod",
@@ -213,69 +190,28 @@ mod tests {
 
     #[tokio::test]
     async fn a_conflict_is_a_requeue_not_an_error() {
-        let (client, _) = client(409);
-        let api: Api<Pod> = Api::namespaced(client, "default");
-        let written = write_status(
-            &api,
-            &pod(),
-            "test-manager",
-            Precondition::ReadVersion,
-            None,
-            &running(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(written, StatusWrite::Requeue);
+        let (written, _) = write(409, Precondition::ReadVersion, None).await;
+        assert_eq!(written.unwrap(), StatusWrite::Requeue);
     }
 
     #[tokio::test]
     async fn without_a_precondition_no_version_is_sent_and_a_conflict_is_an_error() {
-        let (client, seen) = client(409);
-        let api: Api<Pod> = Api::namespaced(client, "default");
-        let result = write_status(
-            &api,
-            &pod(),
-            "test-manager",
-            Precondition::LastWriteWins,
-            None,
-            &running(),
-        )
-        .await;
+        let (result, seen) = write(409, Precondition::LastWriteWins, None).await;
         assert!(matches!(result, Err(kube::Error::Api(e)) if e.code == 409));
-        assert!(seen.lock().unwrap()[0].3.get("metadata").is_none());
+        let body: serde_json::Value = serde_json::from_slice(&seen.lock().unwrap()[0].3).unwrap();
+        assert!(body.get("metadata").is_none());
     }
 
     #[tokio::test]
     async fn other_failures_are_errors() {
-        let (client, _) = client(500);
-        let api: Api<Pod> = Api::namespaced(client, "default");
-        let result = write_status(
-            &api,
-            &pod(),
-            "test-manager",
-            Precondition::ReadVersion,
-            None,
-            &running(),
-        )
-        .await;
+        let (result, _) = write(500, Precondition::ReadVersion, None).await;
         assert!(matches!(result, Err(kube::Error::Api(e)) if e.code == 500));
     }
 
     #[tokio::test]
     async fn an_unchanged_status_is_not_sent() {
-        let (client, seen) = client(200);
-        let api: Api<Pod> = Api::namespaced(client, "default");
-        let written = write_status(
-            &api,
-            &pod(),
-            "test-manager",
-            Precondition::ReadVersion,
-            Some(&running()),
-            &running(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(written, StatusWrite::Unchanged);
+        let (written, seen) = write(200, Precondition::ReadVersion, Some(&running())).await;
+        assert_eq!(written.unwrap(), StatusWrite::Unchanged);
         assert!(seen.lock().unwrap().is_empty());
     }
 }

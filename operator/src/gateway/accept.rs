@@ -69,7 +69,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// The HTTP status of the REST answer.
-    pub fn http_status(&self) -> u16 {
+    pub(crate) fn http_status(&self) -> u16 {
         match self {
             Self::Unauthenticated(_) => 401,
             Self::TooLarge { .. } | Self::TooLargeToStore { .. } | Self::JsonTooLarge { .. } => 413,
@@ -84,7 +84,7 @@ impl Rejection {
     }
 
     /// The gRPC status code of the gRPC answer.
-    pub fn grpc_code(&self) -> tonic::Code {
+    pub(crate) fn grpc_code(&self) -> tonic::Code {
         match self {
             Self::Unauthenticated(_) => tonic::Code::Unauthenticated,
             Self::TooLarge { .. } | Self::TooLargeToStore { .. } | Self::JsonTooLarge { .. } => {
@@ -102,7 +102,7 @@ impl Rejection {
 }
 
 /// What an accepted manifest writes: per Lease resource (by name), its verified group.
-pub type Accepted = Vec<(String, LeaseManifest)>;
+pub(crate) type Accepted = Vec<(String, LeaseManifest)>;
 
 /// The manifest bytes one `Lease` resource may hold: etcd refuses requests over 1.5 MiB by default,
 /// and the rest of the object (metadata, managed fields, status) needs some of that.

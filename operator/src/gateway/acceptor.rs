@@ -20,7 +20,7 @@ use super::limits::{GatewayLimits, Source, SourceLimits, SourceSlot};
 use super::tls::stopped;
 
 /// A connection whose handshake completed: the stream, the peer's address and certificates.
-pub struct Accepted {
+pub(super) struct Accepted {
     pub stream: Conn,
     pub remote: SocketAddr,
     pub certs: Arc<Vec<Vec<u8>>>,
@@ -28,7 +28,7 @@ pub struct Accepted {
 
 /// A TLS connection that holds one of the server's connection slots and one of its source's
 /// until it is dropped, and fails once idle for too long.
-pub struct Conn {
+pub(super) struct Conn {
     stream: TlsStream<TcpStream>,
     idle_timeout: Duration,
     idle: Pin<Box<Sleep>>,
@@ -73,6 +73,17 @@ fn idle_error() -> std::io::Error {
     )
 }
 
+/// Polls `stream` to read into `buf`; with the poll, how many bytes it added to `buf`.
+pub(crate) fn poll_read_counted<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> (Poll<std::io::Result<()>>, usize) {
+    let before = buf.filled().len();
+    let poll = Pin::new(stream).poll_read(cx, buf);
+    (poll, buf.filled().len().saturating_sub(before))
+}
+
 impl AsyncRead for Conn {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -80,16 +91,15 @@ impl AsyncRead for Conn {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
-        match Pin::new(&mut this.stream).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
+        match poll_read_counted(&mut this.stream, cx, buf) {
+            (Poll::Ready(Ok(())), read) => {
+                if read > 0 {
                     this.active();
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if this.idle_expired(cx) => Poll::Ready(Err(idle_error())),
-            other => other,
+            (Poll::Pending, _) if this.idle_expired(cx) => Poll::Ready(Err(idle_error())),
+            (other, _) => other,
         }
     }
 }
@@ -140,7 +150,7 @@ impl Connected for Conn {
 /// Accepts TCP connections on `listener` and completes each TLS handshake in a task of its own
 /// (a slow client delays no one), until `shutdown` turns true. A connection beyond its source's
 /// limits is closed at once; failed handshakes are logged and dropped.
-pub fn spawn_acceptor(
+pub(super) fn spawn_acceptor(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     limits: &GatewayLimits,

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use super::accept::Rejection;
 
 /// Chain lookups of client certificates running at once, at most.
-pub const MAX_LOOKUPS: usize = 32;
+pub(crate) const MAX_LOOKUPS: usize = 32;
 const CACHE_MAX: usize = 10_000;
 
 /// (owner, serial).
@@ -43,7 +43,7 @@ struct Cache {
 }
 
 /// Checks client certificates against the chain.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     chain: Arc<dyn Chain>,
     ttl: Duration,
     refusal_ttl: Duration,
@@ -54,7 +54,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// Trusts a certificate found valid for `ttl`, refuses one found not valid for `refusal_ttl`,
     /// without asking the chain again.
-    pub fn new(chain: Arc<dyn Chain>, ttl: Duration, refusal_ttl: Duration) -> Self {
+    pub(crate) fn new(chain: Arc<dyn Chain>, ttl: Duration, refusal_ttl: Duration) -> Self {
         Self {
             chain,
             ttl,
@@ -65,7 +65,7 @@ impl Authenticator {
     }
 
     /// The verified owner of `certs` (DER, leaf first, as the TLS handshake received them).
-    pub async fn authenticate(&self, certs: &[Vec<u8>]) -> Result<VerifiedPeer, Rejection> {
+    pub(crate) async fn authenticate(&self, certs: &[Vec<u8>]) -> Result<VerifiedPeer, Rejection> {
         let Some(leaf) = certs.first() else {
             return Err(Rejection::Unauthenticated(
                 "a client certificate is required: present your Akash certificate (the one \
@@ -121,21 +121,21 @@ impl Authenticator {
     }
 
     /// Forgets every certificate of `owner` found valid (the chain revoked one of them).
-    pub fn forget_owner(&self, owner: &str) {
+    pub(crate) fn forget_owner(&self, owner: &str) {
         let mut cache = self.lock();
         cache.valid.retain(|(o, _), _| o != owner);
         cache.epoch += 1;
     }
 
     /// Forgets the refusals of `owner`'s certificates (it published a certificate).
-    pub fn forget_refusals(&self, owner: &str) {
+    pub(crate) fn forget_refusals(&self, owner: &str) {
         let mut cache = self.lock();
         cache.refused.retain(|_, (_, (o, _))| o != owner);
         cache.epoch += 1;
     }
 
     /// Forgets everything (certificate events may have been missed).
-    pub fn forget_all(&self) {
+    pub(crate) fn forget_all(&self) {
         let mut cache = self.lock();
         cache.valid.clear();
         cache.refused.clear();

@@ -68,26 +68,16 @@ impl From<crate::certificate::KeptCertificate> for TenantIdentity {
 
 /// How a tenant proves who it is to a gateway.
 #[derive(Clone, Copy)]
-pub enum Credentials<'a> {
+pub(crate) enum Credentials<'a> {
     /// Its certificate (mutual TLS).
     Certificate(&'a TenantIdentity),
     /// A token signed by its account key, sent as `Authorization: Bearer`.
     Token(&'a str),
 }
 
-/// A TLS configuration for talking to `provider`'s gateway: the provider's valid certificates
-/// are read from the chain now.
-pub async fn tls_config(
-    chain: &dyn Chain,
-    provider: &str,
-    identity: &TenantIdentity,
-    alpn: &[u8],
-) -> anyhow::Result<rustls::ClientConfig> {
-    tls_config_as(chain, provider, Some(identity), alpn).await
-}
-
-/// [`tls_config`], presenting `identity` as client certificate, or none.
-pub async fn tls_config_as(
+/// A TLS configuration for talking to `provider`'s gateway, presenting `identity` as client
+/// certificate, or none: the provider's valid certificates are read from the chain now.
+pub(crate) async fn tls_config_as(
     chain: &dyn Chain,
     provider: &str,
     identity: Option<&TenantIdentity>,
@@ -145,7 +135,7 @@ pub async fn rest_client(
 }
 
 /// [`rest_client`] with a certificate, or none (a token goes in each request).
-pub async fn rest_client_as(
+pub(crate) async fn rest_client_as(
     chain: &dyn Chain,
     provider: &str,
     credentials: Credentials<'_>,
@@ -186,7 +176,7 @@ pub async fn open_websocket(
 }
 
 /// [`open_websocket`] with a certificate or a token.
-pub async fn open_websocket_as(
+pub(crate) async fn open_websocket_as(
     chain: &dyn Chain,
     provider: &str,
     credentials: Credentials<'_>,
@@ -233,7 +223,7 @@ pub async fn open_websocket_as(
 
 /// The host of a host URI (`https://provider.example.com:8443/` → `provider.example.com`; an
 /// IPv6 address without its brackets), `None` when it has none.
-pub fn host_of(uri: &str) -> Option<String> {
+pub(crate) fn host_of(uri: &str) -> Option<String> {
     let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
     let authority = rest.split('/').next()?;
     let host = match authority.rsplit_once(':') {
@@ -244,7 +234,7 @@ pub fn host_of(uri: &str) -> Option<String> {
 }
 
 /// `path` (starting with `/`) at the gateway of host URI `host_uri`, which must be https.
-pub fn gateway_url(host_uri: &str, path: &str) -> Result<String, String> {
+pub(crate) fn gateway_url(host_uri: &str, path: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(host_uri.trim())
         .map_err(|e| format!("host URI {host_uri:?} is not a URL: {e}"))?;
     if url.scheme() != "https" {
@@ -263,7 +253,7 @@ pub fn gateway_url(host_uri: &str, path: &str) -> Result<String, String> {
 }
 
 /// `host:port` of the gateway of host URI `host_uri` (https; port 443 when it names none).
-pub fn gateway_addr(host_uri: &str) -> Result<String, String> {
+pub(crate) fn gateway_addr(host_uri: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(&gateway_url(host_uri, "/")?)
         .map_err(|e| format!("host URI {host_uri:?}: {e}"))?;
     let host = url.host_str().unwrap_or_default();
@@ -275,7 +265,7 @@ pub fn gateway_addr(host_uri: &str) -> Result<String, String> {
 
 /// Why a body was not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     #[error("the answer is larger than {0} bytes")]
     TooLarge(usize),
     #[error("reading the answer: {0}")]
@@ -284,7 +274,7 @@ pub enum ReadError {
 
 /// The body of `response`, if it is at most `cap` bytes; reading stops (and the connection is
 /// dropped) as soon as it is known to be larger.
-pub async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     cap: usize,
 ) -> Result<Vec<u8>, ReadError> {
@@ -306,7 +296,7 @@ pub async fn read_capped(
 }
 
 /// At most `chars` characters of an error answer's body (of at most 64 KiB), for a message.
-pub async fn error_text(response: reqwest::Response, chars: usize) -> String {
+pub(crate) async fn error_text(response: reqwest::Response, chars: usize) -> String {
     match read_capped(response, 64 << 10).await {
         Ok(body) => String::from_utf8_lossy(&body)
             .chars()

@@ -18,7 +18,7 @@ use super::source::is_live;
 use crate::workload::build::leased_ip::is_leased_ip;
 
 /// The endpoint names a manifest group uses on its global exposes.
-pub fn named_endpoints(group: &ManifestGroup) -> BTreeSet<String> {
+pub(crate) fn named_endpoints(group: &ManifestGroup) -> BTreeSet<String> {
     group
         .services
         .iter()
@@ -30,7 +30,7 @@ pub fn named_endpoints(group: &ManifestGroup) -> BTreeSet<String> {
 
 /// The endpoints `lease` holds now: none unless it is live with a manifest; else those granted,
 /// or, for a manifest an older provider accepted, every one it names.
-pub fn held_endpoints(lease: &Lease) -> BTreeSet<String> {
+pub(crate) fn held_endpoints(lease: &Lease) -> BTreeSet<String> {
     if !is_live(lease) || lease.metadata.deletion_timestamp.is_some() {
         return BTreeSet::new();
     }
@@ -46,7 +46,7 @@ pub fn held_endpoints(lease: &Lease) -> BTreeSet<String> {
 /// Grants each accepted manifest the endpoints it names that no other live lease of its owner
 /// holds; a lease keeps what it held under its previous manifest, and the addresses moved to it.
 /// `all` is every `Lease` resource of this provider, the accepted ones included.
-pub fn reserve(accepted: &mut Accepted, all: &[Lease]) {
+pub(crate) fn reserve(accepted: &mut Accepted, all: &[Lease]) {
     let accepting: BTreeSet<String> = accepted.iter().map(|(name, _)| name.clone()).collect();
     for (name, manifest) in accepted.iter_mut() {
         let current = all.iter().find(|l| l.name_any() == *name);
@@ -73,11 +73,11 @@ pub fn reserve(accepted: &mut Accepted, all: &[Lease]) {
 }
 
 /// A lease giving endpoints up: (its Lease resource, the endpoints it keeps).
-pub type Release = (String, Vec<String>);
+pub(crate) type Release = (String, Vec<String>);
 
 /// What a migration writes: the destination's endpoints and addresses, and the releases.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Migration {
+pub(crate) struct Migration {
     pub held: Vec<String>,
     pub addresses: BTreeMap<String, String>,
     pub releases: Vec<Release>,
@@ -86,7 +86,7 @@ pub struct Migration {
 /// `POST /endpoint/migrate`: moves `endpoints` to the live lease `destination` from the other
 /// leases of its owner that hold them, with the address each had (read from their status). Each
 /// endpoint must be one the destination's manifest names (400 otherwise).
-pub fn migrate(
+pub(crate) fn migrate(
     destination: &Lease,
     endpoints: &[String],
     all: &[Lease],

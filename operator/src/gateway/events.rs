@@ -24,11 +24,11 @@ pub struct LeaseEvent {
     #[serde(rename = "type")]
     pub type_: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reporting_controller: String,
+    pub(crate) reporting_controller: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reporting_instance: String,
+    pub(crate) reporting_instance: String,
     pub reason: String,
-    pub note: String,
+    pub(crate) note: String,
     pub object: LeaseEventObject,
 }
 
@@ -70,12 +70,12 @@ pub trait LeaseEvents: Send + Sync {
 }
 
 /// Events through the API server.
-pub struct KubeLeaseEvents {
+pub(crate) struct KubeLeaseEvents {
     client: Client,
 }
 
 impl KubeLeaseEvents {
-    pub fn new(client: Client) -> Self {
+    pub(crate) fn new(client: Client) -> Self {
         Self { client }
     }
 }
@@ -140,7 +140,7 @@ impl LeaseEvents for KubeLeaseEvents {
 }
 
 /// Sends `namespace`'s events to `socket` (see the module's documentation).
-pub async fn stream(
+pub(crate) async fn stream(
     events: &dyn LeaseEvents,
     namespace: &str,
     follow: bool,

@@ -31,7 +31,7 @@ type Asked = (String, Arc<AtomicUsize>);
 
 /// A running hostile gateway.
 pub struct Hostile {
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     asked: Arc<Mutex<Vec<Asked>>>,
 }
 
@@ -99,7 +99,8 @@ impl Hostile {
     }
 
     /// Body bytes handed to the connections so far, in all.
-    pub fn sent(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn sent(&self) -> usize {
         self.sent_per_answer().iter().sum()
     }
 }
@@ -137,25 +138,27 @@ fn respond(answer: Answer, sent: Arc<AtomicUsize>) -> Response<Body> {
 }
 
 /// A loopback listener that speaks no TLS and counts nothing: whether anyone connected is read
-/// with [`PlainListener::connected`].
-pub struct PlainListener {
+/// with [`PlainListener::connected`]. Only this crate's own tests use it.
+#[cfg(test)]
+pub(crate) struct PlainListener {
     listener: std::net::TcpListener,
 }
 
+#[cfg(test)]
 impl PlainListener {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("non-blocking");
         Self { listener }
     }
 
     /// `http://127.0.0.1:port`.
-    pub fn http_uri(&self) -> String {
+    pub(crate) fn http_uri(&self) -> String {
         format!("http://{}", self.listener.local_addr().expect("address"))
     }
 
     /// Whether a connection has arrived (the kernel completes it before anyone accepts).
-    pub fn connected(&self) -> bool {
+    pub(crate) fn connected(&self) -> bool {
         self.listener.accept().is_ok()
     }
 }

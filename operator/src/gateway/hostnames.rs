@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use crds::resources::Lease;
 use crds::sdl::ManifestGroup;
-use crds::sdl::names::{LeaseId, ingress_host};
+use crds::sdl::names::ingress_host;
 use kube::ResourceExt;
 
 use super::accept::{Accepted, Rejection};
@@ -94,7 +94,7 @@ fn is_under(host: &str, domain: &str) -> bool {
 }
 
 /// The hosts a manifest group names, lowercase.
-pub fn named_hosts(group: &ManifestGroup) -> BTreeSet<String> {
+pub(crate) fn named_hosts(group: &ManifestGroup) -> BTreeSet<String> {
     group
         .services
         .iter()
@@ -106,7 +106,7 @@ pub fn named_hosts(group: &ManifestGroup) -> BTreeSet<String> {
 
 /// The hosts `lease` holds now: none unless it is live with a manifest; else those its manifest
 /// was granted, or, for a manifest an older provider accepted, every host it names.
-pub fn held_hosts(lease: &Lease) -> BTreeSet<String> {
+pub(crate) fn held_hosts(lease: &Lease) -> BTreeSet<String> {
     if !is_live(lease) || lease.metadata.deletion_timestamp.is_some() {
         return BTreeSet::new();
     }
@@ -120,7 +120,7 @@ pub fn held_hosts(lease: &Lease) -> BTreeSet<String> {
 }
 
 /// A lease of the same owner giving hosts up: (its Lease resource, the hosts it keeps).
-pub type Release = (String, Vec<String>);
+pub(crate) type Release = (String, Vec<String>);
 
 fn taken(host: &str, why: &str) -> Rejection {
     Rejection::HostnameTaken(format!("host {host:?} {why}"))
@@ -129,7 +129,7 @@ fn taken(host: &str, why: &str) -> Rejection {
 /// Grants each accepted manifest the hosts it names (`hostnames`), or refuses them all. `all` is
 /// every `Lease` resource of this provider, the accepted ones included. Returns the leases of
 /// the same owner that give hosts up to the accepted ones.
-pub fn reserve(
+pub(crate) fn reserve(
     accepted: &mut Accepted,
     all: &[Lease],
     policy: &HostnamePolicy,
@@ -145,14 +145,7 @@ pub fn reserve(
                 "the Lease resource {name} is gone; try again"
             )));
         };
-        let id = &lease.spec.lease_id;
-        let lease_id = LeaseId {
-            owner: id.owner.clone(),
-            dseq: id.dseq,
-            gseq: id.gseq,
-            oseq: id.oseq,
-            provider: id.provider.clone(),
-        };
+        let lease_id = lease.spec.lease_id.names_id();
         let own: BTreeSet<String> = manifest
             .group
             .services
@@ -184,7 +177,7 @@ pub fn reserve(
             let others = all
                 .iter()
                 .filter(|l| !accepting.contains(l.name_any().as_str()));
-            take_host(host, &id.owner, others, &mut moved)?;
+            take_host(host, &lease_id.owner, others, &mut moved)?;
         }
         grants.push(hosts.into_iter().collect::<Vec<_>>());
     }
@@ -198,7 +191,7 @@ pub fn reserve(
 /// of its owner that hold them. Each host must be one the destination's manifest names (400
 /// otherwise); a host another owner's lease holds is never moved (409). Returns the hosts the
 /// destination then holds and the leases that give hosts up.
-pub fn migrate(
+pub(crate) fn migrate(
     destination: &Lease,
     hosts: &[String],
     all: &[Lease],

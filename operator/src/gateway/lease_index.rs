@@ -59,7 +59,7 @@ const PAGE: u32 = 50;
 
 /// The summaries of every Lease resource, as a watch keeps them.
 #[derive(Clone)]
-pub struct LeaseIndex {
+pub(super) struct LeaseIndex {
     known: Arc<Mutex<HashMap<String, LeaseSummary>>>,
     /// False until the first complete list; closed when the watch stops.
     ready: watch::Receiver<bool>,
@@ -67,7 +67,7 @@ pub struct LeaseIndex {
 
 impl LeaseIndex {
     /// Starts watching `api`. The watch stops once every clone of the index is gone.
-    pub fn watch(api: Api<Lease>) -> Self {
+    pub(super) fn watch(api: Api<Lease>) -> Self {
         let (tx, ready) = watch::channel(false);
         let known: Arc<Mutex<HashMap<String, LeaseSummary>>> = Arc::default();
         let index = Arc::downgrade(&known);
@@ -123,14 +123,14 @@ impl LeaseIndex {
     }
 
     /// Every lease's summary, once the first list is complete.
-    pub async fn summaries(&self) -> Result<Vec<LeaseSummary>, String> {
+    pub(super) async fn summaries(&self) -> Result<Vec<LeaseSummary>, String> {
         self.wait_ready().await?;
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         Ok(known.values().cloned().collect())
     }
 
     /// The counts, once the first list is complete.
-    pub async fn counts(&self) -> Result<LeaseCounts, String> {
+    pub(super) async fn counts(&self) -> Result<LeaseCounts, String> {
         self.wait_ready().await?;
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         Ok(LeaseCounts::of(known.values()))

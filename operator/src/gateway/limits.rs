@@ -84,14 +84,14 @@ impl Default for GatewayLimits {
 
 /// Where a connection comes from, as far as limits go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
+pub(crate) enum Source {
     V4(Ipv4Addr),
     /// The first 64 bits of an IPv6 address.
     V6Prefix(u64),
 }
 
 impl Source {
-    pub fn of(ip: IpAddr) -> Self {
+    pub(crate) fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(v4) => Self::V4(v4),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -123,14 +123,14 @@ struct Held {
 }
 
 /// Connections and handshakes held by each source, against the per-source limits.
-pub struct SourceLimits {
+pub(crate) struct SourceLimits {
     connections: usize,
     handshakes: usize,
     held: Mutex<HashMap<Source, Held>>,
 }
 
 impl SourceLimits {
-    pub fn new(connections: usize, handshakes: usize) -> Arc<Self> {
+    pub(crate) fn new(connections: usize, handshakes: usize) -> Arc<Self> {
         Arc::new(Self {
             connections: connections.max(1),
             handshakes: handshakes.max(1),
@@ -140,7 +140,7 @@ impl SourceLimits {
 
     /// A slot for a new connection from `source`, handshaking; `None` when the source holds as
     /// many connections or handshakes as it may.
-    pub fn admit(self: &Arc<Self>, source: Source) -> Option<SourceSlot> {
+    pub(crate) fn admit(self: &Arc<Self>, source: Source) -> Option<SourceSlot> {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let entry = held.entry(source).or_default();
         let over = if entry.connections >= self.connections {
@@ -167,7 +167,8 @@ impl SourceLimits {
     }
 
     /// (connections, handshakes) `source` holds.
-    pub fn held(&self, source: Source) -> (usize, usize) {
+    #[cfg(test)]
+    pub(crate) fn held(&self, source: Source) -> (usize, usize) {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         held.get(&source)
             .map_or((0, 0), |h| (h.connections, h.handshakes))
@@ -190,7 +191,7 @@ impl SourceLimits {
 }
 
 /// One connection of a source, counted until dropped.
-pub struct SourceSlot {
+pub(crate) struct SourceSlot {
     limits: Arc<SourceLimits>,
     source: Source,
     handshaking: bool,
@@ -198,7 +199,7 @@ pub struct SourceSlot {
 
 impl SourceSlot {
     /// The handshake is over (the connection stays counted).
-    pub fn handshake_done(&mut self) {
+    pub(crate) fn handshake_done(&mut self) {
         if std::mem::take(&mut self.handshaking) {
             self.limits.release(self.source, true, false);
         }

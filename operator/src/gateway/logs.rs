@@ -27,28 +27,30 @@ use super::ws_stream::{self, close};
 
 /// At most this much of the end of each pod's log in one gRPC `ServiceLogs` answer, and at
 /// most [`GRPC_TAIL`] lines: the answer stays under a client's usual 4 MiB message limit.
-pub const GRPC_LOG_BYTES: usize = 256 * 1024;
-pub const GRPC_TAIL: i64 = 1000;
+pub(crate) const GRPC_LOG_BYTES: usize = 256 * 1024;
+pub(crate) const GRPC_TAIL: i64 = 1000;
 
 /// Longest piece of a line sent in one message.
-pub const MAX_LINE: usize = 16 * 1024;
+pub(crate) const MAX_LINE: usize = 16 * 1024;
 /// Lines waiting for the socket, across all pods of one stream.
 const QUEUE: usize = 64;
 /// The Go provider's close codes.
-pub const CLOSE_NO_PODS: u16 = 4000;
+pub(crate) const CLOSE_NO_PODS: u16 = 4000;
 
 /// What the tenant asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LogQuery {
-    pub services: Vec<String>,
-    pub follow: bool,
+    pub(crate) services: Vec<String>,
+    pub(crate) follow: bool,
     /// Lines from the end of each log; `None`: all.
-    pub tail: Option<i64>,
+    pub(crate) tail: Option<i64>,
 }
 
 impl LogQuery {
     /// From the query string, refusing what the Go provider refuses (400 naming the parameter).
-    pub fn parse(query: &std::collections::HashMap<String, String>) -> Result<Self, Rejection> {
+    pub(crate) fn parse(
+        query: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, Rejection> {
         let services = query.get("service").map(String::as_str).unwrap_or_default();
         if services.ends_with(',') {
             return Err(Rejection::Malformed(
@@ -138,12 +140,12 @@ pub trait PodLogs: Send + Sync {
 }
 
 /// Pods and logs through the API server.
-pub struct KubePodLogs {
+pub(crate) struct KubePodLogs {
     client: Client,
 }
 
 impl KubePodLogs {
-    pub fn new(client: Client) -> Self {
+    pub(crate) fn new(client: Client) -> Self {
         Self { client }
     }
 }
@@ -188,7 +190,7 @@ impl PodLogs for KubePodLogs {
 }
 
 /// Lines of `reader`, a line longer than [`MAX_LINE`] cut into pieces of that size.
-pub fn bounded_lines(
+pub(crate) fn bounded_lines(
     reader: Pin<Box<dyn AsyncBufRead + Send>>,
 ) -> BoxStream<'static, Result<String, LogError>> {
     futures::stream::unfold(reader, |mut reader| async move {
@@ -229,7 +231,7 @@ pub fn bounded_lines(
 /// Pods and their lines, read as the query asks: `None` when no pod matches (or none could be
 /// read); otherwise a bounded channel of every pod's lines, closed when every log has ended. The
 /// readers stop when the receiver is dropped.
-pub async fn follow_lines(
+pub(crate) async fn follow_lines(
     logs: &dyn PodLogs,
     namespace: &str,
     query: &LogQuery,
@@ -276,7 +278,7 @@ pub async fn follow_lines(
 
 /// Streams the logs of `namespace`'s pods to `socket` as the query asks, until done (see the
 /// module's documentation).
-pub async fn stream(
+pub(crate) async fn stream(
     logs: &dyn PodLogs,
     namespace: &str,
     query: &LogQuery,

@@ -16,24 +16,24 @@
 
 pub mod accept;
 mod acceptor;
-pub mod auth;
+pub(crate) mod auth;
 pub mod client;
-pub mod endpoints;
+pub(crate) mod endpoints;
 pub mod events;
 mod grpc;
 mod grpc_auth;
 #[cfg(any(test, feature = "test-support"))]
 pub mod hostile;
-pub mod hostnames;
+pub(crate) mod hostnames;
 pub mod jwt;
 mod lease_index;
-pub mod limits;
+pub(crate) mod limits;
 pub mod logs;
 pub mod peer;
 mod rest;
 pub mod shell;
-pub mod source;
-pub mod stream_end;
+pub(crate) mod source;
+pub(crate) mod stream_end;
 pub mod tls;
 pub mod wire_limits;
 mod ws_stream;
@@ -50,6 +50,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use accept::{Rejection, accept};
+pub(crate) use acceptor::poll_read_counted;
 pub use limits::GatewayLimits;
 pub use source::{KubeLeaseSource, LeaseSource, MemoryLeaseSource};
 pub use tls::ServerIdentity;
@@ -138,8 +139,8 @@ pub struct GatewayConfig {
 /// An authenticated caller: its account, and what it may do there.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
-    pub owner: String,
-    pub access: jwt::Access,
+    pub(crate) owner: String,
+    pub(crate) access: jwt::Access,
 }
 
 /// What the gateway serves beyond leases and manifests, when the provider has it.
@@ -178,23 +179,13 @@ impl GatewayHandle {
     }
 
     /// Resolves when either server stopped on its own (it should not): for `run` to select on.
-    pub async fn stopped(&mut self) {
+    pub(crate) async fn stopped(&mut self) {
         if self.tasks.is_empty() {
             return;
         }
         let (_, index, _) = futures::future::select_all(self.tasks.iter_mut()).await;
         self.tasks.remove(index);
     }
-}
-
-/// Starts the REST and gRPC servers of the gateway, without lease logs.
-pub async fn serve(
-    config: GatewayConfig,
-    tls: ServerIdentity,
-    chain: Arc<dyn Chain>,
-    leases: Arc<dyn LeaseSource>,
-) -> anyhow::Result<GatewayHandle> {
-    serve_with(config, tls, chain, leases, GatewayExtras::default()).await
 }
 
 /// Starts the REST and gRPC servers of the gateway, with `extras` (logs, status).

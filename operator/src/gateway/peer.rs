@@ -31,10 +31,10 @@ use crate::chain_events::FollowedBlock;
 
 /// How often every deployment's version on chain is compared with the manifests held, besides
 /// the updates the chain's events announce.
-pub const UPDATE_SAFETY_CHECK: Duration = Duration::from_secs(300);
+pub(crate) const UPDATE_SAFETY_CHECK: Duration = Duration::from_secs(300);
 
 /// The default of `--peer-serve-limit`.
-pub const DEFAULT_SERVE_LIMIT: usize = 4;
+pub(crate) const DEFAULT_SERVE_LIMIT: usize = 4;
 
 /// Decides whether `requester` (a verified certificate owner) may have the manifest of
 /// deployment (`owner`, `dseq`) from this provider `me`, and returns the lease that holds it
@@ -46,7 +46,7 @@ pub const DEFAULT_SERVE_LIMIT: usize = 4;
 ///
 /// The order of the checks tells a requester no more than it may know: anyone who is not one of
 /// the deployment's providers learns only that (403), whatever this provider holds.
-pub fn authorize<'a>(
+pub(crate) fn authorize<'a>(
     requester: &str,
     me: &str,
     owner: &str,
@@ -130,13 +130,13 @@ pub fn verify_version(body: &[u8], want: &str) -> Result<String, String> {
 }
 
 /// How many peers are served the manifest of one deployment at once.
-pub struct ServeLimit {
+pub(crate) struct ServeLimit {
     limit: usize,
     held: Mutex<HashMap<(String, u64), Arc<Semaphore>>>,
 }
 
 impl ServeLimit {
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
             limit: limit.max(1),
             held: Mutex::new(HashMap::new()),
@@ -145,7 +145,11 @@ impl ServeLimit {
 
     /// A permit to serve deployment (`owner`, `dseq`) to one more peer, held until the answer was
     /// sent; `Busy` when `limit` peers are being served it already.
-    pub fn try_acquire(&self, owner: &str, dseq: u64) -> Result<OwnedSemaphorePermit, Rejection> {
+    pub(crate) fn try_acquire(
+        &self,
+        owner: &str,
+        dseq: u64,
+    ) -> Result<OwnedSemaphorePermit, Rejection> {
         let semaphore = {
             let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
             if held.len() > 1024 {
@@ -167,7 +171,7 @@ impl ServeLimit {
 }
 
 /// The pause after `failures` failed rounds of asking peers: 1s, 2s, 4s, ... at most 10s.
-pub fn backoff(failures: u32) -> Duration {
+pub(crate) fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.min(4)).min(MAX_BACKOFF)
 }
 
@@ -175,7 +179,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The order in which the holders are asked in round `round`: every holder once, starting one
 /// further each round, so that a holder that refused (busy, not there yet) is not always first.
-pub fn ask_order(holders: &[String], round: u32) -> Vec<String> {
+pub(crate) fn ask_order(holders: &[String], round: u32) -> Vec<String> {
     if holders.is_empty() {
         return Vec::new();
     }
@@ -191,10 +195,10 @@ pub fn ask_order(holders: &[String], round: u32) -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
     /// How often this provider's leases are looked at.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// How often a lease that has a manifest is checked for a newer version on chain when no
     /// `EventDeploymentUpdated` said so (a safety net: the events are followed).
-    pub update_check: Duration,
+    pub(crate) update_check: Duration,
 }
 
 /// The deployments whose version changed on chain since the fetcher last looked, as the chain's

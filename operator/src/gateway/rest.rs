@@ -9,7 +9,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -26,7 +27,7 @@ use super::{Gateway, Rejection, jwt};
 
 /// Who is on the other end of a connection.
 #[derive(Clone, Debug)]
-pub struct Peer {
+pub(super) struct Peer {
     pub remote: SocketAddr,
     /// The client's certificates, DER, leaf first (empty: none presented).
     pub certs: Arc<Vec<Vec<u8>>>,
@@ -114,7 +115,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 /// How long one request may take, reading its body included.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+pub(super) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
@@ -321,16 +322,73 @@ async fn lease_of(
     gateway.lease_for(&caller, (dseq, gseq, oseq), scope).await
 }
 
-async fn lease_status(
-    State(gateway): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+/// What every `/lease/{dseq}/{gseq}/{oseq}/…` route extracts, in the order its handlers took
+/// them one by one before: the gateway, the caller's connection, the headers, the lease's path.
+struct LeaseRequest {
+    gateway: Arc<Gateway>,
+    peer: Peer,
     headers: HeaderMap,
-    Path(path): LeasePath,
-) -> Result<Response, Rejection> {
-    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Status)).await?;
+    path: (String, String, String),
+}
+
+impl FromRequestParts<Arc<Gateway>> for LeaseRequest {
+    /// As each extractor answers on its own.
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gateway: &Arc<Gateway>,
+    ) -> Result<Self, Response> {
+        let ConnectInfo(peer) = ConnectInfo::<Peer>::from_request_parts(parts, gateway)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let Path(path) = LeasePath::from_request_parts(parts, gateway)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            gateway: gateway.clone(),
+            peer,
+            headers,
+            path,
+        })
+    }
+}
+
+impl LeaseRequest {
+    /// The lease of the path for the caller, if it owns it and its access reaches it with
+    /// `scope`.
+    async fn lease(&self, scope: Option<jwt::Scope>) -> Result<crds::resources::Lease, Rejection> {
+        let path = self.path.clone();
+        lease_of(&self.gateway, &self.peer, &self.headers, path, scope).await
+    }
+
+    /// What a lease's stream (logs, events, shell) needs before the upgrade: the lease for the
+    /// caller with `scope`, its namespace, and the end that stops the stream.
+    async fn stream(
+        &self,
+        scope: jwt::Scope,
+    ) -> Result<(crds::resources::Lease, String, super::stream_end::StreamEnd), Rejection> {
+        let lease = self.lease(Some(scope)).await?;
+        let namespace = lease.spec.lease_id.namespace();
+        let end = self.gateway.stream_end(&lease);
+        Ok((lease, namespace, end))
+    }
+}
+
+/// The source that serves a stream, if this provider has one; else `Unavailable`: "this
+/// provider does not `what`".
+fn served<S: ?Sized>(source: &Option<Arc<S>>, what: &str) -> Result<Arc<S>, Rejection> {
+    source
+        .clone()
+        .ok_or_else(|| Rejection::Unavailable(format!("this provider does not {what}")))
+}
+
+async fn lease_status(request: LeaseRequest) -> Result<Response, Rejection> {
+    let lease = request.lease(Some(jwt::Scope::Status)).await?;
     Ok(axum::Json(lease_status_json(
         &lease,
-        &gateway.config.cluster_public_hostname,
+        &request.gateway.config.cluster_public_hostname,
     ))
     .into_response())
 }
@@ -439,22 +497,13 @@ pub(crate) fn lease_status_json(
 /// `GET /lease/{dseq}/{gseq}/{oseq}/logs`: the lease's owner only; the parameters and the lease
 /// are checked before the upgrade, so a refusal is a plain HTTP status.
 async fn lease_logs(
-    State(gateway): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
-    Path(path): LeasePath,
+    request: LeaseRequest,
     Query(params): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Rejection> {
     let query = super::logs::LogQuery::parse(&params)?;
-    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Logs)).await?;
-    let Some(pod_logs) = gateway.pod_logs.clone() else {
-        return Err(Rejection::Unavailable(
-            "this provider does not serve lease logs".into(),
-        ));
-    };
-    let namespace = lease.spec.lease_id.namespace();
-    let end = gateway.stream_end(&lease);
+    let (lease, namespace, end) = request.stream(jwt::Scope::Logs).await?;
+    let pod_logs = served(&request.gateway.pod_logs, "serve lease logs")?;
     tracing::info!(lease = %lease.spec.lease_id, ?query, "lease logs requested");
     Ok(upgrade
         .max_message_size(64 * 1024)
@@ -466,22 +515,13 @@ async fn lease_logs(
 /// `GET /lease/{dseq}/{gseq}/{oseq}/kubeevents`: the lease namespace's Kubernetes events, for
 /// the lease's owner; `follow` as for logs.
 async fn lease_events(
-    State(gateway): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
-    Path(path): LeasePath,
+    request: LeaseRequest,
     Query(params): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Rejection> {
     let query = super::logs::LogQuery::parse(&params)?;
-    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Events)).await?;
-    let Some(events) = gateway.lease_events.clone() else {
-        return Err(Rejection::Unavailable(
-            "this provider does not serve lease events".into(),
-        ));
-    };
-    let namespace = lease.spec.lease_id.namespace();
-    let end = gateway.stream_end(&lease);
+    let (_, namespace, end) = request.stream(jwt::Scope::Events).await?;
+    let events = served(&request.gateway.lease_events, "serve lease events")?;
     Ok(upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
@@ -563,22 +603,13 @@ async fn migrate(
 /// `GET /lease/{dseq}/{gseq}/{oseq}/shell`: a command in one of the lease's containers, for
 /// the lease's owner; the parameters and the lease are checked before the upgrade.
 async fn lease_shell(
-    State(gateway): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
-    Path(path): LeasePath,
+    request: LeaseRequest,
     Query(params): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, Rejection> {
     let query = super::shell::ShellQuery::parse(&params)?;
-    let lease = lease_of(&gateway, &peer, &headers, path, Some(jwt::Scope::Shell)).await?;
-    let Some(exec) = gateway.pod_exec.clone() else {
-        return Err(Rejection::Unavailable(
-            "this provider does not run commands in leases".into(),
-        ));
-    };
-    let namespace = lease.spec.lease_id.namespace();
-    let end = gateway.stream_end(&lease);
+    let (lease, namespace, end) = request.stream(jwt::Scope::Shell).await?;
+    let exec = served(&request.gateway.pod_exec, "run commands in leases")?;
     let refusal = super::shell::refusal(&lease, &query.service);
     tracing::info!(lease = %lease.spec.lease_id, service = query.service, "lease shell requested");
     Ok(upgrade
@@ -588,20 +619,8 @@ async fn lease_shell(
         }))
 }
 
-async fn lease_manifest(
-    State(gateway): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
-    Path(path): LeasePath,
-) -> Result<Response, Rejection> {
-    let lease = lease_of(
-        &gateway,
-        &peer,
-        &headers,
-        path,
-        Some(jwt::Scope::GetManifest),
-    )
-    .await?;
+async fn lease_manifest(request: LeaseRequest) -> Result<Response, Rejection> {
+    let lease = request.lease(Some(jwt::Scope::GetManifest)).await?;
     match lease.spec.manifest {
         Some(manifest) => Ok(axum::Json(vec![manifest.group]).into_response()),
         None => Err(Rejection::NotFound(format!(

@@ -36,7 +36,7 @@ pub const STDIN: u8 = 104;
 pub const TERMINAL_RESIZE: u8 = 105;
 
 /// Largest message a tenant may send (stdin, resize).
-pub const MAX_MESSAGE: usize = 64 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 /// Largest piece of output sent in one message.
 const CHUNK: usize = 32 * 1024;
 /// Arguments of one command, and bytes of them together.
@@ -55,7 +55,7 @@ pub struct ShellQuery {
 
 impl ShellQuery {
     /// From the query string; what the Go provider refuses is a 400 naming the parameter.
-    pub fn parse(query: &HashMap<String, String>) -> Result<Self, Rejection> {
+    pub(crate) fn parse(query: &HashMap<String, String>) -> Result<Self, Rejection> {
         let mut command = Vec::new();
         while let Some(arg) = query
             .get(&format!("cmd{}", command.len()))
@@ -170,25 +170,26 @@ pub trait PodExec: Send + Sync {
 }
 
 /// Commands through the API server's `pods/exec`.
-pub struct KubePodExec {
+pub(crate) struct KubePodExec {
     client: Client,
 }
 
 impl KubePodExec {
-    pub fn new(client: Client) -> Self {
+    pub(crate) fn new(client: Client) -> Self {
         Self { client }
     }
 }
 
 /// The Go provider's messages, which tenants' tools may match.
 const NOT_RUNNING: &str = "remote command execute error: service with that name is not running";
-pub const NO_SUCH_SERVICE: &str =
+pub(crate) const NO_SUCH_SERVICE: &str =
     "remote command execute error: no such service exists with that name";
-pub const NOT_YET_ACTIVE: &str = "remote command execute error: deployment is not yet active";
+pub(crate) const NOT_YET_ACTIVE: &str =
+    "remote command execute error: deployment is not yet active";
 
 /// Why `service` of `lease` cannot take a command before any pod is looked at: the lease has no
 /// manifest yet, or its group has no such service.
-pub fn refusal(lease: &crds::resources::Lease, service: &str) -> Option<&'static str> {
+pub(crate) fn refusal(lease: &crds::resources::Lease, service: &str) -> Option<&'static str> {
     let Some(manifest) = lease.spec.manifest.as_ref() else {
         return Some(NOT_YET_ACTIVE);
     };
@@ -196,7 +197,7 @@ pub fn refusal(lease: &crds::resources::Lease, service: &str) -> Option<&'static
 }
 
 /// The replica `index` of the pods (sorted by name), if it can take a command.
-pub fn pick_pod(mut pods: Vec<Pod>, index: usize) -> Result<Pod, ExecError> {
+pub(crate) fn pick_pod(mut pods: Vec<Pod>, index: usize) -> Result<Pod, ExecError> {
     if pods.is_empty() {
         return Err(ExecError::ForTenant(NOT_RUNNING.into()));
     }
@@ -291,7 +292,7 @@ impl PodExec for KubePodExec {
 }
 
 /// The exit code in the API server's final status of an exec.
-pub fn exit_code(
+pub(crate) fn exit_code(
     status: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Status,
 ) -> Result<i32, String> {
     if status.status.as_deref() == Some("Success") {
@@ -326,7 +327,7 @@ fn frame(code: u8, data: &[u8]) -> Message {
 /// Runs the tenant's session on `socket`: the command's output out, stdin and resizes in,
 /// then the result; ended early by `end` (the lease closed, the provider stops) or by the
 /// tenant leaving, which stops the command's connection.
-pub async fn stream(
+pub(crate) async fn stream(
     exec: &dyn PodExec,
     namespace: &str,
     query: &ShellQuery,

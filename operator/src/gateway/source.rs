@@ -10,13 +10,13 @@ use crds::resources::{Lease, LeaseManifest, LeasePhase};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 
-pub use super::lease_index::{LeaseCounts, LeaseSummary};
+pub(crate) use super::lease_index::{LeaseCounts, LeaseSummary};
 
 use crate::lease_secret;
 use crate::provider::store::FIELD_MANAGER;
 
 /// Labels the provider puts on each `Lease` resource (see the bid engine).
-pub use crds::resources::{DSEQ_LABEL, OWNER_LABEL};
+pub(crate) use crds::resources::{DSEQ_LABEL, OWNER_LABEL};
 
 /// A failed read or write of Lease resources.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +66,7 @@ pub trait LeaseSource: Send + Sync {
 }
 
 /// Whether the lease still runs (or waits for its manifest): not closing, not closed.
-pub fn is_live(lease: &Lease) -> bool {
+pub(crate) fn is_live(lease: &Lease) -> bool {
     !matches!(
         lease.status.as_ref().and_then(|s| s.phase),
         Some(LeasePhase::Closing | LeasePhase::Closed)
@@ -389,12 +389,10 @@ impl LeaseSource for MemoryLeaseSource {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use axum::http::{Request, Response};
-    use crds::resources::{LeaseRef, LeaseSpec, Price};
+    use crds::resources::LeaseRef;
 
     use super::*;
+    use crate::test_support::{self, Seen, recording_client};
 
     fn lease(owner: &str, dseq: u64) -> Lease {
         let id = LeaseRef {
@@ -404,68 +402,25 @@ mod tests {
             oseq: 1,
             provider: "akash1provider".into(),
         };
-        Lease::new(
-            &id.order().object_name(),
-            LeaseSpec {
-                lease_id: id,
-                price: Price {
-                    denom: "uact".into(),
-                    amount: "1".into(),
-                },
-                created_at: None,
-                manifest: None,
-                deployment_manifest: None,
-            },
-        )
+        test_support::lease(&id.order().object_name(), id)
     }
-
-    type Seen = Arc<Mutex<Vec<(String, String, String, Vec<u8>)>>>;
 
     /// A kube client whose API server answers every list with `listed` and every patch with the
     /// lease, recording (method, path?query, content type, body) of each request.
     fn client(listed: Vec<Lease>) -> (Client, Seen) {
-        let seen: Seen = Arc::default();
-        let record = seen.clone();
-        let service = tower::service_fn(move |request: Request<kube::client::Body>| {
-            let record = record.clone();
-            let listed = listed.clone();
-            async move {
-                let (parts, body) = request.into_parts();
-                let body = body.collect_bytes().await?.to_vec();
-                let content_type = parts
-                    .headers
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                record.lock().unwrap().push((
-                    parts.method.to_string(),
-                    parts.uri.to_string(),
-                    content_type,
-                    body,
-                ));
-                let answer = if parts.method == "GET" {
-                    serde_json::json!({
-                        "apiVersion": "akash.network/v1",
-                        "kind": "LeaseList",
-                        "metadata": {},
-                        "items": listed,
-                    })
-                } else {
-                    serde_json::to_value(&listed[0]).unwrap()
-                };
-                Ok::<_, kube::Error>(
-                    Response::builder()
-                        .status(200)
-                        .header("content-type", "application/json")
-                        .body(kube::client::Body::from(
-                            serde_json::to_vec(&answer).unwrap(),
-                        ))
-                        .unwrap(),
-                )
-            }
-        });
-        (Client::new(service, "akash-provider"), seen)
+        recording_client("akash-provider", move |parts| {
+            let answer = if parts.method == "GET" {
+                serde_json::json!({
+                    "apiVersion": "akash.network/v1",
+                    "kind": "LeaseList",
+                    "metadata": {},
+                    "items": listed,
+                })
+            } else {
+                serde_json::to_value(&listed[0]).unwrap()
+            };
+            (200, answer)
+        })
     }
 
     #[tokio::test]
@@ -481,18 +436,7 @@ mod tests {
             1,
             "what the labels let through is checked again"
         );
-        let manifest = LeaseManifest {
-            version: "ab".repeat(32),
-            group: crds::sdl::ManifestGroup {
-                name: "dc".into(),
-                services: vec![],
-            },
-            leased: Vec::new(),
-            hostnames: None,
-            ip_endpoints: None,
-            ip_addresses: Default::default(),
-            secret_name: None,
-        };
+        let manifest = test_support::empty_manifest(&"ab".repeat(32));
         source
             .write_manifest(&found[0], &manifest, "[]")
             .await

@@ -11,11 +11,11 @@ use tokio::sync::watch;
 use super::source::{LeaseSource, is_live};
 
 /// Between looks at the lease of an open stream.
-pub const LEASE_CHECK_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const LEASE_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Why a stream was ended by the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
+pub(crate) enum EndReason {
     /// The gateway is stopping.
     Stopping,
     /// The lease is closing, closed or its resource is gone.
@@ -25,25 +25,17 @@ pub enum EndReason {
 impl EndReason {
     /// The websocket close code and reason a tenant sees: 1001 (going away) when the provider
     /// stops; the Go provider's 4001 (lease not found) when the lease closed.
-    pub fn close_frame(self) -> (u16, &'static str) {
+    pub(crate) fn close_frame(self) -> (u16, &'static str) {
         match self {
             Self::Stopping => (1001, "the provider is shutting down"),
             Self::LeaseClosed => (4001, "the lease closed"),
-        }
-    }
-
-    /// The gRPC status a stream ends with.
-    pub fn status(self) -> tonic::Status {
-        match self {
-            Self::Stopping => tonic::Status::unavailable("the provider is shutting down"),
-            Self::LeaseClosed => tonic::Status::not_found("the lease closed"),
         }
     }
 }
 
 /// Watches what ends one stream.
 #[derive(Clone)]
-pub struct StreamEnd {
+pub(crate) struct StreamEnd {
     stopping: watch::Receiver<bool>,
     lease: Option<(Arc<dyn LeaseSource>, String)>,
     every: Duration,
@@ -52,7 +44,7 @@ pub struct StreamEnd {
 impl StreamEnd {
     /// Ends when the gateway stops or the Lease resource of `lease` in `leases` is no longer
     /// live.
-    pub fn new(
+    pub(crate) fn new(
         stopping: watch::Receiver<bool>,
         leases: Arc<dyn LeaseSource>,
         lease: &crds::resources::Lease,
@@ -65,7 +57,8 @@ impl StreamEnd {
     }
 
     /// Ends only when the gateway stops.
-    pub fn on_stop(stopping: watch::Receiver<bool>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn on_stop(stopping: watch::Receiver<bool>) -> Self {
         Self {
             stopping,
             lease: None,
@@ -74,14 +67,15 @@ impl StreamEnd {
     }
 
     /// Looks at the lease every `every` instead (tests).
-    pub fn checking_every(mut self, every: Duration) -> Self {
+    #[cfg(test)]
+    pub(crate) fn checking_every(mut self, every: Duration) -> Self {
         self.every = every;
         self
     }
 
     /// Resolves when the stream must end. A failed read of the lease is not an end: the API
     /// server may be briefly away; it is asked again at the next check.
-    pub async fn wait(&mut self) -> EndReason {
+    pub(crate) async fn wait(&mut self) -> EndReason {
         let stopping = &mut self.stopping;
         let lease = self.lease.clone();
         let every = self.every;
@@ -109,10 +103,11 @@ impl StreamEnd {
 
 #[cfg(test)]
 mod tests {
-    use crds::resources::{Lease, LeasePhase, LeaseRef, LeaseSpec, LeaseStatus, Price};
+    use crds::resources::{Lease, LeasePhase, LeaseRef, LeaseStatus};
 
     use super::*;
     use crate::gateway::source::MemoryLeaseSource;
+    use crate::test_support;
 
     fn lease(name: &str) -> Lease {
         let lease_id = LeaseRef {
@@ -122,19 +117,7 @@ mod tests {
             oseq: 1,
             provider: "akash1provider".into(),
         };
-        let mut lease = Lease::new(
-            name,
-            LeaseSpec {
-                lease_id,
-                price: Price {
-                    denom: "uact".into(),
-                    amount: "1".into(),
-                },
-                created_at: None,
-                manifest: None,
-                deployment_manifest: None,
-            },
-        );
+        let mut lease = test_support::lease(name, lease_id);
         lease.status = Some(LeaseStatus::default());
         lease
     }

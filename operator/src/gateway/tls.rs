@@ -8,11 +8,10 @@
 
 use std::sync::Arc;
 
-use rustls::DistinguishedName;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use tokio::sync::watch;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -62,6 +61,39 @@ macro_rules! handshake_signature_checks {
     };
 }
 
+/// The methods of a rustls [`ClientCertVerifier`]: a client certificate asked for (required if
+/// `mandatory`), no CA hints, the chain checked by `check` (a function of the end entity and the
+/// intermediates), and the handshake signatures as [`handshake_signature_checks`] does. Our
+/// client verifiers differ only in those two.
+macro_rules! client_cert_checks {
+    (mandatory: $mandatory:expr, $check:path) => {
+        fn offer_client_auth(&self) -> bool {
+            true
+        }
+
+        fn client_auth_mandatory(&self) -> bool {
+            $mandatory
+        }
+
+        fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+            &[]
+        }
+
+        fn verify_client_cert(
+            &self,
+            end_entity: &rustls::pki_types::CertificateDer<'_>,
+            intermediates: &[rustls::pki_types::CertificateDer<'_>],
+            _now: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+            $check(end_entity, intermediates)?;
+            Ok(rustls::server::danger::ClientCertVerified::assertion())
+        }
+
+        $crate::handshake_signature_checks!();
+    };
+}
+pub(crate) use client_cert_checks;
+
 /// The ring provider, the only crypto backend in this process.
 pub fn crypto() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -69,7 +101,7 @@ pub fn crypto() -> Arc<CryptoProvider> {
 
 /// A server configuration: TLS 1.3 only, this identity, optional self-signed client certificates,
 /// and these ALPN protocols.
-pub fn server_config(
+pub(crate) fn server_config(
     identity: &ServerIdentity,
     alpn: &[&[u8]],
 ) -> anyhow::Result<rustls::ServerConfig> {
@@ -108,49 +140,34 @@ impl SelfSignedClients {
 }
 
 impl ClientCertVerifier for SelfSignedClients {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
+    client_cert_checks!(mandatory: false, check_self_signed);
+}
 
-    fn client_auth_mandatory(&self) -> bool {
-        false
+/// Checks that a presented chain is one self-signed certificate, as an Akash client sends.
+fn check_self_signed(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> Result<(), rustls::Error> {
+    if !intermediates.is_empty() {
+        return Err(rustls::Error::General(format!(
+            "the client sent {} certificates; an Akash client sends exactly one",
+            intermediates.len() + 1
+        )));
     }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
+    let (_, cert) = X509Certificate::from_der(end_entity.as_ref())
+        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+    if cert.issuer().as_raw() != cert.subject().as_raw() {
+        return Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
     }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        if !intermediates.is_empty() {
-            return Err(rustls::Error::General(format!(
-                "the client sent {} certificates; an Akash client sends exactly one",
-                intermediates.len() + 1
-            )));
-        }
-        let (_, cert) = X509Certificate::from_der(end_entity.as_ref()).map_err(|_| {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
-        })?;
-        if cert.issuer().as_raw() != cert.subject().as_raw() {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            ));
-        }
-        cert.verify_signature(None).map_err(|_| {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
-        })?;
-        Ok(ClientCertVerified::assertion())
-    }
-
-    crate::handshake_signature_checks!();
+    cert.verify_signature(None)
+        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))?;
+    Ok(())
 }
 
 /// Resolves once `shutdown` is true (or its sender is gone).
-pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     while !*shutdown.borrow_and_update() {
         if shutdown.changed().await.is_err() {
             return;
@@ -164,6 +181,7 @@ mod tests {
 
     use super::*;
     use chain_client::cert::{CertificateRole, generate};
+    use rustls::pki_types::UnixTime;
 
     fn der(pem: &str) -> CertificateDer<'static> {
         CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM")

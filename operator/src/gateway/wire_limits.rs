@@ -8,7 +8,7 @@
 
 /// The most elements of all repeated fields of one request together. With the per-field limits
 /// below this keeps a decoded manifest to some ten megabytes.
-pub const MAX_ELEMENTS: usize = 65_536;
+pub(crate) const MAX_ELEMENTS: usize = 65_536;
 
 /// A message of the request, as far as its repeated and nested fields go.
 struct Message {

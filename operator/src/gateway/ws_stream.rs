@@ -11,13 +11,13 @@ use futures::{SinkExt, StreamExt};
 use super::stream_end::StreamEnd;
 
 /// Between pings, so that proxies keep an idle stream open and a dead peer is noticed.
-pub const PING_EVERY: Duration = Duration::from_secs(10);
+pub(super) const PING_EVERY: Duration = Duration::from_secs(10);
 
-pub type Sink = SplitSink<WebSocket, Message>;
-pub type Incoming = SplitStream<WebSocket>;
+pub(super) type Sink = SplitSink<WebSocket, Message>;
+pub(super) type Incoming = SplitStream<WebSocket>;
 
 /// A close message.
-pub fn close(code: u16, reason: &str) -> Message {
+pub(super) fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame {
         code,
         reason: Utf8Bytes::from(reason),
@@ -26,7 +26,7 @@ pub fn close(code: u16, reason: &str) -> Message {
 
 /// Sends each text of `feed` as a message until it ends (then a normal close), the tenant
 /// leaves, or `end` says so (then its close code); then closes.
-pub async fn send_texts(
+pub(super) async fn send_texts(
     mut sink: Sink,
     mut incoming: Incoming,
     mut feed: BoxStream<'_, String>,
@@ -72,7 +72,7 @@ pub async fn send_texts(
 
 /// The closing handshake after our Close: the tenant's answer (briefly), then the connection
 /// ends with its TLS close.
-pub async fn finish(sink: Sink, mut incoming: Incoming) {
+pub(super) async fn finish(sink: Sink, mut incoming: Incoming) {
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while let Some(Ok(message)) = incoming.next().await {
             if matches!(message, Message::Close(_)) {

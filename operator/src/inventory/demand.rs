@@ -37,11 +37,11 @@ pub enum DemandError {
 }
 
 /// The storage attribute that makes a volume persistent (value `"true"`).
-pub const ATTR_PERSISTENT: &str = "persistent";
+pub(crate) const ATTR_PERSISTENT: &str = "persistent";
 /// The storage attribute naming a volume's class.
-pub const ATTR_CLASS: &str = "class";
+pub(crate) const ATTR_CLASS: &str = "class";
 /// The storage class backed by memory (a tmpfs `emptyDir`).
-pub const CLASS_RAM: &str = "ram";
+pub(crate) const CLASS_RAM: &str = "ram";
 
 /// The resource units of a group as the inventory reserves them, in the group's order.
 ///
@@ -198,7 +198,7 @@ fn gpu_model(key: &str) -> Result<GpuModel, &'static str> {
 /// A GPU model with the constraints a group may put on it; the form [`GpuModel::model`] carries
 /// them in: `a100`, `a100/ram/80Gi`, `a100/interface/sxm`, `a100/ram/80Gi/interface/sxm`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GpuSpec {
+pub(crate) struct GpuSpec {
     pub vendor: String,
     /// A model name, or `*` for any.
     pub model: String,
@@ -208,7 +208,7 @@ pub struct GpuSpec {
 
 impl GpuSpec {
     /// Reads the constraints back out of an accepted model.
-    pub fn of(model: &GpuModel) -> GpuSpec {
+    pub(crate) fn of(model: &GpuModel) -> GpuSpec {
         let mut tokens = model.model.split('/');
         let mut spec = GpuSpec {
             vendor: model.vendor.clone(),

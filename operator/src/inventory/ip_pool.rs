@@ -5,13 +5,13 @@ use std::net::IpAddr;
 
 /// One pool's address ranges, inclusive, as 128-bit numbers (IPv4 mapped).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IpPool {
+pub(crate) struct IpPool {
     ranges: Vec<(u128, u128)>,
 }
 
 /// How much of a pool leases may still take: its size, and the addresses other Services hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IpPoolUse {
+pub(crate) struct IpPoolUse {
     pub capacity: u32,
     pub in_use: u32,
 }
@@ -25,7 +25,7 @@ fn number(ip: IpAddr) -> u128 {
 
 impl IpPool {
     /// Parses `spec.addresses`; an entry that is neither a CIDR nor a range is an error naming it.
-    pub fn parse<'a>(addresses: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+    pub(crate) fn parse<'a>(addresses: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
         let mut ranges = Vec::new();
         for entry in addresses {
             let entry = entry.trim();
@@ -68,7 +68,7 @@ impl IpPool {
     }
 
     /// The number of addresses (at most `u32::MAX`; an IPv6 /64 is "very many").
-    pub fn size(&self) -> u32 {
+    pub(crate) fn size(&self) -> u32 {
         let total = self
             .ranges
             .iter()
@@ -76,7 +76,7 @@ impl IpPool {
         u32::try_from(total).unwrap_or(u32::MAX)
     }
 
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let n = number(ip);
         self.ranges.iter().any(|(a, b)| (*a..=*b).contains(&n))
     }

@@ -7,7 +7,7 @@ use super::quantity::fmt_bytes;
 
 /// Why a demand does not fit. `Display` names the resource and the numbers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Misfit {
+pub(crate) enum Misfit {
     #[error("cpu: {} of {need}m {}; the largest free node has {largest}m", n_replicas(*.replicas), do_not(*.replicas))]
     Cpu {
         replicas: u32,
@@ -68,7 +68,7 @@ fn do_not(n: u32) -> &'static str {
 impl Misfit {
     /// A short name for metrics: cpu, memory, storage, gpu, node_ports, ips, storage_class, or
     /// node (no single node has the combination although each resource alone fits somewhere).
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Misfit::Cpu { .. } => "cpu",
             Misfit::Memory { .. } => "memory",

@@ -3,7 +3,8 @@
 //! values out; the caller lists nodes, pods and `Bid` resources and builds a fresh [`Inventory`].
 //!
 //! - [`demand_of`] turns a deployment group into [`ReservedUnit`]s;
-//! - [`Inventory::from_cluster`] builds the inventory and places the existing reservations;
+//! - [`Inventory::from_cluster_with_leases`] builds the inventory and places the existing
+//!   reservations;
 //! - [`Inventory::place`] decides whether a new demand fits, and which GPU model it gets;
 //! - [`Inventory::totals`] sums it all for metrics and status.
 //!
@@ -11,7 +12,7 @@
 //! an [`Overflow`], never as a negative or wrapped-around count.
 
 mod demand;
-pub mod ip_pool;
+pub(crate) mod ip_pool;
 /// The nodes the running lease pods of `namespace` are bound to, the largest pod first.
 fn lease_pod_nodes(pods: &[Pod], namespace: &str, config: &InventoryConfig) -> Vec<String> {
     let mut running: Vec<(node::Amounts, String)> = pods
@@ -44,44 +45,42 @@ use std::collections::BTreeMap;
 use crds::resources::ReservedUnit;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-pub use demand::{ATTR_CLASS, ATTR_PERSISTENT, CLASS_RAM, DemandError, GpuSpec, demand_of};
-pub use misfit::Misfit;
-pub use node::{
-    Amounts, GPU_LABEL, GpuPool, NodeState, STORAGE_CLASS_LABEL, counts_on, not_offered,
-    pod_requests,
-};
-pub use quantity::fmt_bytes;
-pub use totals::{ResourceTotals, Totals};
+pub use demand::demand_of;
+pub(crate) use demand::{ATTR_CLASS, GpuSpec};
+pub(crate) use misfit::Misfit;
+pub(crate) use node::{GPU_LABEL, NodeState, STORAGE_CLASS_LABEL, not_offered};
+#[cfg(test)]
+pub(crate) use totals::Totals;
 
 /// Percentages by which capacity is raised above allocatable (`--overcommit-pct-*`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Overcommit {
-    pub cpu: u32,
-    pub memory: u32,
+    pub(crate) cpu: u32,
+    pub(crate) memory: u32,
     /// Ephemeral storage and the persistent storage classes.
-    pub storage: u32,
+    pub(crate) storage: u32,
 }
 
 /// How the provider's cluster is set up, beyond what the nodes say.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InventoryConfig {
+pub(crate) struct InventoryConfig {
     /// Persistent capacity in bytes per storage class (`beta2`, ...). A class missing here is
     /// not offered, whatever the node labels say.
-    pub storage_classes: BTreeMap<String, u64>,
+    pub(crate) storage_classes: BTreeMap<String, u64>,
     /// The size of the node-port range offered to leases.
-    pub node_ports: u32,
+    pub(crate) node_ports: u32,
     /// Leased IPs the provider can hand out (0: no IP pool, no IP leases): the size of the
     /// MetalLB pool, as last seen.
-    pub leased_ips: u32,
+    pub(crate) leased_ips: u32,
     /// Addresses of that pool held by Services that are not leases' (their leases' reservations
     /// count the others).
-    pub leased_ips_in_use: u32,
-    pub overcommit_pct: Overcommit,
+    pub(crate) leased_ips_in_use: u32,
+    pub(crate) overcommit_pct: Overcommit,
     /// GPU vendor (`nvidia`) to the node's extended resource (`nvidia.com/gpu`).
-    pub gpu_resources: BTreeMap<String, String>,
+    pub(crate) gpu_resources: BTreeMap<String, String>,
     /// Only nodes with every one of these labels are offered (`--node-selector`; the Go provider
     /// requires `akash.network=true`). Empty: every node.
-    pub node_selector: BTreeMap<String, String>,
+    pub(crate) node_selector: BTreeMap<String, String>,
 }
 
 impl Default for InventoryConfig {
@@ -103,16 +102,16 @@ impl Default for InventoryConfig {
 
 /// A cluster-wide quantity (a storage class, node ports, leased IPs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pool {
-    pub capacity: u64,
+pub(crate) struct Pool {
+    pub(crate) capacity: u64,
     /// Used outside reservations (node ports of other services).
-    pub used: u64,
+    pub(crate) used: u64,
     /// Held by reservations.
-    pub reserved: u64,
+    pub(crate) reserved: u64,
 }
 
 impl Pool {
-    pub fn free(&self) -> u64 {
+    pub(crate) fn free(&self) -> u64 {
         self.capacity
             .saturating_sub(self.used)
             .saturating_sub(self.reserved)
@@ -121,25 +120,25 @@ impl Pool {
 
 /// A node that is not offered, and why (`unschedulable`, `not ready`, `tainted k:NoSchedule`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExcludedNode {
-    pub name: String,
-    pub reason: String,
+pub(crate) struct ExcludedNode {
+    pub(crate) name: String,
+    pub(crate) reason: String,
 }
 
 /// Replicas of an existing reservation that fit nowhere any more.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Overflow {
-    /// Index into the `reservations` given to [`Inventory::from_cluster`].
-    pub reservation: usize,
+pub(crate) struct Overflow {
+    /// Index into the `reservations` given to [`Inventory::from_cluster_with_leases`].
+    pub(crate) reservation: usize,
     /// Index of the unit within that reservation.
-    pub unit: usize,
-    pub replicas: u32,
-    pub reason: Misfit,
+    pub(crate) unit: usize,
+    pub(crate) replicas: u32,
+    pub(crate) reason: Misfit,
 }
 
 /// The cluster's capacity with the existing reservations placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inventory {
+pub(crate) struct Inventory {
     nodes: Vec<NodeState>,
     excluded: Vec<ExcludedNode>,
     storage: BTreeMap<String, Pool>,
@@ -156,7 +155,8 @@ impl Inventory {
     ///
     /// `node_ports_in_use` counts node ports held outside reservations: pass those of services
     /// that are not lease services, or lease ports count twice.
-    pub fn from_cluster(
+    #[cfg(test)]
+    pub(crate) fn from_cluster(
         nodes: &[Node],
         pods: &[Pod],
         reservations: &[Vec<ReservedUnit>],
@@ -166,12 +166,12 @@ impl Inventory {
         Self::from_cluster_with_leases(nodes, pods, reservations, &[], node_ports_in_use, config)
     }
 
-    /// [`Inventory::from_cluster`], where `namespaces[r]` is the namespace of reservation `r`'s
-    /// lease: its pods (lease workloads labelled `akash.network=true`) are held by the
-    /// reservation, not counted again, and the replicas whose pods run are held on the nodes
-    /// those pods run on, not where first-fit would put them, so that each node's figures are
-    /// the cluster's.
-    pub fn from_cluster_with_leases(
+    /// `Inventory::from_cluster` (which tests use), where `namespaces[r]` is the namespace of
+    /// reservation `r`'s lease: its pods (lease workloads labelled `akash.network=true`) are held
+    /// by the reservation, not counted again, and the replicas whose pods run are held on the
+    /// nodes those pods run on, not where first-fit would put them, so that each node's figures
+    /// are the cluster's.
+    pub(crate) fn from_cluster_with_leases(
         nodes: &[Node],
         pods: &[Pod],
         reservations: &[Vec<ReservedUnit>],
@@ -248,30 +248,24 @@ impl Inventory {
     }
 
     /// The offered nodes, by name.
-    pub fn nodes(&self) -> &[NodeState] {
+    pub(crate) fn nodes(&self) -> &[NodeState] {
         &self.nodes
     }
 
     /// The nodes not offered, and why.
-    pub fn excluded(&self) -> &[ExcludedNode] {
+    #[cfg(test)]
+    pub(crate) fn excluded(&self) -> &[ExcludedNode] {
         &self.excluded
     }
 
     /// Existing reservations that did not fit.
-    pub fn overflow(&self) -> &[Overflow] {
+    #[cfg(test)]
+    pub(crate) fn overflow(&self) -> &[Overflow] {
         &self.overflow
     }
 
     /// The storage classes offered, with their capacity and reservations.
-    pub fn storage(&self) -> &BTreeMap<String, Pool> {
+    pub(crate) fn storage(&self) -> &BTreeMap<String, Pool> {
         &self.storage
-    }
-
-    pub fn node_ports(&self) -> Pool {
-        self.node_ports
-    }
-
-    pub fn ips(&self) -> Pool {
-        self.ips
     }
 }

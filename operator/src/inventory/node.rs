@@ -11,13 +11,13 @@ use super::quantity::{millis, units};
 use crate::workload::build::MANAGED_LABEL;
 
 /// The label that says a node can mount storage of a class: `…storage.class.<class>`.
-pub const STORAGE_CLASS_LABEL: &str = "akash.network/capabilities.storage.class.";
+pub(crate) const STORAGE_CLASS_LABEL: &str = "akash.network/capabilities.storage.class.";
 /// The prefix of the GPU labels: `…gpu.vendor.<vendor>.model.<model>[.ram.<r>|.interface.<i>]`.
-pub const GPU_LABEL: &str = "akash.network/capabilities.gpu.vendor.";
+pub(crate) const GPU_LABEL: &str = "akash.network/capabilities.gpu.vendor.";
 
 /// CPU, memory and ephemeral storage, and GPUs by vendor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Amounts {
+pub(crate) struct Amounts {
     pub cpu_millis: u64,
     pub memory_bytes: u64,
     pub ephemeral_bytes: u64,
@@ -87,7 +87,7 @@ impl Amounts {
 
 /// What a pod requests of its node: the sum of its containers, or its largest init container if
 /// that is more, plus the pod overhead.
-pub fn pod_requests(pod: &Pod, config: &InventoryConfig) -> Amounts {
+pub(crate) fn pod_requests(pod: &Pod, config: &InventoryConfig) -> Amounts {
     let Some(spec) = &pod.spec else {
         return Amounts::default();
     };
@@ -110,13 +110,13 @@ pub fn pod_requests(pod: &Pod, config: &InventoryConfig) -> Amounts {
 
 /// True when a pod holds resources on `node`: bound there and not finished. (The pods of the
 /// provider's own leases are left out before: their reservations hold them.)
-pub fn counts_on(pod: &Pod, node: &str) -> bool {
+pub(crate) fn counts_on(pod: &Pod, node: &str) -> bool {
     bound_and_running(pod, node)
 }
 
 /// Whether `pod` is a lease workload bound to `node` and not finished: held by its lease's
 /// reservation on that node.
-pub fn counts_on_as_lease(pod: &Pod, node: &str) -> bool {
+pub(super) fn counts_on_as_lease(pod: &Pod, node: &str) -> bool {
     bound_and_running(pod, node) && is_lease_pod(pod)
 }
 
@@ -129,7 +129,7 @@ fn bound_and_running(pod: &Pod, node: &str) -> bool {
     bound && !finished
 }
 
-pub fn is_lease_pod(pod: &Pod) -> bool {
+pub(super) fn is_lease_pod(pod: &Pod) -> bool {
     pod.metadata
         .labels
         .as_ref()
@@ -138,7 +138,7 @@ pub fn is_lease_pod(pod: &Pod) -> bool {
 }
 
 /// Why a node is not offered, or `None` when it is.
-pub fn not_offered(node: &Node, config: &InventoryConfig) -> Option<String> {
+pub(crate) fn not_offered(node: &Node, config: &InventoryConfig) -> Option<String> {
     for (label, value) in &config.node_selector {
         let labelled = node
             .metadata
@@ -175,7 +175,7 @@ pub fn not_offered(node: &Node, config: &InventoryConfig) -> Option<String> {
 
 /// GPUs of one model on a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GpuPool {
+pub(crate) struct GpuPool {
     pub vendor: String,
     pub model: String,
     pub ram: Option<String>,
@@ -188,7 +188,7 @@ pub struct GpuPool {
 
 /// An offered node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeState {
+pub(crate) struct NodeState {
     pub name: String,
     /// Allocatable, raised by the overcommit percentages.
     pub allocatable: Amounts,
@@ -202,7 +202,7 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    pub fn new(node: &Node, pods: &[&Pod], config: &InventoryConfig) -> NodeState {
+    pub(crate) fn new(node: &Node, pods: &[&Pod], config: &InventoryConfig) -> NodeState {
         let name = node.metadata.name.clone().unwrap_or_default();
         let mut allocatable = Amounts::from_map(
             node.status.as_ref().and_then(|s| s.allocatable.as_ref()),
@@ -238,7 +238,7 @@ impl NodeState {
         }
     }
 
-    pub fn free_cpu(&self) -> u64 {
+    pub(crate) fn free_cpu(&self) -> u64 {
         free(
             self.allocatable.cpu_millis,
             self.used.cpu_millis,
@@ -246,7 +246,7 @@ impl NodeState {
         )
     }
 
-    pub fn free_memory(&self) -> u64 {
+    pub(crate) fn free_memory(&self) -> u64 {
         let a = &self.allocatable;
         free(
             a.memory_bytes,
@@ -255,7 +255,7 @@ impl NodeState {
         )
     }
 
-    pub fn free_ephemeral(&self) -> u64 {
+    pub(crate) fn free_ephemeral(&self) -> u64 {
         let a = &self.allocatable;
         free(
             a.ephemeral_bytes,
@@ -265,13 +265,13 @@ impl NodeState {
     }
 
     /// Free GPUs of a vendor, whatever their model.
-    pub fn free_vendor_gpus(&self, vendor: &str) -> u64 {
+    pub(crate) fn free_vendor_gpus(&self, vendor: &str) -> u64 {
         let get = |a: &Amounts| a.gpus.get(vendor).copied().unwrap_or(0);
         free(get(&self.allocatable), get(&self.used), get(&self.reserved))
     }
 
     /// Free GPUs of the pool at `index`: its own free count, capped by the vendor's.
-    pub fn free_pool(&self, index: usize) -> u64 {
+    pub(crate) fn free_pool(&self, index: usize) -> u64 {
         let pool = &self.gpus[index];
         pool.count
             .saturating_sub(pool.reserved)

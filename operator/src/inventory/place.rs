@@ -190,13 +190,13 @@ impl Inventory {
     /// Decides whether every replica of every unit fits, and returns the units with
     /// `allocated_gpu` set to the concrete model chosen (a wildcard becomes a model). The
     /// inventory itself is unchanged: see [`Inventory::reserve`].
-    pub fn place(&self, demand: &[ReservedUnit]) -> Result<Vec<ReservedUnit>, Misfit> {
+    pub(crate) fn place(&self, demand: &[ReservedUnit]) -> Result<Vec<ReservedUnit>, Misfit> {
         self.fit(demand).map(|(units, _)| units)
     }
 
     /// Like [`Inventory::place`], and holds the resources in this inventory, so that orders
     /// decided before the next rebuild see each other.
-    pub fn reserve(&mut self, demand: &[ReservedUnit]) -> Result<Vec<ReservedUnit>, Misfit> {
+    pub(crate) fn reserve(&mut self, demand: &[ReservedUnit]) -> Result<Vec<ReservedUnit>, Misfit> {
         let (units, nodes) = self.fit(demand)?;
         self.nodes = nodes;
         self.hold_cluster_wide(&units);

@@ -86,7 +86,7 @@ pub(crate) fn units(text: &str) -> u64 {
 }
 
 /// Bytes in the largest binary unit that divides them exactly: `4Gi`, `512Mi`, `1000` (bytes).
-pub fn fmt_bytes(bytes: u64) -> String {
+pub(crate) fn fmt_bytes(bytes: u64) -> String {
     const UNITS: [(&str, u32); 5] = [("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)];
     if bytes == 0 {
         return "0".to_owned();

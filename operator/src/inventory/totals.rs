@@ -8,7 +8,7 @@ use super::{Inventory, Pool};
 
 /// One resource summed over the offered nodes (or a cluster-wide pool).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
+pub(crate) struct Totals {
     /// What the nodes offer (overcommit included), or the pool's capacity.
     pub allocatable: u64,
     /// Held by reservations (open bids and leases).
@@ -39,7 +39,7 @@ impl Totals {
 
 /// The inventory summed per resource.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResourceTotals {
+pub(crate) struct ResourceTotals {
     pub cpu_millis: Totals,
     pub memory_bytes: Totals,
     pub ephemeral_bytes: Totals,
@@ -58,7 +58,7 @@ pub struct ResourceTotals {
 
 impl Inventory {
     /// Allocatable, reserved, used by other pods and available, per resource.
-    pub fn totals(&self) -> ResourceTotals {
+    pub(crate) fn totals(&self) -> ResourceTotals {
         let mut t = ResourceTotals {
             nodes_offered: self.nodes.len(),
             nodes_excluded: self.excluded.len(),

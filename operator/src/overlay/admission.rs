@@ -15,7 +15,7 @@ use super::wireguard::WireGuard;
 
 /// A connection pair this provider serves.
 #[derive(Debug, Clone)]
-pub struct Admitted {
+pub(crate) struct Admitted {
     /// The pair (never a probe).
     pub request: TunnelRequest,
     /// The provider holding the calling group's lease.
@@ -28,7 +28,7 @@ pub struct Admitted {
 
 /// What the serving side saw of one pair, for its `Tunnel` status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// The last time the peer was let in (a probe or a connection).
     pub last_ok: Option<SystemTime>,
     /// The peer's tunnel leaf, SHA-256 hex.
@@ -45,7 +45,7 @@ struct Table {
 }
 
 /// Authorizes against the admitted pairs and the chain.
-pub struct ChainAuthorizer {
+pub(crate) struct ChainAuthorizer {
     peers: Arc<Peers>,
     table: Mutex<Table>,
     refusals: Box<dyn Fn(&str) + Send + Sync>,
@@ -54,7 +54,10 @@ pub struct ChainAuthorizer {
 
 impl ChainAuthorizer {
     /// `on_refusal` is told a short reason label for every refusal (metrics).
-    pub fn new(peers: Arc<Peers>, on_refusal: impl Fn(&str) + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(
+        peers: Arc<Peers>,
+        on_refusal: impl Fn(&str) + Send + Sync + 'static,
+    ) -> Self {
         Self {
             peers,
             table: Mutex::new(Table::default()),
@@ -64,14 +67,14 @@ impl ChainAuthorizer {
     }
 
     /// Answers WireGuard offers of admitted peers with this interface (WireGuard mode).
-    pub fn with_wireguard(mut self, wg: Arc<WireGuard>) -> Self {
+    pub(crate) fn with_wireguard(mut self, wg: Arc<WireGuard>) -> Self {
         self.wireguard = Some(wg);
         self
     }
 
     /// Authorizes a connection that came through WireGuard from `provider`'s peer: WireGuard
     /// vouches for the sender, so only the pair and its peer are checked.
-    pub fn authorize_peer(
+    pub(crate) fn authorize_peer(
         &self,
         provider: &str,
         req: &TunnelRequest,
@@ -138,13 +141,13 @@ impl ChainAuthorizer {
     }
 
     /// Serves `pair` from now on (or updates it).
-    pub fn admit(&self, pair: Admitted) {
+    pub(crate) fn admit(&self, pair: Admitted) {
         let sni = pair_sni(&pair.request);
         self.lock().admitted.insert(sni, pair);
     }
 
     /// Stops serving `request`'s pair.
-    pub fn revoke(&self, request: &TunnelRequest) {
+    pub(crate) fn revoke(&self, request: &TunnelRequest) {
         let sni = pair_sni(request);
         let mut table = self.lock();
         table.admitted.remove(&sni);
@@ -152,7 +155,7 @@ impl ChainAuthorizer {
     }
 
     /// What was seen of `request`'s pair.
-    pub fn seen(&self, request: &TunnelRequest) -> Seen {
+    pub(crate) fn seen(&self, request: &TunnelRequest) -> Seen {
         self.lock()
             .seen
             .get(&pair_sni(request))

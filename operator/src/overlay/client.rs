@@ -23,7 +23,7 @@ use super::wire::{self, TunnelRequest, TunnelResponse, WireGuardOffer, pair_sni}
 use crate::gateway::tls::stopped;
 
 /// How long dialing, the handshake, the server check and the preamble may take together.
-pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Decides, after the handshake, whether the server is the peer this tunnel is meant for.
 #[async_trait::async_trait]
@@ -117,7 +117,7 @@ impl TunnelClient {
     }
 
     /// Presents `cert` from the next connection on (a renewed tunnel certificate).
-    pub fn set_cert(&self, cert: &TunnelCert) -> Result<(), OverlayError> {
+    pub(crate) fn set_cert(&self, cert: &TunnelCert) -> Result<(), OverlayError> {
         let connector = TlsConnector::from(Arc::new(super::tls::client_config(cert)?));
         *self
             .inner
@@ -129,7 +129,7 @@ impl TunnelClient {
 
     /// Carries new connections through WireGuard to `route` (the server's overlay address and
     /// data port), or over mTLS again with `None`.
-    pub fn set_wireguard_route(&self, route: Option<SocketAddr>) {
+    pub(crate) fn set_wireguard_route(&self, route: Option<SocketAddr>) {
         *self
             .inner
             .wireguard_route
@@ -138,7 +138,7 @@ impl TunnelClient {
     }
 
     /// Lets only `sources` connect locally from now on (`None`: anyone).
-    pub fn set_allowed_sources(&self, sources: Option<Arc<HashSet<IpAddr>>>) {
+    pub(crate) fn set_allowed_sources(&self, sources: Option<Arc<HashSet<IpAddr>>>) {
         *self
             .inner
             .allowed_sources
@@ -159,7 +159,7 @@ impl TunnelClient {
             .is_none_or(|set| set.contains(&ip))
     }
 
-    pub fn wireguard_route(&self) -> Option<SocketAddr> {
+    pub(crate) fn wireguard_route(&self) -> Option<SocketAddr> {
         *self
             .inner
             .wireguard_route
@@ -168,7 +168,7 @@ impl TunnelClient {
     }
 
     /// Checks the WireGuard path of the pair: the server authorizes a probe sent through it.
-    pub async fn probe_wireguard(&self, route: SocketAddr) -> Result<(), OverlayError> {
+    pub(crate) async fn probe_wireguard(&self, route: SocketAddr) -> Result<(), OverlayError> {
         let request = TunnelRequest {
             probe: true,
             ..self.inner.request.clone()
@@ -210,7 +210,7 @@ impl TunnelClient {
 
     /// [`TunnelClient::listen`] on a free port of `ports` on `ip`, searched from a port derived
     /// from `key` (see [`local_ports::bind_in`]; `flag` names the range in errors).
-    pub async fn listen_in(
+    pub(crate) async fn listen_in(
         &self,
         ip: IpAddr,
         ports: PortRange,

@@ -189,11 +189,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let n = buf.filled().len().saturating_sub(before);
-        this.stats.received.fetch_add(n as u64, Ordering::Relaxed);
+        let Self { inner, stats } = self.get_mut();
+        let (poll, n) = crate::gateway::poll_read_counted(inner, cx, buf);
+        stats.received.fetch_add(n as u64, Ordering::Relaxed);
         poll
     }
 }
@@ -204,10 +202,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        let Self { inner, stats } = self.get_mut();
+        let poll = Pin::new(inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
-            this.stats.sent.fetch_add(n as u64, Ordering::Relaxed);
+            stats.sent.fetch_add(n as u64, Ordering::Relaxed);
         }
         poll
     }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 /// The default of `overlay --local-ports` and `run --overlay-ports` (the chart's too).
-pub const DEFAULT_LOCAL_PORTS: &str = "40000-40999";
+pub(crate) const DEFAULT_LOCAL_PORTS: &str = "40000-40999";
 
 /// TCP ports `first..=last`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl fmt::Display for PortRange {
 /// Binds a listener on `ip` at a free port of `range`. The search starts at a port derived from
 /// `key` (a tunnel's name), so a tunnel gets the same port again after a restart when it is
 /// free, and goes on through the range; every port in use is an error naming `flag`.
-pub async fn bind_in(
+pub(crate) async fn bind_in(
     ip: IpAddr,
     range: PortRange,
     key: &str,

@@ -5,20 +5,20 @@
 //! [`sidecar`] (`akash-provider overlay`) decides from the leases, the manifest and the chain
 //! which tunnels run ([`topology`], [`peers`], [`admission`]).
 
-pub mod admission;
+pub(crate) mod admission;
 pub mod client;
-pub mod counters;
-pub mod error;
-pub mod local_ports;
-pub mod peers;
-pub mod server;
+pub(crate) mod counters;
+pub(crate) mod error;
+pub(crate) mod local_ports;
+pub(crate) mod peers;
+pub(crate) mod server;
 pub mod sidecar;
-pub mod tls;
-pub mod topology;
+pub(crate) mod tls;
+pub(crate) mod topology;
 pub mod tunnel_cert;
-pub mod wg_data;
-pub mod wire;
-pub mod wireguard;
+pub(crate) mod wg_data;
+pub(crate) mod wire;
+pub(crate) mod wireguard;
 
 #[cfg(test)]
 mod admission_tests;
@@ -28,13 +28,12 @@ mod tests;
 pub use client::{
     ClientHandle, OnChainServerVerifier, ServerVerifier, TunnelClient, TunnelClientConfig,
 };
-pub use counters::{Counters, StatsSnapshot, TunnelStats};
+pub use counters::Counters;
 pub use error::OverlayError;
-pub use server::{
-    AuthorizedTarget, Authorizer, IssuingServerCerts, Refusal, ServerCerts, TunnelServer,
-};
+pub use server::{AuthorizedTarget, Authorizer, IssuingServerCerts, Refusal, TunnelServer};
 pub use tunnel_cert::{Side, TunnelCert, TunnelClaim, VerifiedTunnelPeer};
-pub use wire::{TunnelRequest, TunnelResponse, WireGuardOffer, pair_sni};
+pub use wire::TunnelRequest;
+pub(crate) use wire::WireGuardOffer;
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -20,15 +20,15 @@ use super::wire::TunnelRequest;
 use crate::cert_events::CertificateChange;
 
 /// The on-chain provider attribute naming where a provider's overlay listens, `host:port`.
-pub const ENDPOINT_ATTRIBUTE: &str = "overlay-endpoint";
+pub(crate) const ENDPOINT_ATTRIBUTE: &str = "overlay-endpoint";
 /// The overlay port assumed when a provider publishes no endpoint: its host URI's host, this port.
-pub const DEFAULT_PORT: u16 = 8445;
+pub(crate) const DEFAULT_PORT: u16 = 8445;
 /// How long looked-up certificates are trusted before they are read again.
 const CERT_TTL: Duration = Duration::from_secs(30);
 
 /// Chain lookups of the overlay, with a short certificate cache that the chain's revocations end
 /// at once ([`follow_revocations`]).
-pub struct Peers {
+pub(crate) struct Peers {
     chain: Arc<dyn Chain>,
     default_port: u16,
     certs: Mutex<Certs>,
@@ -43,7 +43,7 @@ struct Certs {
 }
 
 impl Peers {
-    pub fn new(chain: Arc<dyn Chain>, default_port: u16) -> Self {
+    pub(crate) fn new(chain: Arc<dyn Chain>, default_port: u16) -> Self {
         Self {
             chain,
             default_port,
@@ -56,21 +56,25 @@ impl Peers {
     }
 
     /// Forgets `provider`'s certificates: the next check reads them from the chain again.
-    pub fn forget(&self, provider: &str) {
+    pub(crate) fn forget(&self, provider: &str) {
         let mut certs = self.lock();
         certs.by_provider.remove(provider);
         certs.epoch += 1;
     }
 
     /// Forgets every provider's certificates.
-    pub fn forget_all(&self) {
+    pub(crate) fn forget_all(&self) {
         let mut certs = self.lock();
         certs.by_provider.clear();
         certs.epoch += 1;
     }
 
     /// gseq → provider of every active lease of deployment (`owner`, `dseq`).
-    pub async fn holders(&self, owner: &str, dseq: u64) -> anyhow::Result<BTreeMap<u32, String>> {
+    pub(crate) async fn holders(
+        &self,
+        owner: &str,
+        dseq: u64,
+    ) -> anyhow::Result<BTreeMap<u32, String>> {
         let all = chain_client::chain::deployment_leases(self.chain.as_ref(), owner, dseq).await?;
         Ok(all
             .into_iter()
@@ -83,7 +87,7 @@ impl Peers {
     }
 
     /// Where `provider`'s overlay listens.
-    pub async fn endpoint(&self, provider: &str) -> anyhow::Result<String> {
+    pub(crate) async fn endpoint(&self, provider: &str) -> anyhow::Result<String> {
         let registered = self
             .chain
             .provider(provider)
@@ -94,7 +98,7 @@ impl Peers {
 
     /// `provider`'s certificates on chain (from the cache when `fresh` is false and they are
     /// recent).
-    pub async fn certificates(
+    pub(crate) async fn certificates(
         &self,
         provider: &str,
         fresh: bool,
@@ -139,7 +143,7 @@ impl Peers {
 
     /// Verifies a tunnel chain that claims to be `provider`'s; a failure is checked once more
     /// against freshly read certificates (the peer may have just published a new one).
-    pub async fn verify(
+    pub(crate) async fn verify(
         &self,
         provider: &str,
         chain_der: &[Vec<u8>],
@@ -163,7 +167,7 @@ impl Peers {
 /// Forgets a provider's certificates, and removes its WireGuard peer, as soon as the chain says
 /// it revoked a certificate (from block `from`, the next one when `None`), until `stop`: its
 /// next tunnel connection or probe is checked against the chain again.
-pub async fn follow_revocations(
+pub(crate) async fn follow_revocations(
     chain: Arc<dyn Chain>,
     peers: Arc<Peers>,
     wireguard: Option<Arc<super::wireguard::WireGuard>>,
@@ -187,7 +191,7 @@ pub async fn follow_revocations(
 
 /// `host:port` of a provider's overlay: its `overlay-endpoint` attribute, or its host URI's host
 /// with `default_port`.
-pub fn endpoint_of(provider: &Provider, default_port: u16) -> Result<String, String> {
+pub(crate) fn endpoint_of(provider: &Provider, default_port: u16) -> Result<String, String> {
     if let Some(attr) = provider
         .attributes
         .iter()
@@ -224,7 +228,7 @@ pub fn endpoint_of(provider: &Provider, default_port: u16) -> Result<String, Str
 
 /// Checks a tunnel server against the chain: the provider holding the server's group, with the
 /// server-side claim of this pair.
-pub struct ChainServerVerifier {
+pub(crate) struct ChainServerVerifier {
     pub peers: Arc<Peers>,
     pub provider: String,
     pub request: TunnelRequest,

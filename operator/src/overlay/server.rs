@@ -20,11 +20,11 @@ use super::wire::{self, TunnelRequest, TunnelResponse, pair_sni};
 use crate::gateway::tls::stopped;
 
 /// How long a peer may take for the TLS handshake and its request.
-pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long authorization plus dialing the target may take.
-pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open tunnel connections at most, by default.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Copy buffer per direction: larger than a TLS record, so one read fills several records.
 pub(crate) const COPY_BUFFER: usize = 64 * 1024;
 

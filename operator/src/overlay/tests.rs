@@ -12,6 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use super::counters::{StatsSnapshot, TunnelStats};
+use super::server::ServerCerts;
 use super::tunnel_cert::{self, claimed_provider, issue, sign_leaf, verify};
 use super::wire::{self, MAX_PREAMBLE, TunnelRequest, TunnelResponse, pair_sni};
 use super::*;

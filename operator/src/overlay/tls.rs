@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
-use rustls::DistinguishedName;
 use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -58,7 +57,7 @@ pub(crate) fn check_shape(
 
 /// The server's check of client chains at the handshake (a client certificate is required).
 #[derive(Debug)]
-pub struct TunnelClientShape {
+pub(crate) struct TunnelClientShape {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -71,34 +70,12 @@ impl Default for TunnelClientShape {
 }
 
 impl ClientCertVerifier for TunnelClientShape {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        true
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        check_shape(end_entity, intermediates)?;
-        Ok(ClientCertVerified::assertion())
-    }
-
-    crate::handshake_signature_checks!();
+    crate::gateway::tls::client_cert_checks!(mandatory: true, check_shape);
 }
 
 /// The client's check of the server's chain at the handshake.
 #[derive(Debug)]
-pub struct TunnelServerShape {
+pub(crate) struct TunnelServerShape {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -147,7 +124,9 @@ impl ResolvesServerCert for BySni {
 }
 
 /// The server's configuration: TLS 1.3, client chains required, certificates chosen by SNI.
-pub fn server_config(certs: Arc<dyn ServerCerts>) -> Result<rustls::ServerConfig, OverlayError> {
+pub(crate) fn server_config(
+    certs: Arc<dyn ServerCerts>,
+) -> Result<rustls::ServerConfig, OverlayError> {
     let config = rustls::ServerConfig::builder_with_provider(crypto())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(OverlayError::Rustls)?
@@ -157,7 +136,7 @@ pub fn server_config(certs: Arc<dyn ServerCerts>) -> Result<rustls::ServerConfig
 }
 
 /// The client's configuration: TLS 1.3, presenting `cert`'s chain.
-pub fn client_config(cert: &TunnelCert) -> Result<rustls::ClientConfig, OverlayError> {
+pub(crate) fn client_config(cert: &TunnelCert) -> Result<rustls::ClientConfig, OverlayError> {
     let chain = cert
         .chain_der
         .iter()

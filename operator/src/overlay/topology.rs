@@ -17,28 +17,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use crds::sdl::manifest::{ManifestExpose, ManifestGroup};
 
 /// Which end of a [`Connection`] a provider runs (the same sides as a tunnel certificate's).
-pub use super::tunnel_cert::Side;
+pub(crate) use super::tunnel_cert::Side;
 
 /// The transport of an exposed port, as the manifest says. The tunnels carry TCP only; a UDP
 /// connection is listed so that the caller can decide what to do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Proto {
+pub(crate) enum Proto {
     Tcp,
     Udp,
 }
 
 impl Proto {
-    /// The manifest's spelling, `TCP` or `UDP`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Proto::Tcp => "TCP",
-            Proto::Udp => "UDP",
-        }
-    }
-
     /// Reads the manifest's `proto` (any case; empty means TCP, as the SDL default). Anything
     /// else is not a protocol the overlay knows, and gives None.
-    pub fn from_manifest(text: &str) -> Option<Self> {
+    pub(crate) fn from_manifest(text: &str) -> Option<Self> {
         if text.is_empty() || text.eq_ignore_ascii_case("tcp") {
             Some(Proto::Tcp)
         } else if text.eq_ignore_ascii_case("udp") {
@@ -52,7 +44,7 @@ impl Proto {
 /// One call the SDL permits from a service in one group to a service in another group of the
 /// same deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Connection {
+pub(crate) struct Connection {
     pub caller_gseq: u32,
     pub caller_group: String,
     pub caller_service: String,
@@ -67,7 +59,7 @@ pub struct Connection {
 /// The gseq of each manifest group that is a group on chain (one with at least one service):
 /// 1-based position among those groups sorted by name in UTF-16 code-unit order, which is the
 /// order of [`crds::sdl::Sdl::groups`] and so of the groups in `MsgCreateDeployment`.
-pub fn gseqs(groups: &[ManifestGroup]) -> BTreeMap<&str, u32> {
+pub(crate) fn gseqs(groups: &[ManifestGroup]) -> BTreeMap<&str, u32> {
     let mut names: Vec<&str> = groups
         .iter()
         .filter(|g| !g.services.is_empty())
@@ -90,7 +82,7 @@ pub fn gseqs(groups: &[ManifestGroup]) -> BTreeMap<&str, u32> {
 /// groups. Global-only exposes (no `service`) give nothing. A caller service that no group runs
 /// is ignored (SDL validation refuses those anyway), and so is an expose whose `proto` is neither
 /// TCP nor UDP.
-pub fn connections(groups: &[ManifestGroup]) -> Vec<Connection> {
+pub(crate) fn connections(groups: &[ManifestGroup]) -> Vec<Connection> {
     let gseq_of = gseqs(groups);
     // Service name -> the groups (gseq, name) that run it.
     let mut runs: BTreeMap<&str, BTreeSet<(u32, &str)>> = BTreeMap::new();
@@ -156,7 +148,10 @@ fn caller_of(expose: &ManifestExpose) -> Option<(&str, Proto)> {
 /// a part in: [`Side::Client`] where it holds the caller's group, [`Side::Server`] where it holds
 /// the server's group. A provider holding *both* groups of a connection gets neither side of it:
 /// the call stays inside its own cluster and needs no tunnel. Order follows `connections`.
-pub fn for_groups(connections: &[Connection], my_gseqs: &BTreeSet<u32>) -> Vec<(Side, Connection)> {
+pub(crate) fn for_groups(
+    connections: &[Connection],
+    my_gseqs: &BTreeSet<u32>,
+) -> Vec<(Side, Connection)> {
     connections
         .iter()
         .filter_map(|c| {
@@ -179,7 +174,8 @@ pub fn for_groups(connections: &[Connection], my_gseqs: &BTreeSet<u32>) -> Vec<(
 /// provider's server-side connections (see [`for_groups`]), or check the returned `server_gseq`
 /// against the requested one. With both a TCP and a UDP expose of one port, the TCP one is
 /// returned (tunnels carry TCP).
-pub fn allows<'a>(
+#[cfg(test)]
+pub(crate) fn allows<'a>(
     connections: &'a [Connection],
     caller_gseq: u32,
     caller_service: &str,
@@ -209,7 +205,7 @@ const HASH_HEX: usize = 16;
 /// the owner and the full plain name. It is a DNS-1123 label (lowercase alphanumerics and `-`, at
 /// most 63 characters); a longer plain part, or one whose service names had to be rewritten to fit
 /// the alphabet, is cut, and the hash (of the name before either) keeps names distinct.
-pub fn tunnel_name(owner: &str, lease_dseq: u64, side: Side, c: &Connection) -> String {
+pub(crate) fn tunnel_name(owner: &str, lease_dseq: u64, side: Side, c: &Connection) -> String {
     use sha2::{Digest, Sha256};
     let raw = format!(
         "tun-{lease_dseq}-{}-{}-{}-{}-{}-{}{}",
@@ -257,6 +253,15 @@ mod tests {
         name: &'static str,
         at: &'static [&'static str],
         expose: &'static [(u16, &'static str, &'static [&'static str])],
+    }
+
+    /// A `Svc` on one line, so that the test tables read as tables.
+    fn svc(
+        name: &'static str,
+        at: &'static [&'static str],
+        expose: &'static [(u16, &'static str, &'static [&'static str])],
+    ) -> Svc {
+        Svc { name, at, expose }
     }
 
     /// SDL text with placements declared in `placements` order, each service with its own
@@ -325,16 +330,8 @@ mod tests {
         manifest(
             &["back", "front"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["back"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["front"],
-                    expose: &[(80, "tcp", &["global"])],
-                },
+                svc("db", &["back"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["front"], &[(80, "tcp", &["global"])]),
             ],
         )
     }
@@ -374,15 +371,8 @@ mod tests {
 
     #[test]
     fn web_calling_db_in_another_group_gives_one_connection() {
-        assert_eq!(
-            connections(&web_db()),
-            vec![conn(
-                (2, "front", "web"),
-                (1, "back", "db"),
-                5432,
-                Proto::Tcp
-            )]
-        );
+        let want = conn((2, "front", "web"), (1, "back", "db"), 5432, Proto::Tcp);
+        assert_eq!(connections(&web_db()), vec![want]);
     }
 
     #[test]
@@ -390,16 +380,8 @@ mod tests {
         let groups = manifest(
             &["dc"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["dc"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["dc"],
-                    expose: &[(80, "tcp", &["global"])],
-                },
+                svc("db", &["dc"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["dc"], &[(80, "tcp", &["global"])]),
             ],
         );
         assert_eq!(connections(&groups), vec![]);
@@ -410,16 +392,12 @@ mod tests {
         let groups = manifest(
             &["a", "b"],
             &[
-                Svc {
-                    name: "api",
-                    at: &["a"],
-                    expose: &[(80, "tcp", &["global"]), (8080, "tcp", &["global"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[(80, "tcp", &["global"])],
-                },
+                svc(
+                    "api",
+                    &["a"],
+                    &[(80, "tcp", &["global"]), (8080, "tcp", &["global"])],
+                ),
+                svc("web", &["b"], &[(80, "tcp", &["global"])]),
             ],
         );
         assert_eq!(connections(&groups), vec![]);
@@ -430,21 +408,9 @@ mod tests {
         let groups = manifest(
             &["a", "b", "c"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["a"],
-                    expose: &[(5432, "tcp", &["web", "worker"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[],
-                },
-                Svc {
-                    name: "worker",
-                    at: &["c"],
-                    expose: &[],
-                },
+                svc("db", &["a"], &[(5432, "tcp", &["web", "worker"])]),
+                svc("web", &["b"], &[]),
+                svc("worker", &["c"], &[]),
             ],
         );
         assert_eq!(
@@ -461,16 +427,12 @@ mod tests {
         let groups = manifest(
             &["a", "b"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["a"],
-                    expose: &[(5432, "tcp", &["web", "global"]), (5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[],
-                },
+                svc(
+                    "db",
+                    &["a"],
+                    &[(5432, "tcp", &["web", "global"]), (5432, "tcp", &["web"])],
+                ),
+                svc("web", &["b"], &[]),
             ],
         );
         assert_eq!(
@@ -484,16 +446,12 @@ mod tests {
         let groups = manifest(
             &["a", "b"],
             &[
-                Svc {
-                    name: "dns",
-                    at: &["a"],
-                    expose: &[(53, "udp", &["web"]), (53, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b"],
-                    expose: &[],
-                },
+                svc(
+                    "dns",
+                    &["a"],
+                    &[(53, "udp", &["web"]), (53, "tcp", &["web"])],
+                ),
+                svc("web", &["b"], &[]),
             ],
         );
         let all = connections(&groups);
@@ -521,15 +479,8 @@ mod tests {
         let mut ghost = db.expose[0].clone();
         ghost.service = "ghost".into();
         db.expose.push(ghost);
-        assert_eq!(
-            connections(&groups),
-            vec![conn(
-                (2, "front", "web"),
-                (1, "back", "db"),
-                5432,
-                Proto::Tcp
-            )]
-        );
+        let want = conn((2, "front", "web"), (1, "back", "db"), 5432, Proto::Tcp);
+        assert_eq!(connections(&groups), vec![want]);
     }
 
     #[test]
@@ -539,16 +490,8 @@ mod tests {
         let sdl = parse(
             &["zeta", "alpha"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["zeta"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["alpha"],
-                    expose: &[],
-                },
+                svc("db", &["zeta"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["alpha"], &[]),
             ],
         );
         let manifest_names: Vec<&str> = sdl.manifest().iter().map(|g| g.name.as_str()).collect();
@@ -559,15 +502,8 @@ mod tests {
         for (i, name) in chain_names.iter().enumerate() {
             assert_eq!(by_name[name], i as u32 + 1);
         }
-        assert_eq!(
-            connections(sdl.manifest()),
-            vec![conn(
-                (1, "alpha", "web"),
-                (2, "zeta", "db"),
-                5432,
-                Proto::Tcp
-            )]
-        );
+        let want = conn((1, "alpha", "web"), (2, "zeta", "db"), 5432, Proto::Tcp);
+        assert_eq!(connections(sdl.manifest()), vec![want]);
     }
 
     #[test]
@@ -576,16 +512,8 @@ mod tests {
         let groups = manifest(
             &["a", "b", "c"],
             &[
-                Svc {
-                    name: "db",
-                    at: &["a", "b"],
-                    expose: &[(5432, "tcp", &["web"])],
-                },
-                Svc {
-                    name: "web",
-                    at: &["b", "c"],
-                    expose: &[],
-                },
+                svc("db", &["a", "b"], &[(5432, "tcp", &["web"])]),
+                svc("web", &["b", "c"], &[]),
             ],
         );
         assert_eq!(

@@ -23,7 +23,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::error::OverlayError;
 
 /// The URI scheme of a tunnel claim in a certificate's SAN.
-pub const CLAIM_SCHEME: &str = "akash-tunnel://";
+pub(crate) const CLAIM_SCHEME: &str = "akash-tunnel://";
 /// Clock skew tolerated between providers: a leaf is valid from this long before it was made.
 const BACKDATE: Duration = Duration::from_secs(300);
 
@@ -37,7 +37,7 @@ pub enum Side {
 }
 
 impl Side {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Side::Client => "client",
             Side::Server => "server",
@@ -45,7 +45,7 @@ impl Side {
     }
 
     /// `c` or `s`, as in [`super::topology::tunnel_name`].
-    pub fn letter(self) -> char {
+    pub(crate) fn letter(self) -> char {
         match self {
             Side::Client => 'c',
             Side::Server => 's',
@@ -74,7 +74,7 @@ pub struct TunnelClaim {
 
 impl TunnelClaim {
     /// The SAN URI form, `akash-tunnel://<owner>/<dseq>/<gseq>/<service>?peer_gseq=..&peer=..&port=..&side=..`.
-    pub fn to_uri(&self) -> String {
+    pub(crate) fn to_uri(&self) -> String {
         format!(
             "{CLAIM_SCHEME}{}/{}/{}/{}?peer_gseq={}&peer={}&port={}&side={}",
             self.owner,
@@ -90,7 +90,7 @@ impl TunnelClaim {
 
     /// Parses the URI form, checking every part (no escaping: every part is an address, a number
     /// or a DNS label).
-    pub fn from_uri(uri: &str) -> Result<Self, OverlayError> {
+    pub(crate) fn from_uri(uri: &str) -> Result<Self, OverlayError> {
         let bad = |why: &str| OverlayError::Claim(format!("{why} in {uri:?}"));
         let rest = uri
             .strip_prefix(CLAIM_SCHEME)
@@ -171,12 +171,12 @@ impl TunnelClaim {
 #[derive(Clone)]
 pub struct TunnelCert {
     /// PEM "CERTIFICATE" of the leaf.
-    pub cert_pem: String,
+    pub(crate) cert_pem: String,
     /// PEM "PRIVATE KEY" (PKCS#8) of the leaf. Never log it.
-    pub key_pem: String,
+    pub(crate) key_pem: String,
     /// DER, the leaf then the on-chain certificate: what the TLS handshake presents.
     pub chain_der: Vec<Vec<u8>>,
-    pub not_after: SystemTime,
+    pub(crate) not_after: SystemTime,
 }
 
 impl std::fmt::Debug for TunnelCert {
@@ -191,7 +191,7 @@ impl std::fmt::Debug for TunnelCert {
 
 impl TunnelCert {
     /// The chain and key as rustls signs with them (ring).
-    pub fn certified_key(&self) -> Result<Arc<CertifiedKey>, OverlayError> {
+    pub(crate) fn certified_key(&self) -> Result<Arc<CertifiedKey>, OverlayError> {
         let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
             .map_err(|e| OverlayError::Issue(format!("tunnel key: {e}")))?;
         let signer = crate::gateway::tls::crypto()

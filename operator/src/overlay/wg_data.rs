@@ -18,10 +18,13 @@ use super::wireguard::WireGuard;
 use crate::gateway::tls::stopped;
 
 /// The port the serving side listens on, on its overlay address.
-pub const DATA_PORT: u16 = 8446;
+pub(crate) const DATA_PORT: u16 = 8446;
 
 /// Opens one connection of `request`'s pair through WireGuard to `route`.
-pub async fn open(route: SocketAddr, request: &TunnelRequest) -> Result<TcpStream, OverlayError> {
+pub(crate) async fn open(
+    route: SocketAddr,
+    request: &TunnelRequest,
+) -> Result<TcpStream, OverlayError> {
     tokio::time::timeout(SETUP_TIMEOUT, async {
         let mut tcp = TcpStream::connect(route)
             .await
@@ -45,7 +48,7 @@ pub async fn open(route: SocketAddr, request: &TunnelRequest) -> Result<TcpStrea
 
 /// Serves the pairs `authorizer` admits to WireGuard peers, on `listener` (bound to this side's
 /// overlay address), until `shutdown`.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     wg: Arc<WireGuard>,
     authorizer: Arc<ChainAuthorizer>,

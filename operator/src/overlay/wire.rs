@@ -11,9 +11,9 @@ use super::error::OverlayError;
 use super::tunnel_cert::{Side, TunnelClaim};
 
 /// The largest preamble message accepted or sent.
-pub const MAX_PREAMBLE: usize = 4096;
+pub(crate) const MAX_PREAMBLE: usize = 4096;
 /// The SNI domain of tunnel connections.
-pub const SNI_DOMAIN: &str = "overlay.akash";
+pub(crate) const SNI_DOMAIN: &str = "overlay.akash";
 
 /// What a client asks for: a connection from its group and service to the server's service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,7 +111,7 @@ impl TunnelRequest {
 
 /// The SNI naming a connection pair, `t-<16 hex>.overlay.akash`: the server picks its certificate
 /// by it, and it reveals nothing of the deployment to an observer.
-pub fn pair_sni(req: &TunnelRequest) -> String {
+pub(crate) fn pair_sni(req: &TunnelRequest) -> String {
     let mut h = Sha256::new();
     // Length-prefixed fields: no two different pairs encode the same.
     for field in [
@@ -131,7 +131,7 @@ pub fn pair_sni(req: &TunnelRequest) -> String {
 
 /// The server's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TunnelResponse {
+pub(crate) struct TunnelResponse {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -141,7 +141,7 @@ pub struct TunnelResponse {
 }
 
 impl TunnelResponse {
-    pub fn ok() -> Self {
+    pub(crate) fn ok() -> Self {
         Self {
             ok: true,
             error: None,
@@ -149,7 +149,7 @@ impl TunnelResponse {
         }
     }
 
-    pub fn refused(reason: impl Into<String>) -> Self {
+    pub(crate) fn refused(reason: impl Into<String>) -> Self {
         Self {
             ok: false,
             error: Some(reason.into()),
@@ -159,7 +159,7 @@ impl TunnelResponse {
 }
 
 /// Writes one length-prefixed JSON message.
-pub async fn write_frame<W, T>(w: &mut W, msg: &T) -> Result<(), OverlayError>
+pub(crate) async fn write_frame<W, T>(w: &mut W, msg: &T) -> Result<(), OverlayError>
 where
     W: AsyncWrite + Unpin,
     T: Serialize,
@@ -181,7 +181,7 @@ where
 
 /// Reads one length-prefixed JSON message, refusing more than [`MAX_PREAMBLE`] bytes before
 /// reading them.
-pub async fn read_frame<R, T>(r: &mut R) -> Result<T, OverlayError>
+pub(crate) async fn read_frame<R, T>(r: &mut R) -> Result<T, OverlayError>
 where
     R: AsyncRead + Unpin,
     T: DeserializeOwned,

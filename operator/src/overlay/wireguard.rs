@@ -30,7 +30,7 @@ pub enum BackendChoice {
 }
 
 /// The overlay address of `provider`: the /48 prefix and 80 bits of SHA-256 of its address.
-pub fn overlay_address(provider: &str) -> Ipv6Addr {
+pub(crate) fn overlay_address(provider: &str) -> Ipv6Addr {
     let h = Sha256::digest(provider.as_bytes());
     let word = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
     Ipv6Addr::new(
@@ -47,7 +47,7 @@ pub fn overlay_address(provider: &str) -> Ipv6Addr {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum WireGuardError {
+pub(crate) enum WireGuardError {
     #[error("invalid WireGuard interface name {0:?}")]
     InterfaceName(String),
     #[error("setting up WireGuard interface {interface} ({backend}): {error}")]
@@ -63,7 +63,7 @@ pub enum WireGuardError {
 }
 
 /// This sidecar's WireGuard interface and its peers (by provider).
-pub struct WireGuard {
+pub(crate) struct WireGuard {
     interface: InterfaceName,
     interface_text: String,
     backend: Backend,
@@ -86,7 +86,7 @@ impl std::fmt::Debug for WireGuard {
 impl WireGuard {
     /// Makes (or takes over) interface `interface` with a new key, listening on
     /// `endpoint`'s port and advertising `endpoint`, with `me`'s overlay address.
-    pub fn start(
+    pub(crate) fn start(
         interface: &str,
         choice: BackendChoice,
         endpoint: SocketAddr,
@@ -166,12 +166,12 @@ impl WireGuard {
         })
     }
 
-    pub fn address(&self) -> Ipv6Addr {
+    pub(crate) fn address(&self) -> Ipv6Addr {
         self.address
     }
 
     /// This side's details for a peer.
-    pub fn offer(&self) -> WireGuardOffer {
+    pub(crate) fn offer(&self) -> WireGuardOffer {
         WireGuardOffer {
             public_key: self.public.to_base64(),
             address: self.address,
@@ -181,7 +181,7 @@ impl WireGuard {
 
     /// Makes `provider` (whose certificate vouched for `offer`) a peer, replacing an older key
     /// of it. The calling side keeps the handshake alive.
-    pub fn add_peer(
+    pub(crate) fn add_peer(
         &self,
         provider: &str,
         offer: &WireGuardOffer,
@@ -229,7 +229,7 @@ impl WireGuard {
     }
 
     /// Removes `provider`'s peer (no tunnel needs it any more).
-    pub fn remove_peer(&self, provider: &str) {
+    pub(crate) fn remove_peer(&self, provider: &str) {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((key, _)) = peers.remove(provider)
             && let Err(e) = DeviceUpdate::new()
@@ -241,7 +241,7 @@ impl WireGuard {
     }
 
     /// The provider whose peer has overlay address `ip`.
-    pub fn provider_at(&self, ip: IpAddr) -> Option<String> {
+    pub(crate) fn provider_at(&self, ip: IpAddr) -> Option<String> {
         let IpAddr::V6(ip) = ip else { return None };
         let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         peers
@@ -251,7 +251,7 @@ impl WireGuard {
     }
 
     /// The providers with a peer now.
-    pub fn peer_providers(&self) -> Vec<String> {
+    pub(crate) fn peer_providers(&self) -> Vec<String> {
         let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         peers.keys().cloned().collect()
     }

@@ -17,7 +17,7 @@ use crate::workload::build::MANAGED_LABEL;
 
 /// Watch caches of the objects the inventory counts.
 #[derive(Clone)]
-pub struct WatchedCluster {
+pub(crate) struct WatchedCluster {
     nodes: Store<Node>,
     pods: Store<Pod>,
     services: Store<Service>,
@@ -27,7 +27,7 @@ pub struct WatchedCluster {
 
 /// A MetalLB `IPAddressPool`, by namespace and name.
 #[derive(Debug, Clone)]
-pub struct IpPoolRef {
+pub(crate) struct IpPoolRef {
     pub namespace: String,
     pub name: String,
 }
@@ -35,11 +35,11 @@ pub struct IpPoolRef {
 impl WatchedCluster {
     /// Starts the watches; returns once each cache holds a first complete list. The pool's
     /// watch is not waited for: MetalLB may come later (until then no IP is offered).
-    pub async fn start(client: Client, ip_pool: Option<IpPoolRef>) -> anyhow::Result<Self> {
-        let nodes = watch(Api::<Node>::all(client.clone()));
-        let pods = watch(Api::<Pod>::all(client.clone()));
+    pub(crate) async fn start(client: Client, ip_pool: Option<IpPoolRef>) -> anyhow::Result<Self> {
+        let nodes = watch(Api::<Node>::all(client.clone()), ManagedFields::Keep);
+        let pods = watch(Api::<Pod>::all(client.clone()), ManagedFields::Keep);
         let ip_pool = ip_pool.map(|pool| watch_pool(client.clone(), pool));
-        let services = watch(Api::<Service>::all(client));
+        let services = watch(Api::<Service>::all(client), ManagedFields::Keep);
         let deadline = std::time::Duration::from_secs(60);
         tokio::time::timeout(deadline, async {
             nodes.wait_until_ready().await?;
@@ -125,30 +125,16 @@ fn watch_pool(client: Client, pool: IpPoolRef) -> Store<DynamicObject> {
     reader
 }
 
-fn watch<K>(api: Api<K>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects();
-    drive(stream, |e| {
-        tracing::warn!(error = %e, "watch error; the watcher retries");
-    });
-    reader
+/// Whether a watch keeps the objects' managed fields.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ManagedFields {
+    Keep,
+    /// Dropped on the way in: nothing here reads them, and they are most of a small object.
+    Strip,
 }
 
-/// A store of every `K` of `api`, kept by a watch in the background, without managed fields
-/// (which nothing here reads and which are most of a small object).
-pub(crate) fn watch_stripped<K>(api: Api<K>) -> Store<K>
+/// A store of every `K` of `api`, kept by a watch in the background.
+pub(crate) fn watch<K>(api: Api<K>, managed_fields: ManagedFields) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -161,7 +147,11 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
-        .modify(|o| kube::ResourceExt::managed_fields_mut(o).clear())
+        .modify(move |o| {
+            if managed_fields == ManagedFields::Strip {
+                kube::ResourceExt::managed_fields_mut(o).clear();
+            }
+        })
         .reflect(writer)
         .applied_objects();
     drive(stream, |e| {

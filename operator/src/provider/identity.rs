@@ -29,11 +29,11 @@ use crate::controller::status::Precondition;
 use crate::provider::store::FIELD_MANAGER;
 
 /// The annotation on the certificate Secret that records the certificate's decimal serial.
-pub const SERIAL_ANNOTATION: &str = "akash.network/certificate-serial";
+pub(crate) const SERIAL_ANNOTATION: &str = "akash.network/certificate-serial";
 
 /// What identity needs besides the chain and the cluster.
 #[derive(Debug, Clone)]
-pub struct IdentityConfig {
+pub(crate) struct IdentityConfig {
     pub namespace: String,
     pub provider_resource: String,
     pub certificate_secret: String,
@@ -44,7 +44,7 @@ pub struct IdentityConfig {
 
 /// Errors registering the provider; each names what to fix.
 #[derive(Debug, thiserror::Error)]
-pub enum IdentityError {
+pub(crate) enum IdentityError {
     #[error(
         "the Provider resource {0:?} does not exist; create it (see the README) to start bidding"
     )]
@@ -65,7 +65,7 @@ pub enum IdentityError {
 
 impl IdentityError {
     /// A short CamelCase reason for conditions.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Self::NoProviderResource(_) => "ProviderResourceMissing",
             Self::Kube(_) => "KubernetesError",
@@ -78,7 +78,7 @@ impl IdentityError {
 
 /// Registers the provider and its certificate from the `Provider` resource, writes its status,
 /// and returns the bid settings it describes.
-pub async fn ensure(
+pub(crate) async fn ensure(
     client: &Client,
     chain: &Arc<dyn Chain>,
     config: &IdentityConfig,
@@ -282,7 +282,7 @@ fn read_secret(secret: &Secret) -> Option<KeptCertificate> {
 }
 
 /// The bid settings a `Provider` resource describes.
-pub fn settings_of(
+pub(crate) fn settings_of(
     spec: &ProviderSpec,
     config: &IdentityConfig,
 ) -> Result<BidSettings, IdentityError> {

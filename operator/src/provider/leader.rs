@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 /// One replica's view of the election.
 #[derive(Clone)]
-pub struct LeaderElector {
+pub(crate) struct LeaderElector {
     api: Api<CoordinationLease>,
     name: String,
     identity: String,
@@ -25,13 +25,13 @@ pub struct LeaderElector {
 
 /// Who holds the election lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Holder {
+pub(crate) enum Holder {
     Me,
     Other(String),
 }
 
 impl LeaderElector {
-    pub fn new(
+    pub(crate) fn new(
         client: Client,
         namespace: &str,
         name: &str,
@@ -50,7 +50,7 @@ impl LeaderElector {
     /// Gives the lease up if this replica holds it (the holder cleared), so that a standby takes
     /// over at its next try instead of a lease duration later; renewing stops first. `true` when
     /// it was given up.
-    pub async fn release(&self) -> kube::Result<bool> {
+    pub(crate) async fn release(&self) -> kube::Result<bool> {
         self.released.store(true, Ordering::SeqCst);
         // A renewal in flight may write once more after our read: then read again.
         for _ in 0..3 {
@@ -77,7 +77,7 @@ impl LeaderElector {
     }
 
     /// Takes the lease if it is free, expired or already ours; renews it if ours.
-    pub async fn try_acquire_or_renew(&self) -> kube::Result<Holder> {
+    pub(crate) async fn try_acquire_or_renew(&self) -> kube::Result<Holder> {
         let now = jiff::Timestamp::now();
         let existing = self.api.get_opt(&self.name).await?;
         let Some(mut lease) = existing else {
@@ -158,7 +158,7 @@ impl LeaderElector {
     }
 
     /// Waits until this replica leads, logging who leads meanwhile.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let mut last_holder = None;
         loop {
             match self.try_acquire_or_renew().await {
@@ -186,7 +186,7 @@ impl LeaderElector {
 
     /// Keeps renewing; the returned flag turns false (and stays false) once leadership is lost or
     /// could not be confirmed for a whole lease duration. The caller must then stop writing.
-    pub fn keep_renewing(self) -> watch::Receiver<bool> {
+    pub(crate) fn keep_renewing(self) -> watch::Receiver<bool> {
         let (tx, rx) = watch::channel(true);
         tokio::spawn(async move {
             let mut last_confirmed = tokio::time::Instant::now();

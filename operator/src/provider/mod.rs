@@ -2,12 +2,12 @@
 //! client; leader election (only the leader talks to the chain's write side and writes resources);
 //! the provider's registration and certificate; then the bid engine, which also keeps the leases.
 
-pub mod cluster;
+pub(crate) mod cluster;
 pub mod config;
-pub mod identity;
-pub mod leader;
+pub(crate) mod identity;
+pub(crate) mod leader;
 mod probe;
-pub mod store;
+pub(crate) mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +55,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("akash-provider-{}", std::process::id()));
     let elector = leader::LeaderElector::new(
         client.clone(),
-        &args.namespace,
+        &args.objects.namespace,
         &args.leader_lease,
         &identity,
         args.leader_lease_duration,
@@ -84,9 +84,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
 
     let id_config = IdentityConfig {
-        namespace: args.namespace.clone(),
+        namespace: args.objects.namespace.clone(),
         provider_resource: args.provider_resource.clone(),
-        certificate_secret: args.certificate_secret.clone(),
+        certificate_secret: args.objects.certificate_secret.clone(),
         allow_owners: args.allow_owners.clone(),
         deny_owners: args.deny_owners.clone(),
         pricing_script_concurrency: args.pricing_script_concurrency,
@@ -105,8 +105,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         name,
     });
     let cluster = Arc::new(cluster::WatchedCluster::start(client.clone(), ip_pool).await?);
-    let store: Arc<dyn store::ProviderStore> =
-        Arc::new(store::KubeStore::new(client.clone(), &args.namespace));
+    let store: Arc<dyn store::ProviderStore> = Arc::new(store::KubeStore::new(
+        client.clone(),
+        &args.objects.namespace,
+    ));
     tokio::spawn(crate::keeper::run(
         chain.clone(),
         store.clone(),
@@ -144,11 +146,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let secrets_namespace = args
         .manifest_secrets_namespace
         .clone()
-        .unwrap_or_else(|| args.namespace.clone());
+        .unwrap_or_else(|| args.objects.namespace.clone());
     let workloads = Arc::new(
         crate::workload::reconcile::Context::new(
             client.clone(),
-            &args.namespace,
+            &args.objects.namespace,
             workload_config,
             &identity,
         )
@@ -172,7 +174,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             grpc_addr: args.gateway_grpc_addr,
             max_manifest_bytes: args.max_manifest_bytes,
             provider_address: chain.address().to_owned(),
-            namespace: args.namespace.clone(),
+            namespace: args.objects.namespace.clone(),
             peer_serve_limit: args.peer_serve_limit,
             peer_fetch: args
                 .peer_fetch
@@ -192,7 +194,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tls,
         chain.clone(),
         Arc::new(
-            crate::gateway::KubeLeaseSource::new(client.clone(), &args.namespace)
+            crate::gateway::KubeLeaseSource::new(client.clone(), &args.objects.namespace)
                 .with_secrets_namespace(&secrets_namespace),
         ),
         crate::gateway::GatewayExtras {
@@ -258,16 +260,16 @@ async fn server_identity(
     args: &RunArgs,
 ) -> anyhow::Result<crate::gateway::ServerIdentity> {
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
-        kube::Api::namespaced(client.clone(), &args.namespace);
+        kube::Api::namespaced(client.clone(), &args.objects.namespace);
     let secret = secrets
-        .get(&args.certificate_secret)
+        .get(&args.objects.certificate_secret)
         .await
-        .with_context(|| format!("reading Secret {}", args.certificate_secret))?;
+        .with_context(|| format!("reading Secret {}", args.objects.certificate_secret))?;
     let data = secret.data.unwrap_or_default();
     let text = |key: &str| -> anyhow::Result<String> {
         let bytes = data
             .get(key)
-            .with_context(|| format!("Secret {} has no {key}", args.certificate_secret))?;
+            .with_context(|| format!("Secret {} has no {key}", args.objects.certificate_secret))?;
         String::from_utf8(bytes.0.clone()).with_context(|| format!("{key} is not PEM text"))
     };
     Ok(crate::gateway::ServerIdentity {
@@ -284,7 +286,7 @@ fn workload_config(args: &RunArgs) -> crate::workload::build::WorkloadConfig {
         runtime_class: (!args.runtime_class.is_empty()).then(|| args.runtime_class.clone()),
         network_policies: args.network_policies,
         ingress_controller_namespace: args.ingress_namespace.clone(),
-        gateway_namespace: args.namespace.clone(),
+        gateway_namespace: args.objects.namespace.clone(),
         overlay: args.overlay,
         overlay_ports: args.overlay_ports,
         node_selector: args.node_selector.iter().cloned().collect(),
@@ -435,7 +437,7 @@ fn inventory_config(args: &RunArgs) -> InventoryConfig {
 }
 
 /// `500000uact` → Coin.
-pub fn parse_coin(text: &str) -> anyhow::Result<Coin> {
+pub(crate) fn parse_coin(text: &str) -> anyhow::Result<Coin> {
     let digits = text.chars().take_while(char::is_ascii_digit).count();
     let (amount, denom) = text.split_at(digits);
     if amount.is_empty()

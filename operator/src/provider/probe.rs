@@ -14,7 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Probes the chain (its RPC for the height, its gRPC for a balance) and the API
 /// server (its version) every two seconds, until the process ends.
-pub async fn run(
+pub(super) async fn run(
     chain: Arc<dyn Chain>,
     client: kube::Client,
     health: Arc<Health>,

@@ -1,8 +1,11 @@
 //! Where the provider keeps what it must not forget: its `Bid` resources (the reservations) and its
 //! `Lease` resources, in its namespace. The engine talks to the [`ProviderStore`] trait so that its
-//! logic is unit-tested against [`MemoryStore`]; [`KubeStore`] is the real one.
+//! logic is unit-tested against `MemoryStore` (built for tests only); [`KubeStore`] is the real
+//! one.
 
+#[cfg(test)]
 use std::collections::BTreeMap;
+#[cfg(test)]
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -16,7 +19,7 @@ use kube::{Api, Client, ResourceExt};
 /// A failed write or read of the provider's resources.
 #[derive(Debug, thiserror::Error)]
 #[error("{action} {kind} {name}: {source}")]
-pub struct StoreError {
+pub(crate) struct StoreError {
     pub action: &'static str,
     pub kind: &'static str,
     pub name: String,
@@ -24,11 +27,11 @@ pub struct StoreError {
     pub source: kube::Error,
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
+pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
 /// The provider's durable records.
 #[async_trait]
-pub trait ProviderStore: Send + Sync {
+pub(crate) trait ProviderStore: Send + Sync {
     async fn list_bids(&self) -> StoreResult<Vec<Bid>>;
     /// Creates the bid; `false` when one of that name already exists (nothing changed).
     async fn create_bid(&self, bid: &Bid) -> StoreResult<bool>;
@@ -57,7 +60,7 @@ pub trait ProviderStore: Send + Sync {
 
 /// The store in the provider's namespace of a cluster.
 #[derive(Clone)]
-pub struct KubeStore {
+pub(crate) struct KubeStore {
     bids: Api<Bid>,
     leases: Api<Lease>,
     /// The watch behind [`ProviderStore::watched_leases`], started by its first caller.
@@ -65,10 +68,10 @@ pub struct KubeStore {
 }
 
 /// The field manager of every write the provider makes.
-pub const FIELD_MANAGER: &str = "akash-provider";
+pub(crate) const FIELD_MANAGER: &str = "akash-provider";
 
 impl KubeStore {
-    pub fn new(client: Client, namespace: &str) -> Self {
+    pub(crate) fn new(client: Client, namespace: &str) -> Self {
         Self {
             bids: Api::namespaced(client.clone(), namespace),
             leases: Api::namespaced(client, namespace),
@@ -238,13 +241,15 @@ where
 }
 
 /// An in-memory store for unit tests (and a record of what was written).
+#[cfg(test)]
 #[derive(Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     pub bids: Mutex<BTreeMap<String, Bid>>,
     pub leases: Mutex<BTreeMap<String, Lease>>,
 }
 
 /// A create in memory: `object` is kept under its name unless one is there already (false).
+#[cfg(test)]
 fn insert_new<K: kube::Resource + Clone>(held: &mut BTreeMap<String, K>, object: &K) -> bool {
     let name = object.name_any();
     if held.contains_key(&name) {
@@ -254,6 +259,7 @@ fn insert_new<K: kube::Resource + Clone>(held: &mut BTreeMap<String, K>, object:
     true
 }
 
+#[cfg(test)]
 #[async_trait]
 impl ProviderStore for MemoryStore {
     async fn list_bids(&self) -> StoreResult<Vec<Bid>> {

@@ -118,11 +118,11 @@ async fn print_streams(
 
 /// An active lease of the tenant's deployment, and where its provider's gateway is.
 pub(super) struct ActiveLease {
-    pub gseq: u32,
-    pub oseq: u32,
-    pub provider: String,
+    pub(crate) gseq: u32,
+    pub(crate) oseq: u32,
+    pub(crate) provider: String,
     /// `host:port` of the provider's REST gateway.
-    pub gateway: String,
+    pub(crate) gateway: String,
 }
 
 /// The active leases of deployment `dseq` of the session's account, from the chain.

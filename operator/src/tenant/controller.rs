@@ -25,13 +25,13 @@ use tokio::sync::Mutex;
 use super::config::TenantArgs;
 use super::flow::{self, FlowError, Next};
 use crate::controller::events;
-use crate::controller::finalizer::{FinalizerFailure, reconcile_with_finalizer};
+use crate::controller::finalizer::{finalizer_failure_is, reconcile_with_finalizer};
 use crate::metrics::Metrics;
 use crate::reconcile_metrics::{self, MetricLabel};
 use dereference::Tenant;
 
 /// The finalizer that closes the deployment on chain.
-pub const FINALIZER: &str = "akash.network/deployment";
+pub(crate) const FINALIZER: &str = "akash.network/deployment";
 const FIELD_MANAGER: &str = "akash-provider-tenant";
 /// Steps one reconcile takes before it lets others run.
 const MAX_STEPS: usize = 16;
@@ -39,7 +39,7 @@ const MAX_STEPS: usize = 16;
 const KEY_RETRY: Duration = Duration::from_secs(30);
 
 /// What every reconcile needs.
-pub struct Context {
+pub(crate) struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub args: TenantArgs,
@@ -51,7 +51,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, args: TenantArgs) -> Self {
+    pub(crate) fn new(client: Client, args: TenantArgs) -> Self {
         Self {
             recorder: events::recorder(
                 &client,
@@ -67,7 +67,7 @@ impl Context {
     }
 
     /// Counts reconciles in `metrics` (by default a registry nobody serves).
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
         self
     }
@@ -75,7 +75,7 @@ impl Context {
 
 /// Errors of one reconcile; retried with a backoff.
 #[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
+pub(crate) enum ReconcileError {
     #[error("kubernetes: {0}")]
     Kube(#[from] kube::Error),
     #[error("{0}")]
@@ -96,16 +96,17 @@ pub enum ReconcileError {
     Certificate(#[source] anyhow::Error),
     #[error("finalizer: {0}")]
     Finalizer(String),
-}
-
-impl FinalizerFailure for ReconcileError {
-    fn finalizer_failure(message: String) -> Self {
-        Self::Finalizer(message)
-    }
+    /// Closing the deployment needs the tenant's key and chain: what stopped getting them.
+    #[error(
+        "{0}; the deployment stays open on chain until the key is back (or remove the finalizer \
+         {finalizer} to give up on closing it)",
+        finalizer = FINALIZER
+    )]
+    CloseBlocked(#[source] Box<ReconcileError>),
 }
 
 impl ReconcileError {
-    pub fn metric_label(&self) -> &'static str {
+    pub(crate) fn metric_label(&self) -> &'static str {
         match self {
             Self::Kube(_) => "kube",
             Self::Key(_) | Self::Mnemonic { .. } => "key",
@@ -113,9 +114,12 @@ impl ReconcileError {
             Self::Flow(e) => e.reason(),
             Self::Certificate(_) => "certificate",
             Self::Finalizer(_) => "finalizer",
+            Self::CloseBlocked(e) => e.metric_label(),
         }
     }
 }
+
+finalizer_failure_is!(ReconcileError::Finalizer);
 
 impl MetricLabel for ReconcileError {
     fn metric_label(&self) -> &'static str {
@@ -124,7 +128,7 @@ impl MetricLabel for ReconcileError {
 }
 
 /// Runs the controller until the process is stopped.
-pub async fn run(ctx: Arc<Context>) {
+pub(crate) async fn run(ctx: Arc<Context>) {
     let manifests: Api<Manifest> = match &ctx.args.watch_namespace {
         Some(ns) if !ns.is_empty() => Api::namespaced(ctx.client.clone(), ns),
         _ => Api::all(ctx.client.clone()),
@@ -218,12 +222,9 @@ async fn cleanup(manifest: &Manifest, ctx: &Context) -> Result<Action, Reconcile
     if status.dseq.is_none() {
         return Ok(Action::await_change());
     }
-    let tenant = dereference::tenant(ctx, manifest).await.map_err(|e| {
-        ReconcileError::Key(format!(
-            "{e}; the deployment stays open on chain until the key is back (or remove the \
-             finalizer {FINALIZER} to give up on closing it)"
-        ))
-    })?;
+    let tenant = dereference::tenant(ctx, manifest)
+        .await
+        .map_err(|e| ReconcileError::CloseBlocked(Box::new(e)))?;
     let chain = tenant.lock().await.chain.clone();
     if status.phase != Some(ManifestPhase::Closing) {
         status.phase = Some(ManifestPhase::Closing);
@@ -279,5 +280,21 @@ mod error_tests {
         );
         assert!(connect.source().is_some());
         assert_eq!(connect.metric_label(), "chain_connect");
+
+        // A close held up by the chain's connection is counted as that, not as the key.
+        let blocked = ReconcileError::CloseBlocked(Box::new(connect));
+        assert_eq!(
+            blocked.to_string(),
+            format!(
+                "connecting to the chain: --rpc-url: bad URL; the deployment stays open on chain \
+                 until the key is back (or remove the finalizer {} to give up on closing it)",
+                super::FINALIZER
+            )
+        );
+        assert_eq!(
+            blocked.source().map(ToString::to_string),
+            Some("connecting to the chain: --rpc-url: bad URL".to_string())
+        );
+        assert_eq!(blocked.metric_label(), "chain_connect");
     }
 }

@@ -32,15 +32,15 @@ pub enum DeliveryError {
 /// What a provider says about one lease.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaseReport {
-    pub services: Vec<ServiceEndpoints>,
+    pub(crate) services: Vec<ServiceEndpoints>,
     /// The manifest version the lease runs, when the provider says (ours does; the Go provider
     /// does not).
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
 }
 
 impl LeaseReport {
     /// Every service has all its replicas ready.
-    pub fn all_ready(&self) -> bool {
+    pub(crate) fn all_ready(&self) -> bool {
         !self.services.is_empty()
             && self
                 .services
@@ -70,7 +70,7 @@ pub trait Gateway: Send + Sync {
 
 /// How long a client made from a provider's certificates on chain is used: a certificate the
 /// provider revoked (its key leaked) is trusted no longer than this.
-pub const CLIENT_LIFETIME: Duration = Duration::from_secs(60);
+pub(crate) const CLIENT_LIFETIME: Duration = Duration::from_secs(60);
 
 /// The real gateway client: one HTTPS client per provider, made from the provider's certificates
 /// on chain, and made again after a failure (the provider may have a new certificate) or once
@@ -88,7 +88,7 @@ impl MtlsGateway {
     }
 
     /// With clients made again once older than `lifetime`.
-    pub fn with_client_lifetime(
+    pub(crate) fn with_client_lifetime(
         chain: Arc<dyn Chain>,
         identity: TenantIdentity,
         lifetime: Duration,
@@ -273,7 +273,7 @@ struct PortJson {
 
 /// The Go provider's lease status JSON as per-service endpoints; forwarded ports without a host
 /// get the gateway's host, where the provider's node ports are reached.
-pub fn parse_lease_status(
+pub(crate) fn parse_lease_status(
     body: &str,
     gateway_host: &str,
 ) -> Result<LeaseReport, serde_json::Error> {

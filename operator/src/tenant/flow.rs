@@ -24,19 +24,18 @@ mod serve;
 mod tests;
 
 use bids::{BidRound, bid_round};
-pub use serve::seed_choice;
 use serve::{deliver, drop_failed, follow, summarize};
 
 /// Hands out the dseqs of new deployments: the chain's height, or one past the last handed out
 /// while the height has not moved, so that manifests created in the same block by one controller
 /// (`kubectl apply -f` of a directory) do not share a dseq and overwrite each other's deployment.
 #[derive(Debug, Default)]
-pub struct DseqAllocator {
+pub(crate) struct DseqAllocator {
     last: std::sync::atomic::AtomicU64,
 }
 
 impl DseqAllocator {
-    pub fn next(&self, height: u64) -> u64 {
+    pub(crate) fn next(&self, height: u64) -> u64 {
         use std::sync::atomic::Ordering::SeqCst;
         let fresh = |last: u64| height.max(1).max(last + 1);
         // The closure always answers, so the update cannot fail.
@@ -49,22 +48,22 @@ impl DseqAllocator {
 }
 
 /// What the step needs besides the plan and the status.
-pub struct Ctx<'a> {
-    pub chain: &'a dyn Chain,
-    pub gateway: &'a dyn Gateway,
-    pub dseqs: &'a DseqAllocator,
+pub(crate) struct Ctx<'a> {
+    pub(crate) chain: &'a dyn Chain,
+    pub(crate) gateway: &'a dyn Gateway,
+    pub(crate) dseqs: &'a DseqAllocator,
     /// A provider unreachable, or with services not ready, this long is replaced.
-    pub failure_threshold: Duration,
+    pub(crate) failure_threshold: Duration,
     /// How often a running deployment's status is read.
-    pub status_interval: Duration,
+    pub(crate) status_interval: Duration,
     /// Roughly one block: how often to look while waiting for the chain.
-    pub block_interval: Duration,
-    pub now: jiff::Timestamp,
+    pub(crate) block_interval: Duration,
+    pub(crate) now: jiff::Timestamp,
 }
 
 /// What happened, for people: the controller makes events of it, the CLI prints it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Progress {
+pub(crate) enum Progress {
     DeploymentCreated {
         dseq: u64,
         version: String,
@@ -113,7 +112,7 @@ pub enum Progress {
 
 /// Why a step could not go on; the status keeps what was done before.
 #[derive(Debug, thiserror::Error)]
-pub enum FlowError {
+pub(crate) enum FlowError {
     #[error(transparent)]
     Chain(#[from] ChainError),
     /// The spec changed in a way an update cannot carry (the chain keeps a deployment's groups).
@@ -123,7 +122,7 @@ pub enum FlowError {
 
 impl FlowError {
     /// A short label for metrics and conditions.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             FlowError::Chain(ChainError::InsufficientFunds { .. }) => "InsufficientFunds",
             FlowError::Chain(_) => "ChainError",
@@ -134,13 +133,13 @@ impl FlowError {
 
 /// After a step: call again at once (the status changed and should be saved first), or wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     Again,
     Wait(Duration),
 }
 
 /// Advances the deployment by one step.
-pub async fn step(
+pub(crate) async fn step(
     ctx: &Ctx<'_>,
     plan: &Plan,
     status: &mut ManifestStatus,
@@ -254,7 +253,7 @@ pub async fn step(
 
 /// Closes the deployment on chain (the escrow's remainder goes back to the tenant). Nothing to do
 /// when it was never posted or is closed already.
-pub async fn close(chain: &dyn Chain, status: &ManifestStatus) -> Result<bool, ChainError> {
+pub(crate) async fn close(chain: &dyn Chain, status: &ManifestStatus) -> Result<bool, ChainError> {
     let Some(dseq) = status.dseq else {
         return Ok(false);
     };

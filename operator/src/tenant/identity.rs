@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 
-pub use crate::certificate::CertStore;
+pub(crate) use crate::certificate::CertStore;
 use crate::certificate::{self, KeptCertificate, NewCertificate, WhenRevoked};
 use crate::gateway::client::TenantIdentity;
 
@@ -23,7 +23,10 @@ const VALID_FOR: Duration = Duration::from_secs(365 * 86_400);
 /// The tenant's usable identity: the kept one if the chain holds it as valid (published now if
 /// the chain does not know it), else a new one, kept, then published. A revoked one is replaced:
 /// nothing but this tenant's own requests depends on it.
-pub async fn ensure(chain: &dyn Chain, store: &dyn CertStore) -> anyhow::Result<TenantIdentity> {
+pub(crate) async fn ensure(
+    chain: &dyn Chain,
+    store: &dyn CertStore,
+) -> anyhow::Result<TenantIdentity> {
     let new = NewCertificate {
         role: CertificateRole::Client,
         valid_for: VALID_FOR,
@@ -34,7 +37,7 @@ pub async fn ensure(chain: &dyn Chain, store: &dyn CertStore) -> anyhow::Result<
 
 /// The controller's store: a Secret `<key secret>-certificate` beside the key's Secret, with
 /// `cert.pem` and `key.pem`.
-pub struct SecretCertStore {
+pub(crate) struct SecretCertStore {
     pub api: Api<Secret>,
     pub name: String,
 }
@@ -99,7 +102,7 @@ impl CertStore for SecretCertStore {
 }
 
 /// The CLI's store: `cert.pem` and `key.pem` (mode 0600) in a directory per tenant address.
-pub struct FileCertStore {
+pub(crate) struct FileCertStore {
     pub dir: PathBuf,
 }
 
@@ -126,7 +129,7 @@ impl CertStore for FileCertStore {
 }
 
 /// Writes a file only its owner can read.
-pub async fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+pub(crate) async fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = path.to_owned();
     let text = text.to_owned();

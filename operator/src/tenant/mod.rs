@@ -6,12 +6,12 @@ pub mod cli;
 pub mod cli_shell;
 pub mod cli_streams;
 pub mod config;
-pub mod controller;
+pub(crate) mod controller;
 pub mod delivery;
 pub mod flow;
-pub mod identity;
-pub mod plan;
-pub mod select;
+pub(crate) mod identity;
+pub(crate) mod plan;
+pub(crate) mod select;
 
 use std::sync::Arc;
 

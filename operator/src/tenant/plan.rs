@@ -11,14 +11,14 @@ use crds::sdl::Sdl;
 /// One problem in a `Manifest`'s spec.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {message}")]
-pub struct SpecIssue {
+pub(crate) struct SpecIssue {
     pub path: String,
     pub message: String,
 }
 
 /// What a valid spec deploys.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub sdl: Sdl,
     /// The on-chain groups, in the order of their gseq (1, 2, ...).
     pub groups: Vec<dv4::GroupSpec>,
@@ -33,12 +33,12 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn version_hex(&self) -> String {
+    pub(crate) fn version_hex(&self) -> String {
         self.sdl.manifest_version_hex()
     }
 
     /// The deposit as `MsgCreateDeployment` carries it (from the tenant's balance).
-    pub fn deposit_msg(&self) -> Deposit {
+    pub(crate) fn deposit_msg(&self) -> Deposit {
         Deposit {
             amount: Some(self.deposit.clone()),
             sources: vec![Source::Balance as i32],
@@ -48,7 +48,7 @@ impl Plan {
 
 /// The bid filter of the spec, checked; amounts in `LegacyDec` wire form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
+pub(crate) struct Filter {
     pub allowed_providers: Vec<String>,
     pub required_attributes: Vec<(String, String)>,
     /// (denom, amount per block in 10^-18 units)
@@ -56,7 +56,7 @@ pub struct Filter {
 }
 
 /// Checks `spec` and builds its plan; every problem found is listed.
-pub fn plan(spec: &ManifestSpec) -> Result<Plan, Vec<SpecIssue>> {
+pub(crate) fn plan(spec: &ManifestSpec) -> Result<Plan, Vec<SpecIssue>> {
     let mut issues = Vec::new();
     let sdl = match Sdl::from_document(&spec.sdl) {
         Ok(sdl) => Some(sdl),
@@ -207,27 +207,9 @@ fn is_akash_address(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crds::resources::SecretKeyRef;
+    use crate::test_support::manifest_spec as spec;
 
     const SDL: &str = include_str!("../../../testdata/sdl/awesome-akash/openspeedtest.yaml");
-
-    fn spec() -> ManifestSpec {
-        ManifestSpec {
-            sdl: Sdl::parse(SDL).unwrap().document().clone(),
-            deposit: Price {
-                denom: "uact".into(),
-                amount: "5000000".into(),
-            },
-            wait_duration_blocks: 3,
-            key_secret: SecretKeyRef {
-                name: "tenant-key".into(),
-                key: "mnemonic".into(),
-            },
-            bid_filter: None,
-            distribution: Default::default(),
-            dseq: None,
-        }
-    }
 
     #[test]
     fn a_valid_spec_plans_the_sdl_groups_and_version() {

@@ -7,7 +7,7 @@ use super::plan::Filter;
 
 /// An open bid as the tenant sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub provider: String,
     pub bseq: u32,
     pub denom: String,
@@ -21,7 +21,7 @@ pub struct Candidate {
 
 /// Why a bid was passed over (for the status and the CLI's progress).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skipped {
+pub(crate) enum Skipped {
     NotAllowed,
     Dropped,
     MissingAttribute(String),
@@ -32,7 +32,7 @@ pub enum Skipped {
 /// The winner among `bids`: filters, then the lowest price, then the earliest block; bids of the
 /// same price in the same block go to the lower provider address, so the choice is
 /// deterministic and a restarted controller makes the same one.
-pub fn choose<'a>(
+pub(crate) fn choose<'a>(
     bids: &'a [Candidate],
     filter: &Filter,
     dropped: &[String],
@@ -43,7 +43,7 @@ pub fn choose<'a>(
 }
 
 /// The reason `bid` is not eligible, if any.
-pub fn skipped(bid: &Candidate, filter: &Filter, dropped: &[String]) -> Option<Skipped> {
+pub(crate) fn skipped(bid: &Candidate, filter: &Filter, dropped: &[String]) -> Option<Skipped> {
     if dropped.contains(&bid.provider) {
         return Some(Skipped::Dropped);
     }

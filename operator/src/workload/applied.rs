@@ -23,7 +23,7 @@ use super::status::Observed;
 
 /// The last apply of one lease.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Applied {
+pub(crate) struct Applied {
     digest: u64,
     at: Instant,
     /// `Kind/name` → `metadata.generation` of each Deployment and StatefulSet after the apply.
@@ -32,19 +32,19 @@ pub struct Applied {
 
 /// The last apply of every lease this process applied, by `Lease` name.
 #[derive(Debug, Default)]
-pub struct AppliedLeases {
+pub(crate) struct AppliedLeases {
     leases: Mutex<HashMap<String, Applied>>,
 }
 
 impl AppliedLeases {
     /// The record of `lease`, if this process applied it.
-    pub fn get(&self, lease: &str) -> Option<Applied> {
+    pub(crate) fn get(&self, lease: &str) -> Option<Applied> {
         self.lock().get(lease).cloned()
     }
 
     /// Records that `objects` were applied at `at`, and the workloads' generations the apply
     /// answered with (`Kind/name` → generation, as [`super::apply::ApplyOutcome`] has them).
-    pub fn record(
+    pub(crate) fn record(
         &self,
         lease: &str,
         objects: &LeaseObjects,
@@ -60,7 +60,7 @@ impl AppliedLeases {
     }
 
     /// Forgets `lease` (closed, or its apply failed part-way).
-    pub fn forget(&self, lease: &str) {
+    pub(crate) fn forget(&self, lease: &str) {
         self.lock().remove(lease);
     }
 
@@ -71,13 +71,18 @@ impl AppliedLeases {
 
 impl Applied {
     /// Whether `objects` are what was applied, and recently enough to trust what is observed.
-    pub fn is_current(&self, objects: &LeaseObjects, now: Instant, recheck: Duration) -> bool {
+    pub(crate) fn is_current(
+        &self,
+        objects: &LeaseObjects,
+        now: Instant,
+        recheck: Duration,
+    ) -> bool {
         self.digest == digest(objects) && now.saturating_duration_since(self.at) < recheck
     }
 
     /// Whether every watched object the lease should have is there, with the spec it got from the
     /// last apply.
-    pub fn in_place(&self, objects: &LeaseObjects, observed: &Observed) -> bool {
+    pub(crate) fn in_place(&self, objects: &LeaseObjects, observed: &Observed) -> bool {
         let present = |names: BTreeSet<String>, of: BTreeSet<String>| names.is_subset(&of);
         present(names(&objects.deployments), names(&observed.deployments))
             && present(

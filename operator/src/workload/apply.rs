@@ -25,7 +25,7 @@ use crate::workload::build::MANAGED_LABEL;
 
 /// What one apply of a lease did.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ApplyOutcome {
+pub(crate) struct ApplyOutcome {
     /// How many objects were applied (or found already created, for create-only kinds).
     pub count: usize,
     /// `Kind/name` → `metadata.generation` of each Deployment and StatefulSet as the API server
@@ -34,7 +34,10 @@ pub struct ApplyOutcome {
 }
 
 /// Applies every object of the lease, then prunes what an earlier version left.
-pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<ApplyOutcome> {
+pub(crate) async fn apply_all(
+    client: &Client,
+    objects: &LeaseObjects,
+) -> kube::Result<ApplyOutcome> {
     // Every kind is named here, without `..`: a kind added to `LeaseObjects` does not compile
     // until this function applies it and says how it is removed.
     let LeaseObjects {
@@ -109,7 +112,7 @@ pub async fn apply_all(client: &Client, objects: &LeaseObjects) -> kube::Result<
 }
 
 /// The key of a Deployment or StatefulSet in [`ApplyOutcome::workload_generations`].
-pub fn workload_key(kind: &str, meta: &ObjectMeta) -> String {
+pub(crate) fn workload_key(kind: &str, meta: &ObjectMeta) -> String {
     format!("{kind}/{}", meta.name.as_deref().unwrap_or_default())
 }
 
@@ -134,15 +137,32 @@ where
     }
 }
 
-/// Applies each object; returns them as the API server answered.
-async fn apply_each<K>(client: &Client, ns: &str, objects: &[K]) -> kube::Result<Vec<K>>
-where
+/// The kinds of a lease's namespace that are applied and pruned: namespaced objects the API
+/// server reads and writes as JSON.
+trait LeaseKind:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+{
+}
+
+impl<K> LeaseKind for K where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
         + Debug
         + Serialize
-        + DeserializeOwned,
+        + DeserializeOwned
 {
+}
+
+/// Applies each object; returns them as the API server answered.
+async fn apply_each<K: LeaseKind>(
+    client: &Client,
+    ns: &str,
+    objects: &[K],
+) -> kube::Result<Vec<K>> {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut applied = Vec::with_capacity(objects.len());
@@ -156,14 +176,7 @@ where
 }
 
 /// Deletes objects of kind `K` that carry the lease label but are not in `keep`.
-async fn prune<K>(client: &Client, ns: &str, keep: &[K]) -> kube::Result<()>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Debug
-        + Serialize
-        + DeserializeOwned,
-{
+async fn prune<K: LeaseKind>(client: &Client, ns: &str, keep: &[K]) -> kube::Result<()> {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     let wanted: BTreeSet<String> = keep.iter().map(ResourceExt::name_any).collect();
     let listed = api
@@ -184,7 +197,7 @@ where
 }
 
 /// Deletes the lease's namespace (and so everything in it). `true` once it is gone.
-pub async fn delete_namespace(client: &Client, ns: &str) -> kube::Result<bool> {
+pub(crate) async fn delete_namespace(client: &Client, ns: &str) -> kube::Result<bool> {
     let api = Api::<Namespace>::all(client.clone());
     match api.get_opt(ns).await? {
         None => Ok(true),

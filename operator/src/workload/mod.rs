@@ -1,5 +1,5 @@
-pub mod applied;
-pub mod apply;
+pub(crate) mod applied;
+pub(crate) mod apply;
 pub mod build;
-pub mod reconcile;
-pub mod status;
+pub(crate) mod reconcile;
+pub(crate) mod status;

@@ -28,7 +28,7 @@ use super::applied::AppliedLeases;
 use super::apply;
 use super::build::{LEASE_LABEL_PREFIX, LeaseObjects, MANAGED_LABEL, WorkloadConfig, build};
 use super::status::{self, Observed};
-use crate::controller::finalizer::{FinalizerFailure, reconcile_with_finalizer};
+use crate::controller::finalizer::{finalizer_failure_is, reconcile_with_finalizer};
 use crate::controller::status::Precondition;
 use crate::controller::{conditions, events, short_version};
 use crate::lease_secret;
@@ -37,10 +37,10 @@ use crate::provider::store::FIELD_MANAGER;
 use crate::reconcile_metrics::{self, MetricLabel};
 
 /// The finalizer that removes a lease's namespace.
-pub const FINALIZER: &str = "akash.network/workloads";
+pub(crate) const FINALIZER: &str = "akash.network/workloads";
 
 /// The lease workloads as the reconciler's watches last saw them (managed fields dropped).
-pub struct WorkloadStores {
+pub(crate) struct WorkloadStores {
     deployments: Store<Deployment>,
     stateful_sets: Store<StatefulSet>,
 }
@@ -71,7 +71,7 @@ where
 }
 
 /// What every reconcile needs.
-pub struct Context {
+pub(crate) struct Context {
     pub client: Client,
     /// Where the `Lease` resources live.
     pub namespace: String,
@@ -88,7 +88,12 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, namespace: &str, config: WorkloadConfig, identity: &str) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        namespace: &str,
+        config: WorkloadConfig,
+        identity: &str,
+    ) -> Self {
         Self {
             recorder: events::recorder(&client, "akash-provider", Some(identity.to_owned())),
             client,
@@ -102,13 +107,13 @@ impl Context {
     }
 
     /// Counts reconciles in `metrics` (by default a registry nobody serves).
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
         self
     }
 
     /// Reads registry credentials from Secrets of `namespace` (by default the Leases' own).
-    pub fn with_secrets_namespace(mut self, namespace: &str) -> Self {
+    pub(crate) fn with_secrets_namespace(mut self, namespace: &str) -> Self {
         namespace.clone_into(&mut self.secrets_namespace);
         self
     }
@@ -116,7 +121,7 @@ impl Context {
 
 /// Errors of one reconcile; retried with a backoff.
 #[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
+pub(crate) enum ReconcileError {
     #[error("kubernetes: {0}")]
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
@@ -125,14 +130,8 @@ pub enum ReconcileError {
     Credentials(#[from] lease_secret::SecretError),
 }
 
-impl FinalizerFailure for ReconcileError {
-    fn finalizer_failure(message: String) -> Self {
-        Self::Finalizer(message)
-    }
-}
-
 impl ReconcileError {
-    pub fn metric_label(&self) -> &'static str {
+    pub(crate) fn metric_label(&self) -> &'static str {
         match self {
             Self::Kube(_) => "kube",
             Self::Finalizer(_) => "finalizer",
@@ -141,6 +140,8 @@ impl ReconcileError {
     }
 }
 
+finalizer_failure_is!(ReconcileError::Finalizer);
+
 impl MetricLabel for ReconcileError {
     fn metric_label(&self) -> &'static str {
         ReconcileError::metric_label(self)
@@ -148,7 +149,7 @@ impl MetricLabel for ReconcileError {
 }
 
 /// Runs the reconciler until `stop` turns false.
-pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     match sweep_secrets(&ctx).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(

@@ -14,7 +14,7 @@ use super::build::SERVICE_LABEL;
 
 /// What the lease's namespace holds now.
 #[derive(Debug, Default)]
-pub struct Observed {
+pub(crate) struct Observed {
     pub deployments: Vec<Deployment>,
     pub stateful_sets: Vec<StatefulSet>,
     pub services: Vec<Service>,
@@ -22,7 +22,7 @@ pub struct Observed {
 }
 
 /// Per service of the manifest: replicas ready and wanted, HTTP hosts, forwarded ports.
-pub fn services(group: &ManifestGroup, observed: &Observed) -> Vec<ServiceStatus> {
+pub(crate) fn services(group: &ManifestGroup, observed: &Observed) -> Vec<ServiceStatus> {
     group
         .services
         .iter()
@@ -116,7 +116,7 @@ fn leased_ips(service: &str, observed: &Observed) -> Vec<LeasedIpStatus> {
 }
 
 /// Every leased address of the lease's services, once each, comma-separated (`None`: none).
-pub fn ips_text(services: &[ServiceStatus]) -> Option<String> {
+pub(crate) fn ips_text(services: &[ServiceStatus]) -> Option<String> {
     let ips: std::collections::BTreeSet<&str> = services
         .iter()
         .flat_map(|s| s.ips.iter().map(|i| i.ip.as_str()))
@@ -125,7 +125,7 @@ pub fn ips_text(services: &[ServiceStatus]) -> Option<String> {
 }
 
 /// Some of the lease's leased-IP Services (`wanted`) have no address yet.
-pub fn ips_pending(wanted: usize, services: &[ServiceStatus]) -> bool {
+pub(crate) fn ips_pending(wanted: usize, services: &[ServiceStatus]) -> bool {
     services.iter().map(|s| s.ips.len()).sum::<usize>() < wanted
 }
 
@@ -174,7 +174,7 @@ fn replicas(service: &str, observed: &Observed) -> Option<Replicas> {
 
 /// `Active` when every service has all its replicas ready, else `Deploying` (never ready yet) or
 /// `Degraded` (was active before).
-pub fn phase(services: &[ServiceStatus], previous: Option<LeasePhase>) -> LeasePhase {
+pub(crate) fn phase(services: &[ServiceStatus], previous: Option<LeasePhase>) -> LeasePhase {
     let all_ready = services
         .iter()
         .all(|s| s.replicas > 0 && s.ready_replicas >= s.replicas);
@@ -186,7 +186,7 @@ pub fn phase(services: &[ServiceStatus], previous: Option<LeasePhase>) -> LeaseP
 }
 
 /// `ready/total` services, for `kubectl get`.
-pub fn ready_text(services: &[ServiceStatus]) -> String {
+pub(crate) fn ready_text(services: &[ServiceStatus]) -> String {
     let ready = services
         .iter()
         .filter(|s| s.replicas > 0 && s.ready_replicas >= s.replicas)

@@ -20,7 +20,7 @@ pub(crate) struct ChainBid {
 impl Engine {
     /// Loads the `Bid` resources and brings each in line with the chain; then the `Lease`
     /// resources. Store failures are returned (the caller retries); chain failures are retried.
-    pub async fn reconcile(&mut self) -> anyhow::Result<()> {
+    pub(crate) async fn reconcile(&mut self) -> anyhow::Result<()> {
         let stored = self.store.list_bids().await?;
         self.bids = stored.into_iter().map(|b| (b.name_any(), b)).collect();
         let names: Vec<String> = self.bids.keys().cloned().collect();

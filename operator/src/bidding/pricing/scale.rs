@@ -6,7 +6,7 @@ use super::{Price, PricingError};
 
 /// The storage rate key for ephemeral (non-persistent) storage, the Go provider's
 /// `sdl.StorageEphemeral`.
-pub const STORAGE_EPHEMERAL: &str = "ephemeral";
+pub(crate) const STORAGE_EPHEMERAL: &str = "ephemeral";
 
 const MIB: u128 = 1 << 20;
 

@@ -18,9 +18,11 @@ use super::{Price, PricingError};
 use crate::inventory::{ATTR_CLASS, GpuSpec};
 
 /// Scripts running at once, as `--bid-price-script-process-limit`.
-pub const DEFAULT_PROCESS_LIMIT: usize = 32;
+#[cfg(test)]
+pub(crate) const DEFAULT_PROCESS_LIMIT: usize = 32;
 /// How long a script may run, as `--bid-price-script-process-timeout`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+#[cfg(test)]
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `price_precision` the Go provider tells the script.
 const PRICE_PRECISION: u32 = 6;
 

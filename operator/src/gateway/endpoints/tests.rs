@@ -1,6 +1,5 @@
 use crds::resources::{
-    LeaseManifest, LeasePhase, LeaseRef, LeaseSpec, LeaseStatus, LeasedIpStatus, Price,
-    ServiceStatus,
+    LeaseManifest, LeasePhase, LeaseRef, LeaseStatus, LeasedIpStatus, ServiceStatus,
 };
 use crds::sdl::Sdl;
 
@@ -72,19 +71,7 @@ fn pending(owner: &str, dseq: u64) -> Lease {
         oseq: 1,
         provider: PROVIDER.into(),
     };
-    Lease::new(
-        &id.order().object_name(),
-        LeaseSpec {
-            lease_id: id,
-            price: Price {
-                denom: "uact".into(),
-                amount: "1".into(),
-            },
-            created_at: None,
-            manifest: None,
-            deployment_manifest: None,
-        },
-    )
+    crate::test_support::lease(&id.order().object_name(), id)
 }
 
 /// A live lease of `owner`'s deployment `dseq` naming `named` and holding `held`, each held

@@ -1,5 +1,6 @@
-use crds::resources::{LeaseManifest, LeasePhase, LeaseRef, LeaseSpec, LeaseStatus, Price};
+use crds::resources::{LeaseManifest, LeasePhase, LeaseRef, LeaseStatus};
 use crds::sdl::Sdl;
+use crds::sdl::names::LeaseId;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::*;
@@ -80,19 +81,7 @@ fn holding(owner: &str, dseq: u64, hosts: &[&str]) -> Lease {
 /// A lease waiting for its manifest.
 fn pending(owner: &str, dseq: u64) -> Lease {
     let id = lease_id(owner, dseq);
-    Lease::new(
-        &id.order().object_name(),
-        LeaseSpec {
-            lease_id: id,
-            price: Price {
-                denom: "uact".into(),
-                amount: "1".into(),
-            },
-            created_at: None,
-            manifest: None,
-            deployment_manifest: None,
-        },
-    )
+    crate::test_support::lease(&id.order().object_name(), id)
 }
 
 fn policy() -> HostnamePolicy {

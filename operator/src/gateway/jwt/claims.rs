@@ -55,7 +55,7 @@ impl Scope {
 
 /// The payload as sent; checked by [`Claims::validate`].
 #[derive(Debug, Clone, Deserialize)]
-pub struct RawClaims {
+pub(crate) struct RawClaims {
     #[serde(default)]
     pub iss: Option<String>,
     #[serde(default)]
@@ -71,7 +71,7 @@ pub struct RawClaims {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct RawLeases {
+pub(crate) struct RawLeases {
     #[serde(default)]
     pub access: String,
     #[serde(default)]
@@ -81,7 +81,7 @@ pub struct RawLeases {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct RawPermission {
+pub(crate) struct RawPermission {
     #[serde(default)]
     pub provider: String,
     #[serde(default)]
@@ -93,7 +93,7 @@ pub struct RawPermission {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct RawDeployment {
+pub(crate) struct RawDeployment {
     #[serde(default)]
     pub scope: Vec<String>,
     #[serde(default)]
@@ -109,27 +109,27 @@ pub struct RawDeployment {
 /// What a caller may do: everything its account owns (mTLS, a `full` token), some scopes of it,
 /// or per provider and deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     Full,
     Scoped(Vec<Scope>),
     Granular(Vec<Permission>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Permission {
+pub(crate) struct Permission {
     pub provider: String,
     pub access: ProviderAccess,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderAccess {
+pub(crate) enum ProviderAccess {
     Full,
     Scoped(Vec<Scope>),
     Deployments(Vec<DeploymentGrant>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeploymentGrant {
+pub(crate) struct DeploymentGrant {
     pub scope: Vec<Scope>,
     pub dseq: u64,
     /// 0: any.
@@ -140,7 +140,7 @@ pub struct DeploymentGrant {
 
 /// Validated claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub issuer: String,
     pub expires: i64,
     pub access: Access,
@@ -149,7 +149,7 @@ pub struct Claims {
 /// Why claims are not valid (the token's issuer may learn it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct ClaimsError(pub String);
+pub(crate) struct ClaimsError(pub String);
 
 fn bad(text: impl Into<String>) -> ClaimsError {
     ClaimsError(text.into())
@@ -187,7 +187,7 @@ fn scopes(list: &[String], what: &str) -> Result<Vec<Scope>, ClaimsError> {
 
 impl Claims {
     /// The claims' rules at time `now` (seconds): what the Go provider refuses is refused.
-    pub fn validate(raw: RawClaims, now: f64) -> Result<Self, ClaimsError> {
+    pub(crate) fn validate(raw: RawClaims, now: f64) -> Result<Self, ClaimsError> {
         let issuer = raw
             .iss
             .filter(|i| !i.is_empty())
@@ -345,7 +345,7 @@ impl DeploymentGrant {
 impl Access {
     /// Whether this access reaches `target` at `provider` with `scope` (`None`: a route that
     /// asks no scope, only the lease).
-    pub fn allows(&self, provider: &str, target: Target, scope: Option<Scope>) -> bool {
+    pub(crate) fn allows(&self, provider: &str, target: Target, scope: Option<Scope>) -> bool {
         let has = |list: &[Scope]| scope.is_none_or(|s| list.contains(&s));
         match self {
             Self::Full => true,

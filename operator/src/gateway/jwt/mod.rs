@@ -8,7 +8,7 @@
 //! metadata of gRPC calls; with a client certificate as well it is refused, as the Go provider
 //! refuses it (ambiguous).
 
-pub mod claims;
+pub(crate) mod claims;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,12 +20,13 @@ use k256::ecdsa::signature::Verifier as _;
 use k256::ecdsa::{Signature, VerifyingKey};
 use tokio::sync::Semaphore;
 
-pub use claims::{Access, Claims, Scope, Target};
+pub(crate) use claims::{Access, Claims};
+pub use claims::{Scope, Target};
 
 use super::accept::Rejection;
 
 /// Longest token accepted (Console's are well under 2 KiB).
-pub const MAX_TOKEN: usize = 8 * 1024;
+pub(crate) const MAX_TOKEN: usize = 8 * 1024;
 /// Account keys kept, at most; a key never changes once on chain.
 const CACHE_MAX: usize = 10_000;
 /// Chain lookups of account keys running at once, at most.
@@ -33,19 +34,19 @@ const MAX_LOOKUPS: usize = 16;
 
 /// How a token is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     Es256k,
     Es256kAdr36,
 }
 
 /// A token taken apart, its signature not yet checked.
 #[derive(Debug)]
-pub struct Parsed {
-    pub algorithm: Algorithm,
+pub(crate) struct Parsed {
+    pub(crate) algorithm: Algorithm,
     /// `header.payload`, as signed.
-    pub signing_input: String,
-    pub claims: claims::RawClaims,
-    pub signature: [u8; 64],
+    pub(crate) signing_input: String,
+    pub(crate) claims: claims::RawClaims,
+    pub(crate) signature: [u8; 64],
 }
 
 fn invalid(why: &str) -> Rejection {
@@ -54,7 +55,7 @@ fn invalid(why: &str) -> Rejection {
 
 /// Splits and decodes `token` (compact JWS); what is not a well-formed token of an accepted
 /// algorithm is refused (401).
-pub fn parse(token: &str) -> Result<Parsed, Rejection> {
+pub(crate) fn parse(token: &str) -> Result<Parsed, Rejection> {
     if token.len() > MAX_TOKEN {
         return Err(invalid("longer than accepted"));
     }
@@ -95,7 +96,7 @@ pub fn parse(token: &str) -> Result<Parsed, Rejection> {
 
 /// The ADR-36 document a wallet signs for `data` on behalf of `signer` (compact JSON, keys
 /// sorted, as amino signs it).
-pub fn adr36_document(signer: &str, data: &[u8]) -> Vec<u8> {
+pub(crate) fn adr36_document(signer: &str, data: &[u8]) -> Vec<u8> {
     serde_json::json!({
         "account_number": "0",
         "chain_id": "",
@@ -112,7 +113,7 @@ pub fn adr36_document(signer: &str, data: &[u8]) -> Vec<u8> {
 }
 
 /// Whether `signature` (r‖s, low-S) is `public_key`'s over the token, for issuer `issuer`.
-pub fn signature_valid(parsed: &Parsed, issuer: &str, public_key: &[u8]) -> bool {
+pub(crate) fn signature_valid(parsed: &Parsed, issuer: &str, public_key: &[u8]) -> bool {
     let Ok(key) = VerifyingKey::from_sec1_bytes(public_key) else {
         return false;
     };
@@ -140,7 +141,7 @@ pub fn now() -> f64 {
 
 /// Checks tokens: their signature with the issuer's key from the chain (cached), then their
 /// claims.
-pub struct TokenVerifier {
+pub(crate) struct TokenVerifier {
     chain: Arc<dyn Chain>,
     prefix: String,
     keys: Mutex<HashMap<String, Vec<u8>>>,
@@ -151,7 +152,7 @@ pub struct TokenVerifier {
 }
 
 impl TokenVerifier {
-    pub fn new(chain: Arc<dyn Chain>, prefix: &str, refusal_ttl: Duration) -> Self {
+    pub(crate) fn new(chain: Arc<dyn Chain>, prefix: &str, refusal_ttl: Duration) -> Self {
         Self {
             chain,
             prefix: prefix.to_owned(),
@@ -164,7 +165,7 @@ impl TokenVerifier {
 
     /// The valid claims of `token`: 401 when it is not a token signed by its issuer's key, 401
     /// when its claims are not valid now (expired, not yet valid, malformed access).
-    pub async fn verify(&self, token: &str) -> Result<Claims, Rejection> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Claims, Rejection> {
         let parsed = parse(token)?;
         let issuer = parsed
             .claims
@@ -247,7 +248,10 @@ pub fn mint(key: &chain_client::keys::Key, claims: &serde_json::Value) -> anyhow
 }
 
 /// A `full`-access token of `key`'s account for `lifetime` from now.
-pub fn mint_full(key: &chain_client::keys::Key, lifetime: Duration) -> anyhow::Result<String> {
+pub(crate) fn mint_full(
+    key: &chain_client::keys::Key,
+    lifetime: Duration,
+) -> anyhow::Result<String> {
     let now = now() as i64;
     mint(
         key,
@@ -264,7 +268,7 @@ pub fn mint_full(key: &chain_client::keys::Key, lifetime: Duration) -> anyhow::R
 
 /// The token of an `Authorization` header value: `Bearer <token>` (any case); anything else is a
 /// 400, as in the Go provider.
-pub fn bearer(header: &str) -> Result<&str, Rejection> {
+pub(crate) fn bearer(header: &str) -> Result<&str, Rejection> {
     let mut fields = header.split_whitespace();
     match (fields.next(), fields.next(), fields.next()) {
         (Some(kind), Some(token), None) if kind.eq_ignore_ascii_case("bearer") => Ok(token),

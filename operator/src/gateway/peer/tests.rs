@@ -1,5 +1,5 @@
 use chain_client::akash::deployment::v1::{Deployment, DeploymentId, deployment::State};
-use crds::resources::{LeaseManifest, LeasePhase, LeaseRef, LeaseSpec, LeaseStatus, Price};
+use crds::resources::{LeasePhase, LeaseRef, LeaseSpec, LeaseStatus, Price};
 
 use super::*;
 
@@ -50,18 +50,7 @@ fn lease(version: Option<&str>, phase: Option<LeasePhase>) -> Lease {
                 amount: "1".into(),
             },
             created_at: None,
-            manifest: version.map(|v| LeaseManifest {
-                version: v.into(),
-                group: crds::sdl::ManifestGroup {
-                    name: "dc".into(),
-                    services: vec![],
-                },
-                leased: Vec::new(),
-                hostnames: None,
-                ip_endpoints: None,
-                ip_addresses: Default::default(),
-                secret_name: None,
-            }),
+            manifest: version.map(crate::test_support::empty_manifest),
             deployment_manifest: version.map(|_| BODY.to_owned()),
         },
     );

@@ -11,18 +11,8 @@ pub struct OverlayArgs {
     #[command(flatten)]
     pub chain: crate::chain_args::ChainArgs,
 
-    /// Namespace of the provider's objects (`Lease`, `Tunnel`, the certificate Secret).
-    #[arg(long, env = "AKASH_NAMESPACE", default_value = "akash-provider")]
-    pub namespace: String,
-    /// Secret (in `--namespace`) with the provider's on-chain certificate and key, which signs
-    /// the tunnel certificates; the certificate names the provider. The provider makes it when
-    /// it registers. The overlay holds no wallet key and signs no transaction.
-    #[arg(
-        long,
-        env = "AKASH_CERTIFICATE_SECRET",
-        default_value = "akash-provider-certificate"
-    )]
-    pub certificate_secret: String,
+    #[command(flatten)]
+    pub objects: crate::provider::config::ProviderObjects,
 
     /// Where other providers' overlays connect (publish it as the provider attribute
     /// `overlay-endpoint`, `host:port`, when it is not the host URI's host on port 8445).
@@ -97,7 +87,7 @@ pub struct OverlayArgs {
 }
 
 /// The serving side's target for `service` of the lease namespace `namespace` on `port`.
-pub fn target_of(template: &str, service: &str, namespace: &str, port: u16) -> String {
+pub(crate) fn target_of(template: &str, service: &str, namespace: &str, port: u16) -> String {
     template
         .replace("{service}", service)
         .replace("{namespace}", namespace)

@@ -11,7 +11,7 @@ use crate::overlay::wire::TunnelRequest;
 
 /// One end of a tunnel this provider runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredTunnel {
+pub(crate) struct DesiredTunnel {
     /// The `Tunnel` resource's name (unique in the provider namespace).
     pub name: String,
     pub side: Side,
@@ -29,7 +29,7 @@ pub struct DesiredTunnel {
 
 impl DesiredTunnel {
     /// The service on this side.
-    pub fn local_service(&self) -> &str {
+    pub(crate) fn local_service(&self) -> &str {
         match self.side {
             Side::Client => &self.connection.caller_service,
             Side::Server => &self.connection.server_service,
@@ -37,7 +37,7 @@ impl DesiredTunnel {
     }
 
     /// The service on the other side.
-    pub fn peer_service(&self) -> &str {
+    pub(crate) fn peer_service(&self) -> &str {
         match self.side {
             Side::Client => &self.connection.server_service,
             Side::Server => &self.connection.caller_service,
@@ -46,7 +46,10 @@ impl DesiredTunnel {
 }
 
 /// This provider's (`me`) live leases that hold a manifest, by deployment (owner, dseq).
-pub fn deployments<'a>(me: &str, leases: &'a [Lease]) -> BTreeMap<(String, u64), Vec<&'a Lease>> {
+pub(crate) fn deployments<'a>(
+    me: &str,
+    leases: &'a [Lease],
+) -> BTreeMap<(String, u64), Vec<&'a Lease>> {
     let mut out: BTreeMap<(String, u64), Vec<&Lease>> = BTreeMap::new();
     for lease in leases.iter().filter(|l| {
         l.spec.lease_id.provider == me
@@ -67,7 +70,7 @@ pub fn deployments<'a>(me: &str, leases: &'a [Lease]) -> BTreeMap<(String, u64),
 /// the chain's active leases (gseq → provider). A connection gets a tunnel only when the chain
 /// shows both our lease and the peer's active; UDP connections are returned apart (tunnels
 /// carry TCP).
-pub fn tunnels_of(
+pub(crate) fn tunnels_of(
     me: &str,
     held: &[&Lease],
     holders: &BTreeMap<u32, String>,

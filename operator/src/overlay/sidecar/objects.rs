@@ -15,18 +15,18 @@ use super::desired::DesiredTunnel;
 use crate::overlay::topology::Side;
 
 /// The field manager of everything the overlay applies.
-pub const FIELD_MANAGER: &str = "akash-provider-overlay";
+pub(crate) const FIELD_MANAGER: &str = "akash-provider-overlay";
 /// Label on every `Tunnel`, Service and EndpointSlice the overlay makes.
-pub const OVERLAY_LABEL: &str = "overlay.akash.network/managed";
+pub(crate) const OVERLAY_LABEL: &str = "overlay.akash.network/managed";
 /// The EndpointSlice `managed-by` value (the endpoint slice controller leaves these alone).
-pub const MANAGED_BY: &str = "overlay.akash.network";
+pub(crate) const MANAGED_BY: &str = "overlay.akash.network";
 
 fn labels() -> BTreeMap<String, String> {
     BTreeMap::from([(OVERLAY_LABEL.to_owned(), "true".to_owned())])
 }
 
 /// The `Tunnel` resource of one end, owned by our `Lease` resource (so it goes with it).
-pub fn tunnel(
+pub(crate) fn tunnel(
     d: &DesiredTunnel,
     namespace: &str,
     peer_endpoint: Option<&str>,
@@ -70,7 +70,7 @@ pub fn tunnel(
 /// A port of a calling-side Service: the remote service's port, served by the sidecar's
 /// listener on `local_port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ForwardedPort {
+pub(crate) struct ForwardedPort {
     pub port: u16,
     pub local_port: u16,
 }
@@ -80,7 +80,7 @@ fn port_name(port: u16) -> String {
 }
 
 /// The Service `service` in the lease namespace `namespace`, without a selector.
-pub fn service(namespace: &str, service: &str, ports: &[ForwardedPort]) -> Service {
+pub(crate) fn service(namespace: &str, service: &str, ports: &[ForwardedPort]) -> Service {
     Service {
         metadata: ObjectMeta {
             name: Some(service.to_owned()),
@@ -109,12 +109,12 @@ pub fn service(namespace: &str, service: &str, ports: &[ForwardedPort]) -> Servi
 }
 
 /// The name of the EndpointSlice of Service `service`.
-pub fn slice_name(service: &str) -> String {
+pub(crate) fn slice_name(service: &str) -> String {
     format!("{service}-overlay")
 }
 
 /// The EndpointSlice of Service `service`: this sidecar (`pod_ip`), one port per forwarded port.
-pub fn endpoint_slice(
+pub(crate) fn endpoint_slice(
     namespace: &str,
     service: &str,
     pod_ip: IpAddr,

@@ -111,12 +111,13 @@ impl Overlay {
 
     /// `Tunnel` resources: one per running end with its status; others of ours are deleted.
     pub(super) async fn apply_tunnels(&mut self) -> kube::Result<()> {
-        let api: Api<Tunnel> = Api::namespaced(self.client.clone(), &self.args.namespace);
+        let api: Api<Tunnel> = Api::namespaced(self.client.clone(), &self.args.objects.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         for (name, r) in self.running.iter_mut() {
             let endpoint = r.client.as_ref().map(|s| s.endpoint.as_str());
             if r.spec_written != Some(r.mode) {
-                let tunnel = objects::tunnel(&r.desired, &self.args.namespace, endpoint, r.mode);
+                let tunnel =
+                    objects::tunnel(&r.desired, &self.args.objects.namespace, endpoint, r.mode);
                 api.patch(name, &params, &Patch::Apply(&tunnel)).await?;
                 r.spec_written = Some(r.mode);
             }

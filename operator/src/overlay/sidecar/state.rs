@@ -24,7 +24,7 @@ use crate::reconcile_metrics::MetricLabel;
 /// Why a reconcile pass failed. The pass still does what it can after a failed write; the first
 /// failure is the one returned (each is logged where it happens).
 #[derive(Debug, thiserror::Error)]
-pub enum PassError {
+pub(crate) enum PassError {
     #[error("listing Lease resources: {0}")]
     Leases(#[source] kube::Error),
     #[error("updating the overlay Services: {0}")]
@@ -88,7 +88,7 @@ pub(super) struct ClientSide {
 impl Overlay {
     /// One pass: desired tunnels from the leases and the chain, then start, stop, objects, status.
     #[tracing::instrument(skip_all, fields(running = self.running.len()))]
-    pub async fn reconcile(&mut self) -> Result<(), PassError> {
+    pub(super) async fn reconcile(&mut self) -> Result<(), PassError> {
         let (desired, lease_namespaces) = self.desired().await.map_err(PassError::Leases)?;
         self.service_namespaces.extend(lease_namespaces);
         let wanted: BTreeSet<String> = desired.keys().cloned().collect();
@@ -284,7 +284,8 @@ impl Overlay {
             }
         }
         self.counters.close(&r.desired.name);
-        let tunnels: Api<Tunnel> = Api::namespaced(self.client.clone(), &self.args.namespace);
+        let tunnels: Api<Tunnel> =
+            Api::namespaced(self.client.clone(), &self.args.objects.namespace);
         match tunnels
             .delete(&r.desired.name, &DeleteParams::background())
             .await
@@ -298,7 +299,7 @@ impl Overlay {
     }
 
     /// Stops every tunnel without touching the Kubernetes objects (shutdown).
-    pub async fn stop_all(&mut self) {
+    pub(super) async fn stop_all(&mut self) {
         for (_, r) in std::mem::take(&mut self.running) {
             if let Some(side) = r.client {
                 side.handle.stop().await;

@@ -52,8 +52,8 @@ pub(super) fn invalid_spec(
         status.phase = Some(ManifestPhase::Invalid);
     }
     let reason = ManifestReason::InvalidSpec.as_str();
-    set_condition(
-        status,
+    conditions::set_condition(
+        &mut status.conditions,
         generation,
         ConditionType::Valid,
         ConditionStatus::False,
@@ -64,8 +64,8 @@ pub(super) fn invalid_spec(
 }
 
 pub(super) fn valid_spec(status: &mut ManifestStatus, generation: Option<i64>) {
-    set_condition(
-        status,
+    conditions::set_condition(
+        &mut status.conditions,
         generation,
         ConditionType::Valid,
         ConditionStatus::True,
@@ -81,8 +81,8 @@ pub(super) fn key_unavailable(
     error: &ReconcileError,
 ) -> Notes {
     let (reason, message) = (ManifestReason::KeyUnavailable.as_str(), error.to_string());
-    set_condition(
-        status,
+    conditions::set_condition(
+        &mut status.conditions,
         generation,
         ConditionType::Ready,
         ConditionStatus::False,
@@ -106,8 +106,8 @@ pub(super) fn stepped(
         }
         Err(e) => {
             let message = e.to_string();
-            set_condition(
-                status,
+            conditions::set_condition(
+                &mut status.conditions,
                 generation,
                 ConditionType::Ready,
                 ConditionStatus::False,
@@ -136,8 +136,8 @@ fn set_ready(status: &mut ManifestStatus, generation: Option<i64>) {
         (Some(dseq), None) => format!("deployment {dseq}"),
         _ => "not posted yet".into(),
     };
-    set_condition(
-        status,
+    conditions::set_condition(
+        &mut status.conditions,
         generation,
         ConditionType::Ready,
         ConditionStatus::from(running),
@@ -235,25 +235,6 @@ fn warning(reason: &'static str, message: String) -> Note {
         reason,
         message,
     }
-}
-
-/// Sets a condition, keeping its transition time when its status did not change.
-fn set_condition(
-    status: &mut ManifestStatus,
-    generation: Option<i64>,
-    type_: ConditionType,
-    value: ConditionStatus,
-    reason: &str,
-    message: &str,
-) {
-    conditions::set_condition(
-        &mut status.conditions,
-        generation,
-        type_,
-        value,
-        reason,
-        message,
-    );
 }
 
 /// Publishes `notes`, then saves `status`.

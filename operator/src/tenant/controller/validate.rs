@@ -25,30 +25,13 @@ pub(super) fn validate(spec: &ManifestSpec) -> Result<Plan, InvalidSpec> {
 
 #[cfg(test)]
 pub(super) mod tests {
-    use crds::resources::{BidFilter, ManifestSpec, Price, SecretKeyRef};
-    use crds::sdl::Sdl;
+    use crds::resources::{BidFilter, ManifestSpec};
 
     use super::validate;
 
-    const SDL: &str = include_str!("../../../../testdata/sdl/awesome-akash/openspeedtest.yaml");
-
     /// A valid spec: openspeedtest's SDL, the default deposit.
     pub(in crate::tenant::controller) fn spec() -> ManifestSpec {
-        ManifestSpec {
-            sdl: Sdl::parse(SDL).expect("test SDL").document().clone(),
-            deposit: Price {
-                denom: "uact".into(),
-                amount: "5000000".into(),
-            },
-            wait_duration_blocks: 3,
-            key_secret: SecretKeyRef {
-                name: "tenant-key".into(),
-                key: "mnemonic".into(),
-            },
-            bid_filter: None,
-            distribution: Default::default(),
-            dseq: None,
-        }
+        crate::test_support::manifest_spec()
     }
 
     /// Every placement asks for a compute profile the SDL does not define.

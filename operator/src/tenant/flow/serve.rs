@@ -19,7 +19,10 @@ use crate::tenant::plan::Plan;
 /// With `SeedOne`: the provider the manifest is sent to, the others fetching it from their peers.
 /// None when a provider of the deployment (`holders`) runs it already (it passes it on);
 /// otherwise the lowest address, so that every round picks the same one.
-pub fn seed_choice(holders: &BTreeSet<String>, running: &BTreeSet<String>) -> Option<String> {
+pub(crate) fn seed_choice(
+    holders: &BTreeSet<String>,
+    running: &BTreeSet<String>,
+) -> Option<String> {
     if holders.iter().any(|h| running.contains(h)) {
         return None;
     }

@@ -33,7 +33,7 @@ struct Use<'a> {
 /// attributes; together the services of a unit want no more replicas than its count, and no
 /// more global exposes of each kind than it has endpoints of that kind; an expose to a leased
 /// IP names one of the unit's.
-pub fn check_fits(group: &ManifestGroup, units: &[LeasedUnit]) -> Result<(), BuildError> {
+pub(crate) fn check_fits(group: &ManifestGroup, units: &[LeasedUnit]) -> Result<(), BuildError> {
     let mut used: BTreeMap<u32, Use> = BTreeMap::new();
     for svc in &group.services {
         let id = svc.resources.id;

@@ -18,27 +18,27 @@ use super::pod::selector;
 use super::{BuildError, Ctx, WorkloadConfig};
 
 /// MetalLB: Services with the same value may share one address.
-pub const SHARED_IP_ANNOTATION: &str = "metallb.io/allow-shared-ip";
+pub(crate) const SHARED_IP_ANNOTATION: &str = "metallb.io/allow-shared-ip";
 /// MetalLB: the pool a Service's address comes from.
-pub const POOL_ANNOTATION: &str = "metallb.io/address-pool";
+pub(crate) const POOL_ANNOTATION: &str = "metallb.io/address-pool";
 /// MetalLB: the address a Service asks for (an endpoint moved from another deployment keeps
 /// its address).
-pub const ADDRESS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";
+pub(crate) const ADDRESS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";
 /// The endpoint name a leased-IP Service serves (for the lease's status and migrations).
-pub const ENDPOINT_ANNOTATION: &str = "akash.network/ip-endpoint";
+pub(crate) const ENDPOINT_ANNOTATION: &str = "akash.network/ip-endpoint";
 /// The label the Go provider puts on its load-balancer Services, with [`SERVICE_TARGET`].
-pub const SERVICE_TARGET_LABEL: &str = "akash.network/service-target";
-pub const SERVICE_TARGET: &str = "metal-lb";
+pub(crate) const SERVICE_TARGET_LABEL: &str = "akash.network/service-target";
+pub(crate) const SERVICE_TARGET: &str = "metal-lb";
 
 /// An expose on a leased IP: global, with an endpoint name.
-pub fn is_leased_ip(expose: &ManifestExpose) -> bool {
+pub(crate) fn is_leased_ip(expose: &ManifestExpose) -> bool {
     expose.global && !expose.ip.is_empty()
 }
 
 /// The MetalLB sharing key of an owner's endpoint: `<owner>-ip-<name>`, the name replaced by a
 /// digest (the first 15 bytes of its SHA-256 in lowercase base32hex) when it is not made of
 /// lowercase letters, digits and `-` (the Go provider's `MakeIPSharingKey`).
-pub fn sharing_key(owner: &str, endpoint: &str) -> String {
+pub(crate) fn sharing_key(owner: &str, endpoint: &str) -> String {
     let plain = !endpoint.is_empty()
         && endpoint
             .bytes()
@@ -71,7 +71,7 @@ fn base32hex_lower(bytes: &[u8]) -> String {
 }
 
 /// `<svc>-ip-<external port>-<proto>`, lowercase.
-pub fn service_name(service: &str, external_port: u16, proto: &str) -> String {
+pub(crate) fn service_name(service: &str, external_port: u16, proto: &str) -> String {
     format!("{service}-ip-{external_port}-{}", proto.to_lowercase())
 }
 

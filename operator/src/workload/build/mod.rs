@@ -23,12 +23,11 @@
 
 mod http_options;
 mod lease;
-pub mod leased_ip;
+pub(crate) mod leased_ip;
 mod network;
-pub use network::NON_PUBLIC_RANGES;
+pub(crate) use network::NON_PUBLIC_RANGES;
 mod pod;
 mod rbac;
-pub use rbac::{has_permissions, rules as permission_rules};
 mod validate;
 
 #[cfg(test)]
@@ -48,24 +47,25 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-pub use lease::check_fits;
-pub use validate::{BuildError, validate};
+pub(crate) use lease::check_fits;
+pub(crate) use validate::BuildError;
+pub use validate::validate;
 
 use crate::inventory::Overcommit;
 
 /// The label every object of a lease carries, and every pod template: the inventory skips pods
 /// with it (their lease's reservation already counts them).
-pub const MANAGED_LABEL: &str = "akash.network";
+pub(crate) const MANAGED_LABEL: &str = "akash.network";
 /// The lease namespace's name, on every object.
-pub const NAMESPACE_LABEL: &str = "akash.network/namespace";
+pub(crate) const NAMESPACE_LABEL: &str = "akash.network/namespace";
 /// The manifest service an object belongs to.
-pub const SERVICE_LABEL: &str = "akash.network/manifest-service";
+pub(crate) const SERVICE_LABEL: &str = "akash.network/manifest-service";
 /// Prefix of the lease-id labels (`owner`, `dseq`, `gseq`, `oseq`, `provider`).
-pub const LEASE_LABEL_PREFIX: &str = "akash.network/lease.id.";
+pub(crate) const LEASE_LABEL_PREFIX: &str = "akash.network/lease.id.";
 /// The name of the namespace-wide policy.
-pub const RESTRICTIONS_POLICY: &str = "akash-deployment-restrictions";
+pub(crate) const RESTRICTIONS_POLICY: &str = "akash-deployment-restrictions";
 /// The name of the lease's quota.
-pub const QUOTA_NAME: &str = "akash-quota";
+pub(crate) const QUOTA_NAME: &str = "akash-quota";
 
 /// How the provider's cluster runs workloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,20 +143,20 @@ impl Default for WorkloadConfig {
 pub struct LeaseObjects {
     pub namespace: Namespace,
     pub resource_quota: ResourceQuota,
-    pub secrets: Vec<Secret>,
+    pub(crate) secrets: Vec<Secret>,
     pub deployments: Vec<Deployment>,
     pub stateful_sets: Vec<StatefulSet>,
     pub services: Vec<Service>,
     pub ingresses: Vec<Ingress>,
     pub network_policies: Vec<NetworkPolicy>,
-    pub service_accounts: Vec<ServiceAccount>,
-    pub roles: Vec<Role>,
-    pub role_bindings: Vec<RoleBinding>,
+    pub(crate) service_accounts: Vec<ServiceAccount>,
+    pub(crate) roles: Vec<Role>,
+    pub(crate) role_bindings: Vec<RoleBinding>,
 }
 
 impl LeaseObjects {
     /// How many objects there are.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         // Without `..`: a new kind does not compile until it is counted.
         let Self {
             namespace: _,
@@ -180,11 +180,6 @@ impl LeaseObjects {
             + service_accounts.len()
             + roles.len()
             + role_bindings.len()
-    }
-
-    /// Never: there are always the namespace and the quota.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -266,16 +261,16 @@ pub fn build(
 
 /// What every builder needs: the lease, its namespace, the config, and the hosts it holds.
 pub(crate) struct Ctx<'a> {
-    pub lease: LeaseId,
-    pub namespace: String,
-    pub config: &'a WorkloadConfig,
+    pub(crate) lease: LeaseId,
+    pub(crate) namespace: String,
+    pub(crate) config: &'a WorkloadConfig,
     /// The manifest's hosts this lease holds (`None`: all of them; see
     /// [`LeaseManifest::hostnames`]).
-    pub hostnames: Option<&'a [String]>,
+    pub(crate) hostnames: Option<&'a [String]>,
     /// The leased-IP endpoints this lease holds (`None`: all; [`LeaseManifest::ip_endpoints`]).
-    pub ip_endpoints: Option<&'a [String]>,
+    pub(crate) ip_endpoints: Option<&'a [String]>,
     /// Addresses to ask the load balancer for, by endpoint ([`LeaseManifest::ip_addresses`]).
-    pub ip_addresses: &'a BTreeMap<String, String>,
+    pub(crate) ip_addresses: &'a BTreeMap<String, String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -298,7 +293,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// `akash.network=true`, the namespace and the lease-id labels.
-    pub fn labels(&self) -> BTreeMap<String, String> {
+    pub(crate) fn labels(&self) -> BTreeMap<String, String> {
         let l = &self.lease;
         let mut labels = BTreeMap::from([
             (MANAGED_LABEL.to_owned(), "true".to_owned()),
@@ -317,14 +312,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::labels`] plus the manifest service.
-    pub fn service_labels(&self, service: &str) -> BTreeMap<String, String> {
+    pub(crate) fn service_labels(&self, service: &str) -> BTreeMap<String, String> {
         let mut labels = self.labels();
         labels.insert(SERVICE_LABEL.to_owned(), service.to_owned());
         labels
     }
 
     /// Metadata of a namespaced object of the lease.
-    pub fn meta(&self, name: &str, labels: BTreeMap<String, String>) -> ObjectMeta {
+    pub(crate) fn meta(&self, name: &str, labels: BTreeMap<String, String>) -> ObjectMeta {
         ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(self.namespace.clone()),
@@ -429,7 +424,7 @@ impl<'a> Ctx<'a> {
 
 /// The registry Secret of a service with this `.dockerconfigjson`: the first 40 bits of its
 /// SHA-256 name it (a service name is at most 63 characters; 13 + 63 + 10 fit in 253).
-pub fn secret_name(service: &str, dockerconfigjson: &[u8]) -> String {
+pub(crate) fn secret_name(service: &str, dockerconfigjson: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(dockerconfigjson);
     let hex: String = digest[..5].iter().map(|b| format!("{b:02x}")).collect();

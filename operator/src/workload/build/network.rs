@@ -22,7 +22,7 @@ use super::{BuildError, Ctx, RESTRICTIONS_POLICY};
 const NGINX: &str = "nginx.ingress.kubernetes.io";
 
 /// The port the world (or the other services) connect to: `as`, or the container port.
-pub fn external_port(expose: &ManifestExpose) -> u16 {
+pub(super) fn external_port(expose: &ManifestExpose) -> u16 {
     if expose.external_port == 0 {
         expose.port
     } else {
@@ -31,7 +31,7 @@ pub fn external_port(expose: &ManifestExpose) -> u16 {
 }
 
 /// Served by the shared HTTP ingress: global, TCP, external port 80.
-pub fn is_ingress(expose: &ManifestExpose) -> bool {
+pub(super) fn is_ingress(expose: &ManifestExpose) -> bool {
     expose.global && expose.proto.eq_ignore_ascii_case("TCP") && external_port(expose) == 80
 }
 
@@ -41,7 +41,7 @@ fn is_node_port(expose: &ManifestExpose) -> bool {
 }
 
 /// The NodePort Service of a service.
-pub fn node_port_service_name(service: &str) -> String {
+pub(super) fn node_port_service_name(service: &str) -> String {
     format!("{service}-np")
 }
 
@@ -364,14 +364,14 @@ fn api_server_policy(ctx: &Ctx, svc: &ManifestService) -> Option<NetworkPolicy> 
 }
 
 /// The policy that lets a service with permissions reach the API server.
-pub fn api_server_policy_name(service: &str) -> String {
+pub(super) fn api_server_policy_name(service: &str) -> String {
     format!("akash-apiserver-{service}")
 }
 
 /// What "the internet" of a lease pod leaves out: private networks, and the ranges that reach the
 /// provider's own infrastructure rather than the internet (cloud metadata at 169.254.169.254,
 /// carrier-grade NAT space, loopback, "this network", multicast and reserved space).
-pub const NON_PUBLIC_RANGES: [&str; 10] = [
+pub(crate) const NON_PUBLIC_RANGES: [&str; 10] = [
     "0.0.0.0/8",
     "10.0.0.0/8",
     "100.64.0.0/10",

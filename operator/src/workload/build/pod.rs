@@ -50,12 +50,12 @@ pub(crate) enum Workload {
 }
 
 /// The name of a volume (and of its claim template): `<svc>-<volume>`, as the Go provider.
-pub fn volume_name(service: &str, volume: &str) -> String {
+pub(super) fn volume_name(service: &str, volume: &str) -> String {
     format!("{service}-{volume}")
 }
 
 /// Labels that select the pods of a service (never change: selectors are immutable).
-pub fn selector(service: &str) -> BTreeMap<String, String> {
+pub(super) fn selector(service: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (MANAGED_LABEL.to_owned(), "true".to_owned()),
         (SERVICE_LABEL.to_owned(), service.to_owned()),
@@ -63,7 +63,7 @@ pub fn selector(service: &str) -> BTreeMap<String, String> {
 }
 
 /// The [`selector`] of a service's pods as a `LabelSelector` (workloads, policies).
-pub fn pods_of(service: &str) -> LabelSelector {
+pub(super) fn pods_of(service: &str) -> LabelSelector {
     LabelSelector {
         match_labels: Some(selector(service)),
         ..LabelSelector::default()

@@ -34,7 +34,7 @@ fn read_rules(resource: &str) -> Vec<PolicyRule> {
 
 /// Whether the service asked for any permission (the Go provider's `HasAny`: a non-empty
 /// `read`, whatever it names).
-pub fn has_permissions(svc: &ManifestService) -> bool {
+pub(crate) fn has_permissions(svc: &ManifestService) -> bool {
     svc.params
         .as_ref()
         .and_then(|p| p.permissions.as_ref())
@@ -43,7 +43,7 @@ pub fn has_permissions(svc: &ManifestService) -> bool {
 
 /// The rules of the service's Role: those of each resource named in `read`, once each, in the
 /// order named.
-pub fn rules(svc: &ManifestService) -> Vec<PolicyRule> {
+pub(crate) fn rules(svc: &ManifestService) -> Vec<PolicyRule> {
     let read = svc
         .params
         .as_ref()

@@ -77,7 +77,7 @@ pub(crate) struct ServicePlan<'a> {
 }
 
 impl ServicePlan<'_> {
-    pub fn persistent(&self) -> bool {
+    pub(super) fn persistent(&self) -> bool {
         self.volumes
             .iter()
             .any(|v| matches!(v.kind, VolumeKind::Persistent { .. }))
