@@ -4,7 +4,7 @@
 //! Tests put orders, bids, leases, deployments, providers, certificates and audited attributes in;
 //! queries filter and page them as the chain does (empty filter fields match everything).
 //! `broadcast` records every transaction's messages, applies `MsgCreateBid` and `MsgCloseBid` to
-//! the bids, and can be told to fail. Tests push blocks of events, which `events(from)` streams in height order.
+//! the bids, and can be told to fail, or to wait (transactions in flight together). Tests push blocks of events, which `events(from)` streams in height order.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream};
 use prost::{Message, Name};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::akash::market::v1::BidId;
 use crate::akash::market::v1beta5::{Bid, MsgCloseBid, MsgCreateBid, bid};
@@ -41,6 +41,8 @@ pub struct FakeState {
     pub certificates: Vec<CertificateResponse>,
     /// How many certificate queries were answered (tests of caches count them).
     pub certificate_queries: u64,
+    /// How many order queries were answered (one per page).
+    pub order_queries: u64,
     /// Audited provider attributes (one entry per provider and auditor), as tests set them.
     pub audited_providers: Vec<crate::akash::audit::v1::AuditedProvider>,
     pub market_params: MarketParams,
@@ -58,6 +60,14 @@ pub struct FakeChain {
     address: Arc<str>,
     state: Arc<Mutex<FakeState>>,
     new_block: Arc<Notify>,
+    gate: Arc<watch::Sender<Gate>>,
+}
+
+/// Whether broadcasts are held back ([`FakeChain::hold_broadcasts`]), and how many wait.
+#[derive(Debug, Default, Clone, Copy)]
+struct Gate {
+    held: bool,
+    waiting: usize,
 }
 
 impl FakeChain {
@@ -70,7 +80,26 @@ impl FakeChain {
                 ..Default::default()
             })),
             new_block: Arc::new(Notify::new()),
+            gate: Arc::new(watch::Sender::new(Gate::default())),
         }
+    }
+
+    /// Makes broadcasts wait, as transactions do in the mempool, until
+    /// [`Self::release_broadcasts`].
+    pub fn hold_broadcasts(&self) {
+        self.gate.send_modify(|g| g.held = true);
+    }
+
+    /// Lets the held broadcasts (and later ones) through.
+    pub fn release_broadcasts(&self) {
+        self.gate.send_modify(|g| g.held = false);
+    }
+
+    /// Returns once `n` broadcasts are held back at the same time.
+    pub async fn broadcasts_waiting(&self, n: usize) {
+        let mut gate = self.gate.subscribe();
+        // The sender lives in `self`: the channel cannot close while this waits.
+        let _ = gate.wait_for(|g| g.waiting >= n).await;
     }
 
     /// The state, for a test to set up or inspect.
@@ -113,6 +142,22 @@ impl FakeChain {
             let m = MsgCreateBid::decode(msg.value.as_slice())
                 .map_err(|e| ChainError::Decode(e.to_string()))?;
             let id = m.id.clone().unwrap_or_default();
+            // An order the test put in must be open, as on chain (market code 13).
+            let order = st.orders.iter().find(|o| {
+                o.id.as_ref().is_some_and(|o| {
+                    (o.owner.as_str(), o.dseq, o.gseq, o.oseq)
+                        == (id.owner.as_str(), id.dseq, id.gseq, id.oseq)
+                })
+            });
+            if order.is_some_and(|o| {
+                o.state != crate::akash::market::v1beta5::order::State::Open as i32
+            }) {
+                return Err(ChainError::Other {
+                    codespace: "market".into(),
+                    code: 13,
+                    log: "bid: order not open".into(),
+                });
+            }
             if st
                 .bids
                 .iter()
@@ -225,8 +270,9 @@ impl Chain for FakeChain {
     }
 
     async fn orders(&self, f: OrderFilters, page: PageRequest) -> Result<Page<Order>> {
-        let items = self
-            .state()
+        let mut st = self.state();
+        st.order_queries += 1;
+        let items = st
             .orders
             .iter()
             .filter(|o| {
@@ -355,6 +401,12 @@ impl Chain for FakeChain {
     }
 
     async fn broadcast(&self, msgs: Vec<prost_types::Any>) -> Result<TxResult> {
+        if self.gate.borrow().held {
+            let mut gate = self.gate.subscribe();
+            self.gate.send_modify(|g| g.waiting += 1);
+            let _ = gate.wait_for(|g| !g.held).await;
+            self.gate.send_modify(|g| g.waiting -= 1);
+        }
         let mut st = self.state();
         if let Some(e) = st.broadcast_errors.pop_front() {
             return Err(e);

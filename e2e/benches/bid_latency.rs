@@ -9,7 +9,7 @@
 //! - `BENCH_ROUNDS`: single orders of the latency part (default 20);
 //! - `BENCH_ORDERS`: order counts of the batch part, posted in one block (default `10,50,100`);
 //! - `BENCH_BID_BATCH_SIZES`: `--bid-batch-size` values the batch part runs with (default
-//!   `25,100`; 25 is the provider's default);
+//!   `25,100`; 100 is the provider's default);
 //! - `BENCH_PROVIDER_LOG`: a file to copy the provider's log to (one per batch size, suffixed).
 //!
 //! Latency: the tenant posts one deployment at a time; *blocks* is the height of the provider's
@@ -159,9 +159,11 @@ pub async fn run_with(settings: Settings) -> anyhow::Result<Vec<Batch>> {
     let cluster = e2e::Cluster::shared().await?;
     e2e::crds::install(&cluster).await?;
     let ns = cluster.namespace("bench").await?;
-    // Room for the largest batch: each order's one pod at 0.1 CPU.
-    let largest = settings.orders.iter().copied().max().unwrap_or(0);
-    let added = e2e::bench::add_kwok_nodes(&cluster.client(), largest + 100).await?;
+    // Room for every batch's orders at once, each one pod at 0.1 CPU: the bids of one batch
+    // size's run still hold their reservations during the next (the 1,000-order run at the
+    // second batch size bid on 738 of them when the room was for the largest batch alone).
+    let all = settings.orders.iter().sum::<usize>() * settings.bid_batch_sizes.len();
+    let added = e2e::bench::add_kwok_nodes(&cluster.client(), all + 100).await?;
     if !added.is_empty() {
         eprintln!("bid_latency: added {} kwok nodes", added.len());
     }

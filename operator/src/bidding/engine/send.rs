@@ -1,11 +1,18 @@
-//! Sending bids: as many `MsgCreateBid` in one transaction as `--bid-batch-size` allows. When a
-//! batch fails as a whole (one order closed meanwhile fails the whole transaction), its bids are
-//! sent one by one so that one bad order does not cost the others their bid.
+//! Sending bids: as many `MsgCreateBid` in one transaction as `--bid-batch-size` allows. The
+//! batches are pipelined: each one's transaction is broadcast as soon as it is reserved, while the
+//! next is reserved, and the inclusions are awaited after the last went out. The chain client's
+//! signer hands out the account's sequences in order, so several transactions of the account can
+//! sit in the mempool together and the first batches reach the next block even when the last do
+//! not. When a batch fails as a whole (one order closed meanwhile fails the whole transaction),
+//! its bids are sent one by one so that one bad order does not cost the others their bid.
 
-use chain_client::ChainError;
+use std::sync::Arc;
+
 use chain_client::akash::base::deposit::v1::{Deposit, Source};
 use chain_client::akash::market::v1 as mv1;
 use chain_client::akash::market::v1beta5::{MsgCreateBid, ResourceOffer};
+use chain_client::chain::TxResult;
+use chain_client::{Chain, ChainError};
 use crds::resources::{BidPhase, BidStatus};
 
 use futures::StreamExt;
@@ -24,48 +31,88 @@ enum Outcome {
     Unknown(ChainError),
 }
 
+/// One batch's transaction on its way: broadcast by its own task, so that the engine reserves
+/// the next batch meanwhile.
+pub(crate) struct InFlight {
+    batch: Vec<Decision>,
+    msgs: Vec<prost_types::Any>,
+    sent: tokio::task::JoinHandle<chain_client::Result<TxResult>>,
+}
+
 impl Engine {
+    /// Sends reserved bids, `--bid-batch-size` per transaction, all batches in flight together.
     pub(crate) async fn send(&mut self, decisions: Vec<Decision>) {
         let batch_size = self.config.batch_size.max(1);
+        let mut in_flight = Vec::new();
         for batch in decisions.chunks(batch_size) {
-            let msgs = match batch
-                .iter()
-                .map(|d| self.create_bid_msg(d).map(|m| chain_client::to_any(&m)))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(msgs) => msgs,
-                Err(e) => {
-                    tracing::error!(error = %e, "building bids failed");
-                    for d in batch {
-                        self.finish(d, Outcome::Refused(ChainError::Invalid(e.to_string())))
-                            .await;
-                    }
-                    continue;
+            if let Some(sent) = self.start_batch(batch.to_vec()).await {
+                in_flight.push(sent);
+            }
+        }
+        for sent in in_flight {
+            self.finish_batch(sent).await;
+        }
+    }
+
+    /// Broadcasts one reserved batch in a task of its own; `None` when its messages could not be
+    /// built (its reservations are then released).
+    pub(crate) async fn start_batch(&mut self, batch: Vec<Decision>) -> Option<InFlight> {
+        let msgs = match batch
+            .iter()
+            .map(|d| self.create_bid_msg(d).map(|m| chain_client::to_any(&m)))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(msgs) => msgs,
+            Err(e) => {
+                tracing::error!(error = %e, "building bids failed");
+                for d in &batch {
+                    self.finish(d, Outcome::Refused(ChainError::Invalid(e.to_string())))
+                        .await;
                 }
-            };
-            match self.chain.broadcast(msgs.clone()).await {
-                Ok(result) => self.finish_included(batch, result.height).await,
-                Err(e) if batch.len() > 1 && is_refusal(&e) => {
-                    tracing::warn!(bids = batch.len(), error = %e, "a batch of bids failed; sending them one by one");
-                    for (d, msg) in batch.iter().zip(msgs) {
-                        let outcome = match self.chain.broadcast(vec![msg]).await {
-                            Ok(result) => Outcome::Included(result.height),
-                            Err(e) if is_refusal(&e) => Outcome::Refused(e),
-                            Err(e) => Outcome::Unknown(e),
-                        };
-                        self.finish(d, outcome).await;
-                    }
+                return None;
+            }
+        };
+        let chain: Arc<dyn Chain> = self.chain.clone();
+        let tx = msgs.clone();
+        let sent = tokio::spawn(async move { chain.broadcast(tx).await });
+        Some(InFlight { batch, msgs, sent })
+    }
+
+    /// Waits for one batch's transaction and records what came of each of its bids.
+    pub(crate) async fn finish_batch(&mut self, in_flight: InFlight) {
+        let InFlight { batch, msgs, sent } = in_flight;
+        let result = sent.await.unwrap_or_else(|e| Err(task_failed(e)));
+        match result {
+            Ok(result) => self.finish_included(&batch, result.height).await,
+            Err(e) if batch.len() > 1 && is_refusal(&e) => {
+                tracing::warn!(bids = batch.len(), error = %e, "a batch of bids failed; sending them one by one");
+                // All in flight together too: one block for the lot, not one block each.
+                let singles: Vec<_> = msgs
+                    .into_iter()
+                    .map(|msg| {
+                        let chain = self.chain.clone();
+                        tokio::spawn(async move { chain.broadcast(vec![msg]).await })
+                    })
+                    .collect();
+                for (d, single) in batch.iter().zip(singles) {
+                    let outcome = match single.await {
+                        Ok(Ok(result)) => Outcome::Included(result.height),
+                        Ok(Err(e)) if is_refusal(&e) => Outcome::Refused(e),
+                        Ok(Err(e)) => Outcome::Unknown(e),
+                        Err(e) => Outcome::Unknown(task_failed(e)),
+                    };
+                    self.finish(d, outcome).await;
                 }
-                Err(e) => {
-                    let refused = is_refusal(&e);
-                    for d in batch {
-                        let outcome = if refused {
-                            Outcome::Refused(e.clone())
-                        } else {
-                            Outcome::Unknown(e.clone())
-                        };
-                        self.finish(d, outcome).await;
-                    }
+            }
+            Err(e) => {
+                let refused = is_refusal(&e);
+                for d in &batch {
+                    let outcome = if refused {
+                        Outcome::Refused(e.clone())
+                    } else {
+                        Outcome::Unknown(e.clone())
+                    };
+                    self.finish(d, outcome).await;
                 }
             }
         }
@@ -206,6 +253,12 @@ impl Engine {
             bid.status = Some(status);
         }
     }
+}
+
+/// A broadcast task that panicked or was cancelled: whether its transaction went out is unknown,
+/// which a transport error says (not a refusal, so the reservation stays for the reconcile).
+fn task_failed(e: tokio::task::JoinError) -> ChainError {
+    ChainError::Transport(format!("the broadcast task failed: {e}"))
 }
 
 /// Whether the chain (not the transport) refused the transaction: nothing of it is in a block.

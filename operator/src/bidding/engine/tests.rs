@@ -513,3 +513,125 @@ async fn start_up_catch_up_waits_for_registration_instead_of_skipping_open_order
     stop_tx.send(false).unwrap();
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn every_batch_is_in_flight_before_any_inclusion_and_a_refused_one_spares_the_others() {
+    let chain = FakeChain::new(PROVIDER);
+    for dseq in 1..=5 {
+        chain.state().orders.push(open_order(TENANT, dseq, "web"));
+    }
+    let store = Arc::new(MemoryStore::default());
+    let mut engine = engine_with(&chain, &store, policy(), 2);
+    chain.hold_broadcasts();
+    let events = (1..=5)
+        .map(|dseq| {
+            AkashEvent::OrderCreated(mv1::EventOrderCreated {
+                id: Some(order_id(TENANT, dseq)),
+            })
+        })
+        .collect();
+    let block = tokio::spawn(async move {
+        engine.handle_block(BlockEvents { height: 2, events }).await;
+        engine
+    });
+    // All three transactions wait for a block at once: none waited for another's inclusion.
+    chain.broadcasts_waiting(3).await;
+    assert_eq!(
+        store.bids.lock().unwrap().len(),
+        5,
+        "every bid is reserved before its transaction goes out"
+    );
+    // Order 3 closes before the block: its batch (orders 3 and 4) fails as a whole.
+    chain.state().orders[2].state = order::State::Closed as i32;
+    chain.release_broadcasts();
+    let engine = block.await.unwrap();
+
+    let bid_on: Vec<u64> = chain
+        .broadcast_msgs::<MsgCreateBid>()
+        .iter()
+        .map(|m| m.id.as_ref().unwrap().dseq)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(bid_on, vec![1, 2, 4, 5]);
+    let stored = store.bids.lock().unwrap().clone();
+    assert!(
+        !stored.contains_key(&name(TENANT, 3)),
+        "the refused reservation is released"
+    );
+    assert_eq!(stored.len(), 4);
+    assert!(stored.values().all(|b| phase(b) == BidPhase::Open));
+    assert_eq!(engine.bids().len(), 4);
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_of_one_in_flight_batch_keeps_its_reservations_for_the_reconcile() {
+    let chain = FakeChain::new(PROVIDER);
+    for dseq in 1..=4 {
+        chain.state().orders.push(open_order(TENANT, dseq, "web"));
+    }
+    let store = Arc::new(MemoryStore::default());
+    let mut engine = engine_with(&chain, &store, policy(), 2);
+    // The first transaction's fate is unknown (the node went away after taking it).
+    chain.fail_next_broadcast(ChainError::Timeout("inclusion".into()));
+    engine.catch_up().await.unwrap();
+    let stored = store.bids.lock().unwrap().clone();
+    assert_eq!(
+        stored.len(),
+        4,
+        "no reservation is released on an unknown outcome"
+    );
+    let reserved: Vec<&String> = stored
+        .iter()
+        .filter(|(_, b)| phase(b) == BidPhase::Reserved)
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(reserved.len(), 2, "{stored:?}");
+
+    // The reconcile finds no bid on chain for them and the orders still open: it bids once.
+    let mut again = engine_with(&chain, &store, policy(), 2);
+    again.reconcile().await.unwrap();
+    assert_eq!(chain.broadcast_msgs::<MsgCreateBid>().len(), 4);
+    assert!(
+        store
+            .bids
+            .lock()
+            .unwrap()
+            .values()
+            .all(|b| phase(b) == BidPhase::Open)
+    );
+}
+
+#[tokio::test]
+async fn many_orders_of_one_owner_in_a_block_are_read_by_listing_the_owners_open_orders() {
+    let chain = FakeChain::new(PROVIDER);
+    for dseq in 1..=20 {
+        chain.state().orders.push(open_order(TENANT, dseq, "web"));
+    }
+    // Closed by the time the provider reads it: no bid, whichever way it is read.
+    chain.state().orders[4].state = order::State::Closed as i32;
+    chain.state().orders.push(open_order(OTHER, 21, "web"));
+    // Open, but not in the block: listing the owner must not bid on it.
+    chain.state().orders.push(open_order(TENANT, 22, "web"));
+    let store = Arc::new(MemoryStore::default());
+    let mut engine = engine_with(&chain, &store, policy(), 100);
+    let events = (1..=20)
+        .map(|dseq| order_id(TENANT, dseq))
+        .chain([order_id(OTHER, 21)])
+        .map(|id| AkashEvent::OrderCreated(mv1::EventOrderCreated { id: Some(id) }))
+        .collect();
+    engine.handle_block(BlockEvents { height: 2, events }).await;
+    assert_eq!(
+        chain.state().order_queries,
+        2,
+        "one listing of the tenant's open orders, one read by id of the other owner's order"
+    );
+    let mut bid_on: Vec<u64> = chain
+        .broadcast_msgs::<MsgCreateBid>()
+        .iter()
+        .map(|m| m.id.as_ref().unwrap().dseq)
+        .collect();
+    bid_on.sort_unstable();
+    let expected: Vec<u64> = (1..=21).filter(|d| *d != 5).collect();
+    assert_eq!(bid_on, expected);
+}
