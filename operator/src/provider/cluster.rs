@@ -242,7 +242,6 @@ pub(crate) fn strip_managed_fields<K: kube::Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
 }
 
-
 /// Runs a reflector's watch in the background (its store fills only while the stream is
 /// polled), passing each error to `warn`: the watcher retries by itself.
 fn drive<S, T>(stream: S, warn: impl Fn(watcher::Error) + Send + 'static)

@@ -561,7 +561,7 @@ async fn every_batch_is_in_flight_before_any_inclusion_and_a_refused_one_spares_
     );
     assert_eq!(stored.len(), 4);
     assert!(stored.values().all(|b| phase(b) == BidPhase::Open));
-    assert_eq!(engine.bids().len(), 4);
+    assert_eq!(engine.bids.len(), 4);
 }
 
 #[tokio::test]
