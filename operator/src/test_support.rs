@@ -88,15 +88,18 @@ pub(crate) fn empty_manifest(version: &str) -> LeaseManifest {
     }
 }
 
-/// A valid tenant deployment spec: openspeedtest's SDL, the default deposit.
+/// A valid SDL from the repository's test data (openspeedtest: one service, one group).
+pub(crate) fn sdl() -> Sdl {
+    Sdl::parse(include_str!(
+        "../../testdata/sdl/awesome-akash/openspeedtest.yaml"
+    ))
+    .expect("test SDL")
+}
+
+/// A valid tenant deployment spec: [`sdl`], the default deposit.
 pub(crate) fn manifest_spec() -> ManifestSpec {
     ManifestSpec {
-        sdl: Sdl::parse(include_str!(
-            "../../testdata/sdl/awesome-akash/openspeedtest.yaml"
-        ))
-        .expect("test SDL")
-        .document()
-        .clone(),
+        sdl: sdl().document().clone(),
         deposit: Price {
             denom: "uact".into(),
             amount: "5000000".into(),

@@ -588,43 +588,10 @@ async fn publish(ctx: &Context, lease: &Lease, type_: EventType, reason: &str, n
 
 #[cfg(test)]
 mod slim_tests {
-    use crds::resources::{LeaseRef, LeaseSpec, Price};
-    use crds::sdl::Sdl;
+    use crds::resources::LeaseRef;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
     use super::*;
-
-    const SDL: &str = r#"---
-version: "2.0"
-services:
-  web:
-    image: nginx:1.27
-    expose:
-      - port: 80
-        to:
-          - global: true
-profiles:
-  compute:
-    small:
-      resources:
-        cpu:
-          units: 0.1
-        memory:
-          size: 64Mi
-        storage:
-          size: 64Mi
-  placement:
-    a:
-      pricing:
-        small:
-          denom: uact
-          amount: 100
-deployment:
-  web:
-    a:
-      profile: small
-      count: 1
-"#;
 
     /// What `observe` and the status read of a workload survives the slimming; the pod template
     /// does not.
@@ -666,35 +633,23 @@ deployment:
     /// the finalizers stay as they were.
     #[test]
     fn a_slim_lease_keeps_everything_but_managed_fields_and_the_deployment_manifest() {
-        let sdl = Sdl::parse(SDL).expect("sdl");
+        let sdl = crate::test_support::sdl();
         let groups = sdl.manifest().to_vec();
-        let mut lease = Lease::new(
+        let mut lease = crate::test_support::lease(
             "lease-1",
-            LeaseSpec {
-                lease_id: LeaseRef {
-                    owner: "akash1owner".into(),
-                    dseq: 7,
-                    gseq: 1,
-                    oseq: 1,
-                    provider: "akash1provider".into(),
-                },
-                price: Price {
-                    denom: "uact".into(),
-                    amount: "100".into(),
-                },
-                created_at: Some(12),
-                manifest: Some(LeaseManifest {
-                    version: sdl.manifest_version_hex(),
-                    group: groups[0].clone(),
-                    leased: Vec::new(),
-                    hostnames: None,
-                    ip_endpoints: None,
-                    ip_addresses: Default::default(),
-                    secret_name: None,
-                }),
-                deployment_manifest: Some(serde_json::to_string(&groups).unwrap()),
+            LeaseRef {
+                owner: "akash1owner".into(),
+                dseq: 7,
+                gseq: 1,
+                oseq: 1,
+                provider: "akash1provider".into(),
             },
         );
+        lease.spec.created_at = Some(12);
+        let mut manifest = crate::test_support::empty_manifest(&sdl.manifest_version_hex());
+        manifest.group = groups[0].clone();
+        lease.spec.manifest = Some(manifest);
+        lease.spec.deployment_manifest = Some(serde_json::to_string(&groups).unwrap());
         lease.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
         lease.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
             manager: Some("akash-provider".into()),

@@ -140,6 +140,16 @@ fn name(owner: &str, dseq: u64) -> String {
     format!("{owner}-{dseq}-1-1")
 }
 
+/// Whether every `Bid` the store holds is Open (its bid included on chain).
+fn all_bids_open(store: &MemoryStore) -> bool {
+    store
+        .bids
+        .lock()
+        .unwrap()
+        .values()
+        .all(|b| phase(b) == BidPhase::Open)
+}
+
 #[tokio::test]
 async fn catch_up_bids_on_open_orders_that_fit_at_the_scale_price() {
     let chain = FakeChain::new(PROVIDER);
@@ -291,14 +301,7 @@ async fn restart_after_reserving_sends_the_bid_once_and_after_bidding_sends_noth
     assert_eq!(sent.len(), 1, "only the never-sent bid goes out");
     assert_eq!(sent[0].id.as_ref().unwrap().dseq, 1);
     assert_eq!(store.bids.lock().unwrap().len(), 2);
-    assert!(
-        store
-            .bids
-            .lock()
-            .unwrap()
-            .values()
-            .all(|b| phase(b) == BidPhase::Open)
-    );
+    assert!(all_bids_open(&store));
 }
 
 #[tokio::test]
@@ -592,14 +595,7 @@ async fn an_unknown_outcome_of_one_in_flight_batch_keeps_its_reservations_for_th
     let mut again = engine_with(&chain, &store, policy(), 2);
     again.reconcile().await.unwrap();
     assert_eq!(chain.broadcast_msgs::<MsgCreateBid>().len(), 4);
-    assert!(
-        store
-            .bids
-            .lock()
-            .unwrap()
-            .values()
-            .all(|b| phase(b) == BidPhase::Open)
-    );
+    assert!(all_bids_open(&store));
 }
 
 #[tokio::test]
