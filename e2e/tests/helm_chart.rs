@@ -1091,7 +1091,7 @@ async fn the_chart_rbac_is_all_the_real_provider_needs_and_no_more() -> anyhow::
         (
             "ingresses.networking.k8s.io",
             "",
-            "list create patch delete",
+            "list watch create patch delete",
         ),
         (
             "networkpolicies.networking.k8s.io",

@@ -31,6 +31,9 @@ pub(crate) struct ApplyOutcome {
     /// `Kind/name` → `metadata.generation` of each Deployment and StatefulSet as the API server
     /// answered the apply.
     pub workload_generations: BTreeMap<String, i64>,
+    /// The Services and Ingresses as the API server answered the apply (node ports assigned).
+    pub services: Vec<Service>,
+    pub ingresses: Vec<Ingress>,
 }
 
 /// Applies every object of the lease, then prunes what an earlier version left.
@@ -68,7 +71,8 @@ pub(crate) async fn apply_all(
         .await?
         .len();
     count += apply_each(client, &ns, network_policies).await?.len();
-    count += apply_each(client, &ns, services).await?.len();
+    let applied_services = apply_each(client, &ns, services).await?;
+    count += applied_services.len();
     // A service's account, its Role and the binding exist before its pods ask for the account.
     // (The API server lets the provider write a Role only with rules it holds itself.)
     count += apply_each(client, &ns, service_accounts).await?.len();
@@ -89,12 +93,15 @@ pub(crate) async fn apply_all(
         );
         count += 1;
     }
-    count += apply_each(client, &ns, ingresses).await?.len();
+    let applied_ingresses = apply_each(client, &ns, ingresses).await?;
+    count += applied_ingresses.len();
     // A namespace made by this call holds nothing of an earlier version: a new lease's turn-up
     // costs one request per object, without a LIST per kind.
     let outcome = ApplyOutcome {
         count,
         workload_generations,
+        services: applied_services,
+        ingresses: applied_ingresses,
     };
     if fresh {
         return Ok(outcome);

@@ -39,21 +39,25 @@ use crate::reconcile_metrics::{self, MetricLabel};
 /// The finalizer that removes a lease's namespace.
 pub(crate) const FINALIZER: &str = "akash.network/workloads";
 
-/// The lease workloads as the reconciler's watches last saw them (managed fields dropped).
+/// The leases' workloads, Services and Ingresses as the reconciler's watches last saw them (cut
+/// down to what `observe` and the status read).
 pub(crate) struct WorkloadStores {
     deployments: Store<Deployment>,
     stateful_sets: Store<StatefulSet>,
+    services: Store<Service>,
+    ingresses: Store<Ingress>,
 }
 
 impl WorkloadStores {
-    /// Whether both watches have listed every object once.
+    /// Whether every watch has listed every object once.
     fn ready(&self) -> bool {
-        self.deployments.wait_until_ready().now_or_never().is_some()
-            && self
-                .stateful_sets
-                .wait_until_ready()
-                .now_or_never()
-                .is_some()
+        fn listed<K: kube::Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> bool {
+            store.wait_until_ready().now_or_never().is_some()
+        }
+        listed(&self.deployments)
+            && listed(&self.stateful_sets)
+            && listed(&self.services)
+            && listed(&self.ingresses)
     }
 }
 
@@ -174,7 +178,12 @@ pub(crate) async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
         );
         Some(ObjectRef::<Lease>::new(&name).within(&provider_ns))
     };
-    let (to_lease_a, to_lease_b) = (to_lease.clone(), to_lease);
+    let (to_lease_a, to_lease_b, to_lease_c, to_lease_d) = (
+        to_lease.clone(),
+        to_lease.clone(),
+        to_lease.clone(),
+        to_lease,
+    );
     let shutdown = async move {
         while stop.changed().await.is_ok() {
             if !*stop.borrow() {
@@ -182,23 +191,41 @@ pub(crate) async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
             }
         }
     };
-    // The workloads' watches fill the stores `observe` reads, then wake the reconciler: a
-    // reconcile woken by a workload's change sees that change in the store.
+    // The watches fill the stores `observe` reads, then wake the reconciler: a reconcile woken
+    // by a workload's change (or a leased-IP Service getting its address) sees that change in
+    // the store.
     let (deployments, deployments_writer) = reflector::store();
     let (stateful_sets, stateful_sets_writer) = reflector::store();
+    let (services, services_writer) = reflector::store();
+    let (ingresses, ingresses_writer) = reflector::store();
     let _ = ctx.workloads.set(WorkloadStores {
         deployments,
         stateful_sets,
+        services,
+        ingresses,
     });
     let deployment_changes = watcher(Api::<Deployment>::all(ctx.client.clone()), labelled.clone())
         .default_backoff()
         .modify(slim_deployment)
         .reflect(deployments_writer)
         .touched_objects();
-    let stateful_set_changes = watcher(Api::<StatefulSet>::all(ctx.client.clone()), labelled)
+    let stateful_set_changes = watcher(
+        Api::<StatefulSet>::all(ctx.client.clone()),
+        labelled.clone(),
+    )
+    .default_backoff()
+    .modify(slim_stateful_set)
+    .reflect(stateful_sets_writer)
+    .touched_objects();
+    let service_changes = watcher(Api::<Service>::all(ctx.client.clone()), labelled.clone())
         .default_backoff()
-        .modify(slim_stateful_set)
-        .reflect(stateful_sets_writer)
+        .modify(slim_service)
+        .reflect(services_writer)
+        .touched_objects();
+    let ingress_changes = watcher(Api::<Ingress>::all(ctx.client.clone()), labelled)
+        .default_backoff()
+        .modify(slim_ingress)
+        .reflect(ingresses_writer)
         .touched_objects();
     // The controller's own store of Leases, without what no reconcile reads.
     let (lease_store, lease_writer) = reflector::store();
@@ -210,6 +237,8 @@ pub(crate) async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     Controller::for_stream(lease_changes, lease_store)
         .watches_stream(deployment_changes, move |d| to_lease_a(d.labels()))
         .watches_stream(stateful_set_changes, move |s| to_lease_b(s.labels()))
+        .watches_stream(service_changes, move |s| to_lease_c(s.labels()))
+        .watches_stream(ingress_changes, move |i| to_lease_d(i.labels()))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -238,6 +267,25 @@ pub(crate) fn slim_stateful_set(s: &mut StatefulSet) {
     s.spec.volume_claim_templates = None;
     if let Some(status) = s.status.as_mut() {
         status.conditions = None;
+    }
+}
+
+/// A Service as the reconciler's store keeps it: the status reads its labels, the leased-IP
+/// endpoint annotation, type, ports (node ports included) and load-balancer address; the managed
+/// fields nothing reads.
+pub(crate) fn slim_service(s: &mut Service) {
+    s.managed_fields_mut().clear();
+}
+
+/// An Ingress as the reconciler's store keeps it: the status reads its labels and hosts; its
+/// routes and the ingress controller's annotations are built, not read.
+pub(crate) fn slim_ingress(i: &mut Ingress) {
+    i.managed_fields_mut().clear();
+    i.annotations_mut().clear();
+    if let Some(spec) = i.spec.as_mut() {
+        for rule in spec.rules.iter_mut().flatten() {
+            rule.http = None;
+        }
     }
 }
 
@@ -404,8 +452,8 @@ async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileEr
     }
     let ready = status::ready_text(&services);
     let ips = status::ips_text(&services);
-    // MetalLB gives leased-IP Services their address a moment after they are applied; nothing
-    // here watches Services, so look again soon.
+    // MetalLB gives leased-IP Services their address a moment after they are applied: the
+    // Services' watch wakes the lease then; looking again soon as well covers a missed event.
     let load_balancers = objects
         .services
         .iter()
@@ -483,7 +531,9 @@ async fn apply_unless_in_place(
             return Err(e.into());
         }
     };
-    let observed = observe(ctx, &ns).await?;
+    let mut observed = observe(ctx, &ns).await?;
+    // The watches may not have brought what was just applied: the apply's answers are as new.
+    observed.take_answers(applied.services, applied.ingresses);
     ctx.applied
         .record(&name, objects, applied.workload_generations, started);
     Ok((applied.count, observed))
@@ -500,40 +550,38 @@ fn phase_reason(phase: LeasePhase) -> LeaseReason {
     }
 }
 
-/// The lease's workloads, Services and Ingresses as the API server holds them: the workloads from
-/// the watches' stores once they have listed everything (a LIST per kind before that), Services
-/// and Ingresses by a LIST (not watched: their status is read right after they are applied).
+/// The lease's workloads, Services and Ingresses as the API server holds them: from the
+/// watches' stores once they have listed everything, by a LIST per kind before that.
 async fn observe(ctx: &Context, ns: &str) -> kube::Result<Observed> {
-    let client = &ctx.client;
+    if let Some(stores) = ctx.workloads.get().filter(|w| w.ready()) {
+        return Ok(Observed {
+            deployments: in_namespace(&stores.deployments, ns),
+            stateful_sets: in_namespace(&stores.stateful_sets, ns),
+            services: in_namespace(&stores.services, ns),
+            ingresses: in_namespace(&stores.ingresses, ns),
+        });
+    }
     let lp = ListParams::default().labels(&format!("{MANAGED_LABEL}=true"));
-    let (deployments, stateful_sets) = match ctx.workloads.get().filter(|w| w.ready()) {
-        Some(stores) => (
-            in_namespace(&stores.deployments, ns),
-            in_namespace(&stores.stateful_sets, ns),
-        ),
-        None => (
-            Api::<Deployment>::namespaced(client.clone(), ns)
-                .list(&lp)
-                .await?
-                .items,
-            Api::<StatefulSet>::namespaced(client.clone(), ns)
-                .list(&lp)
-                .await?
-                .items,
-        ),
-    };
     Ok(Observed {
-        deployments,
-        stateful_sets,
-        services: Api::<Service>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await?
-            .items,
-        ingresses: Api::<Ingress>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await?
-            .items,
+        deployments: list_in(ctx, ns, &lp).await?,
+        stateful_sets: list_in(ctx, ns, &lp).await?,
+        services: list_in(ctx, ns, &lp).await?,
+        ingresses: list_in(ctx, ns, &lp).await?,
     })
+}
+
+/// The objects of kind `K` in namespace `ns` that `lp` selects, by a LIST.
+async fn list_in<K>(ctx: &Context, ns: &str, lp: &ListParams) -> kube::Result<Vec<K>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Ok(Api::<K>::namespaced(ctx.client.clone(), ns)
+        .list(lp)
+        .await?
+        .items)
 }
 
 /// Sets a condition, keeping its transition time when its status did not change.

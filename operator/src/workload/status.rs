@@ -21,6 +21,25 @@ pub(crate) struct Observed {
     pub ingresses: Vec<Ingress>,
 }
 
+impl Observed {
+    /// Takes `services` and `ingresses` (as an apply just answered) in place of what was observed
+    /// of the same names.
+    pub(crate) fn take_answers(&mut self, services: Vec<Service>, ingresses: Vec<Ingress>) {
+        replace_by_name(&mut self.services, services);
+        replace_by_name(&mut self.ingresses, ingresses);
+    }
+}
+
+fn replace_by_name<K: kube::Resource>(observed: &mut Vec<K>, answers: Vec<K>) {
+    for answer in answers {
+        let name = answer.name_any();
+        match observed.iter_mut().find(|o| o.name_any() == name) {
+            Some(held) => *held = answer,
+            None => observed.push(answer),
+        }
+    }
+}
+
 /// Per service of the manifest: replicas ready and wanted, HTTP hosts, forwarded ports.
 pub(crate) fn services(group: &ManifestGroup, observed: &Observed) -> Vec<ServiceStatus> {
     group
@@ -219,6 +238,48 @@ mod tests {
         assert_eq!(phase(&some, Some(LeasePhase::Active)), LeasePhase::Degraded);
         assert_eq!(ready_text(&some), "1/2");
         assert_eq!(ready_text(&all), "2/2");
+    }
+
+    /// What an apply just answered replaces what the (possibly lagging) watch held of the same
+    /// name, and adds what the watch has not brought yet; the rest stays.
+    #[test]
+    fn apply_answers_replace_or_add_to_what_was_observed() {
+        let service = |name: &str, node_port: Option<i32>| {
+            let mut s = Service::default();
+            s.metadata.name = Some(name.into());
+            s.spec = Some(k8s_openapi::api::core::v1::ServiceSpec {
+                ports: Some(vec![k8s_openapi::api::core::v1::ServicePort {
+                    port: 80,
+                    node_port,
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            });
+            s
+        };
+        let mut observed = Observed {
+            services: vec![service("web-np", None), service("kept", Some(30001))],
+            ..Default::default()
+        };
+        let mut ingress = Ingress::default();
+        ingress.metadata.name = Some("web".into());
+        observed.take_answers(
+            vec![service("web-np", Some(30080)), service("db", None)],
+            vec![ingress],
+        );
+        let node_port = |name: &str| {
+            let s = observed
+                .services
+                .iter()
+                .find(|s| s.name_any() == name)
+                .unwrap();
+            s.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].node_port
+        };
+        assert_eq!(observed.services.len(), 3);
+        assert_eq!(node_port("web-np"), Some(30080));
+        assert_eq!(node_port("kept"), Some(30001));
+        assert_eq!(node_port("db"), None);
+        assert_eq!(observed.ingresses.len(), 1);
     }
 
     #[test]

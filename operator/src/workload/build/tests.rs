@@ -641,6 +641,57 @@ fn permission_invariants(fixture: &str, o: &LeaseObjects) {
     }
 }
 
+/// The reconciler's stores keep Services and Ingresses cut down (`slim_service`,
+/// `slim_ingress`): for every fixture, the status read from the cut-down objects is the one read
+/// from the whole objects, with the node ports and load-balancer addresses the API server adds.
+#[test]
+fn the_status_reads_the_same_from_slim_services_and_ingresses() {
+    use crate::workload::reconcile::{slim_ingress, slim_service};
+    use crate::workload::status::{Observed, services};
+    use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
+    let mut compared = 0;
+    for fixture in FIXTURES {
+        let objects = build_fixture(fixture);
+        let mut whole = Observed {
+            services: objects.services.clone(),
+            ingresses: objects.ingresses.clone(),
+            ..Default::default()
+        };
+        for (i, svc) in whole.services.iter_mut().enumerate() {
+            svc.metadata.managed_fields = Some(vec![Default::default()]);
+            let spec = svc.spec.as_mut().expect("a Service has a spec");
+            for (j, port) in spec.ports.iter_mut().flatten().enumerate() {
+                port.node_port = Some(30000 + (i * 10 + j) as i32);
+            }
+            svc.status = Some(ServiceStatus {
+                load_balancer: Some(LoadBalancerStatus {
+                    ingress: Some(vec![LoadBalancerIngress {
+                        ip: Some(format!("192.0.2.{}", i + 1)),
+                        ..Default::default()
+                    }]),
+                }),
+                ..Default::default()
+            });
+        }
+        let mut slim = Observed {
+            services: whole.services.clone(),
+            ingresses: whole.ingresses.clone(),
+            ..Default::default()
+        };
+        slim.services.iter_mut().for_each(slim_service);
+        slim.ingresses.iter_mut().for_each(slim_ingress);
+        let group = fixture_manifest(fixture).group;
+        let read = services(&group, &whole);
+        assert_eq!(services(&group, &slim), read, "{fixture}");
+        compared += read
+            .iter()
+            .map(|s| s.uris.len() + s.forwarded_ports.len() + s.ips.len())
+            .sum::<usize>();
+    }
+    // Hosts, node ports and leased IPs were there to compare.
+    assert!(compared > 0);
+}
+
 #[test]
 fn every_fixture_builds_and_keeps_the_invariants() {
     for fixture in FIXTURES {
