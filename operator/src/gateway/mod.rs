@@ -435,7 +435,9 @@ impl Gateway {
         // Valid JSON (accept parsed it), so UTF-8.
         let whole = String::from_utf8_lossy(body);
         let _reserving = self.reserving.lock().await;
-        let all = self.leases.all().await.map_err(unavailable)?;
+        // What every lease holds, from memory; the leases just listed are as fresh or fresher.
+        let held = self.leases.holdings().await.map_err(unavailable)?;
+        let all = lease_index::with_listed(held, leases);
         let releases = hostnames::reserve(&mut accepted, &all, &self.config.hostnames)?;
         endpoints::reserve(&mut accepted, &all);
         accept::check_storable(&accepted, whole.len())?;

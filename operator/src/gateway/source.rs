@@ -40,6 +40,12 @@ pub trait LeaseSource: Send + Sync {
     async fn summaries(&self) -> Result<Vec<LeaseSummary>, SourceError> {
         Ok(self.all().await?.iter().map(LeaseSummary::of).collect())
     }
+    /// Every Lease resource as far as the hosts and leased-IP endpoints it holds (at least what
+    /// `lease_index::holdings` keeps): from memory where the source can, with this source's own
+    /// writes in it as soon as they are answered.
+    async fn holdings(&self) -> Result<Vec<Lease>, SourceError> {
+        self.all().await
+    }
     /// Sets `spec.manifest` of `lease`, and `spec.deploymentManifest` to `deployment_manifest`
     /// (the whole manifest, JSON, as verified); registry credentials go to a Secret instead
     /// (see [`crate::lease_secret`]).
@@ -127,10 +133,15 @@ impl KubeLeaseSource {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..Default::default()
         };
-        self.api
+        let written = self
+            .api
             .patch(name, &params, &Patch::Merge(patch))
             .await
             .map_err(|e| SourceError(format!("writing the {what} of Lease {name}: {e}")))?;
+        // The next reservation reads the index, which the watch may not have updated yet.
+        if let Some(index) = self.index.get() {
+            index.note_written(&written);
+        }
         Ok(())
     }
 }
@@ -176,6 +187,10 @@ impl LeaseSource for KubeLeaseSource {
 
     async fn summaries(&self) -> Result<Vec<LeaseSummary>, SourceError> {
         self.index().summaries().await.map_err(SourceError)
+    }
+
+    async fn holdings(&self) -> Result<Vec<Lease>, SourceError> {
+        self.index().holdings().await.map_err(SourceError)
     }
 
     async fn write_manifest(

@@ -216,5 +216,31 @@ async fn a_host_is_held_provider_wide_by_the_first_lease_until_it_closes() -> an
     }
     let (code, text) = put(&bob_http, &s, b1, manifest_json(&take_shop)).await?;
     assert_eq!(code, 200, "once Alice's leases closed: {text}");
+
+    // Both name a new host at the same moment: one gets it, the other is refused. (The gateway
+    // checks hosts against what it last wrote, not against a watch that may lag behind it.)
+    const RACED: &str = "race.e2e.test";
+    let raced = web(1, &[RACED])?;
+    let (a3, b2) = (unique_dseq(4), unique_dseq(5));
+    let a3_lease = deploy(&s, &s.tenant, &raced, a3).await?;
+    let b2_lease = deploy(&s, &bob, &raced, b2).await?;
+    let (alice, bob) = tokio::join!(
+        put(&alice_http, &s, a3, raced.manifest_json()),
+        put(&bob_http, &s, b2, raced.manifest_json()),
+    );
+    let (alice, bob) = (alice?, bob?);
+    let mut codes = [alice.0, bob.0];
+    codes.sort_unstable();
+    assert_eq!(codes, [200, 409], "Alice {alice:?}, Bob {bob:?}");
+    let (winner, loser) = if alice.0 == 200 {
+        (&a3_lease, &b2_lease)
+    } else {
+        (&b2_lease, &a3_lease)
+    };
+    assert_eq!(
+        held(&s.leases().get(winner).await?),
+        Some(vec![RACED.to_owned()])
+    );
+    nothing_written(&s, loser).await?;
     Ok(())
 }
