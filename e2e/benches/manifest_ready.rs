@@ -149,6 +149,9 @@ struct Step {
     failed: usize,
     rss_kib: u64,
     hwm_kib: u64,
+    /// The provider's own API-server requests from the first manifest sent to the last lease
+    /// Active, by verb (its `akash_provider_kube_requests_total`).
+    requests: BTreeMap<String, f64>,
     idle: Option<e2e::idle_cost::IdleCost>,
 }
 
@@ -314,6 +317,13 @@ async fn run() -> anyhow::Result<()> {
         println!("{}", s.row());
     }
     for s in &steps {
+        println!(
+            "provider API-server requests per new lease at {} leases (manifests sent to all Active): {}",
+            s.leases,
+            s.requests_per_lease()
+        );
+    }
+    for s in &steps {
         if let Some(idle) = &s.idle {
             println!(
                 "idle at {} leases ({:.0} s; akash.network requests at the API server, provider CPU): {}",
@@ -462,6 +472,7 @@ async fn bring_to(
         .iter()
         .flat_map(|(t, dseqs)| dseqs.iter().map(move |&d| (*t, d)))
         .collect();
+    let requests_before = provider_requests(provider).await?;
     let manifests_start = Instant::now();
     let tenants_ref = &*tenants;
     let results: Vec<anyhow::Result<(String, Instant)>> =
@@ -543,6 +554,8 @@ async fn bring_to(
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let manifests_secs = manifests_start.elapsed().as_secs_f64();
+    let requests =
+        e2e::idle_cost::difference(&requests_before, &provider_requests(provider).await?);
     // Let the provider settle before reading its memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss_kib, hwm_kib) = memory(pid)?;
@@ -555,8 +568,18 @@ async fn bring_to(
         failed,
         rss_kib,
         hwm_kib,
+        requests,
         idle: None,
     })
+}
+
+/// The provider's API-server requests so far, by verb.
+async fn provider_requests(provider: &ProviderProcess) -> anyhow::Result<BTreeMap<String, f64>> {
+    let text = provider
+        .metrics()
+        .await
+        .context("the provider's metrics endpoint did not answer")?;
+    Ok(e2e::idle_cost::provider_requests_by_verb(&text))
 }
 
 impl Step {
@@ -595,6 +618,22 @@ impl Step {
             .as_ref()
             .map(|i| format!("; idle: {}", i.summary()))
             .unwrap_or_default()
+    }
+
+    /// `23.4 (APPLY 8.0, LIST 2.0, …)`: the provider's requests per new lease while the step's
+    /// manifests turned up (the leases already there add their own reconciles).
+    fn requests_per_lease(&self) -> String {
+        let per = |n: f64| n / self.new.max(1) as f64;
+        let by_verb: Vec<String> = self
+            .requests
+            .iter()
+            .map(|(verb, n)| format!("{verb} {:.1}", per(*n)))
+            .collect();
+        format!(
+            "{:.1} ({})",
+            per(self.requests.values().sum()),
+            by_verb.join(", ")
+        )
     }
 }
 
