@@ -434,7 +434,20 @@ impl Gateway {
         let mut accepted = accept(owner, dseq, body, max, deployment, leases)?;
         // Valid JSON (accept parsed it), so UTF-8.
         let whole = String::from_utf8_lossy(body);
-        let _reserving = self.reserving.lock().await;
+        // Reservations are decided one at a time, so that two manifests never both get a host.
+        // One that names no host or endpoint, for leases that hold none, takes nothing and gives
+        // nothing up: it does not wait for the others.
+        let claims = accepted.iter().any(|(_, m)| {
+            !hostnames::named_hosts(&m.group).is_empty()
+                || !endpoints::named_endpoints(&m.group).is_empty()
+        }) || leases.iter().any(|l| {
+            !hostnames::held_hosts(l).is_empty() || !endpoints::held_endpoints(l).is_empty()
+        });
+        let _reserving = if claims {
+            Some(self.reserving.lock().await)
+        } else {
+            None
+        };
         // What every lease holds, from memory; the leases just listed are as fresh or fresher.
         let held = self.leases.holdings().await.map_err(unavailable)?;
         let all = lease_index::with_listed(held, leases);
