@@ -13,10 +13,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::controller::events::Recorder;
 use crds::resources::{Manifest, ManifestPhase};
 use futures::StreamExt;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};

@@ -7,6 +7,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::controller::events::Recorder;
 use crds::resources::{
     ConditionStatus, ConditionType, Lease, LeaseManifest, LeasePhase, LeaseReason, LeaseStatus,
 };
@@ -17,7 +18,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::ListParams;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
