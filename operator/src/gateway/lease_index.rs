@@ -10,9 +10,15 @@
 //! answers them ([`LeaseIndex::note_written`]), so the next reservation sees them even before
 //! the watch brings them. A watch event older than what the index holds is not taken: resource
 //! versions of the API server's etcd storage are its revision numbers, which only grow.
+//!
+//! A manifest for a deployment the index has no lease of (the lease is usually being created
+//! at that moment) waits a little for the watch to bring one ([`LeaseIndex::wait_for_dseq`])
+//! before the gateway lists: a tenant retrying until its lease exists costs a LIST a second at
+//! most, not one per attempt.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use crds::resources::{Lease, LeaseRef, LeaseStatus};
 use futures::StreamExt;
@@ -207,33 +213,77 @@ pub(super) struct LeaseIndex {
     known: Arc<Mutex<HashMap<String, Entry>>>,
     /// False until the first complete list; closed when the watch stops.
     ready: watch::Receiver<bool>,
+    /// Counts the watch events taken: a change wakes those waiting for a lease.
+    changes: watch::Receiver<u64>,
+}
+
+/// What takes the watch's events into a [`LeaseIndex`].
+pub(super) struct Feed {
+    known: Weak<Mutex<HashMap<String, Entry>>>,
+    listing: Option<HashMap<String, Entry>>,
+    ready: watch::Sender<bool>,
+    changes: watch::Sender<u64>,
+}
+
+impl Feed {
+    /// Takes one event; false once the index is gone.
+    pub(super) fn take(&mut self, event: Event<Lease>) -> bool {
+        let Some(known) = self.known.upgrade() else {
+            return false;
+        };
+        let listed = {
+            let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+            on_event(&mut known, &mut self.listing, event)
+        };
+        if listed {
+            self.ready.send_replace(true);
+        }
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        true
+    }
 }
 
 impl LeaseIndex {
+    /// An empty index, and what fills it.
+    pub(super) fn fed() -> (Self, Feed) {
+        let (ready_tx, ready) = watch::channel(false);
+        let (changes_tx, changes) = watch::channel(0);
+        let known: Arc<Mutex<HashMap<String, Entry>>> = Arc::default();
+        let feed = Feed {
+            known: Arc::downgrade(&known),
+            listing: None,
+            ready: ready_tx,
+            changes: changes_tx,
+        };
+        (
+            Self {
+                known,
+                ready,
+                changes,
+            },
+            feed,
+        )
+    }
+
     /// Starts watching `api`. The watch stops once every clone of the index is gone.
     pub(super) fn watch(api: Api<Lease>) -> Self {
-        let (tx, ready) = watch::channel(false);
-        let known: Arc<Mutex<HashMap<String, Entry>>> = Arc::default();
-        let index = Arc::downgrade(&known);
+        let (index, mut feed) = Self::fed();
         tokio::spawn(async move {
-            let mut listing: Option<HashMap<String, Entry>> = None;
             let events =
                 watcher::watcher(api, watcher::Config::default().page_size(PAGE)).default_backoff();
             let mut events = std::pin::pin!(events);
             loop {
                 let event = tokio::select! {
-                    () = tx.closed() => return,
+                    () = feed.ready.closed() => return,
                     event = events.next() => match event {
                         Some(event) => event,
                         None => return,
                     },
                 };
-                let Some(known) = index.upgrade() else { return };
-                let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
                 match event {
                     Ok(event) => {
-                        if on_event(&mut known, &mut listing, event) {
-                            tx.send_replace(true);
+                        if !feed.take(event) {
+                            return;
                         }
                     }
                     Err(e) => {
@@ -242,7 +292,30 @@ impl LeaseIndex {
                 }
             }
         });
-        Self { known, ready }
+        index
+    }
+
+    /// Whether the index holds a lease (of any owner, live or not) of deployment `dseq`.
+    fn knows_dseq(&self, dseq: u64) -> bool {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.values().any(|e| e.summary.id.dseq == dseq)
+    }
+
+    /// Waits up to `limit` for the index to hold a lease of deployment `dseq`; whether it does.
+    pub(super) async fn wait_for_dseq(&self, dseq: u64, limit: Duration) -> bool {
+        // Cloned before looking, so that an event taken in between still wakes the wait.
+        let mut changes = self.changes.clone();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.knows_dseq(dseq) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                // Out of time, or the watch stopped.
+                _ => return false,
+            }
+        }
     }
 
     /// Waits for the first complete list.

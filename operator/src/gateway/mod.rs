@@ -327,6 +327,9 @@ impl Gateway {
     }
 }
 
+/// How long a manifest for a deployment without a known lease waits for one to appear.
+const UNKNOWN_LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn unavailable(e: impl std::fmt::Display) -> Rejection {
     Rejection::Unavailable(e.to_string())
 }
@@ -334,6 +337,11 @@ fn unavailable(e: impl std::fmt::Display) -> Rejection {
 impl Gateway {
     /// The leases of deployment `dseq` this provider holds and still runs, of any owner.
     async fn live_leases(&self, dseq: u64) -> Result<Vec<Lease>, Rejection> {
+        // Listed in any case (the answer must not depend on how far the watch has got), but a
+        // lease the gateway's watch does not know yet is waited for first: a tenant sending
+        // its manifest again and again until its lease exists is slowed to about one LIST a
+        // second, and answered as soon as the lease appears.
+        self.leases.wait_for_dseq(dseq, UNKNOWN_LEASE_WAIT).await;
         Ok(self
             .leases
             .leases(None, dseq)

@@ -30,6 +30,12 @@ pub trait LeaseSource: Send + Sync {
     async fn leases(&self, owner: Option<&str>, dseq: u64) -> Result<Vec<Lease>, SourceError>;
     /// Every Lease resource.
     async fn all(&self) -> Result<Vec<Lease>, SourceError>;
+    /// Waits up to `limit` for this source's memory to hold a lease of deployment `dseq`
+    /// (before listing them: a lease not known yet is usually being created); whether it does.
+    /// A source without such a memory does not wait.
+    async fn wait_for_dseq(&self, _dseq: u64, _limit: std::time::Duration) -> bool {
+        false
+    }
     /// The Lease resource `name`, as it is now (`None`: gone).
     async fn lease(&self, name: &str) -> Result<Option<Lease>, SourceError> {
         Ok(self.all().await?.into_iter().find(|l| l.name_any() == name))
@@ -183,6 +189,10 @@ impl LeaseSource for KubeLeaseSource {
 
     async fn counts(&self) -> Result<LeaseCounts, SourceError> {
         self.index().counts().await.map_err(SourceError)
+    }
+
+    async fn wait_for_dseq(&self, dseq: u64, limit: std::time::Duration) -> bool {
+        self.index().wait_for_dseq(dseq, limit).await
     }
 
     async fn summaries(&self) -> Result<Vec<LeaseSummary>, SourceError> {

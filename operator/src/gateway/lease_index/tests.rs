@@ -208,3 +208,65 @@ fn listed_leases_fill_in_what_the_watch_has_not_brought() {
     assert!(held_hosts(find(&new.name_any())).contains("b.example.com"));
     assert_eq!(find(&new.name_any()).spec.deployment_manifest, None);
 }
+
+#[tokio::test]
+async fn a_wait_for_a_deployment_ends_when_the_watch_brings_its_lease() {
+    let (index, mut feed) = LeaseIndex::fed();
+    assert!(feed.take(Event::Init));
+    assert!(feed.take(Event::InitDone));
+    let waiter = {
+        let index = index.clone();
+        tokio::spawn(async move { index.wait_for_dseq(7, Duration::from_secs(60)).await })
+    };
+    tokio::task::yield_now().await;
+    feed.take(Event::Apply(lease(
+        "akash1other",
+        8,
+        5,
+        "a.example.com",
+        None,
+    )));
+    tokio::task::yield_now().await;
+    assert!(
+        !waiter.is_finished(),
+        "another deployment's lease does not end the wait"
+    );
+    feed.take(Event::Apply(lease(
+        "akash1tenant",
+        7,
+        6,
+        "b.example.com",
+        None,
+    )));
+    assert!(
+        waiter.await.unwrap(),
+        "the waiter saw the lease of deployment 7"
+    );
+}
+
+#[tokio::test]
+async fn a_wait_for_a_deployment_without_a_lease_gives_up_at_its_limit() {
+    let (index, mut feed) = LeaseIndex::fed();
+    feed.take(Event::Init);
+    feed.take(Event::InitApply(lease(
+        "akash1other",
+        8,
+        5,
+        "a.example.com",
+        None,
+    )));
+    feed.take(Event::InitDone);
+    assert!(!index.wait_for_dseq(7, Duration::from_millis(50)).await);
+    assert!(
+        index.wait_for_dseq(8, Duration::from_secs(60)).await,
+        "a known deployment is answered at once"
+    );
+}
+
+#[test]
+fn the_feed_stops_once_the_index_is_gone() {
+    let (index, mut feed) = LeaseIndex::fed();
+    assert!(feed.take(Event::Init));
+    drop(index);
+    assert!(!feed.take(Event::InitDone));
+}
