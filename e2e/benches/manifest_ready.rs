@@ -19,7 +19,10 @@
 //! gateway, `BENCH_CONCURRENCY` at a time. *Manifest-to-ready* runs from the gateway's 200 to the
 //! first time a watch of the `Lease` resources shows the lease `Active`; the
 //! percentiles of a step are over that step's new leases (the first step's 100, then the 900 sent
-//! while 100 to 1,000 leases were active). Memory is the provider process's `VmRSS` once the step's
+//! while 100 to 1,000 leases were active). *Objects applied* (issue 18's target 1) runs from the
+//! same 200 to the first time a watch of the lease namespaces' Ingresses shows the lease's: the
+//! provider applies the Ingress last, after the namespace, quota, policies, Service and
+//! Deployment (0 when it was applied before the tenant read the 200). Memory is the provider process's `VmRSS` once the step's
 //! leases are all active, and its peak `VmHWM` so far (from `/proc/<pid>/status`).
 //!
 //! The kwok nodes of `deploy/nodes.yaml` hold 330 pods; the bench adds kwok nodes like them
@@ -43,6 +46,7 @@ use e2e::market::{ProviderResource, certificate, object_name};
 use e2e::provider::{ProviderOptions, ProviderProcess};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::DeleteParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
@@ -146,6 +150,8 @@ struct Step {
     setup_secs: f64,
     manifests_secs: f64,
     latencies_ms: Vec<f64>,
+    /// From the gateway's 200 to the lease's Ingress (applied last) seen by a watch.
+    applied_ms: Vec<f64>,
     /// From each manifest's first PUT to the gateway's 200 (retries of a 404 or 5xx included).
     answers_ms: Vec<f64>,
     failed: usize,
@@ -254,6 +260,28 @@ async fn run() -> anyhow::Result<()> {
         })
     };
 
+    // The Ingress watcher: the first time each lease namespace's Ingress is seen, the lease's
+    // objects all applied (the provider applies the Ingress last).
+    let applied: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let ingress_watcher = {
+        let applied = applied.clone();
+        let ingresses = Api::<Ingress>::all(cluster.client());
+        tokio::spawn(async move {
+            let config = watcher::Config::default().labels("akash.network");
+            let stream = watcher::watcher(ingresses, config)
+                .default_backoff()
+                .applied_objects();
+            let mut stream = std::pin::pin!(stream);
+            while let Some(item) = stream.next().await {
+                let Ok(ingress) = item else { continue };
+                let now = Instant::now();
+                if let Some(ns) = ingress.namespace() {
+                    applied.lock().unwrap().entry(ns).or_insert(now);
+                }
+            }
+        })
+    };
+
     let mut steps = Vec::new();
     let mut have = 0;
     let outcome: anyhow::Result<()> = async {
@@ -265,6 +293,7 @@ async fn run() -> anyhow::Result<()> {
                 &sdl,
                 &provider,
                 &active,
+                &applied,
                 have,
                 target,
                 pid,
@@ -290,6 +319,7 @@ async fn run() -> anyhow::Result<()> {
     }
     .await;
     watcher.abort();
+    ingress_watcher.abort();
     save_log();
     let logs = provider.logs();
     let errors = logs.lines().filter(|l| l.contains(" ERROR ")).count();
@@ -319,6 +349,15 @@ async fn run() -> anyhow::Result<()> {
         println!("{}", s.row());
     }
     for s in &steps {
+        println!(
+            "objects applied at {} leases (gateway 200 to the lease's Ingress, applied last, seen by a watch; {} of {}): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            s.leases,
+            s.applied_ms.len(),
+            s.new,
+            e2e::bench::percentile(&s.applied_ms, 0.5),
+            e2e::bench::percentile(&s.applied_ms, 0.99),
+            e2e::bench::percentile(&s.applied_ms, 1.0),
+        );
         println!(
             "gateway answer at {} leases (each manifest's first PUT to its 200, {} in flight): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
             s.leases,
@@ -360,6 +399,7 @@ async fn bring_to(
     sdl: &crds::sdl::Sdl,
     provider: &ProviderProcess,
     active: &Arc<Mutex<HashMap<String, Instant>>>,
+    applied: &Arc<Mutex<HashMap<String, Instant>>>,
     have: usize,
     target: usize,
     pid: u32,
@@ -485,7 +525,7 @@ async fn bring_to(
     let requests_before = provider_requests(provider).await?;
     let manifests_start = Instant::now();
     let tenants_ref = &*tenants;
-    let results: Vec<anyhow::Result<(String, Instant, Instant)>> =
+    let results: Vec<anyhow::Result<(String, String, Instant, Instant)>> =
         futures::stream::iter(jobs.into_iter().map(|(t, dseq)| {
             let tenant = &tenants_ref[t];
             let body = body.clone();
@@ -500,7 +540,15 @@ async fn bring_to(
                     match response {
                         Ok(r) if r.status().is_success() => {
                             let name = object_name(tenant.chain.address(), dseq);
-                            return Ok((name, start, Instant::now()));
+                            let namespace =
+                                crds::sdl::names::lease_namespace(&crds::sdl::names::LeaseId {
+                                    owner: tenant.chain.address().to_owned(),
+                                    dseq,
+                                    gseq: 1,
+                                    oseq: 1,
+                                    provider: me.to_owned(),
+                                });
+                            return Ok((name, namespace, start, Instant::now()));
                         }
                         Ok(r) if start.elapsed() < Duration::from_secs(120) => {
                             let status = r.status();
@@ -525,12 +573,14 @@ async fn bring_to(
         .collect()
         .await;
     let mut sent = BTreeMap::new();
+    let mut namespaces = BTreeMap::new();
     let mut answers_ms = Vec::new();
     let mut failed = 0;
     for r in results {
         match r {
-            Ok((name, put, at)) => {
+            Ok((name, namespace, put, at)) => {
                 answers_ms.push(at.saturating_duration_since(put).as_secs_f64() * 1e3);
+                namespaces.insert(namespace, at);
                 sent.insert(name, at);
             }
             Err(e) => {
@@ -567,6 +617,16 @@ async fn bring_to(
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let manifests_secs = manifests_start.elapsed().as_secs_f64();
+    let applied_ms = {
+        let seen = applied.lock().unwrap();
+        namespaces
+            .iter()
+            .filter_map(|(ns, ok)| {
+                seen.get(ns)
+                    .map(|a| a.saturating_duration_since(*ok).as_secs_f64() * 1e3)
+            })
+            .collect::<Vec<f64>>()
+    };
     let requests =
         e2e::idle_cost::difference(&requests_before, &provider_requests(provider).await?);
     // Let the provider settle before reading its memory.
@@ -578,6 +638,7 @@ async fn bring_to(
         setup_secs,
         manifests_secs,
         latencies_ms,
+        applied_ms,
         answers_ms,
         failed,
         rss_kib,
@@ -593,7 +654,9 @@ async fn provider_requests(provider: &ProviderProcess) -> anyhow::Result<BTreeMa
         .metrics()
         .await
         .context("the provider's metrics endpoint did not answer")?;
-    Ok(e2e::idle_cost::provider_requests_by_verb(&text))
+    Ok(e2e::idle_cost::provider_requests_by_verb_and_resource(
+        &text,
+    ))
 }
 
 impl Step {
@@ -638,15 +701,33 @@ impl Step {
     /// manifests turned up (the leases already there add their own reconciles).
     fn requests_per_lease(&self) -> String {
         let per = |n: f64| n / self.new.max(1) as f64;
-        let by_verb: Vec<String> = self
-            .requests
+        let mut by_verb: BTreeMap<&str, f64> = BTreeMap::new();
+        for (key, n) in &self.requests {
+            let verb = key.split_once(' ').map_or(key.as_str(), |(verb, _)| verb);
+            *by_verb.entry(verb).or_default() += n;
+        }
+        let by_verb: Vec<String> = by_verb
             .iter()
             .map(|(verb, n)| format!("{verb} {:.1}", per(*n)))
             .collect();
+        // The LISTs by resource: a LIST is the costly request, and where they come from says
+        // which loop makes them.
+        let lists: Vec<String> = self
+            .requests
+            .iter()
+            .filter_map(|(key, n)| Some((key.strip_prefix("LIST ")?, n)))
+            .filter(|(_, n)| per(**n) >= 0.05)
+            .map(|(resource, n)| format!("{resource} {:.1}", per(*n)))
+            .collect();
         format!(
-            "{:.1} ({})",
+            "{:.1} ({}; LIST by resource: {})",
             per(self.requests.values().sum()),
-            by_verb.join(", ")
+            by_verb.join(", "),
+            if lists.is_empty() {
+                "none".to_owned()
+            } else {
+                lists.join(", ")
+            }
         )
     }
 }

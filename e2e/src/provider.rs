@@ -93,7 +93,7 @@ impl ProviderProcess {
         self.starts += 1;
         let log = std::fs::File::create(self.log_path())?;
         let (chain_id, rpc, grpc) = &self.chain;
-        let child = Command::new(crate::binaries::akash_provider()?)
+        let child = wrapped(crate::binaries::akash_provider()?)
             .arg("run")
             .arg("--key-file")
             .arg(self.dir.path().join("mnemonic"))
@@ -297,5 +297,23 @@ impl Drop for ProviderProcess {
         if std::thread::panicking() || std::env::var_os("AKASH_E2E_LOGS").is_some() {
             eprintln!("akash-provider logs:\n{logs}");
         }
+    }
+}
+
+/// A command running `binary`, under the profiler that `AKASH_E2E_PROVIDER_WRAPPER` names if set
+/// (split on spaces, e.g. `heaptrack -o /tmp/provider`): a heap profile of the provider under a
+/// bench's load. The wrapper must start the binary with its own argv, as heaptrack and `perf
+/// record --` do, so that benches still find the provider's pid by its command line. The SIGKILL
+/// that ends a test reaches the wrapper only: stop the provider itself afterwards
+/// (`pkill -f 'akash-provider run'`), which also lets heaptrack finish its file.
+fn wrapped(binary: PathBuf) -> Command {
+    match std::env::var("AKASH_E2E_PROVIDER_WRAPPER") {
+        Ok(wrapper) if !wrapper.trim().is_empty() => {
+            let mut words = wrapper.split_whitespace();
+            let mut cmd = Command::new(words.next().unwrap_or_default());
+            cmd.args(words).arg(binary);
+            cmd
+        }
+        _ => Command::new(binary),
     }
 }
