@@ -305,7 +305,7 @@ impl Drop for ProviderProcess {
 /// bench's load. The wrapper must start the binary with its own argv, as heaptrack and `perf
 /// record --` do, so that benches still find the provider's pid by its command line. The SIGKILL
 /// that ends a test reaches the wrapper only: stop the provider itself afterwards
-/// (`pkill -f 'akash-provider run'`), which also lets heaptrack finish its file.
+/// (`pkill -f 'akash-provider run'`).
 fn wrapped(binary: PathBuf) -> Command {
     match std::env::var("AKASH_E2E_PROVIDER_WRAPPER") {
         Ok(wrapper) if !wrapper.trim().is_empty() => {
