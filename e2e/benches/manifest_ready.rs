@@ -350,21 +350,17 @@ async fn run() -> anyhow::Result<()> {
     }
     for s in &steps {
         println!(
-            "objects applied at {} leases (gateway 200 to the lease's Ingress, applied last, seen by a watch; {} of {}): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            "objects applied at {} leases (gateway 200 to the lease's Ingress, applied last, seen by a watch; {} of {}): {}",
             s.leases,
             s.applied_ms.len(),
             s.new,
-            e2e::bench::percentile(&s.applied_ms, 0.5),
-            e2e::bench::percentile(&s.applied_ms, 0.99),
-            e2e::bench::percentile(&s.applied_ms, 1.0),
+            spread(&s.applied_ms),
         );
         println!(
-            "gateway answer at {} leases (each manifest's first PUT to its 200, {} in flight): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            "gateway answer at {} leases (each manifest's first PUT to its 200, {} in flight): {}",
             s.leases,
             settings.concurrency,
-            e2e::bench::percentile(&s.answers_ms, 0.5),
-            e2e::bench::percentile(&s.answers_ms, 0.99),
-            e2e::bench::percentile(&s.answers_ms, 1.0),
+            spread(&s.answers_ms),
         );
         println!(
             "provider API-server requests per new lease at {} leases (manifests sent to all Active): {}",
@@ -678,12 +674,10 @@ impl Step {
 
     fn line(&self) -> String {
         format!(
-            "{} active leases ({} new): manifest-to-ready p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {} ({} failed); RSS {:.1} MiB, peak {:.1} MiB; set-up {:.0} s, manifests to all Active {:.0} s",
+            "{} active leases ({} new): manifest-to-ready {} over {} ({} failed); RSS {:.1} MiB, peak {:.1} MiB; set-up {:.0} s, manifests to all Active {:.0} s",
             self.leases,
             self.new,
-            e2e::bench::percentile(&self.latencies_ms, 0.5),
-            e2e::bench::percentile(&self.latencies_ms, 0.99),
-            e2e::bench::percentile(&self.latencies_ms, 1.0),
+            spread(&self.latencies_ms),
             self.latencies_ms.len(),
             self.failed,
             self.rss_kib as f64 / 1024.0,
@@ -730,6 +724,16 @@ impl Step {
             }
         )
     }
+}
+
+/// `p50 12 ms, p99 34 ms, max 56 ms` of `ms`.
+fn spread(ms: &[f64]) -> String {
+    format!(
+        "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        e2e::bench::percentile(ms, 0.5),
+        e2e::bench::percentile(ms, 0.99),
+        e2e::bench::percentile(ms, 1.0),
+    )
 }
 
 /// The pid of the `akash-provider` whose command line names `metrics_addr`.
