@@ -108,7 +108,7 @@ impl ProviderProcess {
             .args(&self.options.extra_args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("POD_NAME", &self.identity)
-            .env("RUST_LOG", "info,kube=warn,hyper=warn,tower=warn")
+            .env("RUST_LOG", provider_log_filter())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -316,4 +316,13 @@ fn wrapped(binary: PathBuf) -> Command {
         }
         _ => Command::new(binary),
     }
+}
+
+/// The providers' log filter: `AKASH_E2E_PROVIDER_LOG` if set (a `RUST_LOG` filter, e.g.
+/// `info,operator::workload=debug` to follow every reconcile), else info without the HTTP stack.
+fn provider_log_filter() -> String {
+    std::env::var("AKASH_E2E_PROVIDER_LOG")
+        .ok()
+        .filter(|f| !f.trim().is_empty())
+        .unwrap_or_else(|| "info,kube=warn,hyper=warn,tower=warn".into())
 }

@@ -3,12 +3,14 @@
 //!   the resource version read where the status was computed from it; a conflict is a requeue);
 //! - [`finalizer`]: a reconcile behind a finalizer, its errors mapped to the controller's own;
 //! - [`conditions`] and [`events`]: status conditions and Kubernetes events;
+//! - [`triggers`]: the objects that wake a reconcile, once the store can be read for them;
 //! - [`short_version`]: a manifest version as people read it.
 
 pub(crate) mod conditions;
 pub(crate) mod events;
 pub(crate) mod finalizer;
 pub(crate) mod status;
+pub(crate) mod triggers;
 
 /// The first 12 characters of a manifest version (a hex hash): enough to tell versions apart in
 /// events, conditions and the command line's output.

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::Event as FinalizerEvent;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::Mutex;
 
@@ -27,6 +27,7 @@ use super::config::TenantArgs;
 use super::flow::{self, FlowError, Next};
 use crate::controller::events;
 use crate::controller::finalizer::{finalizer_failure_is, reconcile_with_finalizer};
+use crate::controller::triggers::settled;
 use crate::metrics::Metrics;
 use crate::reconcile_metrics::{self, MetricLabel};
 use dereference::Tenant;
@@ -134,7 +135,15 @@ pub(crate) async fn run(ctx: Arc<Context>) {
         Some(ns) if !ns.is_empty() => Api::namespaced(ctx.client.clone(), ns),
         _ => Api::all(ctx.client.clone()),
     };
-    Controller::new(manifests, watcher::Config::default())
+    // As `Controller::new` does, but woken only once the store holds what woke it (`settled`).
+    let (store, writer) = reflector::store();
+    let changes = settled(
+        watcher(manifests, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer),
+        false,
+    );
+    Controller::for_stream(changes, store)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

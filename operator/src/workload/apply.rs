@@ -210,6 +210,7 @@ pub(crate) async fn delete_namespace(client: &Client, ns: &str) -> kube::Result<
         None => Ok(true),
         Some(existing) => {
             if existing.metadata.deletion_timestamp.is_none() {
+                tracing::info!(namespace = ns, "deleting the lease's namespace");
                 match api.delete(ns, &DeleteParams::background()).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(e)) if e.code == 404 => return Ok(true),

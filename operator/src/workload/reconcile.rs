@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::controller::events::Recorder;
+use crate::controller::triggers::settled;
 use crds::resources::{
     ConditionStatus, ConditionType, Lease, LeaseManifest, LeasePhase, LeaseReason, LeaseStatus,
 };
@@ -194,7 +195,7 @@ pub(crate) async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     };
     // The watches fill the stores `observe` reads, then wake the reconciler: a reconcile woken
     // by a workload's change (or a leased-IP Service getting its address) sees that change in
-    // the store.
+    // the store, after a relist too (`settled`).
     let (deployments, deployments_writer) = reflector::store();
     let (stateful_sets, stateful_sets_writer) = reflector::store();
     let (services, services_writer) = reflector::store();
@@ -205,36 +206,46 @@ pub(crate) async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
         services,
         ingresses,
     });
-    let deployment_changes = watcher(Api::<Deployment>::all(ctx.client.clone()), labelled.clone())
+    let deployment_changes = settled(
+        watcher(Api::<Deployment>::all(ctx.client.clone()), labelled.clone())
+            .default_backoff()
+            .modify(slim_deployment)
+            .reflect(deployments_writer),
+        true,
+    );
+    let stateful_set_changes = settled(
+        watcher(
+            Api::<StatefulSet>::all(ctx.client.clone()),
+            labelled.clone(),
+        )
         .default_backoff()
-        .modify(slim_deployment)
-        .reflect(deployments_writer)
-        .touched_objects();
-    let stateful_set_changes = watcher(
-        Api::<StatefulSet>::all(ctx.client.clone()),
-        labelled.clone(),
-    )
-    .default_backoff()
-    .modify(slim_stateful_set)
-    .reflect(stateful_sets_writer)
-    .touched_objects();
-    let service_changes = watcher(Api::<Service>::all(ctx.client.clone()), labelled.clone())
-        .default_backoff()
-        .modify(slim_service)
-        .reflect(services_writer)
-        .touched_objects();
-    let ingress_changes = watcher(Api::<Ingress>::all(ctx.client.clone()), labelled)
-        .default_backoff()
-        .modify(slim_ingress)
-        .reflect(ingresses_writer)
-        .touched_objects();
+        .modify(slim_stateful_set)
+        .reflect(stateful_sets_writer),
+        true,
+    );
+    let service_changes = settled(
+        watcher(Api::<Service>::all(ctx.client.clone()), labelled.clone())
+            .default_backoff()
+            .modify(slim_service)
+            .reflect(services_writer),
+        true,
+    );
+    let ingress_changes = settled(
+        watcher(Api::<Ingress>::all(ctx.client.clone()), labelled)
+            .default_backoff()
+            .modify(slim_ingress)
+            .reflect(ingresses_writer),
+        true,
+    );
     // The controller's own store of Leases, without what no reconcile reads.
     let (lease_store, lease_writer) = reflector::store();
-    let lease_changes = watcher(leases, watcher::Config::default())
-        .default_backoff()
-        .modify(slim_lease)
-        .reflect(lease_writer)
-        .applied_objects();
+    let lease_changes = settled(
+        watcher(leases, watcher::Config::default())
+            .default_backoff()
+            .modify(slim_lease)
+            .reflect(lease_writer),
+        false,
+    );
     Controller::for_stream(lease_changes, lease_store)
         .watches_stream(deployment_changes, move |d| to_lease_a(d.labels()))
         .watches_stream(stateful_set_changes, move |s| to_lease_b(s.labels()))
@@ -380,6 +391,7 @@ async fn sweep_secrets(ctx: &Context) -> Result<usize, kube::Error> {
 async fn apply_lease(lease: &Lease, ctx: &Context) -> Result<Action, ReconcileError> {
     let phase = lease.status.as_ref().and_then(|s| s.phase);
     let ns = namespace_of(lease);
+    tracing::debug!(?phase, version = ?lease.resource_version(), "reconciling");
     if matches!(phase, Some(LeasePhase::Closing | LeasePhase::Closed)) {
         ctx.applied.forget(&lease.name_any());
         if !apply::delete_namespace(&ctx.client, &ns).await? {
