@@ -98,11 +98,11 @@ fn main() -> ExitCode {
     e2e::bench::main("manifest_ready", run, cleanup)
 }
 
-struct Settings {
-    block_time: String,
-    leases: Vec<usize>,
-    concurrency: usize,
-    idle: Duration,
+pub struct Settings {
+    pub block_time: String,
+    pub leases: Vec<usize>,
+    pub concurrency: usize,
+    pub idle: Duration,
 }
 
 impl Settings {
@@ -144,27 +144,33 @@ struct Tenant {
     next_dseq: u64,
 }
 
-struct Step {
-    leases: usize,
-    new: usize,
+/// One step's figures: the leases it brought up and what that took.
+pub struct Step {
+    pub leases: usize,
+    pub new: usize,
     setup_secs: f64,
     manifests_secs: f64,
-    latencies_ms: Vec<f64>,
+    pub latencies_ms: Vec<f64>,
     /// From the gateway's 200 to the lease's Ingress (applied last) seen by a watch.
-    applied_ms: Vec<f64>,
+    pub applied_ms: Vec<f64>,
     /// From each manifest's first PUT to the gateway's 200 (retries of a 404 or 5xx included).
-    answers_ms: Vec<f64>,
-    failed: usize,
-    rss_kib: u64,
+    pub answers_ms: Vec<f64>,
+    pub failed: usize,
+    pub rss_kib: u64,
     hwm_kib: u64,
     /// The provider's own API-server requests from the first manifest sent to the last lease
-    /// Active, by verb (its `akash_provider_kube_requests_total`).
-    requests: BTreeMap<String, f64>,
-    idle: Option<e2e::idle_cost::IdleCost>,
+    /// Active, by verb and resource (its `akash_provider_kube_requests_total`).
+    pub requests: BTreeMap<String, f64>,
+    pub idle: Option<e2e::idle_cost::IdleCost>,
 }
 
 async fn run() -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
+    run_with(Settings::from_env()?).await.map(|_| ())
+}
+
+/// The whole bench with `settings`, its steps' figures (`tests/manifest_ready_small.rs` runs it
+/// at a small size). [`cleanup`] deletes what it made.
+pub async fn run_with(settings: Settings) -> anyhow::Result<Vec<Step>> {
     let profile = e2e::bench::build_binaries()?;
     let started = Instant::now();
     eprintln!(
@@ -384,7 +390,7 @@ async fn run() -> anyhow::Result<()> {
     // namespace would stay Terminating, and the namespace controller's retries would load the
     // API server of the next run.
     e2e::crds::release_leases(&leases).await;
-    outcome
+    outcome.map(|()| steps)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -776,7 +782,7 @@ fn memory(pid: u32) -> anyhow::Result<(u64, u64)> {
 }
 
 /// Deletes the lease namespaces the run made and the nodes it added.
-async fn cleanup() {
+pub async fn cleanup() {
     let (nodes, namespaces, client) = {
         let created = CREATED.lock().unwrap();
         (created.0.clone(), created.1.clone(), created.2.clone())
