@@ -117,16 +117,14 @@ where
 }
 
 /// A client for the cluster (KUBECONFIG or the in-cluster service account) whose requests are
-/// counted into `counter`.
+/// counted into `counter`, with a small pool of idle connections ([`crate::kube_pool`]).
 pub(crate) async fn counted_client(
     counter: Family<KubeRequest, Counter>,
 ) -> Result<kube::Client, kube::Error> {
     let config = kube::Config::infer()
         .await
         .map_err(kube::Error::InferConfig)?;
-    Ok(kube::client::ClientBuilder::try_from(config)?
-        .with_layer(&CountRequestsLayer { counter })
-        .build())
+    crate::kube_pool::client(config, &CountRequestsLayer { counter })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod controller;
 pub mod gateway;
 pub mod inventory;
 mod keeper;
+mod kube_pool;
 mod kube_requests;
 pub mod lease_secret;
 mod metrics;
