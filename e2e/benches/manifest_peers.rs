@@ -56,13 +56,13 @@ fn main() -> ExitCode {
 
 async fn cleanup() {}
 
-struct Settings {
-    providers: Vec<usize>,
-    services: usize,
-    env: usize,
-    env_bytes: usize,
-    rounds: usize,
-    fetch_interval: String,
+pub struct Settings {
+    pub providers: Vec<usize>,
+    pub services: usize,
+    pub env: usize,
+    pub env_bytes: usize,
+    pub rounds: usize,
+    pub fetch_interval: String,
 }
 
 impl Settings {
@@ -162,17 +162,25 @@ enum Mode {
     SeedOne,
 }
 
-struct Measurement {
+pub struct Measurement {
     /// From the first byte sent to every lease holding the manifest.
-    reach: Duration,
+    pub reach: Duration,
     /// How long the tenant's own sending took.
-    tenant: Duration,
+    pub tenant: Duration,
     /// Manifest bytes the tenant uploaded.
-    uploaded: usize,
+    pub uploaded: usize,
 }
 
+/// One provider count's results: N, the manifest's size in bytes, and each mode's measurements
+/// (`all`: the tenant sends to every provider; `seed`: to one, the others fetch from peers).
+pub type Row = (usize, usize, BTreeMap<&'static str, Vec<Measurement>>);
+
 async fn run() -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
+    run_with(Settings::from_env()?).await.map(|_| ())
+}
+
+/// The whole bench with `settings` (`tests/manifest_peers_small.rs` runs it at a small size).
+pub async fn run_with(settings: Settings) -> anyhow::Result<Vec<Row>> {
     let profile = e2e::bench::build_binaries()?;
     let started = Instant::now();
     let max = *settings.providers.iter().max().unwrap_or(&2);
@@ -402,7 +410,7 @@ async fn run() -> anyhow::Result<()> {
             .count();
     }
     println!("provider logs: {errors} ERROR lines");
-    outcome
+    outcome.map(|()| rows)
 }
 
 /// One deployment of `sites.len()` groups: leased to the sites, then the manifest sent per `mode`;
