@@ -49,7 +49,9 @@ async fn server(delay: Duration) -> (String, Arc<AtomicUsize>) {
 }
 
 async fn get(client: &kube::Client) {
-    let request = axum::http::Request::get("/version").body(Vec::new()).unwrap();
+    let request = axum::http::Request::get("/version")
+        .body(Vec::new())
+        .unwrap();
     assert_eq!(client.request_text(request).await.unwrap(), "{}");
 }
 
