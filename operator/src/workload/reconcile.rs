@@ -206,37 +206,15 @@ pub(crate) async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
         services,
         ingresses,
     });
-    let deployment_changes = settled(
-        watcher(Api::<Deployment>::all(ctx.client.clone()), labelled.clone())
-            .default_backoff()
-            .modify(slim_deployment)
-            .reflect(deployments_writer),
-        true,
+    let deployment_changes = changes(&ctx.client, &labelled, slim_deployment, deployments_writer);
+    let stateful_set_changes = changes(
+        &ctx.client,
+        &labelled,
+        slim_stateful_set,
+        stateful_sets_writer,
     );
-    let stateful_set_changes = settled(
-        watcher(
-            Api::<StatefulSet>::all(ctx.client.clone()),
-            labelled.clone(),
-        )
-        .default_backoff()
-        .modify(slim_stateful_set)
-        .reflect(stateful_sets_writer),
-        true,
-    );
-    let service_changes = settled(
-        watcher(Api::<Service>::all(ctx.client.clone()), labelled.clone())
-            .default_backoff()
-            .modify(slim_service)
-            .reflect(services_writer),
-        true,
-    );
-    let ingress_changes = settled(
-        watcher(Api::<Ingress>::all(ctx.client.clone()), labelled)
-            .default_backoff()
-            .modify(slim_ingress)
-            .reflect(ingresses_writer),
-        true,
-    );
+    let service_changes = changes(&ctx.client, &labelled, slim_service, services_writer);
+    let ingress_changes = changes(&ctx.client, &labelled, slim_ingress, ingresses_writer);
     // The controller's own store of Leases, without what no reconcile reads.
     let (lease_store, lease_writer) = reflector::store();
     let lease_changes = settled(
@@ -259,6 +237,32 @@ pub(crate) async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
             }
         })
         .await;
+}
+
+/// The objects of kind `K` that `config` selects, each cut down by `slim` into `writer`'s store,
+/// as they change (deleted ones too): what wakes the reconcile of the lease they belong to.
+fn changes<K>(
+    client: &kube::Client,
+    config: &watcher::Config,
+    slim: fn(&mut K),
+    writer: reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + use<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    settled(
+        watcher(Api::<K>::all(client.clone()), config.clone())
+            .default_backoff()
+            .modify(slim)
+            .reflect(writer),
+        true,
+    )
 }
 
 /// A Deployment as the workloads' store keeps it: `observe` reads its name, labels, generation,
