@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use crds::resources::{Bid, BidStatus, Lease, LeaseStatus};
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -56,6 +57,10 @@ pub(crate) trait ProviderStore: Send + Sync {
     /// Creates the lease unless one of that name exists; returns whether it created it.
     async fn create_lease(&self, lease: &Lease) -> StoreResult<bool>;
     async fn set_lease_status(&self, name: &str, status: &LeaseStatus) -> StoreResult<()>;
+    /// Starts deleting the lease's namespace (and so its workloads); a namespace already gone
+    /// or going is not an error. The workload controller does the same when it sees the lease
+    /// closed and waits for the namespace to be gone; this does not depend on its watch.
+    async fn delete_lease_namespace(&self, namespace: &str) -> StoreResult<()>;
 }
 
 /// The store in the provider's namespace of a cluster.
@@ -63,6 +68,7 @@ pub(crate) trait ProviderStore: Send + Sync {
 pub(crate) struct KubeStore {
     bids: Api<Bid>,
     leases: Api<Lease>,
+    namespaces: Api<Namespace>,
     /// The watch behind [`ProviderStore::watched_leases`], started by its first caller.
     watched: std::sync::Arc<std::sync::OnceLock<Store<Lease>>>,
 }
@@ -74,6 +80,7 @@ impl KubeStore {
     pub(crate) fn new(client: Client, namespace: &str) -> Self {
         Self {
             bids: Api::namespaced(client.clone(), namespace),
+            namespaces: Api::all(client.clone()),
             leases: Api::namespaced(client, namespace),
             watched: std::sync::Arc::default(),
         }
@@ -157,6 +164,18 @@ impl ProviderStore for KubeStore {
 
     async fn set_bid_status(&self, name: &str, status: &BidStatus) -> StoreResult<()> {
         apply_status(&self.bids, "Bid", name, status).await
+    }
+
+    async fn delete_lease_namespace(&self, namespace: &str) -> StoreResult<()> {
+        match self
+            .namespaces
+            .delete(namespace, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_status(&e, 404) => Ok(()),
+            Err(e) => Err(err("delete", "Namespace", namespace)(e)),
+        }
     }
 
     async fn delete_bid(&self, name: &str) -> StoreResult<()> {
@@ -253,6 +272,8 @@ where
 pub(crate) struct MemoryStore {
     pub bids: Mutex<BTreeMap<String, Bid>>,
     pub leases: Mutex<BTreeMap<String, Lease>>,
+    /// The lease namespaces deleted, in order.
+    pub deleted_namespaces: Mutex<Vec<String>>,
 }
 
 /// A create in memory: `object` is kept under its name unless one is there already (false).
@@ -283,6 +304,13 @@ impl ProviderStore for MemoryStore {
     }
     async fn delete_bid(&self, name: &str) -> StoreResult<()> {
         self.bids.lock().unwrap().remove(name);
+        Ok(())
+    }
+    async fn delete_lease_namespace(&self, namespace: &str) -> StoreResult<()> {
+        self.deleted_namespaces
+            .lock()
+            .unwrap()
+            .push(namespace.to_owned());
         Ok(())
     }
     async fn list_leases(&self) -> StoreResult<Vec<Lease>> {

@@ -134,6 +134,9 @@ pub(crate) enum ReconcileError {
     Finalizer(String),
     #[error("registry credentials: {0}")]
     Credentials(#[from] lease_secret::SecretError),
+    /// The Lease was closed, but this controller's copy (from its watch) does not show it yet.
+    #[error("lease {0} is closed; waiting for its watch to show it")]
+    StaleLease(String),
 }
 
 impl ReconcileError {
@@ -142,6 +145,7 @@ impl ReconcileError {
             Self::Kube(_) => "kube",
             Self::Finalizer(_) => "finalizer",
             Self::Credentials(_) => "credentials",
+            Self::StaleLease(_) => "stale_lease",
         }
     }
 }
@@ -321,6 +325,10 @@ fn error_policy(lease: Arc<Lease>, error: &ReconcileError, _ctx: Arc<Context>) -
         ReconcileError::Finalizer(_) => {
             tracing::debug!(lease = %lease.spec.lease_id, error = %error, "reconcile deferred");
             Action::requeue(Duration::from_millis(500))
+        }
+        ReconcileError::StaleLease(_) => {
+            tracing::info!(lease = %lease.spec.lease_id, error = %error, "reconcile deferred");
+            Action::requeue(Duration::from_secs(2))
         }
         ReconcileError::Kube(_) | ReconcileError::Credentials(_) => {
             tracing::warn!(lease = %lease.spec.lease_id, error = %error, kind = error.metric_label(), "reconcile failed; retrying");
@@ -532,6 +540,16 @@ async fn apply_unless_in_place(
             return Ok((objects.len(), observed));
         }
     }
+    // A lease deployed before (Active or Degraded) whose objects are not in place may have been
+    // closed while this controller's Lease watch lags: the bid engine then deleted its
+    // namespace, and applying would create it again. Read the Lease itself first.
+    if matches!(
+        lease.status.as_ref().and_then(|s| s.phase),
+        Some(LeasePhase::Active | LeasePhase::Degraded)
+    ) && closed_now(ctx, &name).await?
+    {
+        return Err(ReconcileError::StaleLease(name));
+    }
     let started = Instant::now();
     let applied = match apply::apply_all(&ctx.client, objects).await {
         Ok(outcome) => outcome,
@@ -554,6 +572,17 @@ async fn apply_unless_in_place(
     ctx.applied
         .record(&name, objects, applied.workload_generations, started);
     Ok((applied.count, observed))
+}
+
+/// Whether the Lease `name` is closing or closed as the API server has it now (not the watch).
+async fn closed_now(ctx: &Context, name: &str) -> Result<bool, kube::Error> {
+    let api = Api::<Lease>::namespaced(ctx.client.clone(), &ctx.namespace);
+    Ok(api.get_opt(name).await?.is_none_or(|l| {
+        matches!(
+            l.status.and_then(|s| s.phase),
+            Some(LeasePhase::Closing | LeasePhase::Closed)
+        )
+    }))
 }
 
 fn phase_reason(phase: LeasePhase) -> LeaseReason {

@@ -144,6 +144,13 @@ impl Engine {
             }
             tracing::info!(lease = %lease.spec.lease_id, reason = ?status.closed_reason, "lease closed on chain; tearing down");
         }
+        // The workloads go at once: the workload controller deletes the namespace too when its
+        // watch shows the lease closed, but that watch has lagged by two minutes after an etcd
+        // restart (chaos soak).
+        let namespace = lease.spec.lease_id.namespace();
+        if let Err(e) = self.store.delete_lease_namespace(&namespace).await {
+            tracing::warn!(lease = %lease.spec.lease_id, error = %e, "deleting the lease's namespace failed; the workload controller retries");
+        }
         // The reservation goes with the lease.
         if let Err(e) = self.store.delete_bid(&name).await {
             tracing::warn!(lease = %lease.spec.lease_id, error = %e, "releasing the lease's reservation failed; retried");

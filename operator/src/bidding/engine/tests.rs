@@ -305,7 +305,8 @@ async fn restart_after_reserving_sends_the_bid_once_and_after_bidding_sends_noth
 }
 
 #[tokio::test]
-async fn a_won_lease_becomes_a_lease_resource_and_its_close_releases_the_reservation() {
+async fn a_won_lease_becomes_a_lease_resource_and_its_close_releases_the_reservation_and_the_workloads()
+ {
     let chain = FakeChain::new(PROVIDER);
     chain.state().orders.push(open_order(TENANT, 4, "web"));
     let store = Arc::new(MemoryStore::default());
@@ -358,6 +359,11 @@ async fn a_won_lease_becomes_a_lease_resource_and_its_close_releases_the_reserva
     assert_eq!(status.phase, Some(LeasePhase::Closed));
     assert_eq!(status.closed_reason.as_deref(), Some("owner"));
     assert!(store.bids.lock().unwrap().is_empty());
+    // Its workloads are deleted at once, not only once the workload controller sees it closed.
+    assert_eq!(
+        *store.deleted_namespaces.lock().unwrap(),
+        vec![lease.spec.lease_id.namespace()]
+    );
 }
 
 #[tokio::test]
