@@ -532,21 +532,24 @@ async fn apply_unless_in_place(
 ) -> Result<(usize, Observed), ReconcileError> {
     let name = lease.name_any();
     let ns = namespace_of(lease);
-    if let Some(last) = ctx.applied.get(&name)
-        && last.is_current(objects, Instant::now(), ACTIVE_RECHECK)
-    {
+    let mut in_place = false;
+    if let Some(last) = ctx.applied.get(&name) {
         let observed = observe(ctx, &ns).await?;
-        if last.in_place(objects, &observed) {
+        in_place = last.in_place(objects, &observed);
+        if in_place && last.is_current(objects, Instant::now(), ACTIVE_RECHECK) {
             return Ok((objects.len(), observed));
         }
     }
     // A lease deployed before (Active or Degraded) whose objects are not in place may have been
     // closed while this controller's Lease watch lags: the bid engine then deleted its
-    // namespace, and applying would create it again. Read the Lease itself first.
-    if matches!(
-        lease.status.as_ref().and_then(|s| s.phase),
-        Some(LeasePhase::Active | LeasePhase::Degraded)
-    ) && closed_now(ctx, &name).await?
+    // namespace, and applying would create it again. Read the Lease itself first (not on a
+    // first turn-up, nor on the periodic pass over objects in place).
+    if !in_place
+        && matches!(
+            lease.status.as_ref().and_then(|s| s.phase),
+            Some(LeasePhase::Active | LeasePhase::Degraded)
+        )
+        && closed_now(ctx, &name).await?
     {
         return Err(ReconcileError::StaleLease(name));
     }
